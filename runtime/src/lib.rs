@@ -1,0 +1,11 @@
+//! Annals: event sourcing and CQRS for Rust, declared with macros.
+#![deny(missing_docs)]
+
+extern crate self as annals;
+
+pub mod store;
+
+pub use store::{
+    AnyStore, AppendResult, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent, Payload,
+    RecordedEvent, Snapshot, StoreError, StreamId,
+};
