@@ -1,16 +1,113 @@
-//! Annals: event sourcing and CQRS for Rust, declared with macros.
+//! # Annals: event sourcing and CQRS for Rust, declared with macros
+//!
+//! Annotate plain domain types and get an event-sourced application:
+//!
+//! - [`#[event]`](macro@event) gives an enum of events stable type names,
+//!   versions, serde and a decode table;
+//! - [`#[command]`](macro@command) names the aggregate a command targets and
+//!   the field that identifies the instance;
+//! - [`#[aggregate]`](macro@aggregate) on the state type and on its `impl`
+//!   block writes the dispatch table (command → `#[handle]` function) and the
+//!   fold (`#[apply]`), checked at compile time;
+//! - an [`App`] routes commands to cached aggregates and persists their events
+//!   in an [`EventStore`]: [`MemoryStore`] here, SQLite and PostgreSQL behind
+//!   the `sqlite` and `postgres` features.
+//!
+//! ```
+//! use annals::prelude::*;
+//!
+//! #[event]
+//! pub enum AccountEvent {
+//!     MoneyDeposited { amount: u64 },
+//!     MoneyWithdrawn { amount: u64 },
+//! }
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! pub enum AccountError {
+//!     #[error("insufficient funds: balance {balance}, asked {asked}")]
+//!     InsufficientFunds { balance: u64, asked: u64 },
+//! }
+//!
+//! #[command(aggregate = Account)]
+//! pub struct Deposit { #[id] pub account: String, pub amount: u64 }
+//!
+//! #[command(aggregate = Account)]
+//! pub struct Withdraw { #[id] pub account: String, pub amount: u64 }
+//!
+//! #[aggregate(events = AccountEvent)]
+//! #[derive(Default)]
+//! pub struct Account { balance: u64 }
+//!
+//! #[aggregate]
+//! impl Account {
+//!     #[handle]
+//!     fn deposit(&self, cmd: Deposit) -> AccountEvent {
+//!         AccountEvent::MoneyDeposited { amount: cmd.amount }
+//!     }
+//!
+//!     #[handle]
+//!     fn withdraw(&self, cmd: Withdraw) -> Result<AccountEvent, AccountError> {
+//!         if cmd.amount > self.balance {
+//!             return Err(AccountError::InsufficientFunds { balance: self.balance, asked: cmd.amount });
+//!         }
+//!         Ok(AccountEvent::MoneyWithdrawn { amount: cmd.amount })
+//!     }
+//!
+//!     #[apply]
+//!     fn apply(&mut self, event: &AccountEvent) {
+//!         match event {
+//!             AccountEvent::MoneyDeposited { amount } => self.balance += amount,
+//!             AccountEvent::MoneyWithdrawn { amount } => self.balance -= amount,
+//!         }
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = App::builder().store(MemoryStore::new()).build()?;
+//! app.dispatch(Deposit { account: "a-1".into(), amount: 50 }).await?;
+//! let refused = app.dispatch(Withdraw { account: "a-1".into(), amount: 80 }).await;
+//! assert!(matches!(
+//!     refused.unwrap_err().domain(),
+//!     Some(AccountError::InsufficientFunds { balance: 50, asked: 80 })
+//! ));
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 extern crate self as annals;
 
+pub mod aggregate;
+mod app;
 pub mod store;
+pub mod testing;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use aggregate::{Aggregate, Command, DecodeError, Event, EventType, Handles, HandlerOutput, IntoEvents};
+pub use annals_macros::{aggregate, command, event};
+pub use app::{
+    AggregateRegistration, AnyDomainError, App, AppBuilder, BuildError, CommandRoute, DispatchError, DispatchOptions,
+    Dispatched, JsonDispatchError, JsonDispatchFn, JsonDispatched, LoadError,
+};
 pub use store::{
     AnyStore, AppendResult, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent, Payload,
     RecordedEvent, Snapshot, StoreError, StreamId,
 };
+pub use uuid::Uuid;
+
+/// Everything an application module usually needs: `use annals::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Aggregate, App, Command, DispatchError, DispatchOptions, Event, EventStore, Handles,
+        MemoryStore, aggregate, command, event,
+    };
+}

@@ -1,0 +1,159 @@
+//! Typed attribute values, parsed from `#[macro(key = value, ...)]`.
+
+use super::ctxt::Ctxt;
+use super::symbol::{self, Symbol};
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::meta::ParseNestedMeta;
+use syn::parse::Parser;
+
+/// One key's value, remembering where it was set so a duplicate can be reported.
+pub struct Attr<'c, T> {
+    cx: &'c Ctxt,
+    macro_name: Symbol,
+    key: Symbol,
+    value: Option<(TokenStream, T)>,
+}
+
+impl<'c, T> Attr<'c, T> {
+    pub fn none(cx: &'c Ctxt, macro_name: Symbol, key: Symbol) -> Self {
+        Self { cx, macro_name, key, value: None }
+    }
+
+    pub fn set<S: ToTokens>(&mut self, at: S, value: T) {
+        let tokens = at.into_token_stream();
+        if self.value.is_some() {
+            self.cx.error_spanned_by(
+                tokens,
+                format!("duplicate `#[{}(..)]` key `{}`", self.macro_name, self.key),
+            );
+        } else {
+            self.value = Some((tokens, value));
+        }
+    }
+
+    pub fn value_ref(&self) -> Option<&T> {
+        self.value.as_ref().map(|(_, v)| v)
+    }
+
+    pub fn get(self) -> Option<T> {
+        self.value.map(|(_, v)| v)
+    }
+
+    pub fn get_with_tokens(self) -> Option<(TokenStream, T)> {
+        self.value
+    }
+}
+
+/// Parses `key = value` pairs, reporting unknown keys with the list of valid ones.
+pub fn parse_keys(
+    cx: &Ctxt,
+    macro_name: Symbol,
+    allowed: &[Symbol],
+    input: TokenStream,
+    mut on_key: impl FnMut(Symbol, &ParseNestedMeta) -> syn::Result<()>,
+) {
+    let parser = syn::meta::parser(|meta| {
+        match allowed.iter().find(|k| meta.path == **k) {
+            Some(key) => on_key(*key, &meta)?,
+            None => {
+                let found = meta.path.to_token_stream().to_string().replace(' ', "");
+                let message = if allowed.is_empty() {
+                    format!("`#[{macro_name}]` takes no arguments here, found `{found}`")
+                } else {
+                    format!(
+                        "unknown `#[{macro_name}(..)]` key `{found}`; expected {}",
+                        symbol::one_of(allowed)
+                    )
+                };
+                cx.error_spanned_by(&meta.path, message);
+                // Skip the value so parsing continues with the next key.
+                if meta.input.peek(syn::Token![=]) {
+                    let _: syn::Expr = meta.value()?.parse()?;
+                } else if meta.input.peek(syn::token::Paren) {
+                    meta.parse_nested_meta(|inner| {
+                        let _ = inner.input.parse::<TokenStream>();
+                        Ok(())
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = parser.parse2(input) {
+        cx.syn_error(e);
+    }
+}
+
+/// Parses the arguments of a helper attribute such as `#[event(rename = "..")]`.
+pub fn parse_attr_keys(
+    cx: &Ctxt,
+    attr: &syn::Attribute,
+    macro_name: Symbol,
+    allowed: &[Symbol],
+    on_key: impl FnMut(Symbol, &ParseNestedMeta) -> syn::Result<()>,
+) {
+    match &attr.meta {
+        syn::Meta::Path(_) => {}
+        syn::Meta::List(list) => parse_keys(cx, macro_name, allowed, list.tokens.clone(), on_key),
+        syn::Meta::NameValue(nv) => cx.error_spanned_by(
+            nv,
+            format!("expected `#[{macro_name}(key = value, ..)]`, found `#[{macro_name} = ..]`"),
+        ),
+    }
+}
+
+pub fn lit_str(meta: &ParseNestedMeta) -> syn::Result<syn::LitStr> {
+    let lit: syn::LitStr = meta.value()?.parse()?;
+    if lit.value().trim().is_empty() {
+        return Err(syn::Error::new_spanned(&lit, "this name must not be empty"));
+    }
+    Ok(lit)
+}
+
+/// `crate = "path"`.
+pub fn crate_path(meta: &ParseNestedMeta) -> syn::Result<syn::Path> {
+    let lit: syn::LitStr = meta.value()?.parse()?;
+    lit.parse::<syn::Path>()
+        .map_err(|_| syn::Error::new_spanned(&lit, "expected a path such as `crate = \"::annals\"`"))
+}
+
+/// `key = Type`.
+pub fn ty(meta: &ParseNestedMeta) -> syn::Result<syn::Type> {
+    meta.value()?.parse()
+}
+
+/// `key = N` with N >= 1.
+pub fn positive<N>(meta: &ParseNestedMeta) -> syn::Result<(syn::LitInt, N)>
+where
+    N: std::str::FromStr + PartialOrd + From<u8>,
+    N::Err: std::fmt::Display,
+{
+    let lit: syn::LitInt = meta.value()?.parse()?;
+    let n: N = lit.base10_parse()?;
+    if n < N::from(1) {
+        return Err(syn::Error::new_spanned(&lit, "must be 1 or more"));
+    }
+    Ok((lit, n))
+}
+
+/// Splits off the helper attributes named `name` from `attrs`, returning them.
+pub fn take_attrs(attrs: &mut Vec<syn::Attribute>, name: Symbol) -> Vec<syn::Attribute> {
+    let (taken, kept) = std::mem::take(attrs).into_iter().partition(|a| a.path() == name);
+    *attrs = kept;
+    taken
+}
+
+/// The trait names already derived on an item, by last path segment.
+pub fn derived(attrs: &[syn::Attribute]) -> Vec<String> {
+    let mut names = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("derive")) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if let Some(last) = meta.path.segments.last() {
+                names.push(last.ident.to_string());
+            }
+            Ok(())
+        });
+    }
+    names
+}

@@ -1,0 +1,92 @@
+//! Rules that span several parts of one declaration.
+
+use super::ast::{AggregateImpl, EventItem, EventShape};
+use super::ctxt::Ctxt;
+use quote::ToTokens;
+use std::collections::HashMap;
+use syn::visit::Visit;
+
+/// Two variants of one event type must not share a (name, version).
+pub fn event_names_unique(cx: &Ctxt, item: &EventItem) {
+    let EventShape::Enum(variants) = &item.shape else { return };
+    let mut seen: HashMap<(&str, u32), &syn::Ident> = HashMap::new();
+    for v in variants {
+        let Some(ident) = v.ident else { continue };
+        if let Some(first) = seen.insert((&v.name, v.version), ident) {
+            cx.syn_error(syn::Error::new(
+                v.name_span,
+                format!(
+                    "event type name `{}` version {} is already used by variant `{first}`; give this variant another `#[event(rename = \"..\")]`",
+                    v.name, v.version
+                ),
+            ));
+        }
+    }
+}
+
+/// One impl block must not hold two handlers for the same command type.
+/// (Across impl blocks the generated `impl Handles<C>` makes it a conflict error.)
+pub fn one_handler_per_command(cx: &Ctxt, item: &AggregateImpl) {
+    let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
+    for h in &item.handlers {
+        let key = h.command.to_token_stream().to_string();
+        if let Some(first) = seen.insert(key, &h.method.sig.ident) {
+            cx.error_spanned_by(
+                h.command,
+                format!(
+                    "command `{}` already has a handler, `{first}`; an aggregate handles each command in exactly one `#[handle]` function",
+                    h.command.to_token_stream().to_string().replace(' ', "")
+                ),
+            );
+        }
+    }
+}
+
+/// `#[apply]` must not end its `match` on the event with a catch-all arm:
+/// a variant added later would be silently ignored instead of failing to compile.
+pub fn no_catch_all_in_apply(cx: &Ctxt, item: &AggregateImpl) {
+    let Some(apply) = &item.apply else { return };
+    let Some(event) = apply.event_arg else { return };
+    struct Finder<'c> {
+        cx: &'c Ctxt,
+        event: &'c syn::Ident,
+    }
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_expr_match(&mut self, m: &'ast syn::ExprMatch) {
+            if scrutinee_is(&m.expr, self.event) {
+                for arm in &m.arms {
+                    if is_catch_all(&arm.pat) {
+                        self.cx.error_spanned_by(
+                            &arm.pat,
+                            "a catch-all arm in `#[apply]` would silently ignore event variants added later; name every variant, so a new one fails to compile until it is folded",
+                        );
+                    }
+                }
+            }
+            syn::visit::visit_expr_match(self, m);
+        }
+    }
+    Finder { cx, event }.visit_block(&apply.method.block);
+}
+
+fn scrutinee_is(expr: &syn::Expr, event: &syn::Ident) -> bool {
+    match expr {
+        syn::Expr::Path(p) => p.path.is_ident(event),
+        syn::Expr::Unary(u) => scrutinee_is(&u.expr, event),
+        syn::Expr::Reference(r) => scrutinee_is(&r.expr, event),
+        syn::Expr::Paren(p) => scrutinee_is(&p.expr, event),
+        _ => false,
+    }
+}
+
+fn is_catch_all(pat: &syn::Pat) -> bool {
+    match pat {
+        syn::Pat::Wild(_) => true,
+        syn::Pat::Ident(i) => {
+            i.subpat.as_ref().is_none_or(|(_, sub)| is_catch_all(sub))
+                && i.ident.to_string().starts_with(|c: char| c.is_lowercase() || c == '_')
+        }
+        syn::Pat::Or(o) => o.cases.iter().any(is_catch_all),
+        _ => false,
+    }
+}

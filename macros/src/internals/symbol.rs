@@ -1,0 +1,61 @@
+use std::fmt::{self, Display};
+use syn::{Ident, Path};
+
+/// An attribute or key name the macros understand.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub struct Symbol(pub &'static str);
+
+pub const EVENT: Symbol = Symbol("event");
+pub const COMMAND: Symbol = Symbol("command");
+pub const AGGREGATE: Symbol = Symbol("aggregate");
+pub const HANDLE: Symbol = Symbol("handle");
+pub const APPLY: Symbol = Symbol("apply");
+pub const ID: Symbol = Symbol("id");
+
+pub const CRATE: Symbol = Symbol("crate");
+pub const EVENTS: Symbol = Symbol("events");
+pub const NAME: Symbol = Symbol("name");
+pub const RENAME: Symbol = Symbol("rename");
+pub const VERSION: Symbol = Symbol("version");
+pub const SNAPSHOT_EVERY: Symbol = Symbol("snapshot_every");
+pub const SNAPSHOT_VERSION: Symbol = Symbol("snapshot_version");
+
+impl PartialEq<Symbol> for Ident {
+    fn eq(&self, word: &Symbol) -> bool {
+        self == word.0
+    }
+}
+
+impl PartialEq<Symbol> for &Ident {
+    fn eq(&self, word: &Symbol) -> bool {
+        *self == word.0
+    }
+}
+
+impl PartialEq<Symbol> for Path {
+    fn eq(&self, word: &Symbol) -> bool {
+        self.is_ident(word.0)
+    }
+}
+
+impl PartialEq<Symbol> for &Path {
+    fn eq(&self, word: &Symbol) -> bool {
+        self.is_ident(word.0)
+    }
+}
+
+impl Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// "`a`, `b` or `c`", for messages listing valid keys.
+pub fn one_of(symbols: &[Symbol]) -> String {
+    let quoted: Vec<String> = symbols.iter().map(|s| format!("`{s}`")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}

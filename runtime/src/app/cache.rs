@@ -1,0 +1,116 @@
+//! The aggregate cache: loaded aggregates stay in memory, so a command on a
+//! warm aggregate reads nothing from the store.
+
+use crate::aggregate::Aggregate;
+use crate::store::StreamId;
+use hashbrown::HashTable;
+use parking_lot::Mutex;
+use std::any::Any;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SHARDS: usize = 16;
+
+/// A cached aggregate: its state and the stream version it reflects.
+pub(crate) struct Loaded<A> {
+    pub(crate) state: A,
+    pub(crate) version: u64,
+    /// False until the history is read, and again after an append whose outcome is unknown.
+    pub(crate) fresh: bool,
+    /// Events applied since the last snapshot.
+    pub(crate) since_snapshot: u64,
+}
+
+/// One lock per aggregate: commands to it are serialised, others run in parallel.
+pub(crate) type Slot<A> = tokio::sync::Mutex<Loaded<A>>;
+
+struct Entry {
+    hash: u64,
+    stream: StreamId,
+    slot: Arc<dyn Any + Send + Sync>,
+    last_used: Instant,
+}
+
+pub(crate) struct Cache {
+    shards: Box<[Mutex<HashTable<Entry>>]>,
+    hasher: foldhash::fast::FixedState,
+    per_shard: usize,
+    idle: Duration,
+}
+
+impl Cache {
+    pub(crate) fn new(capacity: usize, idle: Duration) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashTable::new())).collect(),
+            hasher: foldhash::fast::FixedState::default(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+            idle,
+        }
+    }
+
+    /// The slot of the aggregate behind stream `key`, created empty if absent.
+    pub(crate) fn slot<A: Aggregate>(&self, key: &str) -> (StreamId, Arc<Slot<A>>) {
+        let hash = self.hasher.hash_one(key);
+        let now = Instant::now();
+        let mut shard = self.shards[hash as usize % SHARDS].lock();
+        if let Some(entry) = shard.find_mut(hash, |e| e.hash == hash && e.stream.as_str() == key) {
+            if let Ok(slot) = Arc::downcast::<Slot<A>>(entry.slot.clone()) {
+                entry.last_used = now;
+                return (entry.stream.clone(), slot);
+            }
+        }
+        if let Ok(occupied) = shard.find_entry(hash, |e| e.hash == hash && e.stream.as_str() == key) {
+            occupied.remove();
+        }
+        if shard.len() >= self.per_shard {
+            self.evict(&mut shard, now);
+        }
+        let stream = StreamId::new(key);
+        let slot = Arc::new(Slot::<A>::new(Loaded { state: A::default(), version: 0, fresh: false, since_snapshot: 0 }));
+        let entry = Entry { hash, stream: stream.clone(), slot: slot.clone(), last_used: now };
+        shard.insert_unique(hash, entry, |e| e.hash);
+        (stream, slot)
+    }
+
+    /// Makes room in a full shard: drops idle entries, then the least recently used eighth.
+    fn evict(&self, shard: &mut HashTable<Entry>, now: Instant) {
+        shard.retain(|e| now.duration_since(e.last_used) < self.idle);
+        if shard.len() < self.per_shard {
+            return;
+        }
+        let mut ages: Vec<Instant> = shard.iter().map(|e| e.last_used).collect();
+        let cut = (ages.len() / 8).max(1);
+        let (_, &mut threshold, _) = ages.select_nth_unstable(cut - 1);
+        let mut dropped = 0;
+        shard.retain(|e| {
+            let keep = e.last_used > threshold || dropped >= cut;
+            dropped += usize::from(!keep);
+            keep
+        });
+    }
+
+    /// Drops every entry unused for longer than the idle timeout.
+    pub(crate) fn sweep_idle(&self) {
+        let now = Instant::now();
+        for shard in self.shards.iter() {
+            shard.lock().retain(|e| now.duration_since(e.last_used) < self.idle);
+        }
+    }
+
+    /// Drops every entry.
+    pub(crate) fn sweep_all(&self) {
+        for shard in self.shards.iter() {
+            shard.lock().clear();
+        }
+    }
+
+    /// How many aggregates are cached.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    pub(crate) fn idle(&self) -> Duration {
+        self.idle
+    }
+}

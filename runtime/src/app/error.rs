@@ -1,0 +1,196 @@
+use crate::aggregate::DecodeError;
+use crate::store::{ExpectedVersion, StoreError, StreamId};
+
+/// Why a dispatched command did not produce events.
+///
+/// `E` is the handler's own domain error type, returned intact in
+/// [`DispatchError::Domain`]; every other variant is infrastructure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DispatchError<E> {
+    /// The handler rejected the command.
+    #[error(transparent)]
+    Domain(E),
+    /// Other writers kept changing the stream; gave up after `attempts` tries.
+    #[error("stream `{stream}` kept changing under the command: expected {expected}, found {}, after {attempts} attempts", actual.map_or_else(|| "no stream".to_owned(), |v| format!("version {v}")))]
+    Conflict {
+        /// The aggregate's stream.
+        stream: StreamId,
+        /// The version the last attempt expected.
+        expected: ExpectedVersion,
+        /// The version found instead.
+        actual: Option<u64>,
+        /// How many times the command was tried.
+        attempts: u32,
+    },
+    /// A stored event of the aggregate could not be decoded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// An event the handler produced could not be serialised.
+    #[error("event `{event_type}` could not be serialised: {source}")]
+    Encode {
+        /// The event's type name.
+        event_type: &'static str,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The handler takes a service the app was not built with.
+    #[error("handler `{handler}` for `{command}` needs service `{service}`: register it with `App::builder().service(..)`")]
+    MissingService {
+        /// The service's type name.
+        service: &'static str,
+        /// The command's name.
+        command: &'static str,
+        /// The handler's name.
+        handler: &'static str,
+    },
+    /// The store failed. If it failed during an append, whether the events
+    /// were recorded is unknown; the aggregate is reloaded before its next command.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl<E> DispatchError<E> {
+    /// The domain error, if the handler rejected the command.
+    pub fn domain(&self) -> Option<&E> {
+        match self {
+            Self::Domain(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Converts the domain error, keeping every other variant.
+    pub fn map_domain<F>(self, f: impl FnOnce(E) -> F) -> DispatchError<F> {
+        match self {
+            Self::Domain(e) => DispatchError::Domain(f(e)),
+            Self::Conflict { stream, expected, actual, attempts } => {
+                DispatchError::Conflict { stream, expected, actual, attempts }
+            }
+            Self::Load(e) => DispatchError::Load(e),
+            Self::Encode { event_type, source } => DispatchError::Encode { event_type, source },
+            Self::MissingService { service, command, handler } => {
+                DispatchError::MissingService { service, command, handler }
+            }
+            Self::Store(e) => DispatchError::Store(e),
+        }
+    }
+}
+
+/// An aggregate's stored history could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// A stored event does not decode into the aggregate's event type.
+    #[error("stream `{stream}` version {version}: cannot decode `{event_type}` v{event_version}: {source}")]
+    Decode {
+        /// The stream.
+        stream: StreamId,
+        /// The event's stream version.
+        version: u64,
+        /// The stored type name.
+        event_type: String,
+        /// The stored type version.
+        event_version: u32,
+        /// Why.
+        #[source]
+        source: DecodeError,
+    },
+    /// The store returned events out of order or with gaps.
+    #[error("stream `{stream}` is inconsistent: expected version {expected}, read version {found}")]
+    Gap {
+        /// The stream.
+        stream: StreamId,
+        /// The version expected next.
+        expected: u64,
+        /// The version read.
+        found: u64,
+    },
+    /// The store failed while reading.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl<E> From<StoreError> for DispatchError<E> {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// The app could not be built from its registry and settings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `App::builder()` was not given a store.
+    #[error("no event store configured: call `App::builder().store(..)`")]
+    NoStore,
+    /// Two command types registered the same command name.
+    #[error("command name `{name}` is registered twice: by `{first}` and by `{second}`; give one `#[command(name = \"...\")]`")]
+    DuplicateCommand {
+        /// The shared name.
+        name: &'static str,
+        /// The first handler (`Aggregate::handler`).
+        first: String,
+        /// The second.
+        second: String,
+    },
+    /// Two aggregate types registered the same type name.
+    #[error("aggregate type name `{name}` is registered twice: by `{first}` and by `{second}`; give one `#[aggregate(name = \"...\")]`")]
+    DuplicateAggregate {
+        /// The shared name.
+        name: &'static str,
+        /// The first Rust type.
+        first: &'static str,
+        /// The second Rust type.
+        second: &'static str,
+    },
+}
+
+/// A JSON command could not be dispatched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonDispatchError {
+    /// No registered command has this name.
+    #[error("unknown command `{0}`")]
+    UnknownCommand(String),
+    /// The JSON does not match the command's fields.
+    #[error("malformed `{command}` command: {source}")]
+    Malformed {
+        /// The command's name.
+        command: &'static str,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The command was dispatched and failed.
+    #[error(transparent)]
+    Dispatch(DispatchError<AnyDomainError>),
+}
+
+/// A domain error whose type is known only at run time (from [`App::dispatch_json`](crate::App::dispatch_json)).
+#[derive(Debug)]
+pub struct AnyDomainError(Box<dyn std::error::Error + Send + Sync>);
+
+impl AnyDomainError {
+    /// Wraps a domain error.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(error))
+    }
+
+    /// The error as its concrete type, if it is a `T`.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Display for AnyDomainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for AnyDomainError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}

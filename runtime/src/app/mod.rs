@@ -1,0 +1,601 @@
+//! The application: routes commands to aggregates, persists their events.
+
+mod cache;
+mod error;
+mod registry;
+
+pub use error::{AnyDomainError, BuildError, DispatchError, JsonDispatchError, LoadError};
+pub use registry::{AggregateRegistration, CommandRoute, JsonDispatchFn, JsonDispatched};
+
+use crate::aggregate::{Aggregate, Command, Event, Handles};
+use crate::store::{
+    AnyStore, EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot, StoreError, StreamId,
+    DEFAULT_READ_BATCH,
+};
+use cache::{Cache, Loaded};
+use registry::Registry;
+use std::any::{Any, TypeId, type_name};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// An event-sourced application: a store, the registered aggregates, and
+/// the services their handlers use. Cheap to clone; clones share everything.
+///
+/// ```
+/// use annals::prelude::*;
+///
+/// #[event]
+/// pub enum CounterEvent {
+///     Incremented { by: u32 },
+/// }
+///
+/// #[command(aggregate = Counter)]
+/// pub struct Increment {
+///     #[id]
+///     pub counter: u32,
+///     pub by: u32,
+/// }
+///
+/// #[aggregate(events = CounterEvent)]
+/// #[derive(Default)]
+/// pub struct Counter {
+///     total: u64,
+/// }
+///
+/// #[aggregate]
+/// impl Counter {
+///     #[handle]
+///     fn increment(&self, command: Increment) -> CounterEvent {
+///         CounterEvent::Incremented { by: command.by }
+///     }
+///
+///     #[apply]
+///     fn apply(&mut self, event: &CounterEvent) {
+///         match event {
+///             CounterEvent::Incremented { by } => self.total += u64::from(*by),
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let app = App::builder().store(MemoryStore::new()).build()?;
+/// let done = app.dispatch(Increment { counter: 7, by: 2 }).await?;
+/// assert_eq!(done.version, 1);
+/// assert_eq!(done.stream_id.as_str(), "Counter-7");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: AnyStore,
+    cache: Cache,
+    services: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    registry: Registry,
+    max_attempts: u32,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("store", &self.inner.store)
+            .field("cached_aggregates", &self.inner.cache.len())
+            .field("commands", &self.inner.registry.commands.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`App`]; from [`App::builder`].
+#[must_use]
+pub struct AppBuilder {
+    store: Option<AnyStore>,
+    services: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    cache_capacity: usize,
+    cache_idle: Duration,
+    max_attempts: u32,
+}
+
+impl AppBuilder {
+    /// The event store (required).
+    pub fn store(mut self, store: impl EventStore) -> Self {
+        self.store = Some(AnyStore::new(store));
+        self
+    }
+
+    /// Registers a service value that handlers can take as an argument
+    /// (`fn open(&self, cmd: OpenAccount, hasher: &PinHasher)`). One per type.
+    pub fn service<S: Send + Sync + 'static>(mut self, service: S) -> Self {
+        self.services.insert(TypeId::of::<S>(), Box::new(service));
+        self
+    }
+
+    /// How many aggregates stay cached at most (default 100,000).
+    pub fn cache_capacity(mut self, aggregates: usize) -> Self {
+        self.cache_capacity = aggregates;
+        self
+    }
+
+    /// How long an unused aggregate stays cached (default 10 minutes).
+    pub fn cache_idle_timeout(mut self, idle: Duration) -> Self {
+        self.cache_idle = idle;
+        self
+    }
+
+    /// How many times a command is tried when another writer changed its
+    /// stream in between (default 5); then [`DispatchError::Conflict`].
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Builds the app, checking the registry of aggregates and commands.
+    ///
+    /// Called inside a tokio runtime, it also starts a task that drops idle
+    /// aggregates from the cache; elsewhere they are dropped as the cache fills.
+    pub fn build(self) -> Result<App, BuildError> {
+        let store = self.store.ok_or(BuildError::NoStore)?;
+        let inner = Arc::new(Inner {
+            store,
+            cache: Cache::new(self.cache_capacity, self.cache_idle),
+            services: self.services,
+            registry: Registry::collect()?,
+            max_attempts: self.max_attempts,
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(sweep_idle(Arc::downgrade(&inner)));
+        }
+        Ok(App { inner })
+    }
+}
+
+async fn sweep_idle(inner: Weak<Inner>) {
+    let period = match inner.upgrade() {
+        Some(i) => (i.cache.idle() / 4).max(Duration::from_secs(1)),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(period).await;
+        match inner.upgrade() {
+            Some(i) => i.cache.sweep_idle(),
+            None => return,
+        }
+    }
+}
+
+/// Per-command options: ids and metadata recorded with the events.
+///
+/// ```
+/// use annals::DispatchOptions;
+/// let options = DispatchOptions::new()
+///     .correlation_id(uuid::Uuid::now_v7())
+///     .metadata("user", "alice");
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct DispatchOptions {
+    command_id: Option<Uuid>,
+    correlation_id: Option<Uuid>,
+    causation_id: Option<Uuid>,
+    custom: BTreeMap<String, serde_json::Value>,
+}
+
+impl DispatchOptions {
+    /// Default options: a fresh command id, which is also the correlation and causation id.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The command's id (default: a fresh uuid v7).
+    pub fn command_id(mut self, id: Uuid) -> Self {
+        self.command_id = Some(id);
+        self
+    }
+
+    /// The correlation id (default: the command id).
+    pub fn correlation_id(mut self, id: Uuid) -> Self {
+        self.correlation_id = Some(id);
+        self
+    }
+
+    /// The causation id (default: the command id).
+    pub fn causation_id(mut self, id: Uuid) -> Self {
+        self.causation_id = Some(id);
+        self
+    }
+
+    /// A user metadata key/value recorded with every event.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.custom.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// What a dispatched command did.
+#[derive(Clone)]
+pub struct Dispatched<A: Aggregate> {
+    /// The events recorded, in order (empty if the handler returned none).
+    pub events: Vec<A::Event>,
+    /// The aggregate's stream.
+    pub stream_id: StreamId,
+    /// The stream version after the command.
+    pub version: u64,
+    /// Global positions of the first and last recorded event, if any.
+    pub positions: Option<(u64, u64)>,
+    /// The command id recorded as causation.
+    pub command_id: Uuid,
+    /// The correlation id recorded with the events.
+    pub correlation_id: Uuid,
+}
+
+impl<A: Aggregate> fmt::Debug for Dispatched<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatched")
+            .field("events", &self.events)
+            .field("stream_id", &self.stream_id)
+            .field("version", &self.version)
+            .field("positions", &self.positions)
+            .field("command_id", &self.command_id)
+            .field("correlation_id", &self.correlation_id)
+            .finish()
+    }
+}
+
+thread_local! {
+    static KEY: RefCell<String> = RefCell::new(String::with_capacity(64));
+}
+
+impl App {
+    /// Starts building an app.
+    pub fn builder() -> AppBuilder {
+        AppBuilder {
+            store: None,
+            services: HashMap::new(),
+            cache_capacity: 100_000,
+            cache_idle: Duration::from_secs(600),
+            max_attempts: 5,
+        }
+    }
+
+    /// The app's event store.
+    pub fn store(&self) -> &AnyStore {
+        &self.inner.store
+    }
+
+    /// How many aggregates are cached now.
+    pub fn cached_aggregates(&self) -> usize {
+        self.inner.cache.len()
+    }
+
+    /// The registered command routes, by command name.
+    pub fn commands(&self) -> impl Iterator<Item = &'static CommandRoute> + '_ {
+        self.inner.registry.commands.values().copied()
+    }
+
+    /// The registered aggregate types, by name.
+    pub fn aggregates(&self) -> impl Iterator<Item = &'static AggregateRegistration> + '_ {
+        self.inner.registry.aggregates.values().copied()
+    }
+
+    /// Dispatches `command` to its aggregate with default options.
+    ///
+    /// Loads the aggregate (from the cache when warm), runs the handler,
+    /// appends its events expecting the version it decided on, and applies
+    /// them. If another writer changed the stream in between, it catches up
+    /// and tries again (see [`AppBuilder::max_attempts`]).
+    pub async fn dispatch<C>(
+        &self,
+        command: C,
+    ) -> Result<Dispatched<C::Aggregate>, DispatchError<<C::Aggregate as Handles<C>>::Error>>
+    where
+        C: Command,
+        C::Aggregate: Handles<C>,
+    {
+        self.dispatch_with(command, DispatchOptions::default()).await
+    }
+
+    /// Dispatches `command` with explicit ids and metadata.
+    pub async fn dispatch_with<C>(
+        &self,
+        command: C,
+        options: DispatchOptions,
+    ) -> Result<Dispatched<C::Aggregate>, DispatchError<<C::Aggregate as Handles<C>>::Error>>
+    where
+        C: Command,
+        C::Aggregate: Handles<C>,
+    {
+        let (stream, slot) = KEY.with_borrow_mut(|key| {
+            key.clear();
+            // Writing into a String cannot fail; a Display impl that errors only truncates the key.
+            let _ = write!(key, "{}-{}", C::Aggregate::TYPE, command.aggregate_id());
+            self.inner.cache.slot::<C::Aggregate>(key)
+        });
+        let command_id = options.command_id.unwrap_or_else(Uuid::now_v7);
+        let correlation_id = options.correlation_id.unwrap_or(command_id);
+        let span = tracing::info_span!(
+            "annals.dispatch",
+            command = C::NAME,
+            stream = %stream,
+            %correlation_id,
+            %command_id,
+        );
+        let metadata = Metadata {
+            correlation_id: Some(correlation_id),
+            causation_id: Some(options.causation_id.unwrap_or(command_id)),
+            custom: options.custom,
+        };
+        async move {
+            let mut loaded = slot.lock().await;
+            let outcome = self.decide_and_append(&stream, &mut loaded, command, metadata).await;
+            match &outcome {
+                Ok((events, positions)) => tracing::debug!(events = events.len(), ?positions, "dispatched"),
+                Err(error) => tracing::debug!(%error, "rejected"),
+            }
+            outcome.map(|(events, positions)| Dispatched {
+                events,
+                stream_id: stream.clone(),
+                version: loaded.version,
+                positions,
+                command_id,
+                correlation_id,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Dispatches a command given by name and JSON fields, as an HTTP layer would.
+    ///
+    /// The command must be registered (any `#[handle]` function registers its command).
+    pub async fn dispatch_json(
+        &self,
+        command: &str,
+        fields: serde_json::Value,
+        options: DispatchOptions,
+    ) -> Result<JsonDispatched, JsonDispatchError> {
+        let route = self
+            .inner
+            .registry
+            .commands
+            .get(command)
+            .ok_or_else(|| JsonDispatchError::UnknownCommand(command.to_owned()))?;
+        (route.dispatch_json)(self, fields, options).await
+    }
+
+    /// The current state and version of aggregate `id` (loading it if needed).
+    pub async fn load<A: Aggregate + Clone>(
+        &self,
+        id: impl fmt::Display,
+    ) -> Result<(A, u64), LoadError> {
+        let (stream, slot) = self.inner.cache.slot::<A>(&format!("{}-{id}", A::TYPE));
+        let mut loaded = slot.lock().await;
+        self.catch_up(&stream, &mut loaded).await?;
+        Ok((loaded.state.clone(), loaded.version))
+    }
+
+    /// Forgets every cached aggregate, so each is reloaded on its next command.
+    pub fn clear_cache(&self) {
+        self.inner.cache.sweep_all();
+    }
+
+    async fn decide_and_append<C>(
+        &self,
+        stream: &StreamId,
+        loaded: &mut Loaded<C::Aggregate>,
+        command: C,
+        metadata: Metadata,
+    ) -> Result<
+        (Vec<<C::Aggregate as Aggregate>::Event>, Option<(u64, u64)>),
+        DispatchError<<C::Aggregate as Handles<C>>::Error>,
+    >
+    where
+        C: Command,
+        C::Aggregate: Handles<C>,
+    {
+        if !loaded.fresh {
+            self.catch_up(stream, loaded).await?;
+        }
+        let services = self.service::<C, <C::Aggregate as Handles<C>>::Services>()?;
+        let mut attempt = 1;
+        loop {
+            let events = loaded
+                .state
+                .handle(command.clone(), services)
+                .await
+                .map_err(DispatchError::Domain)?;
+            if events.is_empty() {
+                return Ok((events, None));
+            }
+            let new_events = encode_all(&events, &metadata)?;
+            let expected = ExpectedVersion::Exact(loaded.version);
+            match self.inner.store.append(stream, expected, new_events).await {
+                Ok(done) => {
+                    for event in &events {
+                        loaded.state.apply(event);
+                    }
+                    loaded.version = done.stream_version;
+                    loaded.since_snapshot += events.len() as u64;
+                    self.maybe_snapshot(stream, loaded).await;
+                    return Ok((events, Some((done.first_position, done.last_position))));
+                }
+                Err(StoreError::WrongExpectedVersion { actual, .. }) => {
+                    if attempt >= self.inner.max_attempts {
+                        return Err(DispatchError::Conflict {
+                            stream: stream.clone(),
+                            expected,
+                            actual,
+                            attempts: attempt,
+                        });
+                    }
+                    tracing::debug!(attempt, ?actual, "another writer changed the stream; catching up");
+                    attempt += 1;
+                    self.catch_up(stream, loaded).await?;
+                }
+                Err(error) => {
+                    // The append may or may not have been recorded: reload before the next command.
+                    loaded.fresh = false;
+                    return Err(DispatchError::Store(error));
+                }
+            }
+        }
+    }
+
+    fn service<C: Command, S: Send + Sync + 'static>(&self) -> Result<&S, DispatchError<<C::Aggregate as Handles<C>>::Error>>
+    where
+        C::Aggregate: Handles<C>,
+    {
+        static UNIT: () = ();
+        if let Some(unit) = (&UNIT as &dyn Any).downcast_ref::<S>() {
+            return Ok(unit);
+        }
+        self.inner
+            .services
+            .get(&TypeId::of::<S>())
+            .and_then(|s| s.downcast_ref::<S>())
+            .ok_or(DispatchError::MissingService {
+                service: type_name::<S>(),
+                command: C::NAME,
+                handler: <C::Aggregate as Handles<C>>::HANDLER,
+            })
+    }
+
+    /// Brings a cached aggregate up to the stream's current version.
+    async fn catch_up<A: Aggregate>(&self, stream: &StreamId, loaded: &mut Loaded<A>) -> Result<(), LoadError> {
+        if !loaded.fresh {
+            *loaded = Loaded { state: A::default(), version: 0, fresh: false, since_snapshot: 0 };
+            if A::SNAPSHOT_EVERY.is_some() {
+                self.restore_snapshot(stream, loaded).await?;
+            }
+        }
+        loop {
+            let batch = self.inner.store.read_stream(stream, loaded.version + 1, DEFAULT_READ_BATCH).await?;
+            let full = batch.len() == DEFAULT_READ_BATCH;
+            for recorded in batch {
+                if recorded.stream_version != loaded.version + 1 {
+                    return Err(LoadError::Gap {
+                        stream: stream.clone(),
+                        expected: loaded.version + 1,
+                        found: recorded.stream_version,
+                    });
+                }
+                let event = A::Event::decode(&recorded.event_type, recorded.event_version, &recorded.payload)
+                    .map_err(|source| LoadError::Decode {
+                        stream: stream.clone(),
+                        version: recorded.stream_version,
+                        event_type: recorded.event_type.clone().into_owned(),
+                        event_version: recorded.event_version,
+                        source,
+                    })?;
+                loaded.state.apply(&event);
+                loaded.version = recorded.stream_version;
+                loaded.since_snapshot += 1;
+            }
+            if !full {
+                break;
+            }
+        }
+        loaded.fresh = true;
+        Ok(())
+    }
+
+    async fn restore_snapshot<A: Aggregate>(&self, stream: &StreamId, loaded: &mut Loaded<A>) -> Result<(), LoadError> {
+        let Some(snapshot) = self.inner.store.load_snapshot(stream).await? else { return Ok(()) };
+        if snapshot.snapshot_version != A::SNAPSHOT_VERSION {
+            tracing::debug!(found = snapshot.snapshot_version, wanted = A::SNAPSHOT_VERSION, "ignoring snapshot of another version");
+            return Ok(());
+        }
+        match A::restore(&snapshot.state) {
+            Some(Ok(state)) => {
+                loaded.state = state;
+                loaded.version = snapshot.stream_version;
+            }
+            Some(Err(error)) => tracing::warn!(%stream, %error, "ignoring a snapshot that does not decode; replaying the stream"),
+            None => {}
+        }
+        Ok(())
+    }
+
+    async fn maybe_snapshot<A: Aggregate>(&self, stream: &StreamId, loaded: &mut Loaded<A>) {
+        let Some(every) = A::SNAPSHOT_EVERY else { return };
+        if loaded.since_snapshot < every {
+            return;
+        }
+        let state = match loaded.state.snapshot() {
+            Some(Ok(state)) => state,
+            Some(Err(error)) => {
+                tracing::warn!(%stream, %error, "could not serialise a snapshot");
+                return;
+            }
+            None => return,
+        };
+        let snapshot = Snapshot {
+            stream_id: stream.clone(),
+            stream_version: loaded.version,
+            snapshot_version: A::SNAPSHOT_VERSION,
+            state,
+            taken_at: chrono::Utc::now(),
+        };
+        // A snapshot is an optimisation: failing to save one must not fail the command.
+        match self.inner.store.save_snapshot(snapshot).await {
+            Ok(()) => loaded.since_snapshot = 0,
+            Err(error) => tracing::warn!(%stream, %error, "could not save a snapshot"),
+        }
+    }
+}
+
+fn encode_all<Ev: Event, E>(events: &[Ev], metadata: &Metadata) -> Result<Vec<NewEvent>, DispatchError<E>> {
+    events
+        .iter()
+        .map(|event| {
+            let payload = event
+                .encode()
+                .map_err(|source| DispatchError::Encode { event_type: event.event_type(), source })?;
+            Ok(NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: event.event_type().into(),
+                event_version: event.event_version(),
+                payload,
+                metadata: metadata.clone(),
+            })
+        })
+        .collect()
+}
+
+#[doc(hidden)]
+pub fn dispatch_json<C>(
+    app: &App,
+    fields: serde_json::Value,
+    options: DispatchOptions,
+) -> futures::future::BoxFuture<'_, Result<JsonDispatched, JsonDispatchError>>
+where
+    C: Command + serde::de::DeserializeOwned,
+    C::Aggregate: Handles<C>,
+{
+    Box::pin(async move {
+        let command: C = serde_json::from_value(fields)
+            .map_err(|source| JsonDispatchError::Malformed { command: C::NAME, source })?;
+        let done = app.dispatch_with(command, options).await.map_err(|e| {
+            JsonDispatchError::Dispatch(e.map_domain(AnyDomainError::new))
+        })?;
+        let events = done
+            .events
+            .iter()
+            .map(|e| {
+                let payload = e.encode().map_err(|source| {
+                    JsonDispatchError::Dispatch(DispatchError::Encode { event_type: e.event_type(), source })
+                })?;
+                Ok((e.event_type(), e.event_version(), payload))
+            })
+            .collect::<Result<_, JsonDispatchError>>()?;
+        Ok(JsonDispatched { stream_id: done.stream_id, version: done.version, events })
+    })
+}

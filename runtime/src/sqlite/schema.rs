@@ -1,0 +1,207 @@
+//! Table names, migrations and the SQL text the store runs, all derived from
+//! one validated table prefix.
+
+use crate::StoreError;
+use sqlx::migrate::{Migration, Migrator};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// The migrations as written, with `{prefix}` placeholders.
+static TEMPLATE: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The longest table prefix accepted.
+const MAX_PREFIX_LEN: usize = 48;
+
+/// Checks that `prefix` is safe to splice into SQL as the start of a table name.
+pub(crate) fn validate_prefix(prefix: &str) -> Result<(), StoreError> {
+    let ok = prefix.len() <= MAX_PREFIX_LEN
+        && prefix.chars().next().is_none_or(|c| c.is_ascii_alphabetic() || c == '_')
+        && prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Config(format!(
+            "table prefix `{prefix}` is not a valid identifier: use at most {MAX_PREFIX_LEN} ASCII \
+             letters, digits and underscores, not starting with a digit"
+        )))
+    }
+}
+
+/// A SQL string that can be handed to sqlx repeatedly without copying.
+#[derive(Clone)]
+pub(crate) struct Sql(Arc<str>);
+
+impl Sql {
+    fn new(text: String) -> Self {
+        Self(text.into())
+    }
+
+    /// The text, as sqlx wants it.
+    pub(crate) fn q(&self) -> impl SqlSafeStr + use<> {
+        // Only ever built from our own templates and a validated prefix.
+        AssertSqlSafe(self.0.clone())
+    }
+}
+
+/// Every fixed statement the store runs, for one prefix.
+pub(crate) struct Schema {
+    pub(crate) prefix: String,
+    pub(crate) read_stream: Sql,
+    pub(crate) read_all: Sql,
+    pub(crate) stream_version: Sql,
+    pub(crate) event_id_exists: Sql,
+    pub(crate) save_snapshot: Sql,
+    pub(crate) load_snapshot: Sql,
+    pub(crate) save_checkpoint: Sql,
+    pub(crate) load_checkpoint: Sql,
+    /// The single-append, single-event insert: the common case, built once.
+    pub(crate) append_one: Sql,
+}
+
+/// The columns every event read selects, in the order `decode` expects.
+const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, \
+    event_version, payload, metadata, correlation_id, causation_id, recorded_at";
+
+/// Parameters bound per event in the append statement.
+pub(crate) const PARAMS_PER_EVENT: usize = 7;
+/// Parameters bound per append in the append statement.
+pub(crate) const PARAMS_PER_APPEND: usize = 4;
+/// Most events written by one append statement, far below SQLite's limit of
+/// 32,766 bound parameters.
+pub(crate) const MAX_EVENTS_PER_STATEMENT: usize = 2_000;
+
+impl Schema {
+    pub(crate) fn new(prefix: &str) -> Result<Self, StoreError> {
+        validate_prefix(prefix)?;
+        let p = prefix;
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            read_stream: Sql::new(format!(
+                "SELECT {EVENT_COLUMNS} FROM {p}events WHERE stream_id = ?1 AND stream_version >= ?2 \
+                 ORDER BY stream_version LIMIT ?3"
+            )),
+            read_all: Sql::new(format!(
+                "SELECT {EVENT_COLUMNS} FROM {p}events WHERE position >= ?1 ORDER BY position LIMIT ?2"
+            )),
+            stream_version: Sql::new(format!("SELECT version FROM {p}streams WHERE stream_id = ?1")),
+            event_id_exists: Sql::new(format!("SELECT 1 FROM {p}events WHERE event_id = ?1")),
+            save_snapshot: Sql::new(format!(
+                "INSERT INTO {p}snapshots (stream_id, stream_version, snapshot_version, state, taken_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (stream_id) DO UPDATE SET stream_version = excluded.stream_version, \
+                 snapshot_version = excluded.snapshot_version, state = excluded.state, \
+                 taken_at = excluded.taken_at"
+            )),
+            load_snapshot: Sql::new(format!(
+                "SELECT stream_version, snapshot_version, state, taken_at FROM {p}snapshots \
+                 WHERE stream_id = ?1"
+            )),
+            save_checkpoint: Sql::new(format!(
+                "INSERT INTO {p}checkpoints (name, position, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+                 updated_at = excluded.updated_at"
+            )),
+            load_checkpoint: Sql::new(format!("SELECT position FROM {p}checkpoints WHERE name = ?1")),
+            append_one: append_sql(p, &[1]),
+        })
+    }
+
+    /// The embedded migrations with this schema's prefix substituted, tracked
+    /// in the table `{prefix}migrations`.
+    pub(crate) fn migrator(&self) -> Migrator {
+        let migrations = TEMPLATE
+            .iter()
+            .map(|m| {
+                let sql = m.sql.as_str().replace("{prefix}", &self.prefix);
+                Migration::new(
+                    m.version,
+                    m.description.clone(),
+                    m.migration_type,
+                    AssertSqlSafe(sql).into_sql_str(),
+                    m.no_tx,
+                )
+            })
+            .collect();
+        let mut migrator = Migrator::with_migrations(migrations);
+        migrator.dangerous_set_table_name(format!("{}migrations", self.prefix));
+        migrator
+    }
+
+    /// The append statement for appends to distinct streams carrying
+    /// `counts[i]` events each.
+    pub(crate) fn append(&self, counts: &[usize]) -> Sql {
+        if counts == [1] { self.append_one.clone() } else { append_sql(&self.prefix, counts) }
+    }
+}
+
+/// One statement that appends to several distinct streams, each guarded by its
+/// expected version.
+///
+/// Per append it binds `(stream_id, kind, expected, recorded_at)`; per event
+/// `(event_id, event_type, event_version, payload, metadata, correlation_id,
+/// causation_id)`. `kind` is 0 = any, 1 = no stream, 2 = stream exists,
+/// 3 = exactly `expected`. The stream versions are read once (a materialised
+/// CTE) before any row is written; an append whose guard fails writes nothing
+/// and returns no row, the others go on. Rows come back as
+/// `(stream_id, stream_version, position)`.
+///
+/// The text depends only on the shape, so sqlx's statement cache reuses it.
+fn append_sql(p: &str, counts: &[usize]) -> Sql {
+    let mut s = String::with_capacity(512 + counts.iter().sum::<usize>() * 48);
+    s.push_str("WITH a(i, stream_id, kind, expected, recorded_at) AS (VALUES ");
+    for i in 0..counts.len() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "({i}, ?, ?, ?, ?)");
+    }
+    let _ = write!(
+        s,
+        "), b(i, stream_id, v, recorded_at) AS MATERIALIZED (\
+         SELECT a.i, a.stream_id, coalesce(s.version, 0), a.recorded_at \
+         FROM a LEFT JOIN {p}streams s ON s.stream_id = a.stream_id \
+         WHERE CASE a.kind WHEN 0 THEN 1 WHEN 1 THEN s.version IS NULL \
+         WHEN 2 THEN s.version IS NOT NULL ELSE coalesce(s.version, 0) = a.expected END) \
+         INSERT INTO {p}events (stream_id, stream_version, event_id, event_type, event_version, \
+         payload, metadata, correlation_id, causation_id, recorded_at) \
+         SELECT b.stream_id, b.v + e.column3, e.column4, e.column5, e.column6, e.column7, \
+         e.column8, e.column9, e.column10, b.recorded_at FROM (VALUES "
+    );
+    let mut seq = 0usize;
+    for (i, &n) in counts.iter().enumerate() {
+        for k in 1..=n {
+            if seq > 0 {
+                s.push_str(", ");
+            }
+            let _ = write!(s, "({seq}, {i}, {k}, ?, ?, ?, ?, ?, ?, ?)");
+            seq += 1;
+        }
+    }
+    s.push_str(") AS e JOIN b ON b.i = e.column2 ORDER BY e.column1 RETURNING stream_id, stream_version, position");
+    Sql::new(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_that_could_inject_sql_are_refused() {
+        for bad in ["1abc", "a-b", "a b", "x;DROP TABLE y", "é", "a\"b", &"a".repeat(49)] {
+            assert!(matches!(validate_prefix(bad), Err(StoreError::Config(_))), "{bad}");
+        }
+        for good in ["", "annals_", "_x", "App2_"] {
+            assert!(validate_prefix(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn every_placeholder_is_substituted() {
+        let schema = Schema::new("t_").unwrap();
+        for m in schema.migrator().iter() {
+            assert!(!m.sql.as_str().contains('{'), "{}", m.sql.as_str());
+            assert!(m.sql.as_str().contains("t_events"));
+        }
+    }
+}
