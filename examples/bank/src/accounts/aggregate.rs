@@ -1,0 +1,156 @@
+use super::{AccountEvent, CloseAccount, DepositMoney, OpenAccount, PinHasher, WithdrawMoney};
+use annals::aggregate;
+
+/// Why an account command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// The account exists already.
+    #[error("the account is already open")]
+    AlreadyOpen,
+    /// No such account has been opened.
+    #[error("the account is not open")]
+    NotOpen,
+    /// The account was closed.
+    #[error("the account is closed")]
+    Closed,
+    /// The owner's name is blank.
+    #[error("the owner's name must not be empty")]
+    EmptyOwner,
+    /// The PIN is not 4 to 8 digits.
+    #[error("a PIN is 4 to 8 digits")]
+    InvalidPin,
+    /// Amounts must be positive.
+    #[error("the amount must be more than zero")]
+    ZeroAmount,
+    /// Withdrawing would overdraw the account.
+    #[error("insufficient funds: the balance is {balance}, {requested} was requested")]
+    InsufficientFunds {
+        /// The balance now.
+        balance: u64,
+        /// The amount asked for.
+        requested: u64,
+    },
+    /// The deposit would overflow the balance.
+    #[error("the balance would overflow")]
+    Overflow,
+    /// Closing needs a zero balance.
+    #[error("the account still holds {balance}; withdraw it before closing")]
+    NonZeroBalance {
+        /// The balance now.
+        balance: u64,
+    },
+}
+
+/// Where an account is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccountStatus {
+    /// Not opened yet.
+    #[default]
+    New,
+    /// Open for business.
+    Open,
+    /// Closed for good.
+    Closed,
+}
+
+/// A bank account's state, folded from its events.
+#[aggregate(events = AccountEvent)]
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    status: AccountStatus,
+    owner: String,
+    pin_hash: String,
+    balance: u64,
+}
+
+#[aggregate]
+impl Account {
+    #[handle]
+    async fn open(&self, cmd: OpenAccount, pins: &PinHasher) -> Result<AccountEvent, AccountError> {
+        match self.status {
+            AccountStatus::New => {}
+            AccountStatus::Open | AccountStatus::Closed => return Err(AccountError::AlreadyOpen),
+        }
+        let owner = cmd.owner.trim();
+        if owner.is_empty() {
+            return Err(AccountError::EmptyOwner);
+        }
+        if !(4..=8).contains(&cmd.pin.len()) || !cmd.pin.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(AccountError::InvalidPin);
+        }
+        Ok(AccountEvent::AccountOpened { owner: owner.to_owned(), pin_hash: pins.hash(cmd.account_id, &cmd.pin) })
+    }
+
+    #[handle]
+    fn deposit(&self, cmd: DepositMoney) -> Result<AccountEvent, AccountError> {
+        self.ensure_open()?;
+        if cmd.amount == 0 {
+            return Err(AccountError::ZeroAmount);
+        }
+        self.balance.checked_add(cmd.amount).ok_or(AccountError::Overflow)?;
+        Ok(AccountEvent::MoneyDeposited { amount: cmd.amount })
+    }
+
+    #[handle]
+    fn withdraw(&self, cmd: WithdrawMoney) -> Result<AccountEvent, AccountError> {
+        self.ensure_open()?;
+        if cmd.amount == 0 {
+            return Err(AccountError::ZeroAmount);
+        }
+        if cmd.amount > self.balance {
+            return Err(AccountError::InsufficientFunds { balance: self.balance, requested: cmd.amount });
+        }
+        Ok(AccountEvent::MoneyWithdrawn { amount: cmd.amount })
+    }
+
+    #[handle]
+    fn close(&self, _cmd: CloseAccount) -> Result<AccountEvent, AccountError> {
+        self.ensure_open()?;
+        if self.balance != 0 {
+            return Err(AccountError::NonZeroBalance { balance: self.balance });
+        }
+        Ok(AccountEvent::AccountClosed)
+    }
+
+    #[apply]
+    fn apply(&mut self, event: &AccountEvent) {
+        match event {
+            AccountEvent::AccountOpened { owner, pin_hash } => {
+                self.status = AccountStatus::Open;
+                self.owner.clone_from(owner);
+                self.pin_hash.clone_from(pin_hash);
+            }
+            AccountEvent::MoneyDeposited { amount } => self.balance += amount,
+            AccountEvent::MoneyWithdrawn { amount } => self.balance -= amount,
+            AccountEvent::AccountClosed => self.status = AccountStatus::Closed,
+        }
+    }
+
+    fn ensure_open(&self) -> Result<(), AccountError> {
+        match self.status {
+            AccountStatus::Open => Ok(()),
+            AccountStatus::New => Err(AccountError::NotOpen),
+            AccountStatus::Closed => Err(AccountError::Closed),
+        }
+    }
+
+    /// The balance in cents.
+    pub fn balance(&self) -> u64 {
+        self.balance
+    }
+
+    /// Where the account is in its life.
+    pub fn status(&self) -> AccountStatus {
+        self.status
+    }
+
+    /// The owner's name.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The salted PIN hash.
+    pub fn pin_hash(&self) -> &str {
+        &self.pin_hash
+    }
+}

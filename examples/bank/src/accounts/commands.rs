@@ -1,0 +1,42 @@
+use super::{Account, AccountId};
+use annals::command;
+
+/// Open a new account for `owner`, protected by `pin`.
+#[command(aggregate = Account)]
+pub struct OpenAccount {
+    /// The new account's id.
+    #[id]
+    pub account_id: AccountId,
+    /// The owner's name.
+    pub owner: String,
+    /// 4 to 8 digits.
+    pub pin: String,
+}
+
+/// Pay money in.
+#[command(aggregate = Account)]
+pub struct DepositMoney {
+    /// The account.
+    #[id]
+    pub account_id: AccountId,
+    /// Amount in cents, more than zero.
+    pub amount: u64,
+}
+
+/// Pay money out; the balance cannot go below zero.
+#[command(aggregate = Account)]
+pub struct WithdrawMoney {
+    /// The account.
+    #[id]
+    pub account_id: AccountId,
+    /// Amount in cents, more than zero.
+    pub amount: u64,
+}
+
+/// Close the account; only possible at a zero balance.
+#[command(aggregate = Account)]
+pub struct CloseAccount {
+    /// The account.
+    #[id]
+    pub account_id: AccountId,
+}
