@@ -31,7 +31,10 @@ pub(crate) fn backend(e: sqlx::Error) -> StoreError {
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(e)),
         sqlx::Error::Configuration(_) => StoreError::Config(e.to_string()),
         sqlx::Error::Database(db) => {
-            let primary = db.code().and_then(|c| c.parse::<i64>().ok()).map(|c| c & 0xff);
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .map(|c| c & 0xff);
             if primary.is_some_and(|c| TRANSIENT_CODES.contains(&c)) {
                 StoreError::Unavailable(Box::new(e))
             } else {
@@ -99,7 +102,9 @@ pub(crate) fn custom_metadata(metadata: &Metadata) -> Option<String> {
 }
 
 fn uuid_column(row: &SqliteRow, column: &str) -> Result<Option<Uuid>, String> {
-    let text: Option<String> = row.try_get(column).map_err(|e| format!("column {column}: {e}"))?;
+    let text: Option<String> = row
+        .try_get(column)
+        .map_err(|e| format!("column {column}: {e}"))?;
     text.map(|t| Uuid::parse_str(&t).map_err(|e| format!("column {column}: bad uuid `{t}`: {e}")))
         .transpose()
 }
@@ -108,7 +113,8 @@ fn column<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, String>
 where
     T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
 {
-    row.try_get(column).map_err(|e| format!("column {column}: {e}"))
+    row.try_get(column)
+        .map_err(|e| format!("column {column}: {e}"))
 }
 
 fn non_negative(value: i64, column: &str) -> Result<u64, String> {
@@ -122,12 +128,22 @@ pub(crate) fn event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     let version: Result<i64, _> = row.try_get("stream_version");
     let corrupt = |reason: String| StoreError::Corrupt {
         stream: StreamId::new(stream.as_deref().unwrap_or("<unreadable stream id>")),
-        version: version.as_ref().ok().and_then(|&v| u64::try_from(v).ok()).unwrap_or(0),
+        version: version
+            .as_ref()
+            .ok()
+            .and_then(|&v| u64::try_from(v).ok())
+            .unwrap_or(0),
         reason,
     };
-    let stream_id = StreamId::new(stream.as_deref().map_err(|e| corrupt(format!("column stream_id: {e}")))?);
+    let stream_id = StreamId::new(
+        stream
+            .as_deref()
+            .map_err(|e| corrupt(format!("column stream_id: {e}")))?,
+    );
     let stream_version = non_negative(
-        *version.as_ref().map_err(|e| corrupt(format!("column stream_version: {e}")))?,
+        *version
+            .as_ref()
+            .map_err(|e| corrupt(format!("column stream_version: {e}")))?,
         "stream_version",
     )
     .map_err(&corrupt)?;
@@ -139,7 +155,8 @@ pub(crate) fn event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
         let recorded_at: String = column(row, "recorded_at")?;
         let custom = match metadata {
             None => BTreeMap::new(),
-            Some(text) => serde_json::from_str(&text).map_err(|e| format!("column metadata: bad JSON: {e}"))?,
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| format!("column metadata: bad JSON: {e}"))?,
         };
         Ok(RecordedEvent {
             event_id: uuid_column(row, "event_id")?.ok_or("column event_id: NULL")?,
@@ -153,7 +170,8 @@ pub(crate) fn event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
                 causation_id: uuid_column(row, "causation_id")?,
                 custom,
             },
-            recorded_at: parse_timestamp(&recorded_at).map_err(|e| format!("column recorded_at: {e}"))?,
+            recorded_at: parse_timestamp(&recorded_at)
+                .map_err(|e| format!("column recorded_at: {e}"))?,
             event_type: Cow::Owned(event_type),
             stream_id: stream_id.clone(),
             stream_version,
@@ -171,8 +189,9 @@ pub(crate) fn snapshot(stream: &StreamId, row: &SqliteRow) -> Result<crate::Snap
         Ok(crate::Snapshot {
             stream_id: stream.clone(),
             stream_version: non_negative(column(row, "stream_version")?, "stream_version")?,
-            snapshot_version: u32::try_from(snapshot_version)
-                .map_err(|_| format!("column snapshot_version: out of range: {snapshot_version}"))?,
+            snapshot_version: u32::try_from(snapshot_version).map_err(|_| {
+                format!("column snapshot_version: out of range: {snapshot_version}")
+            })?,
             state: Payload::from_json(state).map_err(|e| format!("column state: bad JSON: {e}"))?,
             taken_at: parse_timestamp(&taken_at).map_err(|e| format!("column taken_at: {e}"))?,
         })

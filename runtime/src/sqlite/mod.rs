@@ -1,1 +1,567 @@
-//! The SQLite event store (feature `sqlite`).
+//! The SQLite event store (feature `sqlite`): the embedded default, one file,
+//! zero setup.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), annals::StoreError> {
+//! use annals::sqlite::SqliteStore;
+//! use annals::{EventStore, ExpectedVersion, NewEvent, Payload, StreamId};
+//!
+//! let dir = std::env::temp_dir().join(format!("annals-doc-{}", uuid::Uuid::now_v7()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let store = SqliteStore::open(dir.join("events.db")).await?;
+//!
+//! let stream = StreamId::new("Account-1");
+//! let opened = NewEvent::new("AccountOpened", 1, Payload::from_json(r#"{"owner":"ada"}"#).unwrap());
+//! store.append(&stream, ExpectedVersion::NoStream, vec![opened]).await?;
+//!
+//! let events = store.read_stream(&stream, 1, 100).await?;
+//! assert_eq!(events[0].event_type, "AccountOpened");
+//! # drop(store);
+//! # std::fs::remove_dir_all(dir).ok();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout and guarantees
+//!
+//! Four tables share a prefix (default `annals_`, see
+//! [`SqliteStoreBuilder::table_prefix`]): `events` (the log; the global
+//! position is the rowid), `streams` (each stream's version), `snapshots` and
+//! `checkpoints`. Embedded, versioned migrations create them when the store is
+//! opened; [`SqliteStore::migrate`] runs them explicitly. Triggers keep the
+//! `streams` table in step with the log, refuse a stream version out of
+//! sequence whoever writes it, and refuse `UPDATE` and `DELETE` of recorded
+//! events.
+//!
+//! Every append is checked and written by one statement, so the expected
+//! version is checked atomically with the write. SQLite admits one writer at a
+//! time and positions are assigned inside the write, so the global log never
+//! shows a gap to readers. Concurrent appends from one process are coalesced
+//! into shared statements (see [`EventStore::append`] below) and each caller
+//! is answered once its append has committed.
+//!
+//! The store runs in WAL mode: readers never block the writer. Several
+//! processes may open the same file; [`EventStore::subscribe_all`] wakes at once
+//! on appends made through this process's store and polls for the others'.
+
+mod codec;
+mod schema;
+mod writer;
+
+use crate::store::DEFAULT_READ_BATCH;
+use crate::{
+    AppendResult, EventStore, ExpectedVersion, NewEvent, RecordedEvent, Snapshot, StoreError,
+    StreamId,
+};
+use futures::stream::BoxStream;
+use schema::Schema;
+use sqlx::ConnectOptions as _;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use writer::Writer;
+
+/// The `synchronous` setting: how hard SQLite works to make a commit survive a
+/// crash. The store always runs in WAL mode, where:
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// No syncing at all: an operating-system crash or power loss can lose
+    /// recent commits and corrupt the file. For throwaway data only.
+    Off,
+    /// The default. A commit survives the process crashing; on power loss or
+    /// an operating-system crash the last commits may be lost, but the file
+    /// stays consistent. SQLite syncs at each WAL checkpoint rather than each
+    /// commit, which makes commits several times cheaper than `Full`.
+    #[default]
+    Normal,
+    /// Sync the WAL at every commit: a commit that returned survives power
+    /// loss. Choose it when a lost acknowledged event is unacceptable even on
+    /// power failure.
+    Full,
+    /// `Full`, and also sync the directory after deleting a journal.
+    Extra,
+}
+
+impl Synchronous {
+    fn to_sqlx(self) -> SqliteSynchronous {
+        match self {
+            Self::Off => SqliteSynchronous::Off,
+            Self::Normal => SqliteSynchronous::Normal,
+            Self::Full => SqliteSynchronous::Full,
+            Self::Extra => SqliteSynchronous::Extra,
+        }
+    }
+}
+
+/// Options for opening a [`SqliteStore`]; from [`SqliteStore::builder`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), annals::StoreError> {
+/// use annals::sqlite::{SqliteStore, Synchronous};
+/// use std::time::Duration;
+///
+/// let dir = std::env::temp_dir().join(format!("annals-doc-{}", uuid::Uuid::now_v7()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let store = SqliteStore::builder()
+///     .path(dir.join("bank.db"))
+///     .synchronous(Synchronous::Full)
+///     .busy_timeout(Duration::from_secs(10))
+///     .table_prefix("bank_")
+///     .open()
+///     .await?;
+/// assert_eq!(store.table_prefix(), "bank_");
+/// # drop(store);
+/// # std::fs::remove_dir_all(dir).ok();
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteStoreBuilder {
+    target: Option<Target>,
+    synchronous: Synchronous,
+    busy_timeout: Duration,
+    table_prefix: String,
+    readers: u32,
+    poll_interval: Duration,
+    migrate: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Path(PathBuf),
+    Url(String),
+}
+
+impl Default for SqliteStoreBuilder {
+    fn default() -> Self {
+        Self {
+            target: None,
+            synchronous: Synchronous::default(),
+            busy_timeout: Duration::from_secs(5),
+            table_prefix: "annals_".to_owned(),
+            readers: 4,
+            poll_interval: Duration::from_millis(500),
+            migrate: true,
+        }
+    }
+}
+
+impl SqliteStoreBuilder {
+    /// The database file; created (with its tables) if missing.
+    pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.target = Some(Target::Path(path.into()));
+        self
+    }
+
+    /// A `sqlite://` URL instead of a path, e.g. `sqlite://data/events.db?mode=rwc`.
+    ///
+    /// The URL's own options (such as `mode=ro`) apply; without `mode` the file
+    /// must exist. In-memory databases are refused: use
+    /// [`MemoryStore`](crate::MemoryStore).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.target = Some(Target::Url(url.into()));
+        self
+    }
+
+    /// The durability of a commit; default [`Synchronous::Normal`].
+    pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.synchronous = synchronous;
+        self
+    }
+
+    /// How long a statement waits for another process's lock on the file
+    /// before failing with [`StoreError::Unavailable`]; default 5 s.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// The prefix of the store's table names; default `annals_`, so the tables
+    /// are `annals_events`, `annals_streams`, `annals_snapshots`,
+    /// `annals_checkpoints` and `annals_migrations`. Several stores with
+    /// different prefixes can share a file.
+    ///
+    /// It must be at most 48 ASCII letters, digits and underscores, not
+    /// starting with a digit (it may be empty); anything else makes `open`
+    /// fail with [`StoreError::Config`].
+    pub fn table_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.table_prefix = prefix.into();
+        self
+    }
+
+    /// How many connections serve reads concurrently; default 4. Writes use
+    /// one more connection of their own.
+    pub fn readers(mut self, readers: u32) -> Self {
+        self.readers = readers.max(1);
+        self
+    }
+
+    /// How often a [`subscribe_all`](EventStore::subscribe_all) stream looks
+    /// for events appended by other processes; default 500 ms. Appends made
+    /// through this store wake subscribers at once.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Whether `open` applies pending migrations; default `true`. When off,
+    /// call [`SqliteStore::migrate`] before using the store.
+    pub fn migrate_on_open(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
+
+    /// Opens the store: connects, switches the file to WAL mode and applies
+    /// pending migrations.
+    ///
+    /// Fails with [`StoreError::Config`] for a missing target, a bad URL or a
+    /// bad prefix, [`StoreError::Unavailable`] when the file cannot be opened
+    /// or is locked, and [`StoreError::Backend`] when it is not a database.
+    pub async fn open(self) -> Result<SqliteStore, StoreError> {
+        let schema = Arc::new(Schema::new(&self.table_prefix)?);
+        let options = match &self.target {
+            None => return Err(StoreError::Config("no SQLite path or URL given".into())),
+            Some(Target::Path(path)) => SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true),
+            Some(Target::Url(url)) => {
+                if url.contains(":memory:") || url.contains("mode=memory") {
+                    return Err(StoreError::Config(format!(
+                        "`{url}` is an in-memory SQLite database; use annals::MemoryStore for an in-memory store"
+                    )));
+                }
+                SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::Config(format!("bad SQLite URL `{url}`: {e}")))?
+            }
+        };
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(self.synchronous.to_sqlx())
+            .busy_timeout(self.busy_timeout);
+        let mut conn = options.connect().await.map_err(codec::backend)?;
+        if self.migrate {
+            schema
+                .migrator()
+                .run(&mut conn)
+                .await
+                .map_err(codec::migrate)?;
+        }
+        let head: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(max(position), 0) FROM {}events",
+            schema.prefix
+        )))
+        .fetch_one(&mut conn)
+        .await
+        .or_else(|e| match &e {
+            // Not migrated yet: the log is empty as far as we know.
+            sqlx::Error::Database(db)
+                if !self.migrate && db.message().contains("no such table") =>
+            {
+                Ok(0)
+            }
+            _ => Err(codec::backend(e)),
+        })?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(self.readers)
+            .min_connections(0)
+            .connect_lazy_with(options.clone());
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                writer: Arc::new(Writer::new(conn, schema.clone(), head as u64)),
+                readers,
+                schema,
+                filename: options.get_filename().to_owned(),
+                poll_interval: self.poll_interval,
+            }),
+        })
+    }
+}
+
+/// An [`EventStore`] in a SQLite database file; clones share the connections.
+///
+/// Open one with [`SqliteStore::open`] (a path), [`SqliteStore::connect`] (a
+/// `sqlite://` URL) or [`SqliteStore::builder`] for the options. The module
+/// docs describe the schema and the guarantees.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Arc<Writer>,
+    readers: SqlitePool,
+    schema: Arc<Schema>,
+    filename: PathBuf,
+    poll_interval: Duration,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("file", &self.inner.filename)
+            .field("table_prefix", &self.inner.schema.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database file at `path` with the
+    /// default options: WAL mode, [`Synchronous::Normal`], tables prefixed
+    /// `annals_`, migrations applied.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), annals::StoreError> {
+    /// use annals::sqlite::SqliteStore;
+    /// use annals::{EventStore, ExpectedVersion, NewEvent, Payload, StreamId};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("annals-doc-{}", uuid::Uuid::now_v7()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("events.db");
+    ///
+    /// let store = SqliteStore::open(&path).await?;
+    /// let stream = StreamId::new("Account-7");
+    /// let deposit = NewEvent::new("MoneyDeposited", 1, Payload::from_json(r#"{"amount":5}"#).unwrap());
+    /// let done = store.append(&stream, ExpectedVersion::NoStream, vec![deposit]).await?;
+    /// assert_eq!(done.stream_version, 1);
+    /// drop(store);
+    ///
+    /// // The events are in the file.
+    /// let again = SqliteStore::open(&path).await?;
+    /// assert_eq!(again.stream_version(&stream).await?, Some(1));
+    /// # drop(again);
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::builder().path(path.as_ref()).open().await
+    }
+
+    /// Opens the database a `sqlite://` URL names, with the default options;
+    /// see [`SqliteStoreBuilder::url`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder().url(url).open().await
+    }
+
+    /// Options for opening a store.
+    pub fn builder() -> SqliteStoreBuilder {
+        SqliteStoreBuilder::default()
+    }
+
+    /// Applies the embedded migrations that are not yet applied; a no-op when
+    /// the schema is current. `open` does this unless told not to.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.inner.writer.conn().await;
+        self.inner
+            .schema
+            .migrator()
+            .run(&mut *conn)
+            .await
+            .map_err(codec::migrate)
+    }
+
+    /// The database file.
+    pub fn filename(&self) -> &Path {
+        &self.inner.filename
+    }
+
+    /// The prefix of the store's table names.
+    pub fn table_prefix(&self) -> &str {
+        &self.inner.schema.prefix
+    }
+
+    /// The global position a durable subscription called `name` has handled
+    /// up to, or `None` if it never saved one.
+    pub async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let position: Option<i64> = sqlx::query_scalar(self.inner.schema.load_checkpoint.q())
+            .bind(name)
+            .fetch_optional(&self.inner.readers)
+            .await
+            .map_err(codec::backend)?;
+        Ok(position.map(|p| p as u64))
+    }
+
+    /// Records that the subscription called `name` has handled the global log
+    /// up to `position`.
+    pub async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        let position = i64::try_from(position).map_err(|_| {
+            StoreError::Config(format!("checkpoint position {position} out of range"))
+        })?;
+        let mut conn = self.inner.writer.conn().await;
+        sqlx::query(self.inner.schema.save_checkpoint.q())
+            .bind(name)
+            .bind(position)
+            .bind(codec::timestamp(chrono::Utc::now()))
+            .execute(&mut *conn)
+            .await
+            .map_err(codec::backend)?;
+        Ok(())
+    }
+
+    async fn read_all_now(
+        &self,
+        from_position: u64,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if max_count == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(self.inner.schema.read_all.q())
+            .bind(clamp(from_position))
+            .bind(clamp(max_count as u64))
+            .fetch_all(&self.inner.readers)
+            .await
+            .map_err(codec::backend)?;
+        rows.iter().map(codec::event).collect()
+    }
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl EventStore for SqliteStore {
+    /// Appends in one statement that checks `expected` against the `streams`
+    /// table and inserts the events, committed before this returns.
+    ///
+    /// Appends that arrive while another is being written queue up, and the
+    /// next writer takes them all: appends to distinct streams go into one
+    /// statement, where each is checked on its own, so a conflict fails only
+    /// the append it concerns. Every caller is answered after the commit that
+    /// holds its events.
+    fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
+        self.inner.writer.append(stream, expected, events)
+    }
+
+    fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        max_count: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send {
+        async move {
+            if max_count == 0 {
+                return Ok(Vec::new());
+            }
+            let rows = sqlx::query(self.inner.schema.read_stream.q())
+                .bind(stream.as_str())
+                .bind(clamp(from_version))
+                .bind(clamp(max_count as u64))
+                .fetch_all(&self.inner.readers)
+                .await
+                .map_err(codec::backend)?;
+            rows.iter().map(codec::event).collect()
+        }
+    }
+
+    fn stream_version(
+        &self,
+        stream: &StreamId,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
+        async move {
+            let version: Option<i64> = sqlx::query_scalar(self.inner.schema.stream_version.q())
+                .bind(stream.as_str())
+                .fetch_optional(&self.inner.readers)
+                .await
+                .map_err(codec::backend)?;
+            Ok(version.map(|v| v as u64))
+        }
+    }
+
+    fn read_all(
+        &self,
+        from_position: u64,
+        max_count: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send {
+        self.read_all_now(from_position, max_count)
+    }
+
+    /// Follows the log. Appends through this store (or its clones) wake the
+    /// stream at once; appends by other processes are found by polling every
+    /// [`poll_interval`](SqliteStoreBuilder::poll_interval).
+    fn subscribe_all(
+        &self,
+        from_position: u64,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        let head = self.inner.writer.head.subscribe();
+        let start = Some((self.clone(), head, from_position.max(1), VecDeque::new()));
+        Box::pin(futures::stream::unfold(start, |state| async move {
+            let (store, mut head, mut next, mut buf) = state?;
+            loop {
+                if let Some(e) = buf.pop_front() {
+                    return Some((Ok(e), Some((store, head, next, buf))));
+                }
+                // Anything committed before this mark is visible to the read below;
+                // anything after it changes the head and ends the wait.
+                head.borrow_and_update();
+                match store.read_all_now(next, DEFAULT_READ_BATCH).await {
+                    Ok(batch) if !batch.is_empty() => {
+                        next = batch[batch.len() - 1].global_position + 1;
+                        buf.extend(batch);
+                    }
+                    Ok(_) => {
+                        let _ =
+                            tokio::time::timeout(store.inner.poll_interval, head.changed()).await;
+                    }
+                    Err(e) => return Some((Err(e), None)),
+                }
+            }
+        }))
+    }
+
+    fn save_snapshot(
+        &self,
+        snapshot: Snapshot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let bad = |what: &str| {
+                StoreError::Config(format!(
+                    "snapshot of `{}`: {what} out of range",
+                    snapshot.stream_id
+                ))
+            };
+            let version =
+                i64::try_from(snapshot.stream_version).map_err(|_| bad("stream version"))?;
+            let mut conn = self.inner.writer.conn().await;
+            sqlx::query(self.inner.schema.save_snapshot.q())
+                .bind(snapshot.stream_id.as_str())
+                .bind(version)
+                .bind(i64::from(snapshot.snapshot_version))
+                .bind(snapshot.state.as_str())
+                .bind(codec::timestamp(snapshot.taken_at))
+                .execute(&mut *conn)
+                .await
+                .map_err(codec::backend)?;
+            Ok(())
+        }
+    }
+
+    fn load_snapshot(
+        &self,
+        stream: &StreamId,
+    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send {
+        async move {
+            let row = sqlx::query(self.inner.schema.load_snapshot.q())
+                .bind(stream.as_str())
+                .fetch_optional(&self.inner.readers)
+                .await
+                .map_err(codec::backend)?;
+            row.map(|row| codec::snapshot(stream, &row)).transpose()
+        }
+    }
+}

@@ -16,8 +16,13 @@ const MAX_PREFIX_LEN: usize = 48;
 /// Checks that `prefix` is safe to splice into SQL as the start of a table name.
 pub(crate) fn validate_prefix(prefix: &str) -> Result<(), StoreError> {
     let ok = prefix.len() <= MAX_PREFIX_LEN
-        && prefix.chars().next().is_none_or(|c| c.is_ascii_alphabetic() || c == '_')
-        && prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        && prefix
+            .chars()
+            .next()
+            .is_none_or(|c| c.is_ascii_alphabetic() || c == '_')
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok {
         Ok(())
     } else {
@@ -63,12 +68,9 @@ pub(crate) struct Schema {
 const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, \
     event_version, payload, metadata, correlation_id, causation_id, recorded_at";
 
-/// Parameters bound per event in the append statement.
-pub(crate) const PARAMS_PER_EVENT: usize = 7;
-/// Parameters bound per append in the append statement.
-pub(crate) const PARAMS_PER_APPEND: usize = 4;
-/// Most events written by one append statement, far below SQLite's limit of
-/// 32,766 bound parameters.
+/// Most events written by one append statement. The statement binds 7
+/// parameters per event and 4 per append (each has an event), so at most
+/// 22,000: below SQLite's limit of 32,766.
 pub(crate) const MAX_EVENTS_PER_STATEMENT: usize = 2_000;
 
 impl Schema {
@@ -84,7 +86,9 @@ impl Schema {
             read_all: Sql::new(format!(
                 "SELECT {EVENT_COLUMNS} FROM {p}events WHERE position >= ?1 ORDER BY position LIMIT ?2"
             )),
-            stream_version: Sql::new(format!("SELECT version FROM {p}streams WHERE stream_id = ?1")),
+            stream_version: Sql::new(format!(
+                "SELECT version FROM {p}streams WHERE stream_id = ?1"
+            )),
             event_id_exists: Sql::new(format!("SELECT 1 FROM {p}events WHERE event_id = ?1")),
             save_snapshot: Sql::new(format!(
                 "INSERT INTO {p}snapshots (stream_id, stream_version, snapshot_version, state, taken_at) \
@@ -102,7 +106,9 @@ impl Schema {
                  ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
                  updated_at = excluded.updated_at"
             )),
-            load_checkpoint: Sql::new(format!("SELECT position FROM {p}checkpoints WHERE name = ?1")),
+            load_checkpoint: Sql::new(format!(
+                "SELECT position FROM {p}checkpoints WHERE name = ?1"
+            )),
             append_one: append_sql(p, &[1]),
         })
     }
@@ -131,7 +137,11 @@ impl Schema {
     /// The append statement for appends to distinct streams carrying
     /// `counts[i]` events each.
     pub(crate) fn append(&self, counts: &[usize]) -> Sql {
-        if counts == [1] { self.append_one.clone() } else { append_sql(&self.prefix, counts) }
+        if counts == [1] {
+            self.append_one.clone()
+        } else {
+            append_sql(&self.prefix, counts)
+        }
     }
 }
 
@@ -188,8 +198,19 @@ mod tests {
 
     #[test]
     fn prefixes_that_could_inject_sql_are_refused() {
-        for bad in ["1abc", "a-b", "a b", "x;DROP TABLE y", "é", "a\"b", &"a".repeat(49)] {
-            assert!(matches!(validate_prefix(bad), Err(StoreError::Config(_))), "{bad}");
+        for bad in [
+            "1abc",
+            "a-b",
+            "a b",
+            "x;DROP TABLE y",
+            "é",
+            "a\"b",
+            &"a".repeat(49),
+        ] {
+            assert!(
+                matches!(validate_prefix(bad), Err(StoreError::Config(_))),
+                "{bad}"
+            );
         }
         for good in ["", "annals_", "_x", "App2_"] {
             assert!(validate_prefix(good).is_ok(), "{good}");

@@ -1,0 +1,448 @@
+//! The append path: one writer connection, concurrent appends coalesced.
+//!
+//! sqlx runs a SQLite connection on its own thread and every statement is a
+//! round trip to it, so the cost of an append is the number of statements it
+//! needs. Here an append is one statement that checks the expected version
+//! and inserts in the same step (see `schema::append_sql`), committed on its
+//! own. Appends that queue up while the connection is busy are written
+//! together: one statement per round of distinct streams, where each append's
+//! own guard decides its fate, so one conflicting append never fails its
+//! neighbours. Callers hear back only after the statement has committed.
+
+use super::codec::{self, AppendFailure};
+use super::schema::{MAX_EVENTS_PER_STATEMENT, Schema};
+use crate::{AppendResult, ExpectedVersion, NewEvent, StoreError, StreamId};
+use chrono::Utc;
+use parking_lot::Mutex;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Executor as _, Row as _};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{OwnedMutexGuard, oneshot, watch};
+
+/// How often an append whose guard failed is retried when the stream turns
+/// out to accept it after all (another process wrote in between).
+const MAX_ATTEMPTS: u32 = 5;
+
+pub(crate) struct Writer {
+    queue: Mutex<Vec<Pending>>,
+    conn: Arc<tokio::sync::Mutex<SqliteConnection>>,
+    schema: Arc<Schema>,
+    /// The highest global position this process has committed.
+    pub(crate) head: watch::Sender<u64>,
+    next_id: AtomicU64,
+}
+
+struct Pending {
+    id: u64,
+    stream: StreamId,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+    recorded_at: String,
+    attempts: u32,
+    /// Write in a round of its own (to find which of several appends failed).
+    alone: bool,
+    reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+/// What became of one append in a round.
+enum Outcome {
+    Done(AppendResult),
+    /// Its guard refused the write.
+    Refused,
+    /// The statement failed because of some append in the round; retry each alone.
+    Isolate,
+    Failed(StoreError),
+}
+
+impl Writer {
+    pub(crate) fn new(conn: SqliteConnection, schema: Arc<Schema>, head: u64) -> Self {
+        Self {
+            queue: Mutex::new(Vec::new()),
+            conn: Arc::new(tokio::sync::Mutex::new(conn)),
+            schema,
+            head: watch::channel(head).0,
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    /// The writer connection, between appends.
+    pub(crate) async fn conn(&self) -> tokio::sync::MutexGuard<'_, SqliteConnection> {
+        self.conn.lock().await
+    }
+
+    pub(crate) async fn append(
+        self: &Arc<Self>,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        if events.is_empty() {
+            return Err(StoreError::EmptyAppend {
+                stream: stream.clone(),
+            });
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        self.queue.lock().push(Pending {
+            id,
+            stream: stream.clone(),
+            expected,
+            events,
+            recorded_at: codec::timestamp(Utc::now()),
+            attempts: 0,
+            alone: false,
+            reply,
+        });
+        let conn = self.conn.clone().lock_owned().await;
+        let batch = std::mem::take(&mut *self.queue.lock());
+        if batch.len() == 1 && batch[0].id == id {
+            // Only our own append: write it on this task, no hand-off. If the
+            // caller is cancelled meanwhile, only its own answer is lost.
+            self.clone().write(conn, batch).await;
+        } else if !batch.is_empty() {
+            // Other callers' appends too: finish them whatever happens to us.
+            tokio::spawn(self.clone().write(conn, batch));
+        } else {
+            drop(conn);
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Backend(
+                "the SQLite writer stopped before reporting whether the append was recorded".into(),
+            ))
+        })
+    }
+
+    async fn write(
+        self: Arc<Self>,
+        mut conn: OwnedMutexGuard<SqliteConnection>,
+        batch: Vec<Pending>,
+    ) {
+        // Appends whose callers gave up before their turn are not written.
+        let mut queue: VecDeque<Pending> =
+            batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
+        while !queue.is_empty() {
+            let round = next_round(&mut queue);
+            let outcomes = if round[0].events.len() > MAX_EVENTS_PER_STATEMENT {
+                vec![self.write_large(&mut conn, &round[0]).await]
+            } else {
+                self.write_round(&mut conn, &round).await
+            };
+            let mut retry = Vec::new();
+            for (mut p, outcome) in round.into_iter().zip(outcomes) {
+                let result = match outcome {
+                    Outcome::Done(done) => Ok(done),
+                    Outcome::Failed(e) => Err(e),
+                    Outcome::Isolate => {
+                        p.alone = true;
+                        retry.push(p);
+                        continue;
+                    }
+                    Outcome::Refused => match self.refusal(&mut conn, &p).await {
+                        Ok(()) => {
+                            p.attempts += 1;
+                            retry.push(p);
+                            continue;
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
+                if let Ok(done) = &result {
+                    self.head.send_if_modified(|h| {
+                        let moved = done.last_position > *h;
+                        *h = (*h).max(done.last_position);
+                        moved
+                    });
+                }
+                let _ = p.reply.send(result);
+            }
+            for p in retry.into_iter().rev() {
+                queue.push_front(p);
+            }
+        }
+    }
+
+    /// Why an append's guard refused it: the typed conflict, or `Ok` when the
+    /// stream accepts it now (another process wrote meanwhile) and it should
+    /// be tried again.
+    async fn refusal(&self, conn: &mut SqliteConnection, p: &Pending) -> Result<(), StoreError> {
+        let actual = stream_version(conn, &self.schema, &p.stream).await?;
+        if p.expected.accepts(actual) && p.attempts + 1 < MAX_ATTEMPTS {
+            return Ok(());
+        }
+        Err(StoreError::WrongExpectedVersion {
+            stream: p.stream.clone(),
+            expected: p.expected,
+            actual,
+        })
+    }
+
+    /// Writes appends to distinct streams in one autocommitted statement.
+    async fn write_round(&self, conn: &mut SqliteConnection, round: &[Pending]) -> Vec<Outcome> {
+        let parts: Vec<Part<'_>> = round
+            .iter()
+            .map(|p| Part {
+                stream: &p.stream,
+                expected: p.expected,
+                events: &p.events,
+                recorded_at: &p.recorded_at,
+            })
+            .collect();
+        match insert(conn, &self.schema, &parts).await {
+            Ok(written) => parts
+                .iter()
+                .map(|part| written.outcome(part.stream))
+                .collect(),
+            Err(e) => match codec::classify_append_error(e) {
+                _ if round.len() > 1 => {
+                    // Rare: learn which append was at fault by writing each alone.
+                    round.iter().map(|_| Outcome::Isolate).collect()
+                }
+                AppendFailure::DuplicateEventId => {
+                    vec![Outcome::Failed(
+                        self.duplicate(conn, &round[0].stream, &round[0].events)
+                            .await,
+                    )]
+                }
+                AppendFailure::StreamMoved => vec![Outcome::Refused],
+                AppendFailure::Other(e) => vec![Outcome::Failed(codec::backend(e))],
+            },
+        }
+    }
+
+    /// Writes an append too large for one statement in one transaction of
+    /// several statements; the first checks the expectation, the others
+    /// continue from the version the previous one reached.
+    async fn write_large(&self, conn: &mut SqliteConnection, p: &Pending) -> Outcome {
+        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+            return Outcome::Failed(codec::backend(e));
+        }
+        let outcome = self.write_large_in_tx(conn, p).await;
+        let end = if matches!(outcome, Outcome::Done(_)) {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        match (conn.execute(end).await, outcome) {
+            (Ok(_), outcome) => outcome,
+            (Err(e), Outcome::Done(_)) => {
+                // COMMIT failed: make sure nothing stays half-open, and report.
+                let _ = conn.execute("ROLLBACK").await;
+                Outcome::Failed(codec::backend(e))
+            }
+            (Err(_), outcome) => outcome,
+        }
+    }
+
+    async fn write_large_in_tx(&self, conn: &mut SqliteConnection, p: &Pending) -> Outcome {
+        let mut expected = p.expected;
+        let mut result: Option<AppendResult> = None;
+        for chunk in p.events.chunks(MAX_EVENTS_PER_STATEMENT) {
+            let part = Part {
+                stream: &p.stream,
+                expected,
+                events: chunk,
+                recorded_at: &p.recorded_at,
+            };
+            let done = match insert(conn, &self.schema, &[part]).await {
+                Ok(written) => match written.outcome(&p.stream) {
+                    Outcome::Done(done) => done,
+                    other => return other,
+                },
+                Err(e) => {
+                    return match codec::classify_append_error(e) {
+                        AppendFailure::DuplicateEventId => {
+                            Outcome::Failed(self.duplicate(conn, &p.stream, &p.events).await)
+                        }
+                        AppendFailure::StreamMoved => Outcome::Refused,
+                        AppendFailure::Other(e) => Outcome::Failed(codec::backend(e)),
+                    };
+                }
+            };
+            expected = ExpectedVersion::Exact(done.stream_version);
+            result = Some(match result {
+                None => done,
+                Some(prev) => AppendResult {
+                    first_position: prev.first_position,
+                    ..done
+                },
+            });
+        }
+        // `chunks` of a non-empty vector yields at least one chunk.
+        Outcome::Done(result.expect("a non-empty append has at least one chunk"))
+    }
+
+    /// The typed error for an append the unique event-id index refused.
+    async fn duplicate(
+        &self,
+        conn: &mut SqliteConnection,
+        stream: &StreamId,
+        events: &[NewEvent],
+    ) -> StoreError {
+        let mut seen = HashSet::new();
+        for e in events {
+            if !seen.insert(e.event_id) {
+                return StoreError::DuplicateEventId {
+                    stream: stream.clone(),
+                    event_id: e.event_id,
+                };
+            }
+        }
+        for e in events {
+            let found = sqlx::query(self.schema.event_id_exists.q())
+                .bind(e.event_id.hyphenated().to_string())
+                .fetch_optional(&mut *conn)
+                .await;
+            match found {
+                Ok(Some(_)) => {
+                    return StoreError::DuplicateEventId {
+                        stream: stream.clone(),
+                        event_id: e.event_id,
+                    };
+                }
+                Ok(None) => {}
+                Err(err) => return codec::backend(err),
+            }
+        }
+        StoreError::Backend(
+            format!(
+                "an append to `{stream}` hit the unique event-id index but no id is recorded twice"
+            )
+            .into(),
+        )
+    }
+}
+
+/// Takes the next round off the queue: appends to distinct streams, up to the
+/// statement's event limit, keeping each stream's appends in queue order. An
+/// append marked `alone`, or too large for one statement, goes in a round of
+/// its own.
+fn next_round(queue: &mut VecDeque<Pending>) -> Vec<Pending> {
+    let first = queue
+        .pop_front()
+        .expect("next_round is called on a non-empty queue");
+    if first.alone || first.events.len() > MAX_EVENTS_PER_STATEMENT {
+        return vec![first];
+    }
+    let mut events = first.events.len();
+    let mut streams: HashSet<StreamId> = HashSet::from([first.stream.clone()]);
+    let mut blocked: HashSet<StreamId> = HashSet::new();
+    let mut round = vec![first];
+    let mut rest = VecDeque::with_capacity(queue.len());
+    for p in queue.drain(..) {
+        let fits = !p.alone
+            && events + p.events.len() <= MAX_EVENTS_PER_STATEMENT
+            && !streams.contains(&p.stream)
+            && !blocked.contains(&p.stream);
+        if fits {
+            events += p.events.len();
+            streams.insert(p.stream.clone());
+            round.push(p);
+        } else {
+            blocked.insert(p.stream.clone());
+            rest.push_back(p);
+        }
+    }
+    *queue = rest;
+    round
+}
+
+/// One append as the insert statement sees it.
+struct Part<'a> {
+    stream: &'a StreamId,
+    expected: ExpectedVersion,
+    events: &'a [NewEvent],
+    recorded_at: &'a str,
+}
+
+/// What one insert statement wrote, per stream.
+struct Written(HashMap<String, AppendResult>);
+
+impl Written {
+    fn outcome(&self, stream: &StreamId) -> Outcome {
+        match self.0.get(stream.as_str()) {
+            Some(done) => Outcome::Done(*done),
+            None => Outcome::Refused,
+        }
+    }
+}
+
+async fn insert(
+    conn: &mut SqliteConnection,
+    schema: &Schema,
+    parts: &[Part<'_>],
+) -> Result<Written, sqlx::Error> {
+    let counts: Vec<usize> = parts.iter().map(|p| p.events.len()).collect();
+    let sql = schema.append(&counts);
+    let mut query = sqlx::query(sql.q());
+    for p in parts {
+        let (kind, expected) = match p.expected {
+            ExpectedVersion::Any => (0, 0),
+            ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => (1, 0),
+            ExpectedVersion::StreamExists => (2, 0),
+            // A version past i64::MAX can never match: make the guard fail.
+            ExpectedVersion::Exact(n) => (3, i64::try_from(n).unwrap_or(-1)),
+        };
+        query = query
+            .bind(p.stream.as_str())
+            .bind(kind)
+            .bind(expected)
+            .bind(p.recorded_at);
+    }
+    for p in parts {
+        for e in p.events {
+            query = query
+                .bind(e.event_id.hyphenated().to_string())
+                .bind(&*e.event_type)
+                .bind(i64::from(e.event_version))
+                .bind(e.payload.as_str())
+                .bind(codec::custom_metadata(&e.metadata))
+                .bind(
+                    e.metadata
+                        .correlation_id
+                        .map(|id| id.hyphenated().to_string()),
+                )
+                .bind(
+                    e.metadata
+                        .causation_id
+                        .map(|id| id.hyphenated().to_string()),
+                );
+        }
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut written: HashMap<String, AppendResult> = HashMap::with_capacity(parts.len());
+    for row in rows {
+        let stream: String = row.try_get(0)?;
+        let version: i64 = row.try_get(1)?;
+        let position: i64 = row.try_get(2)?;
+        // Both columns are CHECKed positive by the schema.
+        let (version, position) = (version as u64, position as u64);
+        written
+            .entry(stream)
+            .and_modify(|r| {
+                r.stream_version = r.stream_version.max(version);
+                r.first_position = r.first_position.min(position);
+                r.last_position = r.last_position.max(position);
+            })
+            .or_insert(AppendResult {
+                stream_version: version,
+                first_position: position,
+                last_position: position,
+            });
+    }
+    Ok(Written(written))
+}
+
+pub(crate) async fn stream_version(
+    conn: &mut SqliteConnection,
+    schema: &Schema,
+    stream: &StreamId,
+) -> Result<Option<u64>, StoreError> {
+    let version: Option<i64> = sqlx::query_scalar(schema.stream_version.q())
+        .bind(stream.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(codec::backend)?;
+    Ok(version.map(|v| v as u64))
+}
