@@ -413,8 +413,21 @@ impl SqliteStore {
         from_position: u64,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let (events, failure) = self.read_all_partial(from_position, max_count).await?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(events),
+        }
+    }
+
+    /// The events before the first undecodable one, and its error.
+    async fn read_all_partial(
+        &self,
+        from_position: u64,
+        max_count: usize,
+    ) -> Result<(Vec<RecordedEvent>, Option<StoreError>), StoreError> {
         if max_count == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let rows = sqlx::query(self.inner.schema.read_all.q())
             .bind(clamp(from_position))
@@ -422,7 +435,14 @@ impl SqliteStore {
             .fetch_all(&self.inner.readers)
             .await
             .map_err(codec::backend)?;
-        rows.iter().map(codec::event).collect()
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match codec::event(row) {
+                Ok(e) => events.push(e),
+                Err(e) => return Ok((events, Some(e))),
+            }
+        }
+        Ok((events, None))
     }
 }
 
@@ -498,25 +518,44 @@ impl EventStore for SqliteStore {
         &self,
         from_position: u64,
     ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
-        let head = self.inner.writer.head.subscribe();
-        let start = Some((self.clone(), head, from_position.max(1), VecDeque::new()));
-        Box::pin(futures::stream::unfold(start, |state| async move {
-            let (store, mut head, mut next, mut buf) = state?;
+        struct Follow {
+            store: SqliteStore,
+            head: tokio::sync::watch::Receiver<u64>,
+            next: u64,
+            buf: VecDeque<RecordedEvent>,
+            /// Reported once the events before it are delivered; then the stream ends.
+            failure: Option<StoreError>,
+        }
+        let start = Follow {
+            store: self.clone(),
+            head: self.inner.writer.head.subscribe(),
+            next: from_position.max(1),
+            buf: VecDeque::new(),
+            failure: None,
+        };
+        Box::pin(futures::stream::unfold(Some(start), |state| async move {
+            let mut f = state?;
             loop {
-                if let Some(e) = buf.pop_front() {
-                    return Some((Ok(e), Some((store, head, next, buf))));
+                if let Some(e) = f.buf.pop_front() {
+                    return Some((Ok(e), Some(f)));
+                }
+                if let Some(e) = f.failure.take() {
+                    return Some((Err(e), None));
                 }
                 // Anything committed before this mark is visible to the read below;
                 // anything after it changes the head and ends the wait.
-                head.borrow_and_update();
-                match store.read_all_now(next, DEFAULT_READ_BATCH).await {
-                    Ok(batch) if !batch.is_empty() => {
-                        next = batch[batch.len() - 1].global_position + 1;
-                        buf.extend(batch);
+                f.head.borrow_and_update();
+                match f.store.read_all_partial(f.next, DEFAULT_READ_BATCH).await {
+                    Ok((batch, failure)) if !batch.is_empty() || failure.is_some() => {
+                        if let Some(last) = batch.last() {
+                            f.next = last.global_position + 1;
+                        }
+                        f.buf.extend(batch);
+                        f.failure = failure;
                     }
                     Ok(_) => {
-                        let _ =
-                            tokio::time::timeout(store.inner.poll_interval, head.changed()).await;
+                        let _ = tokio::time::timeout(f.store.inner.poll_interval, f.head.changed())
+                            .await;
                     }
                     Err(e) => return Some((Err(e), None)),
                 }

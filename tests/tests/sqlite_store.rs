@@ -1,0 +1,644 @@
+//! The SQLite store against real files: what the shared conformance suite
+//! cannot say because it is specific to a file on disk.
+
+use annals::sqlite::{SqliteStore, Synchronous};
+use annals::{
+    EventStore, ExpectedVersion, Metadata, NewEvent, Payload, Snapshot, StoreError, StreamId,
+};
+use futures::StreamExt;
+use sqlx::{Connection, Executor, SqliteConnection};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+use tempfile::TempDir;
+use uuid::Uuid;
+
+fn event(n: u64) -> NewEvent {
+    NewEvent::new(
+        "MoneyDeposited",
+        1,
+        Payload::from_serialize(&serde_json::json!({ "amount": n })).unwrap(),
+    )
+}
+
+async fn fresh() -> (TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("events.db"))
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+async fn raw(path: &Path) -> SqliteConnection {
+    SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
+
+/// A generous bound for things that should happen at once; never a timing assertion.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn events_survive_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested-name.db");
+    let stream = StreamId::new("Account-1");
+    let metadata = Metadata {
+        correlation_id: Some(Uuid::now_v7()),
+        causation_id: Some(Uuid::now_v7()),
+        custom: BTreeMap::from([("user".to_owned(), serde_json::json!("ada"))]),
+    };
+    let written = {
+        let store = SqliteStore::open(&path).await.unwrap();
+        let first = vec![event(1).with_metadata(metadata.clone()), event(2)];
+        store
+            .append(&stream, ExpectedVersion::NoStream, first)
+            .await
+            .unwrap();
+        store
+            .append(&stream, ExpectedVersion::Exact(2), vec![event(3)])
+            .await
+            .unwrap();
+        store.read_stream(&stream, 1, 100).await.unwrap()
+    };
+    assert_eq!(written.len(), 3);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    let read = store.read_stream(&stream, 1, 100).await.unwrap();
+    assert_eq!(
+        read, written,
+        "a reopened file reads back exactly what was recorded"
+    );
+    assert_eq!(read[0].metadata, metadata);
+    assert_eq!(
+        read.iter().map(|e| e.global_position).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(store.stream_version(&stream).await.unwrap(), Some(3));
+    // Appending after reopening continues the stream and the global log.
+    let next = store
+        .append(&stream, ExpectedVersion::Exact(3), vec![event(4)])
+        .await
+        .unwrap();
+    assert_eq!(
+        (next.stream_version, next.first_position, next.last_position),
+        (4, 4, 4)
+    );
+}
+
+#[tokio::test]
+async fn builder_options_and_url_open_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::builder()
+        .path(&path)
+        .synchronous(Synchronous::Full)
+        .busy_timeout(Duration::from_millis(200))
+        .open()
+        .await
+        .unwrap();
+    store
+        .append(&"s".into(), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    drop(store);
+
+    let by_url = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert_eq!(by_url.stream_version(&"s".into()).await.unwrap(), Some(1));
+
+    let mut conn = raw(&path).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn table_prefixes_are_validated_and_keep_stores_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    for bad in ["x; DROP TABLE annals_events; --", "1st", "a-b"] {
+        let err = SqliteStore::builder()
+            .path(&path)
+            .table_prefix(bad)
+            .open()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Config(_)), "{bad}: {err}");
+    }
+    let a = SqliteStore::builder()
+        .path(&path)
+        .table_prefix("a_")
+        .open()
+        .await
+        .unwrap();
+    let b = SqliteStore::builder()
+        .path(&path)
+        .table_prefix("b_")
+        .open()
+        .await
+        .unwrap();
+    let stream = StreamId::new("Account-1");
+    a.append(&stream, ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap();
+    b.append(&stream, ExpectedVersion::NoStream, vec![event(1), event(2)])
+        .await
+        .unwrap();
+    assert_eq!(a.stream_version(&stream).await.unwrap(), Some(1));
+    assert_eq!(b.stream_version(&stream).await.unwrap(), Some(2));
+    // Migrating again is a no-op.
+    a.migrate().await.unwrap();
+    assert_eq!(a.read_all(1, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn in_memory_urls_are_refused() {
+    let err = SqliteStore::connect("sqlite::memory:").await.unwrap_err();
+    assert!(matches!(err, StoreError::Config(_)), "{err}");
+}
+
+#[tokio::test]
+async fn conflicts_report_the_real_actual_version() {
+    let (_dir, store) = fresh().await;
+    let s = StreamId::new("Account-1");
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![event(1), event(2)])
+        .await
+        .unwrap();
+    for (expected, actual) in [
+        (ExpectedVersion::NoStream, Some(2)),
+        (ExpectedVersion::Exact(0), Some(2)),
+        (ExpectedVersion::Exact(1), Some(2)),
+        (ExpectedVersion::Exact(3), Some(2)),
+        (ExpectedVersion::Exact(u64::MAX), Some(2)),
+    ] {
+        match store.append(&s, expected, vec![event(9)]).await {
+            Err(StoreError::WrongExpectedVersion {
+                stream,
+                expected: e,
+                actual: a,
+            }) => {
+                assert_eq!((stream, e, a), (s.clone(), expected, actual));
+            }
+            other => panic!("{expected:?}: {other:?}"),
+        }
+    }
+    let missing = StreamId::new("Account-2");
+    match store
+        .append(&missing, ExpectedVersion::StreamExists, vec![event(1)])
+        .await
+    {
+        Err(StoreError::WrongExpectedVersion { actual: None, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.read_all(1, 100).await.unwrap().len(),
+        2,
+        "refused appends wrote nothing"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_event_ids_write_nothing() {
+    let (_dir, store) = fresh().await;
+    let first = event(1);
+    let id = first.event_id;
+    store
+        .append(&"a".into(), ExpectedVersion::Any, vec![first.clone()])
+        .await
+        .unwrap();
+
+    // Again in another stream, behind a fresh event: the whole append is refused.
+    match store
+        .append(
+            &"b".into(),
+            ExpectedVersion::Any,
+            vec![event(2), first.clone()],
+        )
+        .await
+    {
+        Err(StoreError::DuplicateEventId { stream, event_id }) => {
+            assert_eq!((stream.as_str(), event_id), ("b", id))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Twice within one append.
+    let twin = event(3);
+    match store
+        .append(
+            &"c".into(),
+            ExpectedVersion::Any,
+            vec![twin.clone(), twin.clone()],
+        )
+        .await
+    {
+        Err(StoreError::DuplicateEventId { event_id, .. }) => assert_eq!(event_id, twin.event_id),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.read_all(1, 100).await.unwrap().len(), 1);
+    assert_eq!(store.stream_version(&"b".into()).await.unwrap(), None);
+    // The failed appends left the stream usable.
+    store
+        .append(&"b".into(), ExpectedVersion::NoStream, vec![event(4)])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn appends_larger_than_one_statement_are_atomic() {
+    let (_dir, store) = fresh().await;
+    let s = StreamId::new("Big-1");
+    let events: Vec<_> = (0..4_500).map(event).collect();
+    let done = store
+        .append(&s, ExpectedVersion::NoStream, events)
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.stream_version, done.first_position, done.last_position),
+        (4_500, 1, 4_500)
+    );
+    let read = store.read_stream(&s, 1, 10_000).await.unwrap();
+    assert!(
+        read.iter()
+            .enumerate()
+            .all(|(i, e)| e.stream_version == i as u64 + 1 && e.global_position == i as u64 + 1)
+    );
+
+    // A duplicate in the last chunk undoes the chunks before it.
+    let mut events: Vec<_> = (0..4_500).map(event).collect();
+    events[4_400].event_id = read[0].event_id;
+    let err = store
+        .append(&s, ExpectedVersion::Exact(4_500), events)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateEventId { .. }), "{err}");
+    assert_eq!(store.stream_version(&s).await.unwrap(), Some(4_500));
+    assert!(store.read_all(4_501, 10).await.unwrap().is_empty());
+}
+
+/// Many callers racing on one stream: the versions come out 1..=N exactly and
+/// every loser hears a typed conflict naming a version it did not expect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_to_one_stream_produce_exact_versions() {
+    let (_dir, store) = fresh().await;
+    let s = StreamId::new("Contended-1");
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let (store, s) = (store.clone(), s.clone());
+            tokio::spawn(async move {
+                let (mut won, mut lost) = (0u32, 0u32);
+                for i in 0..25 {
+                    let seen = store.stream_version(&s).await.unwrap().unwrap_or(0);
+                    match store
+                        .append(&s, ExpectedVersion::Exact(seen), vec![event(t * 100 + i)])
+                        .await
+                    {
+                        Ok(done) => {
+                            assert!(done.stream_version > seen);
+                            won += 1;
+                        }
+                        Err(StoreError::WrongExpectedVersion {
+                            expected, actual, ..
+                        }) => {
+                            assert_eq!(expected, ExpectedVersion::Exact(seen));
+                            assert!(
+                                actual.is_some_and(|a| a > seen),
+                                "actual {actual:?} after seeing {seen}"
+                            );
+                            lost += 1;
+                        }
+                        Err(e) => panic!("untyped failure: {e}"),
+                    }
+                }
+                (won, lost)
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        won += t.await.unwrap().0;
+    }
+    let events = store.read_stream(&s, 1, 10_000).await.unwrap();
+    assert_eq!(events.len() as u32, won);
+    assert!(
+        events
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.stream_version == i as u64 + 1)
+    );
+    assert_eq!(
+        store.stream_version(&s).await.unwrap(),
+        Some(u64::from(won))
+    );
+}
+
+/// Concurrent appends get coalesced; a conflicting or duplicate append in the
+/// same batch must not fail its neighbours, and the log has no gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn coalesced_appends_fail_only_on_their_own_account() {
+    let (_dir, store) = fresh().await;
+    let shared_event = event(0);
+    let mut tasks = Vec::new();
+    for t in 0..32u64 {
+        let store = store.clone();
+        let shared_event = shared_event.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            for i in 0..20u64 {
+                // Every task also races for the same fresh stream and the same event id.
+                let contested = StreamId::new(format!("Contested-{i}"));
+                let own = StreamId::new(format!("Own-{t}"));
+                let dup = StreamId::new(format!("Dup-{t}-{i}"));
+                let (a, b, c) = tokio::join!(
+                    store.append(&own, ExpectedVersion::Exact(i), vec![event(i)]),
+                    store.append(&contested, ExpectedVersion::NoStream, vec![event(i)]),
+                    store.append(&dup, ExpectedVersion::NoStream, vec![shared_event.clone()]),
+                );
+                assert_eq!(
+                    a.unwrap().stream_version,
+                    i + 1,
+                    "an uncontested append never fails"
+                );
+                results.push((b.is_ok(), c.is_ok()));
+                if let Err(e) = b {
+                    assert!(e.is_conflict(), "{e}");
+                }
+                if let Err(e) = c {
+                    assert!(matches!(e, StoreError::DuplicateEventId { .. }), "{e}");
+                }
+            }
+            results
+        }));
+    }
+    let mut contested_wins = vec![0; 20];
+    let mut dup_wins = 0;
+    for t in tasks {
+        for (i, (b, c)) in t.await.unwrap().into_iter().enumerate() {
+            contested_wins[i] += u32::from(b);
+            dup_wins += u32::from(c);
+        }
+    }
+    assert!(contested_wins.iter().all(|&w| w == 1), "{contested_wins:?}");
+    assert_eq!(dup_wins, 1);
+    let all = store.read_all(1, 100_000).await.unwrap();
+    assert_eq!(all.len(), 32 * 20 + 20 + 1);
+    assert!(
+        all.iter()
+            .enumerate()
+            .all(|(i, e)| e.global_position == i as u64 + 1),
+        "no gap in the log"
+    );
+    let ids: HashSet<_> = all.iter().map(|e| e.event_id).collect();
+    assert_eq!(ids.len(), all.len());
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_typed_errors_naming_the_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .append(&"Good-1".into(), ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap();
+
+    let mut conn = raw(&path).await;
+    let insert = "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, event_version, \
+                  payload, metadata, correlation_id, causation_id, recorded_at) \
+                  VALUES (?1, 1, ?2, 'MoneyDeposited', 1, ?3, ?4, ?5, NULL, '2025-01-01T00:00:00Z')";
+    let cases = [
+        (
+            "BadJson-1",
+            Uuid::now_v7().to_string(),
+            "{not json",
+            None,
+            None,
+            "payload",
+        ),
+        (
+            "BadUuid-1",
+            "not-a-uuid".to_owned(),
+            "{}",
+            None,
+            None,
+            "event_id",
+        ),
+        (
+            "BadCorrelation-1",
+            Uuid::now_v7().to_string(),
+            "{}",
+            None,
+            Some("xyz"),
+            "correlation_id",
+        ),
+        (
+            "BadMetadata-1",
+            Uuid::now_v7().to_string(),
+            "{}",
+            Some("[1,"),
+            None,
+            "metadata",
+        ),
+    ];
+    for (stream, id, payload, metadata, correlation, _) in &cases {
+        sqlx::query(insert)
+            .bind(stream)
+            .bind(id)
+            .bind(payload)
+            .bind(metadata)
+            .bind(correlation)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    for (stream, _, _, _, _, column) in &cases {
+        match store.read_stream(&StreamId::new(*stream), 1, 10).await {
+            Err(StoreError::Corrupt {
+                stream: s,
+                version,
+                reason,
+            }) => {
+                assert_eq!((s.as_str(), version), (*stream, 1));
+                assert!(reason.contains(column), "{reason}");
+            }
+            other => panic!("{stream}: {other:?}"),
+        }
+    }
+    // Other streams are unaffected, and the log fails at, not before, the bad row.
+    assert_eq!(
+        store
+            .read_stream(&"Good-1".into(), 1, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.read_all(1, 1).await.unwrap().len(), 1);
+    assert!(matches!(
+        store.read_all(1, 10).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    // A subscription reports the corruption and ends rather than skipping it.
+    let mut sub = store.subscribe_all(1);
+    assert!(sub.next().await.unwrap().is_ok());
+    assert!(matches!(
+        sub.next().await,
+        Some(Err(StoreError::Corrupt { .. }))
+    ));
+    assert!(sub.next().await.is_none());
+}
+
+#[tokio::test]
+async fn recorded_events_cannot_be_updated_or_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .append(&"a".into(), ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap();
+    let mut conn = raw(&path).await;
+    for sql in [
+        "UPDATE annals_events SET payload = '{}'",
+        "DELETE FROM annals_events",
+    ] {
+        let err = conn.execute(sql).await.unwrap_err();
+        assert!(err.to_string().contains("immutable"), "{err}");
+    }
+    // Nor can a stream version be skipped by writing around the store.
+    let err = conn
+        .execute(
+            "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, event_version, \
+             payload, recorded_at) VALUES ('a', 5, 'x', 't', 1, '{}', '2025-01-01T00:00:00Z')",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("out of sequence"), "{err}");
+}
+
+#[tokio::test]
+async fn a_locked_or_unreadable_file_gives_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing_dir = dir.path().join("no-such-dir").join("events.db");
+    let err = SqliteStore::open(&missing_dir).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+    let err = SqliteStore::open(&garbage).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Backend(_) | StoreError::Unavailable(_)),
+        "{err:?}"
+    );
+
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::builder()
+        .path(&path)
+        .busy_timeout(Duration::from_millis(100))
+        .open()
+        .await
+        .unwrap();
+    let mut locker = raw(&path).await;
+    locker.execute("BEGIN EXCLUSIVE").await.unwrap();
+    let err = store
+        .append(&"a".into(), ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    locker.execute("ROLLBACK").await.unwrap();
+    // Once the lock is gone the same append goes through.
+    store
+        .append(&"a".into(), ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_wake_on_local_appends_and_poll_for_other_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let here = SqliteStore::builder()
+        .path(&path)
+        .poll_interval(Duration::from_millis(50))
+        .open()
+        .await
+        .unwrap();
+    // A second store on the same file stands in for another process.
+    let elsewhere = SqliteStore::open(&path).await.unwrap();
+
+    let mut sub = here.subscribe_all(1);
+    here.append(&"a".into(), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    let e = tokio::time::timeout(PATIENCE, sub.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.global_position, 1);
+
+    elsewhere
+        .append(&"b".into(), ExpectedVersion::Any, vec![event(2)])
+        .await
+        .unwrap();
+    let e = tokio::time::timeout(PATIENCE, sub.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!((e.global_position, e.stream_id.as_str()), (2, "b"));
+}
+
+#[tokio::test]
+async fn snapshots_and_checkpoints_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let s = StreamId::new("Account-1");
+    let snapshot = Snapshot {
+        stream_id: s.clone(),
+        stream_version: 10,
+        snapshot_version: 2,
+        state: Payload::from_json(r#"{"balance":10}"#).unwrap(),
+        taken_at: chrono::Utc::now(),
+    };
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        store
+            .save_snapshot(Snapshot {
+                stream_version: 5,
+                ..snapshot.clone()
+            })
+            .await
+            .unwrap();
+        store.save_snapshot(snapshot.clone()).await.unwrap();
+        assert_eq!(store.load_checkpoint("projector").await.unwrap(), None);
+        store.save_checkpoint("projector", 42).await.unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let loaded = store.load_snapshot(&s).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            loaded.stream_version,
+            loaded.snapshot_version,
+            &loaded.state
+        ),
+        (10, 2, &snapshot.state)
+    );
+    // Stored with microsecond precision.
+    assert!(
+        (loaded.taken_at - snapshot.taken_at)
+            .num_microseconds()
+            .unwrap()
+            .abs()
+            < 1
+    );
+    assert_eq!(
+        store.load_snapshot(&"Account-2".into()).await.unwrap(),
+        None
+    );
+    assert_eq!(store.load_checkpoint("projector").await.unwrap(), Some(42));
+}
