@@ -159,7 +159,7 @@ impl AppBuilder {
 
 async fn sweep_idle(inner: Weak<Inner>) {
     let period = match inner.upgrade() {
-        Some(i) => (i.cache.idle() / 4).max(Duration::from_secs(1)),
+        Some(i) => (i.cache.idle() / 2).clamp(Duration::from_millis(10), Duration::from_secs(60)),
         None => return,
     };
     loop {
@@ -291,7 +291,9 @@ impl App {
     /// Loads the aggregate (from the cache when warm), runs the handler,
     /// appends its events expecting the version it decided on, and applies
     /// them. If another writer changed the stream in between, it catches up
-    /// and tries again (see [`AppBuilder::max_attempts`]).
+    /// and tries again (see [`AppBuilder::max_attempts`]). Before returning a
+    /// domain refusal it checks the stream's version once, so a refusal is
+    /// never based on a cache that another node has made stale.
     pub async fn dispatch<C>(
         &self,
         command: C,
@@ -407,11 +409,21 @@ impl App {
         let services = self.service::<C, <C::Aggregate as Handles<C>>::Services>()?;
         let mut attempt = 1;
         loop {
-            let events = loaded
-                .state
-                .handle(command.clone(), services)
-                .await
-                .map_err(DispatchError::Domain)?;
+            let events = match loaded.state.handle(command.clone(), services).await {
+                Ok(events) => events,
+                Err(refusal) => {
+                    // A refusal is only as good as the state it was decided on: another
+                    // node may have moved the stream past our cache. One version read
+                    // (only on this rare path) tells; if stale, catch up and decide again.
+                    let current = self.inner.store.stream_version(stream).await?.unwrap_or(0);
+                    if current == loaded.version || attempt >= self.inner.max_attempts {
+                        return Err(DispatchError::Domain(refusal));
+                    }
+                    attempt += 1;
+                    self.catch_up(stream, loaded).await?;
+                    continue;
+                }
+            };
             if events.is_empty() {
                 return Ok((events, None));
             }
