@@ -251,7 +251,7 @@ impl SqliteStoreBuilder {
         if self.migrate {
             schema
                 .migrator()
-                .run(&mut conn)
+                .run_direct(None, &mut conn, false)
                 .await
                 .map_err(codec::migrate)?;
         }
@@ -365,7 +365,7 @@ impl SqliteStore {
         self.inner
             .schema
             .migrator()
-            .run(&mut *conn)
+            .run_direct(None, &mut *conn, false)
             .await
             .map_err(codec::migrate)
     }
