@@ -1,18 +1,35 @@
 //! `cargo run -p bank`: a short demo of an event-sourced bank account.
+//!
+//! The events go to a SQLite file, `bank.db` in the working directory (or the
+//! path in `BANK_DB`), created on first run; set `DATABASE_URL` to a
+//! `postgres://` URL to use PostgreSQL instead, or to `memory` to keep
+//! nothing. Run it twice: the global positions keep growing, because the
+//! store is durable.
 
-use annals::{App, DispatchError, MemoryStore};
+use annals::postgres::PostgresStore;
+use annals::sqlite::SqliteStore;
+use annals::{AnyStore, App, DispatchError, MemoryStore};
 use bank::accounts::{AccountId, CloseAccount, DepositMoney, OpenAccount, PinHasher, WithdrawMoney};
 use std::fmt::Debug;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let app = App::builder()
-        .store(MemoryStore::new())
-        .service(PinHasher::new("demo-secret"))
-        .build()?;
-    println!("annals bank demo: store = in-memory");
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bank: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let (store, description) = open_store().await?;
+    println!("annals bank demo: store = {description}");
+    let app = App::builder().store(store).service(PinHasher::new("demo-secret")).build()?;
 
     let id = AccountId::new();
+    println!("account {id}");
     report("open account for Ada", app.dispatch(OpenAccount { account_id: id, owner: "Ada".into(), pin: "1234".into() }).await);
     report("deposit 100.00", app.dispatch(DepositMoney { account_id: id, amount: 10_000 }).await);
     report("withdraw 30.00", app.dispatch(WithdrawMoney { account_id: id, amount: 3_000 }).await);
@@ -24,12 +41,49 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+async fn open_store() -> Result<(AnyStore, String), Box<dyn std::error::Error>> {
+    match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = PostgresStore::connect(&url).await?;
+            Ok((AnyStore::new(store), format!("PostgreSQL ({})", redact(&url))))
+        }
+        Some(url) if url.starts_with("sqlite:") => {
+            let store = SqliteStore::connect(&url).await?;
+            Ok((AnyStore::new(store), format!("SQLite ({url})")))
+        }
+        Some(url) if url == "memory" => Ok((AnyStore::new(MemoryStore::new()), "in-memory (nothing is kept)".into())),
+        Some(url) => Err(format!("DATABASE_URL must start with postgres://, sqlite: or be `memory`; got `{}`", redact(&url)).into()),
+        None => {
+            let path = std::env::var("BANK_DB").unwrap_or_else(|_| "bank.db".into());
+            let store = SqliteStore::open(&path).await?;
+            Ok((AnyStore::new(store), format!("SQLite file {path}")))
+        }
+    }
+}
+
+/// Hides a password in a database URL before printing it.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 fn report<A: annals::Aggregate, E: std::error::Error>(what: &str, outcome: Result<annals::Dispatched<A>, DispatchError<E>>)
 where
     A::Event: Debug,
 {
     match outcome {
-        Ok(done) => println!("{what:<20} ok       v{} {:?}", done.version, done.events),
+        Ok(done) => {
+            let position = done.positions.map_or(String::from("-"), |(_, last)| last.to_string());
+            println!("{what:<20} ok       v{} @{position:<5} {:?}", done.version, done.events);
+        }
         Err(DispatchError::Domain(refused)) => println!("{what:<20} refused  {refused}"),
         Err(other) => println!("{what:<20} failed   {other}"),
     }
