@@ -17,47 +17,47 @@
 //! use annals::prelude::*;
 //!
 //! #[event]
-//! pub enum AccountEvent {
+//! pub enum WalletEvent {
 //!     MoneyDeposited { amount: u64 },
 //!     MoneyWithdrawn { amount: u64 },
 //! }
 //!
 //! #[derive(Debug, thiserror::Error)]
-//! pub enum AccountError {
+//! pub enum WalletError {
 //!     #[error("insufficient funds: balance {balance}, asked {asked}")]
 //!     InsufficientFunds { balance: u64, asked: u64 },
 //! }
 //!
-//! #[command(aggregate = Account)]
-//! pub struct Deposit { #[id] pub account: String, pub amount: u64 }
+//! #[command(aggregate = Wallet)]
+//! pub struct PayIn { #[id] pub account: String, pub amount: u64 }
 //!
-//! #[command(aggregate = Account)]
-//! pub struct Withdraw { #[id] pub account: String, pub amount: u64 }
+//! #[command(aggregate = Wallet)]
+//! pub struct PayOut { #[id] pub account: String, pub amount: u64 }
 //!
-//! #[aggregate(events = AccountEvent)]
+//! #[aggregate(events = WalletEvent)]
 //! #[derive(Default)]
-//! pub struct Account { balance: u64 }
+//! pub struct Wallet { balance: u64 }
 //!
 //! #[aggregate]
-//! impl Account {
+//! impl Wallet {
 //!     #[handle]
-//!     fn deposit(&self, cmd: Deposit) -> AccountEvent {
-//!         AccountEvent::MoneyDeposited { amount: cmd.amount }
+//!     fn pay_in(&self, cmd: PayIn) -> WalletEvent {
+//!         WalletEvent::MoneyDeposited { amount: cmd.amount }
 //!     }
 //!
 //!     #[handle]
-//!     fn withdraw(&self, cmd: Withdraw) -> Result<AccountEvent, AccountError> {
+//!     fn pay_out(&self, cmd: PayOut) -> Result<WalletEvent, WalletError> {
 //!         if cmd.amount > self.balance {
-//!             return Err(AccountError::InsufficientFunds { balance: self.balance, asked: cmd.amount });
+//!             return Err(WalletError::InsufficientFunds { balance: self.balance, asked: cmd.amount });
 //!         }
-//!         Ok(AccountEvent::MoneyWithdrawn { amount: cmd.amount })
+//!         Ok(WalletEvent::MoneyWithdrawn { amount: cmd.amount })
 //!     }
 //!
 //!     #[apply]
-//!     fn apply(&mut self, event: &AccountEvent) {
+//!     fn apply(&mut self, event: &WalletEvent) {
 //!         match event {
-//!             AccountEvent::MoneyDeposited { amount } => self.balance += amount,
-//!             AccountEvent::MoneyWithdrawn { amount } => self.balance -= amount,
+//!             WalletEvent::MoneyDeposited { amount } => self.balance += amount,
+//!             WalletEvent::MoneyWithdrawn { amount } => self.balance -= amount,
 //!         }
 //!     }
 //! }
@@ -65,11 +65,11 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let app = App::builder().store(MemoryStore::new()).build()?;
-//! app.dispatch(Deposit { account: "a-1".into(), amount: 50 }).await?;
-//! let refused = app.dispatch(Withdraw { account: "a-1".into(), amount: 80 }).await;
+//! app.dispatch(PayIn { account: "a-1".into(), amount: 50 }).await?;
+//! let refused = app.dispatch(PayOut { account: "a-1".into(), amount: 80 }).await;
 //! assert!(matches!(
 //!     refused.unwrap_err().domain(),
-//!     Some(AccountError::InsufficientFunds { balance: 50, asked: 80 })
+//!     Some(WalletError::InsufficientFunds { balance: 50, asked: 80 })
 //! ));
 //! # Ok(())
 //! # }
@@ -87,6 +87,11 @@ pub mod testing;
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+
+/// The README's example runs as a doctest, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 #[doc(hidden)]
 #[path = "private.rs"]
