@@ -315,6 +315,42 @@ impl App {
         C: Command,
         C::Aggregate: Handles<C>,
     {
+        self.dispatch_and_inspect(command, options, |_| ()).await.map(|(done, ())| done)
+    }
+
+    /// Dispatches `command` and runs `inspect` on the aggregate's new state,
+    /// before any other command to it can run; returns both results.
+    ///
+    /// ```
+    /// # use annals::prelude::*;
+    /// # #[event] pub enum TallyEvent { Added { n: u64 } }
+    /// # #[command(aggregate = Tally)] pub struct Add { #[id] pub id: u8, pub n: u64 }
+    /// # #[aggregate(events = TallyEvent)] #[derive(Default)] pub struct Tally { sum: u64 }
+    /// # #[aggregate] impl Tally {
+    /// #     #[handle] fn add(&self, c: Add) -> TallyEvent { TallyEvent::Added { n: c.n } }
+    /// #     #[apply] fn apply(&mut self, e: &TallyEvent) { match e { TallyEvent::Added { n } => self.sum += n } }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app = App::builder().store(MemoryStore::new()).build()?;
+    /// app.dispatch(Add { id: 1, n: 2 }).await?;
+    /// let (done, sum) = app
+    ///     .dispatch_and_inspect(Add { id: 1, n: 3 }, DispatchOptions::new(), |tally| tally.sum)
+    ///     .await?;
+    /// assert_eq!((done.version, sum), (2, 5));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn dispatch_and_inspect<C, R>(
+        &self,
+        command: C,
+        options: DispatchOptions,
+        inspect: impl FnOnce(&C::Aggregate) -> R + Send,
+    ) -> Result<(Dispatched<C::Aggregate>, R), DispatchError<<C::Aggregate as Handles<C>>::Error>>
+    where
+        C: Command,
+        C::Aggregate: Handles<C>,
+    {
         let (stream, slot) = KEY.with_borrow_mut(|key| {
             key.clear();
             // Writing into a String cannot fail; a Display impl that errors only truncates the key.
@@ -342,13 +378,16 @@ impl App {
                 Ok((events, positions)) => tracing::debug!(events = events.len(), ?positions, "dispatched"),
                 Err(error) => tracing::debug!(%error, "rejected"),
             }
-            outcome.map(|(events, positions)| Dispatched {
-                events,
-                stream_id: stream.clone(),
-                version: loaded.version,
-                positions,
-                command_id,
-                correlation_id,
+            outcome.map(|(events, positions)| {
+                let done = Dispatched {
+                    events,
+                    stream_id: stream.clone(),
+                    version: loaded.version,
+                    positions,
+                    command_id,
+                    correlation_id,
+                };
+                (done, inspect(&loaded.state))
             })
         }
         .instrument(span)
