@@ -1,1 +1,4 @@
 //! Workspace tests of annals.
+
+pub mod conformance;
+pub mod postgres;

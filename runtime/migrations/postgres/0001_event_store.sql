@@ -26,7 +26,8 @@ CREATE TABLE events (
     transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
     -- The read horizon: every transaction that could hold a lower position
     -- has an id below this, so readers of the global log return the event only
-    -- once pg_snapshot_xmin(pg_current_snapshot()) >= horizon.
+    -- once pg_snapshot_xmin(pg_current_snapshot()) >= horizon. Set by
+    -- append_events; the default only suits rows written by hand.
     horizon        xid8 NOT NULL DEFAULT pg_snapshot_xmax(pg_current_snapshot()),
     CONSTRAINT events_event_id_key UNIQUE (event_id),
     CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version)
@@ -62,8 +63,19 @@ CREATE TRIGGER events_no_truncate
     FOR EACH STATEMENT EXECUTE FUNCTION reject_event_changes();
 
 -- Appends events in one round trip. Returns out_ok = false with the stream's
--- actual version (NULL = no stream) when the expected version does not hold.
+-- actual version (NULL = no stream) when the expected version does not hold,
+-- and out_ok = NULL when another writer created the stream concurrently (the
+-- caller may retry: nothing was written).
 -- p_expected_kind: 0 any, 1 no stream, 2 stream exists, 3 exactly p_expected.
+--
+-- Why the steps are in this order (the global read horizon):
+-- 1. the transaction gets its id, then locks and checks its stream;
+-- 2. it draws its global positions;
+-- 3. it writes the stream row in a subtransaction, whose id is assigned after
+--    the positions were drawn. Any transaction that drew a lower position had
+--    its id before that, so once every transaction below the subtransaction's
+--    id has finished (pg_snapshot_xmin >= horizon), no lower position can
+--    still appear.
 CREATE FUNCTION append_events(
     p_stream text,
     p_expected_kind smallint,
@@ -85,53 +97,64 @@ SET search_path FROM CURRENT
 AS $$
 DECLARE
     n integer := cardinality(p_ids);
+    v_current bigint;
     v_positions bigint[];
-    v_tx xid8;
+    v_tx bigint;
+    v_clock xid;
+    v_top32 bigint;
+    v_sub32 bigint;
     v_horizon xid8;
 BEGIN
-    -- Writing the stream row checks the expected version atomically (it waits
-    -- for a concurrent writer of the same stream, then re-checks) and assigns
-    -- this transaction's id before any position is drawn.
-    CASE p_expected_kind
-    WHEN 0 THEN
-        INSERT INTO streams AS s (stream_id, version) VALUES (p_stream, n)
-        ON CONFLICT (stream_id) DO UPDATE SET version = s.version + n
-        RETURNING s.version INTO out_version;
-    WHEN 1 THEN
-        INSERT INTO streams AS s (stream_id, version) VALUES (p_stream, n)
-        ON CONFLICT (stream_id) DO NOTHING
-        RETURNING s.version INTO out_version;
-    WHEN 2 THEN
-        UPDATE streams AS s SET version = s.version + n
-        WHERE s.stream_id = p_stream
-        RETURNING s.version INTO out_version;
-    ELSE
-        UPDATE streams AS s SET version = s.version + n
-        WHERE s.stream_id = p_stream AND s.version = p_expected
-        RETURNING s.version INTO out_version;
-    END CASE;
+    v_tx := pg_current_xact_id()::text::bigint;
+    SELECT s.version INTO v_current FROM streams AS s WHERE s.stream_id = p_stream FOR UPDATE;
 
-    IF out_version IS NULL THEN
-        out_ok := false;
-        SELECT s.version INTO out_version FROM streams AS s WHERE s.stream_id = p_stream;
+    out_ok := CASE p_expected_kind
+        WHEN 0 THEN true
+        WHEN 1 THEN v_current IS NULL
+        WHEN 2 THEN v_current IS NOT NULL
+        ELSE v_current IS NOT DISTINCT FROM p_expected
+    END;
+    IF NOT out_ok THEN
+        out_version := v_current;
         RETURN;
     END IF;
+    out_version := coalesce(v_current, 0) + n;
 
-    v_tx := pg_current_xact_id();
     SELECT array_agg(g.p ORDER BY g.p) INTO v_positions
     FROM (SELECT nextval('events_position_seq') AS p FROM generate_series(1, n)) AS g;
 
-    -- A fresh snapshot (each statement of a volatile function takes one): any
-    -- transaction that drew a position before ours already had its id, and
-    -- that id is below this snapshot's xmax. Readers wait until all of them
-    -- have finished, so a lower position can never appear behind a reader.
-    SELECT pg_snapshot_xmax(pg_current_snapshot()) INTO v_horizon;
+    BEGIN
+        IF v_current IS NULL THEN
+            INSERT INTO streams AS s (stream_id, version) VALUES (p_stream, n)
+            ON CONFLICT (stream_id) DO NOTHING
+            RETURNING s.xmin INTO v_clock;
+            IF v_clock IS NULL THEN
+                -- Created by a concurrent writer since we looked.
+                out_ok := NULL;
+                SELECT s.version INTO out_version FROM streams AS s WHERE s.stream_id = p_stream;
+                RETURN;
+            END IF;
+        ELSE
+            UPDATE streams AS s SET version = out_version
+            WHERE s.stream_id = p_stream
+            RETURNING s.xmin INTO v_clock;
+        END IF;
+    EXCEPTION WHEN invalid_transaction_state THEN
+        -- Never taken: the handler only makes this block a subtransaction.
+        RAISE;
+    END;
+
+    -- The subtransaction's 32-bit id, widened with the epoch of our own id.
+    v_top32 := v_tx % 4294967296;
+    v_sub32 := v_clock::text::bigint;
+    v_horizon := ((v_tx - v_top32 + CASE WHEN v_sub32 < v_top32 THEN 4294967296 ELSE 0 END)
+                  + v_sub32 + 1)::text::xid8;
 
     INSERT INTO events (position, stream_id, stream_version, event_id, event_type, event_version,
                         payload, correlation_id, causation_id, metadata, transaction_id, horizon)
     SELECT v_positions[i], p_stream, out_version - n + i, p_ids[i], p_types[i], p_versions[i],
            p_payloads[i]::jsonb, p_correlation[i], p_causation[i],
-           coalesce(p_metadata[i]::jsonb, '{}'::jsonb), v_tx, v_horizon
+           coalesce(p_metadata[i]::jsonb, '{}'::jsonb), v_tx::text::xid8, v_horizon
     FROM generate_series(1, n) AS i;
 
     out_ok := true;

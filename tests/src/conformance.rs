@@ -1,0 +1,844 @@
+//! The event store conformance suite: written once, run against every store.
+//!
+//! A store's test binary is its factory plus one macro call:
+//!
+//! ```ignore
+//! annals_tests::conformance_suite!(annals_tests::conformance::MemoryFactory);
+//! ```
+//!
+//! The macro expands to one `#[tokio::test]` per check below, each on a fresh
+//! store from the factory, so a failure names the broken guarantee.
+
+use annals::{
+    EventStore, ExpectedVersion, Metadata, NewEvent, Payload, RecordedEvent, Snapshot, StoreError,
+    StreamId,
+};
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Makes fresh, isolated stores for the suite.
+pub trait StoreFactory: Send + Sync + 'static {
+    /// The store under test.
+    type Store: EventStore + Clone;
+
+    /// An empty store that no other test sees (a new schema, a new file, ...).
+    /// Panics when the backend is unreachable: a suite that cannot run fails.
+    fn create(&self) -> impl Future<Output = Self::Store> + Send;
+
+    /// Writes, bypassing the store, an event at version 1 of `stream` that the
+    /// store cannot decode. Returns `false` when the backend cannot hold bad
+    /// data (the in-memory store), which skips that check.
+    fn write_corrupt_event(
+        &self,
+        store: &Self::Store,
+        stream: &StreamId,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (store, stream);
+        async { false }
+    }
+
+    /// Releases what `create` made. Not called when a check panics.
+    fn dispose(&self, store: Self::Store) -> impl Future<Output = ()> + Send {
+        drop(store);
+        async {}
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance check, each on a fresh store
+/// from `$factory` (an expression implementing
+/// [`StoreFactory`](crate::conformance::StoreFactory)). The calling crate needs
+/// `tokio` with the `macros` and `rt-multi-thread` features.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::conformance_suite!(@checks $factory;
+            append_and_read_back,
+            append_is_atomic,
+            empty_append_is_rejected,
+            expected_version_any,
+            expected_version_no_stream,
+            expected_version_stream_exists,
+            expected_version_exact,
+            concurrent_writers_of_one_stream_never_overwrite,
+            duplicate_event_id_is_rejected_and_nothing_written,
+            read_stream_pages,
+            read_all_pages,
+            gap_safe_global_order_with_concurrent_writers,
+            subscribe_all_from_a_position,
+            snapshots_save_load_replace,
+            corrupt_event_is_a_typed_error,
+        );
+    };
+    (@checks $factory:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                use $crate::conformance::StoreFactory as _;
+                let factory = $factory;
+                let store = factory.create().await;
+                $crate::conformance::$check(&factory, &store).await;
+                factory.dispose(store).await;
+            }
+        )*
+    };
+}
+
+/// A factory of [`annals::MemoryStore`]s: the reference behaviour.
+pub struct MemoryFactory;
+
+impl StoreFactory for MemoryFactory {
+    type Store = annals::MemoryStore;
+
+    async fn create(&self) -> Self::Store {
+        annals::MemoryStore::new()
+    }
+}
+
+/// An event of type `type_` with payload `{"n": n}` and a fresh id.
+pub fn event(type_: &'static str, n: u64) -> NewEvent {
+    NewEvent::new(
+        type_,
+        1,
+        Payload::from_serialize(&serde_json::json!({ "n": n })).expect("a json! value serialises"),
+    )
+}
+
+fn events(count: u64) -> Vec<NewEvent> {
+    (1..=count).map(|n| event("Counted", n)).collect()
+}
+
+/// Reads the whole global log page by page, as a follower would.
+pub async fn read_whole_log<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
+    let mut all = Vec::new();
+    let mut next = 1;
+    loop {
+        let page = store.read_all(next, 100).await.expect("read_all");
+        let Some(last) = page.last() else { return all };
+        next = last.global_position + 1;
+        all.extend(page);
+    }
+}
+
+/// The global log up to at least `last_position`, waiting (10 s at most) for it
+/// to become readable: a store may hold back the newest events until no
+/// earlier-positioned event can still commit.
+pub async fn log_through<S: EventStore>(store: &S, last_position: u64) -> Vec<RecordedEvent> {
+    let started = std::time::Instant::now();
+    loop {
+        let log = read_whole_log(store).await;
+        if log
+            .last()
+            .is_some_and(|e| e.global_position >= last_position)
+        {
+            return log;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "position {last_position} never became readable; the log ends at {:?}",
+            log.last().map(|e| e.global_position)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn assert_strictly_increasing(events: &[RecordedEvent]) {
+    for pair in events.windows(2) {
+        assert!(
+            pair[0].global_position < pair[1].global_position,
+            "global positions must increase in read order: {} then {}",
+            pair[0].global_position,
+            pair[1].global_position
+        );
+    }
+}
+
+#[track_caller]
+fn assert_wrong_version(
+    result: Result<annals::AppendResult, StoreError>,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    actual: Option<u64>,
+) {
+    match result {
+        Err(StoreError::WrongExpectedVersion {
+            stream: s,
+            expected: e,
+            actual: a,
+        }) => {
+            assert_eq!(
+                (&s, e, a),
+                (stream, expected, actual),
+                "wrong-version error fields"
+            );
+        }
+        other => panic!(
+            "expected WrongExpectedVersion {{ {expected:?}, actual {actual:?} }}, got {other:?}"
+        ),
+    }
+}
+
+/// Events come back as appended, with versions from 1, increasing positions,
+/// payload, type, version and metadata intact.
+pub async fn append_and_read_back<F: StoreFactory>(_: &F, store: &F::Store) {
+    let stream = StreamId::new("Account-1");
+    let correlation = Uuid::now_v7();
+    let mut custom = BTreeMap::new();
+    custom.insert("user".to_owned(), serde_json::json!("ada"));
+    let metadata = Metadata {
+        correlation_id: Some(correlation),
+        causation_id: Some(Uuid::now_v7()),
+        custom,
+    };
+    let mut sent = vec![
+        event("Opened", 1).with_metadata(metadata.clone()),
+        NewEvent::new(
+            "Deposited",
+            3,
+            Payload::from_json(r#"{"amount": 10, "note": "a"}"#).unwrap(),
+        ),
+        event("Deposited", 2),
+    ];
+    sent[2].metadata.correlation_id = Some(correlation);
+    let done = store
+        .append(&stream, ExpectedVersion::NoStream, sent.clone())
+        .await
+        .expect("append");
+    assert_eq!(done.stream_version, 3);
+    assert_eq!(
+        done.last_position - done.first_position,
+        2,
+        "one batch takes consecutive positions"
+    );
+
+    let read = store
+        .read_stream(&stream, 1, 10)
+        .await
+        .expect("read_stream");
+    assert_eq!(read.len(), 3);
+    for (i, (got, want)) in read.iter().zip(&sent).enumerate() {
+        assert_eq!(got.stream_id, stream);
+        assert_eq!(got.stream_version, i as u64 + 1);
+        assert_eq!(got.global_position, done.first_position + i as u64);
+        assert_eq!(got.event_id, want.event_id);
+        assert_eq!(got.event_type, want.event_type);
+        assert_eq!(got.event_version, want.event_version);
+        // Stores may normalise JSON text (PostgreSQL's jsonb), never its meaning.
+        assert_eq!(got.payload.to_value(), want.payload.to_value());
+        assert_eq!(got.metadata, want.metadata);
+    }
+    assert_eq!(store.stream_version(&stream).await.unwrap(), Some(3));
+    assert_eq!(
+        store
+            .stream_version(&StreamId::new("Account-none"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(log_through(store, done.last_position).await, read);
+}
+
+/// A batch is recorded entirely or not at all: a failing batch leaves no trace.
+pub async fn append_is_atomic<F: StoreFactory>(_: &F, store: &F::Store) {
+    let a = StreamId::new("Atomic-a");
+    let b = StreamId::new("Atomic-b");
+    let taken = event("Taken", 0);
+    store
+        .append(&a, ExpectedVersion::NoStream, vec![taken.clone()])
+        .await
+        .unwrap();
+
+    // The last event of the batch collides: the first two must not be recorded.
+    let mut batch = events(2);
+    batch.push(NewEvent {
+        event_id: taken.event_id,
+        ..event("Collides", 3)
+    });
+    let err = store
+        .append(&b, ExpectedVersion::Any, batch)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::DuplicateEventId { .. }),
+        "got {err:?}"
+    );
+    assert_eq!(store.stream_version(&b).await.unwrap(), None);
+    assert!(store.read_stream(&b, 1, 10).await.unwrap().is_empty());
+
+    // A 50-event batch lands contiguously in the stream and the global log.
+    let done = store
+        .append(&b, ExpectedVersion::NoStream, events(50))
+        .await
+        .unwrap();
+    assert_eq!(done.stream_version, 50);
+    // The failed batch, had it written anything, would sit before this one.
+    let log = log_through(store, done.last_position).await;
+    assert_eq!(log.len(), 51);
+    let batch: Vec<_> = log.iter().filter(|e| e.stream_id == b).collect();
+    assert!(
+        batch
+            .windows(2)
+            .all(|w| w[1].global_position == w[0].global_position + 1)
+    );
+    assert_eq!(batch.first().unwrap().global_position, done.first_position);
+    assert_eq!(batch.last().unwrap().global_position, done.last_position);
+}
+
+/// An append without events is refused.
+pub async fn empty_append_is_rejected<F: StoreFactory>(_: &F, store: &F::Store) {
+    let stream = StreamId::new("Empty-1");
+    let err = store
+        .append(&stream, ExpectedVersion::Any, Vec::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::EmptyAppend { .. }), "got {err:?}");
+    assert_eq!(store.stream_version(&stream).await.unwrap(), None);
+}
+
+/// `Any` appends to new and existing streams.
+pub async fn expected_version_any<F: StoreFactory>(_: &F, store: &F::Store) {
+    let stream = StreamId::new("Any-1");
+    assert_eq!(
+        store
+            .append(&stream, ExpectedVersion::Any, events(2))
+            .await
+            .unwrap()
+            .stream_version,
+        2
+    );
+    assert_eq!(
+        store
+            .append(&stream, ExpectedVersion::Any, events(1))
+            .await
+            .unwrap()
+            .stream_version,
+        3
+    );
+}
+
+/// `NoStream` (and `Exact(0)`) only create.
+pub async fn expected_version_no_stream<F: StoreFactory>(_: &F, store: &F::Store) {
+    let stream = StreamId::new("New-1");
+    store
+        .append(&stream, ExpectedVersion::NoStream, events(2))
+        .await
+        .unwrap();
+    let second = store
+        .append(&stream, ExpectedVersion::NoStream, events(1))
+        .await;
+    assert_wrong_version(second, &stream, ExpectedVersion::NoStream, Some(2));
+    let zero = store
+        .append(&stream, ExpectedVersion::Exact(0), events(1))
+        .await;
+    assert_wrong_version(zero, &stream, ExpectedVersion::Exact(0), Some(2));
+    let other = StreamId::new("New-2");
+    assert_eq!(
+        store
+            .append(&other, ExpectedVersion::Exact(0), events(1))
+            .await
+            .unwrap()
+            .stream_version,
+        1
+    );
+    assert_eq!(store.stream_version(&stream).await.unwrap(), Some(2));
+}
+
+/// `StreamExists` refuses a missing stream.
+pub async fn expected_version_stream_exists<F: StoreFactory>(_: &F, store: &F::Store) {
+    let stream = StreamId::new("Exists-1");
+    let missing = store
+        .append(&stream, ExpectedVersion::StreamExists, events(1))
+        .await;
+    assert_wrong_version(missing, &stream, ExpectedVersion::StreamExists, None);
+    assert_eq!(store.stream_version(&stream).await.unwrap(), None);
+    store
+        .append(&stream, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    let done = store
+        .append(&stream, ExpectedVersion::StreamExists, events(2))
+        .await
+        .unwrap();
+    assert_eq!(done.stream_version, 3);
+}
+
+/// `Exact(n)` appends only at version n, and the error says where the stream is.
+pub async fn expected_version_exact<F: StoreFactory>(_: &F, store: &F::Store) {
+    let stream = StreamId::new("Exact-1");
+    let missing = store
+        .append(&stream, ExpectedVersion::Exact(1), events(1))
+        .await;
+    assert_wrong_version(missing, &stream, ExpectedVersion::Exact(1), None);
+    store
+        .append(&stream, ExpectedVersion::Exact(0), events(3))
+        .await
+        .unwrap();
+    for stale in [1, 2, 4, u64::MAX] {
+        let r = store
+            .append(&stream, ExpectedVersion::Exact(stale), events(1))
+            .await;
+        assert_wrong_version(r, &stream, ExpectedVersion::Exact(stale), Some(3));
+    }
+    assert_eq!(
+        store
+            .append(&stream, ExpectedVersion::Exact(3), events(2))
+            .await
+            .unwrap()
+            .stream_version,
+        5
+    );
+    assert_eq!(store.read_stream(&stream, 1, 100).await.unwrap().len(), 5);
+}
+
+/// Writers racing on one stream with `Exact` each win or get a typed conflict;
+/// the stream ends with no version lost or written twice.
+pub async fn concurrent_writers_of_one_stream_never_overwrite<F: StoreFactory>(
+    _: &F,
+    store: &F::Store,
+) {
+    let stream = StreamId::new("Contended-1");
+    let writers: Vec<_> = (0..8u64)
+        .map(|w| {
+            let store = store.clone();
+            let stream = stream.clone();
+            tokio::spawn(async move {
+                let mut won = 0u64;
+                let mut conflicts = 0u64;
+                while won < 5 {
+                    let at = store.stream_version(&stream).await.unwrap().unwrap_or(0);
+                    match store
+                        .append(&stream, ExpectedVersion::Exact(at), vec![event("Raced", w)])
+                        .await
+                    {
+                        Ok(done) => {
+                            assert_eq!(done.stream_version, at + 1);
+                            won += 1;
+                        }
+                        Err(StoreError::WrongExpectedVersion { actual, .. }) => {
+                            assert!(
+                                actual.unwrap_or(0) > at,
+                                "a conflict reports a newer version"
+                            );
+                            conflicts += 1;
+                        }
+                        Err(e) => panic!("unexpected error: {e}"),
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer task");
+    }
+    let read = store.read_stream(&stream, 1, 1000).await.unwrap();
+    assert_eq!(read.len(), 40);
+    assert!(
+        read.iter()
+            .enumerate()
+            .all(|(i, e)| e.stream_version == i as u64 + 1)
+    );
+    assert_eq!(store.stream_version(&stream).await.unwrap(), Some(40));
+}
+
+/// Re-appending a recorded event id fails with `DuplicateEventId` and writes nothing,
+/// whether in the same stream, another stream or twice in one batch.
+pub async fn duplicate_event_id_is_rejected_and_nothing_written<F: StoreFactory>(
+    _: &F,
+    store: &F::Store,
+) {
+    let stream = StreamId::new("Dup-1");
+    let first = event("Once", 1);
+    store
+        .append(&stream, ExpectedVersion::Any, vec![first.clone()])
+        .await
+        .unwrap();
+
+    for (target, expected) in [
+        (stream.clone(), ExpectedVersion::Any),
+        (stream.clone(), ExpectedVersion::Exact(1)),
+        (StreamId::new("Dup-2"), ExpectedVersion::NoStream),
+    ] {
+        match store.append(&target, expected, vec![first.clone()]).await {
+            Err(StoreError::DuplicateEventId {
+                stream: s,
+                event_id,
+            }) => {
+                assert_eq!(s, target);
+                assert_eq!(event_id, first.event_id);
+            }
+            other => panic!("expected DuplicateEventId, got {other:?}"),
+        }
+    }
+    let twice = event("Twice", 2);
+    let err = store
+        .append(
+            &StreamId::new("Dup-3"),
+            ExpectedVersion::Any,
+            vec![twice.clone(), twice.clone()],
+        )
+        .await;
+    assert!(
+        matches!(err, Err(StoreError::DuplicateEventId { event_id, .. }) if event_id == twice.event_id),
+        "got {err:?}"
+    );
+    assert_eq!(store.stream_version(&stream).await.unwrap(), Some(1));
+    for s in ["Dup-2", "Dup-3"] {
+        assert_eq!(store.stream_version(&StreamId::new(s)).await.unwrap(), None);
+    }
+    let marker = store
+        .append(
+            &StreamId::new("Dup-marker"),
+            ExpectedVersion::NoStream,
+            events(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        log_through(store, marker.last_position).await.len(),
+        2,
+        "rejected appends left events behind"
+    );
+}
+
+/// `read_stream` pages by version and bounds by count.
+pub async fn read_stream_pages<F: StoreFactory>(_: &F, store: &F::Store) {
+    let stream = StreamId::new("Paged-1");
+    store
+        .append(&stream, ExpectedVersion::NoStream, events(12))
+        .await
+        .unwrap();
+    store
+        .append(
+            &StreamId::new("Paged-2"),
+            ExpectedVersion::NoStream,
+            events(3),
+        )
+        .await
+        .unwrap();
+    store
+        .append(&stream, ExpectedVersion::Exact(12), events(13))
+        .await
+        .unwrap();
+
+    let mut versions = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = store.read_stream(&stream, from, 10).await.unwrap();
+        assert!(page.len() <= 10);
+        let Some(last) = page.last() else { break };
+        from = last.stream_version + 1;
+        versions.extend(page.iter().map(|e| e.stream_version));
+    }
+    assert_eq!(versions, (1..=25).collect::<Vec<_>>());
+    let tail = store.read_stream(&stream, 24, 10).await.unwrap();
+    assert_eq!(
+        tail.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        [24, 25]
+    );
+    assert!(store.read_stream(&stream, 26, 10).await.unwrap().is_empty());
+    assert!(store.read_stream(&stream, 1, 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .read_stream(&StreamId::new("Paged-none"), 1, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Version 0 does not exist: reading from it reads from the start.
+    assert_eq!(
+        store.read_stream(&stream, 0, 2).await.unwrap()[0].stream_version,
+        1
+    );
+}
+
+/// `read_all` pages through the global log from any position.
+pub async fn read_all_pages<F: StoreFactory>(_: &F, store: &F::Store) {
+    let mut appended = Vec::new();
+    for round in 0..5u64 {
+        for s in 0..4u64 {
+            let stream = StreamId::new(format!("Global-{s}"));
+            let n = (round + s) % 3 + 1;
+            let done = store
+                .append(&stream, ExpectedVersion::Any, events(n))
+                .await
+                .unwrap();
+            appended.push((stream, done, n));
+        }
+    }
+    let total: u64 = appended.iter().map(|a| a.2).sum();
+    let settled = log_through(store, appended.last().unwrap().1.last_position).await;
+    let mut log = Vec::new();
+    let mut next = 0;
+    loop {
+        let page = store.read_all(next, 7).await.unwrap();
+        assert!(page.len() <= 7);
+        let Some(last) = page.last() else { break };
+        next = last.global_position + 1;
+        log.extend(page);
+    }
+    assert_eq!(log.len() as u64, total);
+    assert_strictly_increasing(&log);
+    assert_eq!(settled, log);
+    for (stream, done, n) in &appended {
+        let mine: Vec<_> = log
+            .iter()
+            .filter(|e| (done.first_position..=done.last_position).contains(&e.global_position))
+            .collect();
+        assert_eq!(mine.len() as u64, *n);
+        assert!(mine.iter().all(|e| &e.stream_id == stream));
+        assert_eq!(mine.last().unwrap().stream_version, done.stream_version);
+    }
+    let from_middle = store.read_all(log[10].global_position, 3).await.unwrap();
+    assert_eq!(from_middle, log[10..13]);
+    assert!(
+        store
+            .read_all(log.last().unwrap().global_position + 1, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.read_all(1, 0).await.unwrap().is_empty());
+}
+
+/// A follower of the global log, running while 8 writers append to their own
+/// streams, ends with exactly the log's events, in order, none skipped; so does
+/// a reader paging with `read_all`.
+pub async fn gap_safe_global_order_with_concurrent_writers<F: StoreFactory>(
+    _: &F,
+    store: &F::Store,
+) {
+    const WRITERS: u64 = 8;
+    const APPENDS: u64 = 40;
+    let expected_total: u64 = (0..WRITERS)
+        .map(|w| (0..APPENDS).map(|a| (w + a) % 3 + 1).sum::<u64>())
+        .sum();
+
+    let follower = {
+        let mut sub = store.subscribe_all(1);
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while (seen.len() as u64) < expected_total {
+                match tokio::time::timeout(Duration::from_secs(30), sub.next()).await {
+                    Ok(Some(Ok(e))) => seen.push(e),
+                    Ok(Some(Err(e))) => panic!("subscription failed: {e}"),
+                    Ok(None) => panic!("subscription ended"),
+                    Err(_) => panic!(
+                        "follower stalled after {} of {expected_total} events",
+                        seen.len()
+                    ),
+                }
+            }
+            seen
+        })
+    };
+    let pager = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut seen: Vec<RecordedEvent> = Vec::new();
+            let started = std::time::Instant::now();
+            while (seen.len() as u64) < expected_total {
+                let next = seen.last().map_or(1, |e| e.global_position + 1);
+                let page = store.read_all(next, 50).await.expect("read_all");
+                if page.is_empty() {
+                    assert!(started.elapsed() < Duration::from_secs(60), "pager stalled");
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                seen.extend(page);
+            }
+            seen
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new(format!("Writer-{w}"));
+                let mut last = 0;
+                for a in 0..APPENDS {
+                    last = store
+                        .append(&stream, ExpectedVersion::Any, events((w + a) % 3 + 1))
+                        .await
+                        .expect("append")
+                        .last_position;
+                }
+                last
+            })
+        })
+        .collect();
+    let mut last = 0;
+    for w in writers {
+        last = last.max(w.await.expect("writer task"));
+    }
+    let followed = follower.await.expect("follower task");
+    let paged = pager.await.expect("pager task");
+    let table = log_through(store, last).await;
+    assert_eq!(table.len() as u64, expected_total);
+    assert_strictly_increasing(&table);
+    let ids = |v: &[RecordedEvent]| {
+        v.iter()
+            .map(|e| (e.global_position, e.event_id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(&followed),
+        ids(&table),
+        "the follower saw the log, in order, nothing skipped"
+    );
+    assert_eq!(
+        ids(&paged),
+        ids(&table),
+        "the pager saw the log, in order, nothing skipped"
+    );
+    for w in 0..WRITERS {
+        let stream = StreamId::new(format!("Writer-{w}"));
+        let versions: Vec<_> = table
+            .iter()
+            .filter(|e| e.stream_id == stream)
+            .map(|e| e.stream_version)
+            .collect();
+        assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>());
+    }
+}
+
+/// The next event of a subscription, failing the test after 10 s.
+pub async fn next_event(
+    sub: &mut futures::stream::BoxStream<'static, Result<RecordedEvent, StoreError>>,
+) -> RecordedEvent {
+    tokio::time::timeout(Duration::from_secs(10), sub.next())
+        .await
+        .expect("subscription delivers within 10 s")
+        .expect("subscription continues")
+        .expect("no error")
+}
+
+/// `subscribe_all` starts at the given position and then follows new appends.
+pub async fn subscribe_all_from_a_position<F: StoreFactory>(_: &F, store: &F::Store) {
+    let stream = StreamId::new("Sub-1");
+    let done = store
+        .append(&stream, ExpectedVersion::NoStream, events(5))
+        .await
+        .unwrap();
+    let log = log_through(store, done.last_position).await;
+    let mut sub = store.subscribe_all(log[3].global_position);
+    assert_eq!(next_event(&mut sub).await, log[3]);
+    assert_eq!(next_event(&mut sub).await, log[4]);
+    let later = store
+        .append(&stream, ExpectedVersion::Exact(5), events(2))
+        .await
+        .unwrap();
+    let sixth = next_event(&mut sub).await;
+    assert_eq!(
+        (sixth.stream_version, sixth.global_position),
+        (6, later.first_position)
+    );
+    assert_eq!(
+        next_event(&mut sub).await.global_position,
+        later.last_position
+    );
+    // Nothing more arrives until something is appended.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), sub.next())
+            .await
+            .is_err()
+    );
+}
+
+/// A snapshot is saved, loaded, and replaced by the next one of its stream.
+pub async fn snapshots_save_load_replace<F: StoreFactory>(_: &F, store: &F::Store) {
+    let stream = StreamId::new("Snap-1");
+    assert_eq!(store.load_snapshot(&stream).await.unwrap(), None);
+    let taken_at = chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap();
+    let first = Snapshot {
+        stream_id: stream.clone(),
+        stream_version: 10,
+        snapshot_version: 1,
+        state: Payload::from_json(r#"{"balance": 100, "owner": "ada"}"#).unwrap(),
+        taken_at,
+    };
+    store.save_snapshot(first.clone()).await.unwrap();
+    let loaded = store
+        .load_snapshot(&stream)
+        .await
+        .unwrap()
+        .expect("saved snapshot");
+    assert_eq!(
+        (
+            loaded.stream_version,
+            loaded.snapshot_version,
+            loaded.taken_at,
+            loaded.state.to_value()
+        ),
+        (10, 1, taken_at, first.state.to_value())
+    );
+    let second = Snapshot {
+        stream_version: 20,
+        snapshot_version: 2,
+        state: Payload::from_json("[1,2]").unwrap(),
+        ..first
+    };
+    store.save_snapshot(second).await.unwrap();
+    let loaded = store
+        .load_snapshot(&stream)
+        .await
+        .unwrap()
+        .expect("replaced snapshot");
+    assert_eq!((loaded.stream_version, loaded.snapshot_version), (20, 2));
+    assert_eq!(loaded.state.to_value(), serde_json::json!([1, 2]));
+    assert_eq!(
+        store.load_snapshot(&StreamId::new("Snap-2")).await.unwrap(),
+        None
+    );
+}
+
+/// A row the store cannot decode gives `Corrupt` naming its stream and version;
+/// other streams still read.
+pub async fn corrupt_event_is_a_typed_error<F: StoreFactory>(factory: &F, store: &F::Store) {
+    let healthy = StreamId::new("Healthy-1");
+    store
+        .append(&healthy, ExpectedVersion::NoStream, events(2))
+        .await
+        .unwrap();
+    let bad = StreamId::new("Broken-1");
+    if !factory.write_corrupt_event(store, &bad).await {
+        return;
+    }
+    match store.read_stream(&bad, 1, 10).await {
+        Err(StoreError::Corrupt {
+            stream,
+            version,
+            reason,
+        }) => {
+            assert_eq!(
+                (stream, version),
+                (bad.clone(), 1),
+                "names the row: {reason}"
+            );
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let started = std::time::Instant::now();
+    loop {
+        match store.read_all(1, 100).await {
+            Err(StoreError::Corrupt {
+                stream, version, ..
+            }) => {
+                assert_eq!((stream, version), (bad, 1));
+                break;
+            }
+            // The healthy events, while the bad row is not yet readable.
+            Ok(events) if events.len() <= 2 && started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            other => panic!("expected Corrupt from read_all, got {other:?}"),
+        }
+    }
+    assert_eq!(store.read_stream(&healthy, 1, 10).await.unwrap().len(), 2);
+    store
+        .append(&healthy, ExpectedVersion::Exact(2), events(1))
+        .await
+        .unwrap();
+    assert_eq!(store.stream_version(&healthy).await.unwrap(), Some(3));
+}

@@ -1,0 +1,198 @@
+//! PostgreSQL test support: a factory giving each test its own schema, and
+//! test-only hooks that stall a writer's transaction on purpose.
+//!
+//! The server comes from `ANNALS_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test` (trust auth). An unreachable
+//! server fails the tests: a silently skipped PostgreSQL suite is not a pass.
+
+use crate::conformance::StoreFactory;
+use annals::StreamId;
+use annals::postgres::PostgresStore;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use std::time::{Duration, Instant};
+
+/// The default test server.
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The test server's URL.
+pub fn test_url() -> String {
+    std::env::var("ANNALS_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+}
+
+/// A plain connection to the test server, outside any store's pool.
+pub async fn admin_connection() -> PgConnection {
+    let url = test_url();
+    PgConnection::connect(&url).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL must be reachable at {url} (set ANNALS_TEST_POSTGRES_URL): {e}")
+    })
+}
+
+/// A fresh schema name, unique per call.
+pub fn fresh_schema() -> String {
+    format!("annals_test_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Each store gets a new random schema on the shared server, dropped by `dispose`.
+pub struct PostgresFactory;
+
+impl StoreFactory for PostgresFactory {
+    type Store = PostgresStore;
+
+    async fn create(&self) -> Self::Store {
+        let url = test_url();
+        PostgresStore::builder(&url)
+            .schema(fresh_schema())
+            .max_connections(12)
+            .poll_interval(Duration::from_millis(200))
+            .connect()
+            .await
+            .unwrap_or_else(|e| {
+                panic!("no PostgreSQL store at {url} (set ANNALS_TEST_POSTGRES_URL): {e}")
+            })
+    }
+
+    async fn write_corrupt_event(&self, store: &Self::Store, stream: &StreamId) -> bool {
+        // Metadata that is not a JSON object, as a hand-edited row might hold.
+        sqlx::query(
+            "INSERT INTO events (stream_id, stream_version, event_id, event_type, event_version, payload, metadata) \
+             VALUES ($1, 1, gen_random_uuid(), 'Corrupted', 1, '{}', '\"not an object\"')",
+        )
+        .bind(stream.as_str())
+        .execute(store.pool())
+        .await
+        .expect("insert a corrupt row");
+        sqlx::query("INSERT INTO streams (stream_id, version) VALUES ($1, 1)")
+            .bind(stream.as_str())
+            .execute(store.pool())
+            .await
+            .expect("insert its stream row");
+        true
+    }
+
+    async fn dispose(&self, store: Self::Store) {
+        drop_schema(&store).await;
+    }
+}
+
+/// Closes `store` and drops its schema.
+pub async fn drop_schema(store: &PostgresStore) {
+    store.close().await;
+    let mut admin = admin_connection().await;
+    // The schema name was validated by the store.
+    let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", store.schema());
+    sqlx::query(AssertSqlSafe(sql))
+        .execute(&mut admin)
+        .await
+        .expect("drop the test schema");
+}
+
+/// The application name of `store`'s connections.
+pub fn application_name(store: &PostgresStore) -> String {
+    format!("annals:{}", store.schema())
+}
+
+/// Test-only stalls installed in one store's schema.
+///
+/// Appends to a stream named `stall-after-xid-*` block right after their
+/// transaction id is assigned and before they draw a global position; appends
+/// to `stall-before-insert-*` block after drawing their positions, before
+/// inserting. Each blocks while the test holds the matching advisory lock.
+pub struct Stalls {
+    admin: PgConnection,
+    /// The advisory lock key of the after-xid stall.
+    pub after_xid: i64,
+    /// The advisory lock key of the before-insert stall.
+    pub before_insert: i64,
+}
+
+impl Stalls {
+    /// Installs the stall triggers in `store`'s schema and takes both locks.
+    pub async fn install(store: &PostgresStore) -> Self {
+        let mut admin = admin_connection().await;
+        // The low bits of a v7 id are random.
+        let after_xid = (uuid::Uuid::now_v7().as_u128() as i64 & 0x3fff_ffff_ffff_ffff) | 1;
+        let before_insert = after_xid.wrapping_add(1);
+        let schema = store.schema();
+        // Keys are integers and the schema was validated: nothing here comes from input.
+        let sql = format!(
+            r#"
+            CREATE FUNCTION "{schema}".test_stall() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE key bigint;
+            BEGIN
+                IF TG_TABLE_NAME = 'streams' AND NEW.stream_id LIKE 'stall-after-xid-%' THEN
+                    key := {after_xid};
+                ELSIF TG_TABLE_NAME = 'events' AND NEW.stream_id LIKE 'stall-before-insert-%' THEN
+                    key := {before_insert};
+                END IF;
+                IF key IS NOT NULL THEN
+                    PERFORM pg_advisory_xact_lock_shared(key);
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_stall AFTER INSERT OR UPDATE ON "{schema}".streams
+                FOR EACH ROW EXECUTE FUNCTION "{schema}".test_stall();
+            CREATE TRIGGER test_stall BEFORE INSERT ON "{schema}".events
+                FOR EACH ROW EXECUTE FUNCTION "{schema}".test_stall();
+            "#
+        );
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .expect("install stall triggers");
+        sqlx::query("SELECT pg_advisory_lock($1), pg_advisory_lock($2)")
+            .bind(after_xid)
+            .bind(before_insert)
+            .execute(&mut admin)
+            .await
+            .expect("take the stall locks");
+        Self {
+            admin,
+            after_xid,
+            before_insert,
+        }
+    }
+
+    /// Lets writers stalled on `key` continue.
+    pub async fn release(&mut self, key: i64) {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(key)
+            .execute(&mut self.admin)
+            .await
+            .expect("release a stall lock");
+    }
+
+    /// Waits until `count` of `store`'s connections wait on an advisory lock.
+    pub async fn wait_for_stalled(&mut self, store: &PostgresStore, count: i64) {
+        let started = Instant::now();
+        loop {
+            let stalled: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+            )
+            .bind(application_name(store))
+            .fetch_one(&mut self.admin)
+            .await
+            .expect("query pg_stat_activity");
+            if stalled >= count {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "only {stalled} of {count} writers stalled"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Terminates every backend of `store` (never the server), as a network
+    /// failure or a failover would.
+    pub async fn terminate_connections(&mut self, store: &PostgresStore) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(application_name(store))
+        .fetch_one(&mut self.admin)
+        .await
+        .expect("terminate the store's backends")
+    }
+}
