@@ -93,10 +93,12 @@ pub fn application_name(store: &PostgresStore) -> String {
 
 /// Test-only stalls installed in one store's schema.
 ///
-/// Appends to a stream named `stall-after-xid-*` block right after their
-/// transaction id is assigned and before they draw a global position; appends
-/// to `stall-before-insert-*` block after drawing their positions, before
-/// inserting. Each blocks while the test holds the matching advisory lock.
+/// Appends to a stream named `stall-after-xid-*` block when they write the
+/// stream row (after drawing their positions); appends to
+/// `stall-before-insert-*` block after that, before inserting the events.
+/// Each blocks while the test holds the matching advisory lock. To stall a
+/// writer between taking its transaction id and drawing positions, hold its
+/// stream row locked (`SELECT ... FOR UPDATE`) from another connection.
 pub struct Stalls {
     admin: PgConnection,
     /// The advisory lock key of the after-xid stall.
@@ -161,13 +163,13 @@ impl Stalls {
             .expect("release a stall lock");
     }
 
-    /// Waits until `count` of `store`'s connections wait on an advisory lock.
+    /// Waits until `count` of `store`'s connections wait on a lock.
     pub async fn wait_for_stalled(&mut self, store: &PostgresStore, count: i64) {
         let started = Instant::now();
         loop {
             let stalled: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity \
-                 WHERE application_name = $1 AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+                 WHERE application_name = $1 AND wait_event_type = 'Lock'",
             )
             .bind(application_name(store))
             .fetch_one(&mut self.admin)
