@@ -123,28 +123,28 @@ impl fmt::Debug for AnyStore {
 }
 
 impl EventStore for AnyStore {
-    fn append(
+    async fn append(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
-    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
-        async move { self.0.append(stream, expected, events).await }
+    ) -> Result<AppendResult, StoreError> {
+        self.0.append(stream, expected, events).await
     }
-    fn read_stream(
+
+    async fn read_stream(
         &self,
         stream: &StreamId,
         from_version: u64,
         max_count: usize,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send {
-        async move { self.0.read_stream(stream, from_version, max_count).await }
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.read_stream(stream, from_version, max_count).await
     }
-    fn stream_version(
-        &self,
-        stream: &StreamId,
-    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
-        async move { self.0.stream_version(stream).await }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<Option<u64>, StoreError> {
+        self.0.stream_version(stream).await
     }
+
     fn read_all(
         &self,
         from_position: u64,
@@ -152,19 +152,19 @@ impl EventStore for AnyStore {
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send {
         self.0.read_all(from_position, max_count)
     }
+
     fn subscribe_all(
         &self,
         from_position: u64,
     ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
         self.0.subscribe_all(from_position)
     }
+
     fn save_snapshot(&self, snapshot: Snapshot) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.0.save_snapshot(snapshot)
     }
-    fn load_snapshot(
-        &self,
-        stream: &StreamId,
-    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send {
-        async move { self.0.load_snapshot(stream).await }
+
+    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
+        self.0.load_snapshot(stream).await
     }
 }
