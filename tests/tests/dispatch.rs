@@ -389,3 +389,34 @@ fn account_rules_in_given_when_then_form() {
         .then_events([AccountEvent::MoneyWithdrawn { amount: 5 }])
         .then_state(|a| assert_eq!(a.balance(), 0));
 }
+
+#[tokio::test]
+async fn a_command_id_dispatched_twice_records_once() {
+    let store = MemoryStore::new();
+    let app = app_on(store.clone());
+    let id = AccountId::new();
+    open(&app, id).await;
+    let command_id = uuid::Uuid::now_v7();
+    let deposit = DepositMoney { account_id: id, amount: 25 };
+    let first = app.dispatch_with(deposit.clone(), DispatchOptions::new().command_id(command_id)).await.unwrap();
+    let event_id = store.read_stream(&stream_of(id), 2, 1).await.unwrap()[0].event_id;
+    assert_eq!(event_id.get_version_num(), 7, "derived ids are still v7");
+    assert_eq!(&event_id.as_bytes()[..6], &command_id.as_bytes()[..6], "and carry the command's timestamp");
+
+    // The retry, from this node or another, records nothing and says why.
+    for node in [app.clone(), app_on(store.clone())] {
+        let retry = node.dispatch_with(deposit.clone(), DispatchOptions::new().command_id(command_id)).await;
+        match retry {
+            Err(DispatchError::DuplicateCommand { command_id: c, stream }) => {
+                assert_eq!((c, stream), (command_id, stream_of(id)));
+            }
+            other => panic!("expected a duplicate command, got {other:?}"),
+        }
+    }
+    assert_eq!(store.len(), 2);
+    let (account, version) = app.load::<Account>(id).await.unwrap();
+    assert_eq!((account.balance(), version), (25, first.version));
+    // Another command id is another command.
+    app.dispatch_with(deposit, DispatchOptions::new().command_id(uuid::Uuid::now_v7())).await.unwrap();
+    assert_eq!(app.load::<Account>(id).await.unwrap().0.balance(), 50);
+}

@@ -45,6 +45,14 @@ pub enum DispatchError<E> {
         /// The handler's name.
         handler: &'static str,
     },
+    /// A command with this id was already recorded on this stream; nothing was written.
+    #[error("command {command_id} was already recorded on stream `{stream}`")]
+    DuplicateCommand {
+        /// The command id given in the options.
+        command_id: uuid::Uuid,
+        /// The aggregate's stream.
+        stream: StreamId,
+    },
     /// The store failed. If it failed during an append, whether the events
     /// were recorded is unknown; the aggregate is reloaded before its next command.
     #[error(transparent)]
@@ -71,6 +79,9 @@ impl<E> DispatchError<E> {
             Self::Encode { event_type, source } => DispatchError::Encode { event_type, source },
             Self::MissingService { service, command, handler } => {
                 DispatchError::MissingService { service, command, handler }
+            }
+            Self::DuplicateCommand { command_id, stream } => {
+                DispatchError::DuplicateCommand { command_id, stream }
             }
             Self::Store(e) => DispatchError::Store(e),
         }

@@ -196,6 +196,11 @@ impl DispatchOptions {
     }
 
     /// The command's id (default: a fresh uuid v7).
+    ///
+    /// Give one to make retries safe: the command's event ids are then derived
+    /// from it, so dispatching the same command id again records nothing and
+    /// fails with [`DispatchError::DuplicateCommand`] (e.g. a client retrying
+    /// after a timeout learns the first attempt went through).
     pub fn command_id(mut self, id: Uuid) -> Self {
         self.command_id = Some(id);
         self
@@ -369,11 +374,11 @@ impl App {
         let metadata = Metadata {
             correlation_id: Some(correlation_id),
             causation_id: Some(options.causation_id.unwrap_or(command_id)),
-            custom: options.custom,
+            custom: options.custom.clone(),
         };
         async move {
             let mut loaded = slot.lock().await;
-            let outcome = self.decide_and_append(&stream, &mut loaded, command, metadata).await;
+            let outcome = self.decide_and_append(&stream, &mut loaded, command, options.command_id, metadata).await;
             match &outcome {
                 Ok((events, positions)) => tracing::debug!(events = events.len(), ?positions, "dispatched"),
                 Err(error) => tracing::debug!(%error, "rejected"),
@@ -433,6 +438,7 @@ impl App {
         stream: &StreamId,
         loaded: &mut Loaded<C::Aggregate>,
         command: C,
+        explicit_command_id: Option<Uuid>,
         metadata: Metadata,
     ) -> Result<
         (Vec<<C::Aggregate as Aggregate>::Event>, Option<(u64, u64)>),
@@ -466,7 +472,7 @@ impl App {
             if events.is_empty() {
                 return Ok((events, None));
             }
-            let new_events = encode_all(&events, &metadata)?;
+            let new_events = encode_all(&events, explicit_command_id, &metadata)?;
             let expected = ExpectedVersion::Exact(loaded.version);
             match self.inner.store.append(stream, expected, new_events).await {
                 Ok(done) => {
@@ -490,6 +496,13 @@ impl App {
                     tracing::debug!(attempt, ?actual, "another writer changed the stream; catching up");
                     attempt += 1;
                     self.catch_up(stream, loaded).await?;
+                }
+                Err(StoreError::DuplicateEventId { .. }) if explicit_command_id.is_some() => {
+                    // Event ids derive from the command id: this command was recorded before.
+                    return Err(DispatchError::DuplicateCommand {
+                        command_id: explicit_command_id.unwrap_or_default(),
+                        stream: stream.clone(),
+                    });
                 }
                 Err(error) => {
                     // The append may or may not have been recorded: reload before the next command.
@@ -603,15 +616,34 @@ impl App {
     }
 }
 
-fn encode_all<Ev: Event, E>(events: &[Ev], metadata: &Metadata) -> Result<Vec<NewEvent>, DispatchError<E>> {
+/// The id of event `index` of command `command_id`: a uuid v7 carrying the
+/// command id's timestamp (its first 48 bits) and 74 bits hashed from the command
+/// id and the index. Deterministic, so a retried command collides with itself.
+fn derived_event_id(command_id: Uuid, index: usize) -> Uuid {
+    let hashed = Uuid::new_v5(&command_id, &(index as u64).to_be_bytes()).as_u128();
+    let time = command_id.as_u128() & (!0u128 << 80);
+    let rand = hashed & !(!0u128 << 80);
+    let bits = (time | rand) & !(0xF << 76) & !(0b11 << 62);
+    Uuid::from_u128(bits | (0x7 << 76) | (0b10 << 62))
+}
+
+fn encode_all<Ev: Event, E>(
+    events: &[Ev],
+    explicit_command_id: Option<Uuid>,
+    metadata: &Metadata,
+) -> Result<Vec<NewEvent>, DispatchError<E>> {
     events
         .iter()
-        .map(|event| {
+        .enumerate()
+        .map(|(index, event)| {
             let payload = event
                 .encode()
                 .map_err(|source| DispatchError::Encode { event_type: event.event_type(), source })?;
             Ok(NewEvent {
-                event_id: Uuid::now_v7(),
+                event_id: match explicit_command_id {
+                    Some(command_id) => derived_event_id(command_id, index),
+                    None => Uuid::now_v7(),
+                },
                 event_type: event.event_type().into(),
                 event_version: event.event_version(),
                 payload,
