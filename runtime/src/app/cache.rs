@@ -29,7 +29,23 @@ struct Entry {
     hash: u64,
     stream: StreamId,
     slot: Arc<dyn Any + Send + Sync>,
+    /// When the entry was created or last seen in use by a sweep or an eviction.
     last_used: Instant,
+    /// Used since `last_used` was set. A hit only sets this flag: reading the
+    /// clock on every command would cost more than the rest of the lookup.
+    used: bool,
+}
+
+impl Entry {
+    /// How long the entry has been unused, counting a flagged use as happening `now`.
+    /// Ages are never overestimated, so nothing is evicted early; an idle entry
+    /// leaves at most one sweep period late.
+    fn idle_for(&mut self, now: Instant) -> Duration {
+        if std::mem::take(&mut self.used) {
+            self.last_used = now;
+        }
+        now.duration_since(self.last_used)
+    }
 }
 
 pub(crate) struct Cache {
@@ -52,14 +68,14 @@ impl Cache {
     /// The slot of the aggregate behind stream `key`, created empty if absent.
     pub(crate) fn slot<A: Aggregate>(&self, key: &str) -> (StreamId, Arc<Slot<A>>) {
         let hash = self.hasher.hash_one(key);
-        let now = Instant::now();
         let mut shard = self.shards[hash as usize % SHARDS].lock();
-        if let Some(entry) = shard.find_mut(hash, |e| e.hash == hash && e.stream.as_str() == key) {
-            if let Ok(slot) = Arc::downcast::<Slot<A>>(entry.slot.clone()) {
-                entry.last_used = now;
-                return (entry.stream.clone(), slot);
-            }
+        if let Some(entry) = shard.find_mut(hash, |e| e.hash == hash && e.stream.as_str() == key)
+            && let Ok(slot) = Arc::downcast::<Slot<A>>(entry.slot.clone())
+        {
+            entry.used = true;
+            return (entry.stream.clone(), slot);
         }
+        let now = Instant::now();
         if let Ok(occupied) = shard.find_entry(hash, |e| e.hash == hash && e.stream.as_str() == key) {
             occupied.remove();
         }
@@ -68,14 +84,14 @@ impl Cache {
         }
         let stream = StreamId::new(key);
         let slot = Arc::new(Slot::<A>::new(Loaded { state: A::default(), version: 0, fresh: false, since_snapshot: 0 }));
-        let entry = Entry { hash, stream: stream.clone(), slot: slot.clone(), last_used: now };
+        let entry = Entry { hash, stream: stream.clone(), slot: slot.clone(), last_used: now, used: false };
         shard.insert_unique(hash, entry, |e| e.hash);
         (stream, slot)
     }
 
     /// Makes room in a full shard: drops idle entries, then the least recently used eighth.
     fn evict(&self, shard: &mut HashTable<Entry>, now: Instant) {
-        shard.retain(|e| now.duration_since(e.last_used) < self.idle);
+        shard.retain(|e| e.idle_for(now) < self.idle);
         if shard.len() < self.per_shard {
             return;
         }
@@ -94,7 +110,7 @@ impl Cache {
     pub(crate) fn sweep_idle(&self) {
         let now = Instant::now();
         for shard in self.shards.iter() {
-            shard.lock().retain(|e| now.duration_since(e.last_used) < self.idle);
+            shard.lock().retain(|e| e.idle_for(now) < self.idle);
         }
     }
 

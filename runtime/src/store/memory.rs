@@ -7,11 +7,15 @@ use super::{
 use chrono::Utc;
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::future::{Future, ready};
 use std::sync::Arc;
 use tokio::sync::watch;
 use uuid::Uuid;
+
+/// foldhash instead of SipHash: every append hashes its stream and event ids.
+type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<T> = hashbrown::HashSet<T, foldhash::fast::RandomState>;
 
 /// An [`EventStore`] kept in process memory; clones share the same log.
 ///
@@ -48,7 +52,7 @@ impl Default for Inner {
 
 #[derive(Default)]
 struct State {
-    events: Vec<RecordedEvent>,
+    events: Log,
     /// Indexes into `events`, in stream order.
     streams: HashMap<StreamId, Vec<usize>>,
     event_ids: HashSet<Uuid>,
@@ -82,7 +86,7 @@ impl MemoryStore {
         }
         let mut guard = self.inner.state.lock();
         let state = &mut *guard;
-        let actual = state.streams.get(stream).map(|ix| ix.len() as u64);
+        let actual = state.streams.get(stream.as_str()).map(|ix| ix.len() as u64);
         if !expected.accepts(actual) {
             return Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual });
         }
@@ -95,7 +99,11 @@ impl MemoryStore {
         let recorded_at = Utc::now();
         let base_version = actual.unwrap_or(0);
         let first_position = state.events.len() as u64 + 1;
-        let indexes = state.streams.entry(stream.clone()).or_default();
+        // Look the stream up by `&str` first: cloning the key is only needed for a new stream.
+        let indexes = match actual {
+            Some(_) => state.streams.get_mut(stream.as_str()).expect("the stream was found above"),
+            None => state.streams.entry(stream.clone()).or_default(),
+        };
         for (i, e) in events.into_iter().enumerate() {
             state.event_ids.insert(e.event_id);
             indexes.push(state.events.len());
@@ -113,8 +121,14 @@ impl MemoryStore {
         }
         let last_position = state.events.len() as u64;
         let stream_version = indexes.len() as u64;
-        // Publish under the lock so the head never moves backwards.
-        self.inner.head.send_replace(last_position);
+        // Publish under the lock so the head never moves backwards. Waking
+        // receivers costs a lock per notifier even when nobody listens, so only
+        // wake when someone does; the value is updated either way, and a
+        // subscriber created later reads the log after subscribing.
+        self.inner.head.send_if_modified(|head| {
+            *head = last_position;
+            self.inner.head.receiver_count() > 0
+        });
         Ok(AppendResult { stream_version, first_position, last_position })
     }
 
@@ -128,7 +142,46 @@ impl MemoryStore {
     fn read_all_now(&self, from_position: u64, max_count: usize) -> Vec<RecordedEvent> {
         let state = self.inner.state.lock();
         let start = from_position.saturating_sub(1).min(state.events.len() as u64) as usize;
-        state.events[start..].iter().take(max_count).cloned().collect()
+        state.events.iter_from(start).take(max_count).cloned().collect()
+    }
+}
+
+/// The global log in fixed-size segments: appending never moves recorded
+/// events, where one growing `Vec` would copy the whole log on every doubling.
+#[derive(Default)]
+struct Log {
+    segments: Vec<Vec<RecordedEvent>>,
+    len: usize,
+}
+
+impl Log {
+    const SEGMENT: usize = 4096;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, event: RecordedEvent) {
+        if self.len.is_multiple_of(Self::SEGMENT) {
+            self.segments.push(Vec::with_capacity(Self::SEGMENT));
+        }
+        self.segments.last_mut().expect("a segment was just ensured").push(event);
+        self.len += 1;
+    }
+
+    fn iter_from(&self, start: usize) -> impl Iterator<Item = &RecordedEvent> {
+        let (segment, offset) = (start / Self::SEGMENT, start % Self::SEGMENT);
+        self.segments.get(segment..).unwrap_or_default().iter().enumerate().flat_map(move |(i, s)| {
+            s[if i == 0 { offset } else { 0 }..].iter()
+        })
+    }
+}
+
+impl std::ops::Index<usize> for Log {
+    type Output = RecordedEvent;
+
+    fn index(&self, i: usize) -> &RecordedEvent {
+        &self.segments[i / Self::SEGMENT][i % Self::SEGMENT]
     }
 }
 
