@@ -468,39 +468,32 @@ impl EventStore for SqliteStore {
         self.inner.writer.append(stream, expected, events)
     }
 
-    fn read_stream(
+    async fn read_stream(
         &self,
         stream: &StreamId,
         from_version: u64,
         max_count: usize,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send {
-        async move {
-            if max_count == 0 {
-                return Ok(Vec::new());
-            }
-            let rows = sqlx::query(self.inner.schema.read_stream.q())
-                .bind(stream.as_str())
-                .bind(clamp(from_version))
-                .bind(clamp(max_count as u64))
-                .fetch_all(&self.inner.readers)
-                .await
-                .map_err(codec::backend)?;
-            rows.iter().map(codec::event).collect()
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if max_count == 0 {
+            return Ok(Vec::new());
         }
+        let rows = sqlx::query(self.inner.schema.read_stream.q())
+            .bind(stream.as_str())
+            .bind(clamp(from_version))
+            .bind(clamp(max_count as u64))
+            .fetch_all(&self.inner.readers)
+            .await
+            .map_err(codec::backend)?;
+        rows.iter().map(codec::event).collect()
     }
 
-    fn stream_version(
-        &self,
-        stream: &StreamId,
-    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
-        async move {
-            let version: Option<i64> = sqlx::query_scalar(self.inner.schema.stream_version.q())
-                .bind(stream.as_str())
-                .fetch_optional(&self.inner.readers)
-                .await
-                .map_err(codec::backend)?;
-            Ok(version.map(|v| v as u64))
-        }
+    async fn stream_version(&self, stream: &StreamId) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> = sqlx::query_scalar(self.inner.schema.stream_version.q())
+            .bind(stream.as_str())
+            .fetch_optional(&self.inner.readers)
+            .await
+            .map_err(codec::backend)?;
+        Ok(version.map(|v| v as u64))
     }
 
     fn read_all(
@@ -563,44 +556,33 @@ impl EventStore for SqliteStore {
         }))
     }
 
-    fn save_snapshot(
-        &self,
-        snapshot: Snapshot,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move {
-            let bad = |what: &str| {
-                StoreError::Config(format!(
-                    "snapshot of `{}`: {what} out of range",
-                    snapshot.stream_id
-                ))
-            };
-            let version =
-                i64::try_from(snapshot.stream_version).map_err(|_| bad("stream version"))?;
-            let mut conn = self.inner.writer.conn().await;
-            sqlx::query(self.inner.schema.save_snapshot.q())
-                .bind(snapshot.stream_id.as_str())
-                .bind(version)
-                .bind(i64::from(snapshot.snapshot_version))
-                .bind(snapshot.state.as_str())
-                .bind(codec::timestamp(snapshot.taken_at))
-                .execute(&mut *conn)
-                .await
-                .map_err(codec::backend)?;
-            Ok(())
-        }
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let bad = |what: &str| {
+            StoreError::Config(format!(
+                "snapshot of `{}`: {what} out of range",
+                snapshot.stream_id
+            ))
+        };
+        let version = i64::try_from(snapshot.stream_version).map_err(|_| bad("stream version"))?;
+        let mut conn = self.inner.writer.conn().await;
+        sqlx::query(self.inner.schema.save_snapshot.q())
+            .bind(snapshot.stream_id.as_str())
+            .bind(version)
+            .bind(i64::from(snapshot.snapshot_version))
+            .bind(snapshot.state.as_str())
+            .bind(codec::timestamp(snapshot.taken_at))
+            .execute(&mut *conn)
+            .await
+            .map_err(codec::backend)?;
+        Ok(())
     }
 
-    fn load_snapshot(
-        &self,
-        stream: &StreamId,
-    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send {
-        async move {
-            let row = sqlx::query(self.inner.schema.load_snapshot.q())
-                .bind(stream.as_str())
-                .fetch_optional(&self.inner.readers)
-                .await
-                .map_err(codec::backend)?;
-            row.map(|row| codec::snapshot(stream, &row)).transpose()
-        }
+    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
+        let row = sqlx::query(self.inner.schema.load_snapshot.q())
+            .bind(stream.as_str())
+            .fetch_optional(&self.inner.readers)
+            .await
+            .map_err(codec::backend)?;
+        row.map(|row| codec::snapshot(stream, &row)).transpose()
     }
 }

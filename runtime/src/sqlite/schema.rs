@@ -60,17 +60,21 @@ pub(crate) struct Schema {
     pub(crate) load_snapshot: Sql,
     pub(crate) save_checkpoint: Sql,
     pub(crate) load_checkpoint: Sql,
-    /// The single-append, single-event insert: the common case, built once.
+    /// What one append statement wrote, by stream, from its position range.
+    pub(crate) written_between: Sql,
+    /// The single-append, single-event insert without `RETURNING`, built once.
     pub(crate) append_one: Sql,
+    /// A plain one-event insert with explicit versions, built once.
+    pub(crate) insert_one: Sql,
 }
 
 /// The columns every event read selects, in the order `decode` expects.
 const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, \
     event_version, payload, metadata, correlation_id, causation_id, recorded_at";
 
-/// Most events written by one append statement. The statement binds 7
-/// parameters per event and 4 per append (each has an event), so at most
-/// 22,000: below SQLite's limit of 32,766.
+/// Most events written by one append statement. The statements bind at most
+/// 10 parameters per event (or 7 per event and 4 per append), so at most
+/// 20,000: below SQLite's limit of 32,766.
 pub(crate) const MAX_EVENTS_PER_STATEMENT: usize = 2_000;
 
 impl Schema {
@@ -109,7 +113,12 @@ impl Schema {
             load_checkpoint: Sql::new(format!(
                 "SELECT position FROM {p}checkpoints WHERE name = ?1"
             )),
-            append_one: append_sql(p, &[1]),
+            written_between: Sql::new(format!(
+                "SELECT stream_id, max(stream_version), min(position), max(position) FROM {p}events \
+                 WHERE position BETWEEN ?1 AND ?2 GROUP BY stream_id"
+            )),
+            append_one: append_sql(p, &[1], false),
+            insert_one: insert_sql(p, 1),
         })
     }
 
@@ -136,13 +145,45 @@ impl Schema {
 
     /// The append statement for appends to distinct streams carrying
     /// `counts[i]` events each.
-    pub(crate) fn append(&self, counts: &[usize]) -> Sql {
-        if counts == [1] {
+    pub(crate) fn append(&self, counts: &[usize], returning: bool) -> Sql {
+        if counts == [1] && !returning {
             self.append_one.clone()
         } else {
-            append_sql(&self.prefix, counts)
+            append_sql(&self.prefix, counts, returning)
         }
     }
+
+    /// A plain insert of `count` events of one stream with explicit versions.
+    pub(crate) fn insert(&self, count: usize) -> Sql {
+        if count == 1 {
+            self.insert_one.clone()
+        } else {
+            insert_sql(&self.prefix, count)
+        }
+    }
+}
+
+/// A plain multi-row insert binding, per event, `(stream_id, stream_version,
+/// event_id, event_type, event_version, payload, metadata, correlation_id,
+/// causation_id, recorded_at)`.
+///
+/// For an append whose expectation fixes its versions (no stream, or exactly
+/// n) this is the whole check: the contiguity trigger refuses version n + 1
+/// unless the stream is at n, so the guard of [`append_sql`] is not needed
+/// and the statement costs what a raw insert does.
+fn insert_sql(p: &str, count: usize) -> Sql {
+    let mut s = format!(
+        "INSERT INTO {p}events (stream_id, stream_version, event_id, event_type, event_version, \
+         payload, metadata, correlation_id, causation_id, recorded_at) VALUES "
+    );
+    for i in 0..count {
+        s.push_str(if i == 0 {
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        });
+    }
+    Sql::new(s)
 }
 
 /// One statement that appends to several distinct streams, each guarded by its
@@ -153,11 +194,12 @@ impl Schema {
 /// causation_id)`. `kind` is 0 = any, 1 = no stream, 2 = stream exists,
 /// 3 = exactly `expected`. The stream versions are read once (a materialised
 /// CTE) before any row is written; an append whose guard fails writes nothing
-/// and returns no row, the others go on. Rows come back as
-/// `(stream_id, stream_version, position)`.
+/// and the others go on. With `returning`, the written rows come back as
+/// `(stream_id, stream_version, position)`; that costs sqlx a message per row,
+/// so callers that can work out the result from the row count do without.
 ///
 /// The text depends only on the shape, so sqlx's statement cache reuses it.
-fn append_sql(p: &str, counts: &[usize]) -> Sql {
+fn append_sql(p: &str, counts: &[usize], returning: bool) -> Sql {
     let mut s = String::with_capacity(512 + counts.iter().sum::<usize>() * 48);
     s.push_str("WITH a(i, stream_id, kind, expected, recorded_at) AS (VALUES ");
     for i in 0..counts.len() {
@@ -188,7 +230,10 @@ fn append_sql(p: &str, counts: &[usize]) -> Sql {
             seq += 1;
         }
     }
-    s.push_str(") AS e JOIN b ON b.i = e.column2 ORDER BY e.column1 RETURNING stream_id, stream_version, position");
+    s.push_str(") AS e JOIN b ON b.i = e.column2 ORDER BY e.column1");
+    if returning {
+        s.push_str(" RETURNING stream_id, stream_version, position");
+    }
     Sql::new(s)
 }
 

@@ -95,39 +95,57 @@ impl Writer {
             alone: false,
             reply,
         });
-        let conn = self.conn.clone().lock_owned().await;
+        let mut answer = answer;
+        let conn = tokio::select! {
+            biased;
+            // Another caller's writer took our append and has answered.
+            done = &mut answer => return flatten(done),
+            conn = self.conn.clone().lock_owned() => conn,
+        };
         let batch = std::mem::take(&mut *self.queue.lock());
         if batch.len() == 1 && batch[0].id == id {
             // Only our own append: write it on this task, no hand-off. If the
             // caller is cancelled meanwhile, only its own answer is lost.
-            self.clone().write(conn, batch).await;
+            let mut conn = conn;
+            self.write(&mut conn, batch).await;
+            if !self.queue.lock().is_empty() {
+                tokio::spawn(self.clone().drain(conn, Vec::new()));
+            }
         } else if !batch.is_empty() {
             // Other callers' appends too: finish them whatever happens to us.
-            tokio::spawn(self.clone().write(conn, batch));
-        } else {
-            drop(conn);
+            tokio::spawn(self.clone().drain(conn, batch));
         }
-        answer.await.unwrap_or_else(|_| {
-            Err(StoreError::Backend(
-                "the SQLite writer stopped before reporting whether the append was recorded".into(),
-            ))
-        })
+        flatten(answer.await)
     }
 
-    async fn write(
+    /// Writes `batch`, then whatever queued meanwhile, until the queue is
+    /// empty; waiting callers are answered without taking the lock themselves.
+    async fn drain(
         self: Arc<Self>,
         mut conn: OwnedMutexGuard<SqliteConnection>,
-        batch: Vec<Pending>,
+        mut batch: Vec<Pending>,
     ) {
+        loop {
+            if !batch.is_empty() {
+                self.write(&mut conn, batch).await;
+            }
+            batch = std::mem::take(&mut *self.queue.lock());
+            if batch.is_empty() {
+                return;
+            }
+        }
+    }
+
+    async fn write(&self, conn: &mut SqliteConnection, batch: Vec<Pending>) {
         // Appends whose callers gave up before their turn are not written.
         let mut queue: VecDeque<Pending> =
             batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
         while !queue.is_empty() {
             let round = next_round(&mut queue);
             let outcomes = if round[0].events.len() > MAX_EVENTS_PER_STATEMENT {
-                vec![self.write_large(&mut conn, &round[0]).await]
+                vec![self.write_large(conn, &round[0]).await]
             } else {
-                self.write_round(&mut conn, &round).await
+                self.write_round(conn, &round).await
             };
             let mut retry = Vec::new();
             for (mut p, outcome) in round.into_iter().zip(outcomes) {
@@ -139,7 +157,7 @@ impl Writer {
                         retry.push(p);
                         continue;
                     }
-                    Outcome::Refused => match self.refusal(&mut conn, &p).await {
+                    Outcome::Refused => match self.refusal(conn, &p).await {
                         Ok(()) => {
                             p.attempts += 1;
                             retry.push(p);
@@ -318,6 +336,16 @@ impl Writer {
 /// statement's event limit, keeping each stream's appends in queue order. An
 /// append marked `alone`, or too large for one statement, goes in a round of
 /// its own.
+fn flatten(
+    answer: Result<Result<AppendResult, StoreError>, oneshot::error::RecvError>,
+) -> Result<AppendResult, StoreError> {
+    answer.unwrap_or_else(|_| {
+        Err(StoreError::Backend(
+            "the SQLite writer stopped before reporting whether the append was recorded".into(),
+        ))
+    })
+}
+
 fn next_round(queue: &mut VecDeque<Pending>) -> Vec<Pending> {
     let first = queue
         .pop_front()
@@ -368,13 +396,29 @@ impl Written {
     }
 }
 
+/// The stream version an append builds on, when its expectation fixes it.
+fn known_base(expected: ExpectedVersion) -> Option<u64> {
+    match expected {
+        ExpectedVersion::NoStream => Some(0),
+        ExpectedVersion::Exact(n) => Some(n),
+        ExpectedVersion::Any | ExpectedVersion::StreamExists => None,
+    }
+}
+
 async fn insert(
     conn: &mut SqliteConnection,
     schema: &Schema,
     parts: &[Part<'_>],
 ) -> Result<Written, sqlx::Error> {
+    if let [part] = parts
+        && let Some(base) = known_base(part.expected).filter(|&b| b < u64::MAX / 4)
+    {
+        return insert_alone(conn, schema, part, base).await;
+    }
     let counts: Vec<usize> = parts.iter().map(|p| p.events.len()).collect();
-    let sql = schema.append(&counts);
+    // Without a known base, only the rows themselves say which versions were written.
+    let returning = parts.iter().any(|p| known_base(p.expected).is_none());
+    let sql = schema.append(&counts, returning);
     let mut query = sqlx::query(sql.q());
     for p in parts {
         let (kind, expected) = match p.expected {
@@ -410,28 +454,118 @@ async fn insert(
                 );
         }
     }
-    let rows = query.fetch_all(&mut *conn).await?;
-    let mut written: HashMap<String, AppendResult> = HashMap::with_capacity(parts.len());
-    for row in rows {
-        let stream: String = row.try_get(0)?;
-        let version: i64 = row.try_get(1)?;
-        let position: i64 = row.try_get(2)?;
-        // Both columns are CHECKed positive by the schema.
-        let (version, position) = (version as u64, position as u64);
-        written
-            .entry(stream)
-            .and_modify(|r| {
-                r.stream_version = r.stream_version.max(version);
-                r.first_position = r.first_position.min(position);
-                r.last_position = r.last_position.max(position);
-            })
-            .or_insert(AppendResult {
-                stream_version: version,
-                first_position: position,
-                last_position: position,
-            });
+    if returning {
+        let rows = query.fetch_all(&mut *conn).await?;
+        return Written::from_rows(rows);
     }
-    Ok(Written(written))
+    let done = query.execute(&mut *conn).await?;
+    let total: u64 = counts.iter().map(|&n| n as u64).sum();
+    let (written, last) = (done.rows_affected(), done.last_insert_rowid() as u64);
+    if written == 0 {
+        return Ok(Written(HashMap::new()));
+    }
+    // One statement of the only writer: its rows hold consecutive positions.
+    let first = last + 1 - written;
+    if written < total {
+        // Some guards refused: ask which appends the range holds.
+        let rows = sqlx::query(schema.written_between.q())
+            .bind(first as i64)
+            .bind(last as i64)
+            .fetch_all(&mut *conn)
+            .await?;
+        return Written::from_rows(rows);
+    }
+    let mut position = first;
+    let mut map = HashMap::with_capacity(parts.len());
+    for p in parts {
+        let n = p.events.len() as u64;
+        // `returning` is false, so every base is known.
+        let base = known_base(p.expected).unwrap_or_default();
+        map.insert(
+            p.stream.as_str().to_owned(),
+            AppendResult {
+                stream_version: base + n,
+                first_position: position,
+                last_position: position + n - 1,
+            },
+        );
+        position += n;
+    }
+    Ok(Written(map))
+}
+
+/// Appends one append whose versions are known with a plain insert; the
+/// schema's contiguity trigger refuses it unless the stream is at `base`.
+async fn insert_alone(
+    conn: &mut SqliteConnection,
+    schema: &Schema,
+    part: &Part<'_>,
+    base: u64,
+) -> Result<Written, sqlx::Error> {
+    let sql = schema.insert(part.events.len());
+    let mut query = sqlx::query(sql.q());
+    for (version, e) in (base + 1..).zip(part.events) {
+        query = query
+            .bind(part.stream.as_str())
+            .bind(version as i64)
+            .bind(e.event_id.hyphenated().to_string())
+            .bind(&*e.event_type)
+            .bind(i64::from(e.event_version))
+            .bind(e.payload.as_str())
+            .bind(codec::custom_metadata(&e.metadata))
+            .bind(
+                e.metadata
+                    .correlation_id
+                    .map(|id| id.hyphenated().to_string()),
+            )
+            .bind(
+                e.metadata
+                    .causation_id
+                    .map(|id| id.hyphenated().to_string()),
+            )
+            .bind(part.recorded_at);
+    }
+    let done = query.execute(&mut *conn).await?;
+    let n = part.events.len() as u64;
+    let last = done.last_insert_rowid() as u64;
+    let result = AppendResult {
+        stream_version: base + n,
+        first_position: last + 1 - n,
+        last_position: last,
+    };
+    Ok(Written(HashMap::from([(
+        part.stream.as_str().to_owned(),
+        result,
+    )])))
+}
+
+impl Written {
+    /// From rows of `(stream_id, stream_version, position)` or of
+    /// `(stream_id, max version, min position, max position)`.
+    fn from_rows(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Self, sqlx::Error> {
+        let mut written: HashMap<String, AppendResult> = HashMap::new();
+        for row in rows {
+            let stream: String = row.try_get(0)?;
+            let version: i64 = row.try_get(1)?;
+            let low: i64 = row.try_get(2)?;
+            let high: i64 = if row.len() > 3 { row.try_get(3)? } else { low };
+            // Versions and positions are positive (CHECKed by the schema, rowids from 1).
+            let (version, low, high) = (version as u64, low as u64, high as u64);
+            written
+                .entry(stream)
+                .and_modify(|r| {
+                    r.stream_version = r.stream_version.max(version);
+                    r.first_position = r.first_position.min(low);
+                    r.last_position = r.last_position.max(high);
+                })
+                .or_insert(AppendResult {
+                    stream_version: version,
+                    first_position: low,
+                    last_position: high,
+                });
+        }
+        Ok(Self(written))
+    }
 }
 
 pub(crate) async fn stream_version(
