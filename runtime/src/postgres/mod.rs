@@ -23,6 +23,9 @@
 //!   (`pg_snapshot_xmin(pg_current_snapshot())`). A reader therefore never
 //!   skips an event that commits late. A transaction left open for a long
 //!   time anywhere on the server holds global readers back until it ends.
+//!   So `read_all` may not yet return an event whose `append` just returned
+//!   while other transactions run; it does within moments. Positions drawn by
+//!   an append that then fails are skipped, leaving gaps in the numbering.
 //! - **Immutability.** A trigger rejects `UPDATE`, `DELETE` and `TRUNCATE` of
 //!   `events`. An administrator who must rewrite history (erasure, repair)
 //!   runs `SET LOCAL annals.admin = 'on'` first in the same transaction.
