@@ -749,3 +749,142 @@ async fn two_processes_appending_to_one_file_lose_nothing() {
         Some(events.len() as u64)
     );
 }
+
+#[tokio::test]
+async fn migrations_can_be_run_explicitly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::builder()
+        .path(&path)
+        .migrate_on_open(false)
+        .open()
+        .await
+        .unwrap();
+    let err = store
+        .append(&"a".into(), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Backend(_)),
+        "no tables yet: {err:?}"
+    );
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    let done = store
+        .append(&"a".into(), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    assert_eq!(done.last_position, 1);
+    let mut conn = raw(&path).await;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM annals_migrations WHERE success")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(applied, 1);
+}
+
+/// Callers that give up mid-append (timeouts, dropped futures) leave no open
+/// transaction behind: every append acknowledged is in the file, before and
+/// after reopening it, and the store keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelled_appends_leave_the_store_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let tasks: Vec<_> = (0..16u64)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for i in 0..40u64 {
+                    let size = if i == 7 { 2_500 } else { 1 + (i % 3) };
+                    let events: Vec<_> =
+                        (0..size).map(|k| event(t * 10_000 + i * 10 + k)).collect();
+                    let first = events[0].event_id;
+                    let stream = StreamId::new(format!("Cancel-{t}-{}", i % 5));
+                    let patience = Duration::from_micros(50 * (i % 8));
+                    let attempt = store.append(&stream, ExpectedVersion::Any, events);
+                    if let Ok(Ok(_)) = tokio::time::timeout(patience, attempt).await {
+                        acknowledged.push(first);
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        acknowledged.extend(t.await.unwrap());
+    }
+    let last = store
+        .append(&"After".into(), ExpectedVersion::NoStream, vec![event(0)])
+        .await
+        .unwrap();
+    drop(store);
+
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    let log = reopened.read_all(1, 1_000_000).await.unwrap();
+    assert_eq!(
+        log.last().map(|e| e.global_position),
+        Some(last.last_position)
+    );
+    assert!(
+        log.iter()
+            .enumerate()
+            .all(|(i, e)| e.global_position == i as u64 + 1)
+    );
+    let ids: HashSet<_> = log.iter().map(|e| e.event_id).collect();
+    assert!(
+        acknowledged.iter().all(|id| ids.contains(id)),
+        "an acknowledged append is missing"
+    );
+    for t in 0..16 {
+        for k in 0..5 {
+            let events = reopened
+                .read_stream(&format!("Cancel-{t}-{k}").into(), 1, 100_000)
+                .await
+                .unwrap();
+            assert!(
+                events
+                    .iter()
+                    .enumerate()
+                    .all(|(i, e)| e.stream_version == i as u64 + 1)
+            );
+        }
+    }
+}
+
+/// A lone caller cancelled at every point of a multi-statement append (one
+/// that needs its own transaction) must not leave that transaction open.
+#[tokio::test]
+async fn a_large_append_cancelled_at_any_point_leaves_no_open_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut acknowledged = 0;
+    for step in 0..40u64 {
+        let events: Vec<_> = (0..2_500).map(event).collect();
+        let stream = StreamId::new(format!("Large-{step}"));
+        let attempt = store.append(&stream, ExpectedVersion::NoStream, events);
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_micros(250 * step), attempt).await {
+            acknowledged += 1;
+        }
+    }
+    let last = store
+        .append(&"After".into(), ExpectedVersion::NoStream, vec![event(0)])
+        .await
+        .unwrap();
+    drop(store);
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        reopened.stream_version(&"After".into()).await.unwrap(),
+        Some(1),
+        "the last append was committed"
+    );
+    let log = reopened.read_all(1, 1_000_000).await.unwrap();
+    assert_eq!(
+        log.last().map(|e| e.global_position),
+        Some(last.last_position)
+    );
+    assert!(log.len() >= acknowledged * 2_500 + 1);
+}

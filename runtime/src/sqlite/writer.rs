@@ -103,9 +103,14 @@ impl Writer {
             conn = self.conn.clone().lock_owned() => conn,
         };
         let batch = std::mem::take(&mut *self.queue.lock());
-        if batch.len() == 1 && batch[0].id == id {
-            // Only our own append: write it on this task, no hand-off. If the
-            // caller is cancelled meanwhile, only its own answer is lost.
+        if let [own] = batch.as_slice()
+            && own.id == id
+            && own.events.len() <= MAX_EVENTS_PER_STATEMENT
+        {
+            // Only our own append, one autocommitted statement: write it on
+            // this task, no hand-off. If the caller is cancelled meanwhile, only
+            // its own answer is lost. (A large append opens a transaction,
+            // which a cancellation must not leave open: it goes to a task.)
             let mut conn = conn;
             self.write(&mut conn, batch).await;
             if !self.queue.lock().is_empty() {
