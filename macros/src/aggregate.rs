@@ -114,7 +114,10 @@ fn expand_impl(args: TokenStream, mut item: syn::ItemImpl) -> TokenStream {
             let apply = attr::take_attrs(&mut f.attrs, APPLY);
             for a in handle.iter().chain(&apply) {
                 if !matches!(a.meta, syn::Meta::Path(_)) {
-                    cx.error_spanned_by(a, format!("`#[{}]` takes no arguments", a.path().to_token_stream()));
+                    cx.error_spanned_by(
+                        a,
+                        format!("`#[{}]` takes no arguments", a.path().to_token_stream()),
+                    );
                 }
             }
             let role = match (handle.first(), apply.first()) {
@@ -133,9 +136,9 @@ fn expand_impl(args: TokenStream, mut item: syn::ItemImpl) -> TokenStream {
         }
     }
     let ir = AggregateImpl::from_ast(&cx, args, &item, &roles);
-    check::one_handler_per_command(&cx, &ir);
+    let duplicates = check::one_handler_per_command(&cx, &ir);
     check::no_catch_all_in_apply(&cx, &ir);
-    let generated = impl_dispatch(&ir);
+    let generated = impl_dispatch(&ir, &duplicates);
     let errors = cx.check().err().map(syn::Error::into_compile_error);
     let name = ir.self_ty.to_token_stream().to_string();
     let out = quote! {
@@ -147,11 +150,11 @@ fn expand_impl(args: TokenStream, mut item: syn::ItemImpl) -> TokenStream {
     out
 }
 
-fn impl_dispatch(ir: &AggregateImpl) -> TokenStream {
+fn impl_dispatch(ir: &AggregateImpl, skip: &[usize]) -> TokenStream {
     let krate = krate(ir.krate.as_ref());
     let self_ty = ir.self_ty;
     let events = quote!(<#self_ty as #krate::Aggregate>::Event);
-    let handlers = ir.handlers.iter().map(|h| {
+    let handlers = ir.handlers.iter().enumerate().filter(|(i, _)| !skip.contains(i)).map(|(_, h)| {
         let method = &h.method.sig.ident;
         let method_name = method.to_string();
         let command = h.command;
@@ -164,48 +167,68 @@ fn impl_dispatch(ir: &AggregateImpl) -> TokenStream {
             Some(_) => quote!(self, command, services),
             None => quote!(self, command),
         };
-        let into_result = quote_spanned!(output.span()=> <#output as #krate::HandlerOutput<#events>>::into_result);
-        let error_ty = quote_spanned!(output.span()=> <#output as #krate::HandlerOutput<#events>>::Error);
-        let body = if h.is_async {
-            quote!(async move { #into_result(Self::#method(#call_args).await) })
+        // Type errors about the output land on the user's return type.
+        let output_span = output.span();
+        let command_span = command.span();
+        let into_result = quote_spanned!(output_span=> <#output as #krate::HandlerOutput<#events>>::into_result);
+        let body = if h.stub {
+            quote_spanned! {output_span=>
+                let _ = (self, command, services);
+                #krate::__private::ready(::core::result::Result::Ok(::std::vec::Vec::new()))
+            }
+        } else if h.is_async {
+            quote_spanned!(output_span=> async move { #into_result(Self::#method(#call_args).await) })
         } else {
-            quote! {
+            quote_spanned! {output_span=>
                 let _ = &services;
                 #krate::__private::ready(#into_result(Self::#method(#call_args)))
             }
         };
-        let targets = quote_spanned! {command.span()=>
-            const _: () = #krate::__private::assert_command_for::<#command, #self_ty>();
-        };
-        quote! {
-            #targets
+        let items = quote_spanned! {output_span=>
+            type Error = <#output as #krate::HandlerOutput<#events>>::Error;
+            type Services = #services_ty;
+            const HANDLER: &'static str = #method_name;
 
+            // Spanned at the user's code, so clippy would lint it as theirs.
+            #[allow(clippy::manual_async_fn)]
+            fn handle<'__a>(
+                &'__a self,
+                command: #command,
+                services: &'__a Self::Services,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<::std::vec::Vec<#events>, Self::Error>,
+            > + ::core::marker::Send + '__a {
+                #body
+            }
+        };
+        // A second handler for the command (in another impl block) conflicts here,
+        // at the command type in the handler's signature.
+        let handles = quote_spanned! {command_span=>
             #[automatically_derived]
             impl #krate::Handles<#command> for #self_ty {
-                type Error = #error_ty;
-                type Services = #services_ty;
-                const HANDLER: &'static str = #method_name;
-
-                fn handle<'__a>(
-                    &'__a self,
-                    command: #command,
-                    services: &'__a Self::Services,
-                ) -> impl ::core::future::Future<
-                    Output = ::core::result::Result<::std::vec::Vec<#events>, Self::Error>,
-                > + ::core::marker::Send + '__a {
-                    #body
+                #items
+            }
+        };
+        // The route's bounds hold exactly when the command targets this
+        // aggregate, so a handler in the wrong impl is this one error.
+        let route = (!h.stub).then(|| {
+            let via = quote_spanned!(command_span=> #krate::__private::dispatch_json_via::<#command, #self_ty>);
+            quote! {
+                #krate::__private::inventory::submit! {
+                    #krate::CommandRoute {
+                        command: <#command as #krate::Command>::NAME,
+                        rust_type: ::core::stringify!(#command),
+                        aggregate: <#self_ty as #krate::Aggregate>::TYPE,
+                        handler: #method_name,
+                        dispatch_json: #via,
+                    }
                 }
             }
+        });
+        quote! {
+            #handles
 
-            #krate::__private::inventory::submit! {
-                #krate::CommandRoute {
-                    command: <#command as #krate::Command>::NAME,
-                    rust_type: ::core::stringify!(#command),
-                    aggregate: <#self_ty as #krate::Aggregate>::TYPE,
-                    handler: #method_name,
-                    dispatch_json: #krate::__private::dispatch_json::<#command>,
-                }
-            }
+            #route
         }
     });
     let apply = ir.apply.as_ref().map(|a| {

@@ -14,7 +14,11 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         Err(e) => return e.into_compile_error(),
     };
     let id_attrs: Vec<Vec<syn::Attribute>> = match &mut item {
-        syn::Item::Struct(s) => s.fields.iter_mut().map(|f| attr::take_attrs(&mut f.attrs, ID)).collect(),
+        syn::Item::Struct(s) => s
+            .fields
+            .iter_mut()
+            .map(|f| attr::take_attrs(&mut f.attrs, ID))
+            .collect(),
         _ => Vec::new(),
     };
     let cx = Ctxt::new();
@@ -34,16 +38,25 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     out
 }
 
-/// Emits what it can: with no aggregate or no id there is nothing sound to implement.
+/// Emits what it can: with no aggregate there is nothing sound to implement;
+/// with no `#[id]` a stub keeps the command usable so handlers add no errors.
 fn impl_command(ir: &CommandItem) -> TokenStream {
-    let (Some(aggregate), Some((member, id_ty))) = (&ir.aggregate, &ir.id) else {
+    let Some(aggregate) = &ir.aggregate else {
         return TokenStream::new();
     };
     let krate = krate(ir.krate.as_ref());
     let ident = ir.ident;
     let name = &ir.name;
     let aggregate_ty = quote_spanned!(aggregate.span()=> type Aggregate = #aggregate;);
-    let id = quote_spanned!(id_ty.span()=> &self.#member);
+    let id = match &ir.id {
+        Some((member, id_ty)) => quote_spanned!(id_ty.span()=> &self.#member),
+        None => quote!(::core::unreachable!()),
+    };
+    // Spanned at the aggregate, so "implemented for `Loan`" points there.
+    let command_for = quote_spanned! {aggregate.span()=>
+        #[automatically_derived]
+        impl #krate::__private::CommandFor<#aggregate> for #ident {}
+    };
     quote! {
         const _: () = {
             #[automatically_derived]
@@ -54,6 +67,8 @@ fn impl_command(ir: &CommandItem) -> TokenStream {
                     #id
                 }
             }
+
+            #command_for
         };
     }
 }

@@ -12,14 +12,23 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         Err(e) => return e.into_compile_error(),
     };
     let variant_attrs: Vec<Vec<syn::Attribute>> = match &mut item {
-        syn::Item::Enum(e) => e.variants.iter_mut().map(|v| attr::take_attrs(&mut v.attrs, EVENT)).collect(),
+        syn::Item::Enum(e) => e
+            .variants
+            .iter_mut()
+            .map(|v| attr::take_attrs(&mut v.attrs, EVENT))
+            .collect(),
         _ => Vec::new(),
     };
     let cx = Ctxt::new();
-    let (generated, krate_path, name) = match EventItem::from_ast(&cx, args, &item, &variant_attrs) {
+    let (generated, krate_path, name) = match EventItem::from_ast(&cx, args, &item, &variant_attrs)
+    {
         Some(ir) => {
             check::event_names_unique(&cx, &ir);
-            let generated = if cx.has_errors() { TokenStream::new() } else { impl_event(&ir) };
+            let generated = if cx.has_errors() {
+                TokenStream::new()
+            } else {
+                impl_event(&ir)
+            };
             (generated, ir.krate.clone(), ir.ident.to_string())
         }
         None => (TokenStream::new(), None, String::new()),
@@ -83,30 +92,33 @@ fn impl_event(ir: &EventItem) -> TokenStream {
         let (name, version) = (&v.name, v.version);
         quote!(#krate::EventType { name: #name, version: #version })
     });
-    let (type_arms, version_arms, encode_arms, decode_arms): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) = match &ir.shape {
-        EventShape::Struct(v) => {
-            let (name, version) = (&v.name, v.version);
-            (
-                vec![quote!(_ => #name)],
-                vec![quote!(_ => #version)],
-                vec![quote!(_ => #krate::Payload::from_serialize(self))],
-                vec![quote!((#name, #version) => #krate::__private::decode_payload::<Self>(event_type, event_version, payload))],
-            )
-        }
-        EventShape::Enum(vs) => {
-            let mut parts = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for v in vs {
-                let vi = v.ident.expect("enum variants have idents");
+    let (type_arms, version_arms, encode_arms, decode_arms): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) =
+        match &ir.shape {
+            EventShape::Struct(v) => {
                 let (name, version) = (&v.name, v.version);
-                parts.0.push(quote!(Self::#vi { .. } => #name));
-                parts.1.push(quote!(Self::#vi { .. } => #version));
-                let (enc, dec) = variant_codec(&krate, &serde_crate, vi, v.fields);
-                parts.2.push(enc);
-                parts.3.push(quote!((#name, #version) => #dec));
+                (
+                    vec![quote!(_ => #name)],
+                    vec![quote!(_ => #version)],
+                    vec![quote!(_ => #krate::Payload::from_serialize(self))],
+                    vec![
+                        quote!((#name, #version) => #krate::__private::decode_payload::<Self>(event_type, event_version, payload)),
+                    ],
+                )
             }
-            parts
-        }
-    };
+            EventShape::Enum(vs) => {
+                let mut parts = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for v in vs {
+                    let vi = v.ident.expect("enum variants have idents");
+                    let (name, version) = (&v.name, v.version);
+                    parts.0.push(quote!(Self::#vi { .. } => #name));
+                    parts.1.push(quote!(Self::#vi { .. } => #version));
+                    let (enc, dec) = variant_codec(&krate, &serde_crate, vi, v.fields);
+                    parts.2.push(enc);
+                    parts.3.push(quote!((#name, #version) => #dec));
+                }
+                parts
+            }
+        };
     quote! {
         #[allow(non_local_definitions)]
         const _: () = {
@@ -143,7 +155,12 @@ fn impl_event(ir: &EventItem) -> TokenStream {
 
 /// The encode arm and decode expression of one variant. The payload is the
 /// variant's fields as a JSON object (or the wrapped value), without the type name.
-fn variant_codec(krate: &TokenStream, serde_crate: &str, vi: &syn::Ident, fields: &syn::Fields) -> (TokenStream, TokenStream) {
+fn variant_codec(
+    krate: &TokenStream,
+    serde_crate: &str,
+    vi: &syn::Ident,
+    fields: &syn::Fields,
+) -> (TokenStream, TokenStream) {
     match fields {
         syn::Fields::Unit => (
             quote!(Self::#vi => #krate::Payload::from_json("{}")),
@@ -159,12 +176,21 @@ fn variant_codec(krate: &TokenStream, serde_crate: &str, vi: &syn::Ident, fields
             )
         }
         syn::Fields::Named(f) => {
-            let names: Vec<_> = f.named.iter().map(|f| f.ident.as_ref().expect("named field")).collect();
+            let names: Vec<_> = f
+                .named
+                .iter()
+                .map(|f| f.ident.as_ref().expect("named field"))
+                .collect();
             let tys: Vec<_> = f.named.iter().map(|f| &f.ty).collect();
             let serde_attrs: Vec<Vec<&syn::Attribute>> = f
                 .named
                 .iter()
-                .map(|f| f.attrs.iter().filter(|a| a.path().is_ident("serde")).collect())
+                .map(|f| {
+                    f.attrs
+                        .iter()
+                        .filter(|a| a.path().is_ident("serde"))
+                        .collect()
+                })
                 .collect();
             let serde_path = quote!(#krate::__private::serde);
             let encode = quote! {

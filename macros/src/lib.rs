@@ -1,6 +1,12 @@
 //! Procedural macros of [annals](https://docs.rs/annals). Depend on `annals`
-//! and use them as `annals::event`, `annals::command` and `annals::aggregate`;
-//! their documentation lives there.
+//! and use them as `annals::event`, `annals::command` and `annals::aggregate`
+//! (or through `annals::prelude::*`); this crate is an implementation detail.
+//!
+//! The examples here are not compiled (a proc-macro crate cannot run its own
+//! macros in doctests); the `annals` crate's documentation has runnable ones.
+//!
+//! Set `ANNALS_MACROS_DEBUG=1` while building to print every expansion to
+//! stderr, or run `cargo expand` on your crate.
 
 mod aggregate;
 mod command;
@@ -9,20 +15,211 @@ mod internals;
 
 use proc_macro::TokenStream;
 
-/// Declares domain events. See `annals::event`.
+/// Declares domain events: stable type names, versions, serde and a decode table.
+///
+/// Put it on an enum with one variant per event type, or on a struct that is
+/// a single event type.
+///
+/// ```ignore
+/// use annals::prelude::*;
+///
+/// #[event]
+/// pub enum AccountEvent {
+///     AccountOpened { owner: String, pin_hash: String },
+///     #[event(rename = "Deposited", version = 2)]
+///     MoneyDeposited { amount: u64, currency: String },
+///     Noted(Note),          // wraps one serde type
+///     AccountClosed,        // no payload
+/// }
+///
+/// #[event(rename = "account.audited", version = 3)]
+/// pub struct AccountAudited { pub by: String }
+/// ```
+///
+/// # Attribute keys
+///
+/// On the enum or struct, `#[event(..)]`:
+///
+/// | key | default | meaning |
+/// | --- | --- | --- |
+/// | `crate = "path"` | `"::annals"` | where generated code finds the runtime, if you depend on `annals` under another name |
+/// | `rename = "name"` | the struct's name | (struct form only) the stored type name |
+/// | `version = N` | `1` | (struct form only) the stored schema version, 1 or more |
+///
+/// On an enum variant, `#[event(rename = "name", version = N)]` with the
+/// same meaning for that variant; the default name is the variant's name.
+///
+/// # Variants
+///
+/// A variant has named fields (stored as a JSON object of those fields), no
+/// fields (stored as `{}`), or wraps exactly one type (stored as that type's
+/// serde form). The type name is stored beside the payload, not in it, so
+/// renaming a Rust variant with `rename` keeps old events readable.
+/// `#[serde(..)]` attributes on named fields are honoured.
+///
+/// # What it generates
+///
+/// - `#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]`, skipping
+///   any you derive yourself;
+/// - `impl annals::Event`: `TYPES` (every (name, version) the type can
+///   decode), `event_type()`, `event_version()`, `encode()`, and `decode()`,
+///   a `match` from (name, version) to the variant's decoder; an unknown pair
+///   is a typed `DecodeError::UnknownType`, never a panic.
+///
+/// # Checked at compile time
+///
+/// Unknown or duplicate keys; two variants with the same (name, version);
+/// `version = 0`; a tuple variant with more than one field; discriminants;
+/// generic event types.
 #[proc_macro_attribute]
 pub fn event(args: TokenStream, input: TokenStream) -> TokenStream {
     event::expand(args.into(), input.into()).into()
 }
 
-/// Declares a command for one aggregate. See `annals::command`.
+/// Declares a command: the aggregate it targets and the field naming the
+/// aggregate instance.
+///
+/// ```ignore
+/// use annals::prelude::*;
+///
+/// #[command(aggregate = Account)]
+/// pub struct DepositMoney {
+///     #[id]
+///     pub account_id: AccountId,
+///     pub amount: u64,
+/// }
+///
+/// #[command(aggregate = Account, name = "account.close")]
+/// pub struct CloseAccount(#[id] pub AccountId);
+/// ```
+///
+/// # Attribute keys
+///
+/// | key | default | meaning |
+/// | --- | --- | --- |
+/// | `aggregate = Type` | required | the aggregate type whose `#[handle]` function decides this command |
+/// | `name = "name"` | the struct's name | the command's stable name, used to route JSON commands (`App::dispatch_json`) |
+/// | `crate = "path"` | `"::annals"` | where generated code finds the runtime |
+///
+/// Exactly one field carries `#[id]`: its value, through `Display`, names the
+/// aggregate instance, whose stream is `"{aggregate name}-{id}"`.
+///
+/// # What it generates
+///
+/// - `#[derive(Clone, Debug, Serialize, Deserialize)]`, skipping any you
+///   derive yourself;
+/// - `impl annals::Command` (`NAME`, `type Aggregate`, `aggregate_id()`);
+/// - a hidden marker impl tying the command to its aggregate, which is how
+///   `#[aggregate]` rejects a handler in the wrong aggregate.
+///
+/// # Checked at compile time
+///
+/// Unknown or duplicate keys; a missing `aggregate = ..`; an `aggregate` that
+/// is not an `#[aggregate]` type; no `#[id]` field, or two; generic commands.
 #[proc_macro_attribute]
 pub fn command(args: TokenStream, input: TokenStream) -> TokenStream {
     command::expand(args.into(), input.into()).into()
 }
 
-/// Declares an aggregate (on its state struct) and its command handlers and
-/// event fold (on its impl block). See `annals::aggregate`.
+/// Declares an aggregate: on its state struct, its name and events; on its
+/// `impl` block, its command handlers (`#[handle]`) and event fold (`#[apply]`).
+///
+/// ```ignore
+/// use annals::prelude::*;
+///
+/// #[aggregate(events = AccountEvent)]
+/// #[derive(Default)]
+/// pub struct Account { open: bool, balance: u64 }
+///
+/// #[aggregate]
+/// impl Account {
+///     #[handle]
+///     fn deposit(&self, cmd: DepositMoney) -> Result<AccountEvent, AccountError> {
+///         if !self.open {
+///             return Err(AccountError::NotOpen);
+///         }
+///         Ok(AccountEvent::MoneyDeposited { amount: cmd.amount })
+///     }
+///
+///     #[handle]
+///     async fn open(&self, cmd: OpenAccount, pins: &PinHasher) -> AccountEvent {
+///         AccountEvent::AccountOpened { owner: cmd.owner, pin_hash: pins.hash(&cmd.pin) }
+///     }
+///
+///     #[apply]
+///     fn apply(&mut self, event: &AccountEvent) {
+///         match event {
+///             AccountEvent::AccountOpened { .. } => self.open = true,
+///             AccountEvent::MoneyDeposited { amount } => self.balance += amount,
+///         }
+///     }
+/// }
+/// ```
+///
+/// # On the state struct
+///
+/// A struct with named fields (or a unit struct) that implements `Default`:
+/// the state before the first event.
+///
+/// | key | default | meaning |
+/// | --- | --- | --- |
+/// | `events = Type` | required | the `#[event]` type this aggregate records and folds |
+/// | `name = "name"` | the struct's name | the stable aggregate name, the prefix of its streams (`"{name}-{id}"`) |
+/// | `snapshot_every = N` | no snapshots | store a snapshot of the state every N events, so a cold load replays at most N; the state must implement `Serialize` and `Deserialize` |
+/// | `snapshot_version = N` | `1` | the snapshot schema version (needs `snapshot_every`); bump it when the state's shape changes and older snapshots are ignored |
+/// | `crate = "path"` | `"::annals"` | where generated code finds the runtime |
+///
+/// It generates `impl annals::Aggregate` and registers the aggregate with
+/// `inventory`, so `App::builder()` finds it without a wiring list.
+///
+/// # On the impl block
+///
+/// An inherent `impl` of the state type, taking only `crate = "path"`. Any
+/// number of such blocks may exist; exactly one of them has the `#[apply]`
+/// function. Functions without either attribute are left as they are.
+///
+/// A `#[handle]` function decides one command:
+///
+/// ```text
+/// fn name(&self, command: Cmd) -> Output
+/// fn name(&self, command: Cmd, services: &Services) -> Output
+/// async fn name(&self, command: Cmd, services: &Services) -> Output
+/// ```
+///
+/// - `&self` only: deciding never changes state, folding events does.
+/// - The command by value.
+/// - At most one services argument, by shared reference: registered on the
+///   app with `App::builder().service(value)`; put several services in one
+///   struct.
+/// - `Output` is one event, `Vec` of events, `Option` of an event, `()` or
+///   an array of events; or a `Result` of one of those with a domain error
+///   type implementing `std::error::Error`, which `dispatch` returns intact.
+///
+/// For each handler it generates `impl annals::Handles<Cmd> for State` and
+/// registers a JSON route for the command with `inventory`.
+///
+/// The `#[apply]` function, `fn apply(&mut self, event: &Events)`, folds one
+/// event into the state. It cannot fail and cannot be `async`. It generates
+/// the fold that `annals::Aggregate::apply` calls.
+///
+/// # Checked at compile time, at your tokens
+///
+/// - a second handler for one command, in the same impl block or another;
+/// - a handler for a command whose `aggregate = ..` names another aggregate;
+/// - a handler returning another aggregate's events, or a type that is not
+///   an event output;
+/// - an event variant the `#[apply]` `match` does not handle (rustc's own
+///   non-exhaustive `match` error on your code), and a catch-all arm (`_`,
+///   or a binding) in that `match`, which would hide variants added later;
+/// - a missing `#[apply]` function;
+/// - wrong signatures: `&mut self` or `self` in a handler, the command by
+///   reference, more than one services argument, generic handlers, an
+///   `async` or fallible `#[apply]`;
+/// - `#[aggregate]` on an enum, a tuple struct, a trait impl or a generic
+///   type; unknown or duplicate keys; keys of the struct form on the impl.
+///
+/// A handler with a wrong signature is reported once and still counts as the
+/// command's handler, so code that dispatches the command adds no errors.
 #[proc_macro_attribute]
 pub fn aggregate(args: TokenStream, input: TokenStream) -> TokenStream {
     aggregate::expand(args.into(), input.into()).into()

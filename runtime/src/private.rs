@@ -21,16 +21,30 @@ pub trait ApplyEvents: Aggregate {
 }
 
 /// `Self` is a command whose `#[command(aggregate = ..)]` names `A`.
+///
+/// Implemented by `#[command]` for its one aggregate, not by a blanket impl:
+/// a handler for a command of another aggregate then fails on this single
+/// bound, with this message, instead of on a type mismatch.
 #[diagnostic::on_unimplemented(
     message = "command `{Self}` is not for aggregate `{A}`",
     label = "this command's `#[command(aggregate = ..)]` names another aggregate",
     note = "move this handler into the `#[aggregate] impl` of the aggregate the command names, or change the command's `aggregate = ..`"
 )]
-pub trait CommandFor<A> {}
+pub trait CommandFor<A>: Command<Aggregate = A> + serde::de::DeserializeOwned {}
 
-impl<C: Command> CommandFor<C::Aggregate> for C {}
-
-pub const fn assert_command_for<C: CommandFor<A>, A>() {}
+/// The JSON route of command `C` handled by `A`. Its only bounds are the ones
+/// the generated handler guarantees, so a wrong target is one error, not two.
+pub fn dispatch_json_via<C, A>(
+    app: &crate::App,
+    fields: serde_json::Value,
+    options: crate::DispatchOptions,
+) -> futures::future::BoxFuture<'_, Result<crate::JsonDispatched, crate::JsonDispatchError>>
+where
+    C: CommandFor<A>,
+    A: crate::Handles<C>,
+{
+    dispatch_json::<C>(app, fields, options)
+}
 
 pub const fn assert_aggregate<A: Aggregate>() {}
 

@@ -5,7 +5,10 @@ use super::attr::{self, Attr};
 use super::ctxt::Ctxt;
 use super::symbol::*;
 use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::spanned::Spanned;
+
+const VERSION_FROM_1: &str = "versions count from 1, and an event type starts at `version = 1`";
 
 /// `#[event]` on an enum (one type per variant) or a struct (one type).
 pub struct EventItem<'a> {
@@ -41,8 +44,26 @@ impl<'a> EventItem<'a> {
         let mut rename = Attr::none(cx, EVENT, RENAME);
         let mut version = Attr::none(cx, EVENT, VERSION);
         let is_struct = matches!(item, syn::Item::Struct(_));
-        let allowed: &[Symbol] = if is_struct { &[CRATE, RENAME, VERSION] } else { &[CRATE] };
-        attr::parse_keys(cx, EVENT, allowed, args, |key, meta| {
+        let allowed: &[Symbol] = if is_struct {
+            &[CRATE, RENAME, VERSION]
+        } else {
+            &[CRATE]
+        };
+        let elsewhere: &[(Symbol, &str)] = if is_struct {
+            &[]
+        } else {
+            &[
+                (
+                    RENAME,
+                    "on an enum, each variant is one event type; put `#[event(rename = \"..\")]` on the variant",
+                ),
+                (
+                    VERSION,
+                    "on an enum, each variant is one event type; put `#[event(version = N)]` on the variant",
+                ),
+            ]
+        };
+        attr::parse_keys(cx, EVENT, allowed, elsewhere, args, |key, meta| {
             match key.0 {
                 "crate" => krate.set(&meta.path, attr::crate_path(meta)?),
                 "rename" => {
@@ -50,7 +71,7 @@ impl<'a> EventItem<'a> {
                     rename.set(&lit, lit.clone());
                 }
                 _ => {
-                    let (lit, v) = attr::positive::<u32>(meta)?;
+                    let (lit, v) = attr::positive::<u32>(meta, VERSION_FROM_1)?;
                     version.set(&lit, v);
                 }
             }
@@ -59,7 +80,10 @@ impl<'a> EventItem<'a> {
         let (ident, shape) = match item {
             syn::Item::Enum(e) => {
                 if !e.generics.params.is_empty() {
-                    cx.error_spanned_by(&e.generics, "event types cannot be generic: each stored event names one concrete type");
+                    cx.error_spanned_by(
+                        &e.generics,
+                        "event types cannot be generic: each stored event names one concrete type",
+                    );
                 }
                 if e.variants.is_empty() {
                     cx.error_spanned_by(&e.ident, "an event enum needs at least one variant");
@@ -74,7 +98,10 @@ impl<'a> EventItem<'a> {
             }
             syn::Item::Struct(s) => {
                 if !s.generics.params.is_empty() {
-                    cx.error_spanned_by(&s.generics, "event types cannot be generic: each stored event names one concrete type");
+                    cx.error_spanned_by(
+                        &s.generics,
+                        "event types cannot be generic: each stored event names one concrete type",
+                    );
                 }
                 let (name, name_span) = match rename.get() {
                     Some(lit) => (lit.value(), lit.span()),
@@ -97,7 +124,11 @@ impl<'a> EventItem<'a> {
                 return None;
             }
         };
-        Some(Self { krate: krate.get(), ident, shape })
+        Some(Self {
+            krate: krate.get(),
+            ident,
+            shape,
+        })
     }
 }
 
@@ -106,24 +137,31 @@ impl<'a> EventVariant<'a> {
         let mut rename = Attr::none(cx, EVENT, RENAME);
         let mut version = Attr::none(cx, EVENT, VERSION);
         for a in attrs {
-            attr::parse_attr_keys(cx, a, EVENT, &[RENAME, VERSION], |key, meta| {
+            let elsewhere = [(
+                CRATE,
+                "`crate = \"..\"` goes on the enum's own `#[event(crate = \"..\")]`",
+            )];
+            attr::parse_attr_keys(cx, a, EVENT, &[RENAME, VERSION], &elsewhere, |key, meta| {
                 if key == RENAME {
                     let lit = attr::lit_str(meta)?;
                     rename.set(&lit, lit.clone());
                 } else {
-                    let (lit, n) = attr::positive::<u32>(meta)?;
+                    let (lit, n) = attr::positive::<u32>(meta, VERSION_FROM_1)?;
                     version.set(&lit, n);
                 }
                 Ok(())
             });
         }
-        if let syn::Fields::Unnamed(f) = &v.fields {
-            if f.unnamed.len() != 1 {
-                cx.error_spanned_by(
-                    &v.fields,
-                    "an event variant has named fields (`Opened { owner: String }`) or wraps exactly one type (`Opened(AccountOpened)`)",
-                );
-            }
+        if let syn::Fields::Unnamed(f) = &v.fields
+            && f.unnamed.len() != 1
+        {
+            cx.error_spanned_by(
+                &v.fields,
+                format!(
+                    "an event variant wraps exactly one type, `{0}(Your{0})`, or names its fields, `{0} {{ amount: u64, .. }}`: the payload is stored as one JSON object",
+                    v.ident
+                ),
+            );
         }
         if let Some((_, d)) = &v.discriminant {
             cx.error_spanned_by(d, "event variants cannot have discriminants");
@@ -132,7 +170,13 @@ impl<'a> EventVariant<'a> {
             Some(lit) => (lit.value(), lit.span()),
             None => (v.ident.to_string(), v.ident.span()),
         };
-        Self { ident: Some(&v.ident), name, name_span, version: version.get().unwrap_or(1), fields: &v.fields }
+        Self {
+            ident: Some(&v.ident),
+            name,
+            name_span,
+            version: version.get().unwrap_or(1),
+            fields: &v.fields,
+        }
     }
 }
 
@@ -147,34 +191,56 @@ pub struct CommandItem<'a> {
 }
 
 impl<'a> CommandItem<'a> {
-    pub fn from_ast(cx: &Ctxt, args: TokenStream, item: &'a syn::Item, id_attrs: &[Vec<syn::Attribute>]) -> Option<Self> {
+    pub fn from_ast(
+        cx: &Ctxt,
+        args: TokenStream,
+        item: &'a syn::Item,
+        id_attrs: &[Vec<syn::Attribute>],
+    ) -> Option<Self> {
         let mut krate = Attr::none(cx, COMMAND, CRATE);
         let mut aggregate = Attr::none(cx, COMMAND, AGGREGATE);
         let mut name = Attr::none(cx, COMMAND, NAME);
-        attr::parse_keys(cx, COMMAND, &[AGGREGATE, NAME, CRATE], args.clone(), |key, meta| {
-            match key.0 {
-                "crate" => krate.set(&meta.path, attr::crate_path(meta)?),
-                "name" => {
-                    let lit = attr::lit_str(meta)?;
-                    name.set(&lit, lit.value());
+        attr::parse_keys(
+            cx,
+            COMMAND,
+            &[AGGREGATE, NAME, CRATE],
+            &[],
+            args.clone(),
+            |key, meta| {
+                match key.0 {
+                    "crate" => krate.set(&meta.path, attr::crate_path(meta)?),
+                    "name" => {
+                        let lit = attr::lit_str(meta)?;
+                        name.set(&lit, lit.value());
+                    }
+                    _ => {
+                        let t = attr::ty(meta)?;
+                        aggregate.set(&meta.path, t);
+                    }
                 }
-                _ => {
-                    let t = attr::ty(meta)?;
-                    aggregate.set(&meta.path, t);
-                }
-            }
-            Ok(())
-        });
+                Ok(())
+            },
+        );
         let syn::Item::Struct(s) = item else {
-            cx.error_spanned_by(item_keyword(item), "`#[command]` goes on a struct whose fields are the command's data");
+            cx.error_spanned_by(
+                item_keyword(item),
+                "`#[command]` goes on a struct whose fields are the command's data",
+            );
             return None;
         };
         if !s.generics.params.is_empty() {
-            cx.error_spanned_by(&s.generics, "commands cannot be generic: each command type is routed by its name");
+            cx.error_spanned_by(
+                &s.generics,
+                "commands cannot be generic: each command type is routed by its name",
+            );
         }
         let aggregate = aggregate.get();
         if aggregate.is_none() {
-            let at: TokenStream = if args.is_empty() { quote::ToTokens::to_token_stream(&s.ident) } else { args };
+            let at: TokenStream = if args.is_empty() {
+                quote::ToTokens::to_token_stream(&s.ident)
+            } else {
+                args
+            };
             cx.error_spanned_by(
                 at,
                 format!("`#[command]` needs the aggregate it targets: `#[command(aggregate = YourAggregate)]` on `{}`", s.ident),
@@ -192,7 +258,10 @@ impl<'a> CommandItem<'a> {
                 }
                 let member = match &field.ident {
                     Some(i) => syn::Member::Named(i.clone()),
-                    None => syn::Member::Unnamed(syn::Index { index: index as u32, span: field.span() }),
+                    None => syn::Member::Unnamed(syn::Index {
+                        index: index as u32,
+                        span: field.span(),
+                    }),
                 };
                 id = Some((member, &field.ty));
             }
@@ -204,7 +273,13 @@ impl<'a> CommandItem<'a> {
             );
         }
         let name = name.get().unwrap_or_else(|| s.ident.to_string());
-        Some(Self { krate: krate.get(), ident: &s.ident, name, aggregate, id })
+        Some(Self {
+            krate: krate.get(),
+            ident: &s.ident,
+            name,
+            aggregate,
+            id,
+        })
     }
 }
 
@@ -225,7 +300,8 @@ impl<'a> AggregateStruct<'a> {
         let mut name = Attr::none(cx, AGGREGATE, NAME);
         let mut every = Attr::none(cx, AGGREGATE, SNAPSHOT_EVERY);
         let mut sversion = Attr::none(cx, AGGREGATE, SNAPSHOT_VERSION);
-        attr::parse_keys(cx, AGGREGATE, &[EVENTS, NAME, SNAPSHOT_EVERY, SNAPSHOT_VERSION, CRATE], args.clone(), |key, meta| {
+        let allowed = [EVENTS, NAME, SNAPSHOT_EVERY, SNAPSHOT_VERSION, CRATE];
+        attr::parse_keys(cx, AGGREGATE, &allowed, &[], args.clone(), |key, meta| {
             match key.0 {
                 "crate" => krate.set(&meta.path, attr::crate_path(meta)?),
                 "events" => {
@@ -237,18 +313,22 @@ impl<'a> AggregateStruct<'a> {
                     name.set(&lit, lit.value());
                 }
                 "snapshot_every" => {
-                    let (lit, n) = attr::positive::<u64>(meta)?;
+                    let (lit, n) =
+                        attr::positive::<u64>(meta, "a snapshot is taken every this many events")?;
                     every.set(&meta.path, (quote::quote!(#lit), n));
                 }
                 _ => {
-                    let (lit, n) = attr::positive::<u32>(meta)?;
+                    let (lit, n) = attr::positive::<u32>(meta, "snapshot versions count from 1")?;
                     sversion.set(&lit, n);
                 }
             }
             Ok(())
         });
         if !s.generics.params.is_empty() {
-            cx.error_spanned_by(&s.generics, "aggregates cannot be generic: each aggregate names its own stream type");
+            cx.error_spanned_by(
+                &s.generics,
+                "aggregates cannot be generic: each aggregate names its own stream type",
+            );
         }
         if let syn::Fields::Unnamed(f) = &s.fields {
             cx.error_spanned_by(
@@ -292,6 +372,8 @@ pub struct Handler<'a> {
     pub services: Option<&'a syn::Type>,
     pub output: syn::Type,
     pub is_async: bool,
+    /// The signature is wrong (and reported): expand only a stub `Handles` impl.
+    pub stub: bool,
 }
 
 pub struct Apply<'a> {
@@ -309,7 +391,9 @@ pub enum Role {
 impl<'a> AggregateImpl<'a> {
     pub fn from_ast(cx: &Ctxt, args: TokenStream, item: &'a syn::ItemImpl, roles: &[Role]) -> Self {
         let mut krate = Attr::none(cx, AGGREGATE, CRATE);
-        attr::parse_keys(cx, AGGREGATE, &[CRATE], args, |_, meta| {
+        let on_struct = "it goes on the aggregate's state struct, `#[aggregate(events = ..)] struct ..`; on the impl block `#[aggregate]` takes only `crate = \"..\"`";
+        let elsewhere = [EVENTS, NAME, SNAPSHOT_EVERY, SNAPSHOT_VERSION].map(|k| (k, on_struct));
+        attr::parse_keys(cx, AGGREGATE, &[CRATE], &elsewhere, args, |_, meta| {
             krate.set(&meta.path, attr::crate_path(meta)?);
             Ok(())
         });
@@ -337,7 +421,10 @@ impl<'a> AggregateImpl<'a> {
                     if let Some(first) = &apply {
                         cx.error_spanned_by(
                             &method.sig.ident,
-                            format!("an aggregate has one `#[apply]` function; `{}` is already it", first.method.sig.ident),
+                            format!(
+                                "an aggregate has one `#[apply]` function; `{}` is already it",
+                                first.method.sig.ident
+                            ),
                         );
                     } else {
                         apply = Apply::from_fn(cx, method);
@@ -351,38 +438,70 @@ impl<'a> AggregateImpl<'a> {
                 "this `#[aggregate]` impl has no `#[handle]` or `#[apply]` function; mark the command handlers with `#[handle]` and the event fold with `#[apply]`",
             );
         }
-        Self { krate: krate.get(), self_ty: &item.self_ty, handlers, apply }
+        Self {
+            krate: krate.get(),
+            self_ty: &item.self_ty,
+            handlers,
+            apply,
+        }
     }
 }
 
 impl<'a> Handler<'a> {
+    /// Reports every signature mistake; still returns the handler (as a stub)
+    /// when the command type can be told, so uses of the command elsewhere do
+    /// not add errors of their own.
     fn from_fn(cx: &Ctxt, method: &'a syn::ImplItemFn) -> Option<Self> {
         let sig = &method.sig;
+        let stub = std::cell::Cell::new(false);
+        let fail = |tokens: &dyn quote::ToTokens, message: &str| {
+            cx.error_spanned_by(tokens.to_token_stream(), message);
+            stub.set(true);
+        };
         if !sig.generics.params.is_empty() {
-            cx.error_spanned_by(&sig.generics, "`#[handle]` functions cannot be generic: each handles one command type");
+            fail(
+                &sig.generics,
+                "`#[handle]` functions cannot be generic: each handles one command type",
+            );
         }
-        let mut inputs = sig.inputs.iter();
-        match inputs.next() {
-            Some(syn::FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
+        let mut inputs = sig.inputs.iter().peekable();
+        match inputs.peek() {
             Some(syn::FnArg::Receiver(r)) => {
-                cx.error_spanned_by(r, "a `#[handle]` function takes `&self`: it decides on the current state, and only `#[apply]` changes it");
-                return None;
+                if r.reference.is_none() || r.mutability.is_some() {
+                    fail(
+                        r,
+                        "a `#[handle]` function takes `&self`: it decides on the current state, and only `#[apply]` changes it",
+                    );
+                }
+                inputs.next();
             }
-            _ => {
-                cx.error_spanned_by(sig, "a `#[handle]` function takes `&self` and the command: `fn name(&self, command: YourCommand)`");
-                return None;
-            }
+            Some(first) => fail(
+                first,
+                "a `#[handle]` function takes `&self` first: `fn name(&self, command: YourCommand)`",
+            ),
+            None => fail(
+                &sig.ident,
+                "a `#[handle]` function takes `&self` and the command: `fn name(&self, command: YourCommand)`",
+            ),
         }
         let command = match inputs.next() {
             Some(syn::FnArg::Typed(t)) => match &*t.ty {
                 syn::Type::Reference(r) => {
-                    cx.error_spanned_by(r, "take the command by value: `command: YourCommand`, not a reference");
-                    return None;
+                    fail(
+                        r,
+                        "take the command by value: `command: YourCommand`, not a reference",
+                    );
+                    &*r.elem
                 }
                 ty => ty,
             },
             _ => {
-                cx.error_spanned_by(&sig.ident, "a `#[handle]` function takes the command after `&self`: `fn name(&self, command: YourCommand)`");
+                if !stub.get() {
+                    fail(
+                        &sig.ident,
+                        "a `#[handle]` function takes the command after `&self`: `fn name(&self, command: YourCommand)`",
+                    );
+                }
                 return None;
             }
         };
@@ -391,24 +510,37 @@ impl<'a> Handler<'a> {
             Some(syn::FnArg::Typed(t)) => match &*t.ty {
                 syn::Type::Reference(r) if r.mutability.is_none() => Some(&*r.elem),
                 other => {
-                    cx.error_spanned_by(other, "the argument after the command is a service, taken by shared reference: `services: &YourServices`");
-                    return None;
+                    fail(
+                        other,
+                        "the argument after the command is a service, taken by shared reference: `services: &YourServices`",
+                    );
+                    None
                 }
             },
             Some(other) => {
-                cx.error_spanned_by(other, "unexpected argument");
-                return None;
+                fail(other, "unexpected argument");
+                None
             }
         };
-        if let Some(extra) = inputs.next() {
-            cx.error_spanned_by(extra, "a `#[handle]` function takes `&self`, the command and at most one service argument; put several services in one struct");
-            return None;
+        let extra: Vec<&syn::FnArg> = inputs.collect();
+        if !extra.is_empty() {
+            fail(
+                &quote::quote!(#(#extra),*),
+                "a `#[handle]` function takes `&self`, the command and at most one service argument; put several services in one struct",
+            );
         }
         let output = match &sig.output {
             syn::ReturnType::Default => syn::parse_quote_spanned!(sig.ident.span()=> ()),
             syn::ReturnType::Type(_, ty) => (**ty).clone(),
         };
-        Some(Self { method, command, services, output, is_async: sig.asyncness.is_some() })
+        Some(Self {
+            method,
+            command,
+            services,
+            output,
+            is_async: sig.asyncness.is_some(),
+            stub: stub.get(),
+        })
     }
 }
 
@@ -417,7 +549,10 @@ impl<'a> Apply<'a> {
         let sig = &method.sig;
         let shape = "an `#[apply]` function looks like `fn apply(&mut self, event: &YourEvents)`";
         if sig.asyncness.is_some() {
-            cx.error_spanned_by(sig.asyncness, "`#[apply]` cannot be async: folding an event is pure state change");
+            cx.error_spanned_by(
+                sig.asyncness,
+                "`#[apply]` cannot be async: folding an event is pure state change",
+            );
             return None;
         }
         if !sig.generics.params.is_empty() {
@@ -444,7 +579,10 @@ impl<'a> Apply<'a> {
                 }
             }
             Some(other) => {
-                cx.error_spanned_by(other, format!("{shape}: the event is taken by shared reference"));
+                cx.error_spanned_by(
+                    other,
+                    format!("{shape}: the event is taken by shared reference"),
+                );
                 return None;
             }
             None => {
@@ -457,7 +595,10 @@ impl<'a> Apply<'a> {
             return None;
         }
         if let syn::ReturnType::Type(_, ty) = &sig.output {
-            cx.error_spanned_by(ty, "`#[apply]` returns nothing: events are facts and folding them cannot fail");
+            cx.error_spanned_by(
+                ty,
+                "`#[apply]` returns nothing: events are facts and folding them cannot fail",
+            );
             return None;
         }
         Some(Self { method, event_arg })
@@ -465,7 +606,6 @@ impl<'a> Apply<'a> {
 }
 
 fn item_keyword(item: &syn::Item) -> TokenStream {
-    use quote::ToTokens;
     match item {
         syn::Item::Enum(e) => e.enum_token.to_token_stream(),
         syn::Item::Struct(s) => s.struct_token.to_token_stream(),

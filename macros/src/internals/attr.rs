@@ -17,7 +17,12 @@ pub struct Attr<'c, T> {
 
 impl<'c, T> Attr<'c, T> {
     pub fn none(cx: &'c Ctxt, macro_name: Symbol, key: Symbol) -> Self {
-        Self { cx, macro_name, key, value: None }
+        Self {
+            cx,
+            macro_name,
+            key,
+            value: None,
+        }
     }
 
     pub fn set<S: ToTokens>(&mut self, at: S, value: T) {
@@ -46,10 +51,12 @@ impl<'c, T> Attr<'c, T> {
 }
 
 /// Parses `key = value` pairs, reporting unknown keys with the list of valid ones.
+/// `elsewhere` names keys that are valid on another item, with where they go.
 pub fn parse_keys(
     cx: &Ctxt,
     macro_name: Symbol,
     allowed: &[Symbol],
+    elsewhere: &[(Symbol, &str)],
     input: TokenStream,
     mut on_key: impl FnMut(Symbol, &ParseNestedMeta) -> syn::Result<()>,
 ) {
@@ -58,14 +65,17 @@ pub fn parse_keys(
             Some(key) => on_key(*key, &meta)?,
             None => {
                 let found = meta.path.to_token_stream().to_string().replace(' ', "");
-                let message = if allowed.is_empty() {
-                    format!("`#[{macro_name}]` takes no arguments here, found `{found}`")
-                } else {
-                    format!(
-                        "unknown `#[{macro_name}(..)]` key `{found}`; expected {}",
-                        symbol::one_of(allowed)
-                    )
-                };
+                let message =
+                    if let Some((_, hint)) = elsewhere.iter().find(|(k, _)| meta.path == *k) {
+                        format!("`{found}` does not go here: {hint}")
+                    } else if allowed.is_empty() {
+                        format!("`#[{macro_name}]` takes no arguments here, found `{found}`")
+                    } else {
+                        format!(
+                            "unknown `#[{macro_name}(..)]` key `{found}`; expected {}",
+                            symbol::one_of(allowed)
+                        )
+                    };
                 cx.error_spanned_by(&meta.path, message);
                 // Skip the value so parsing continues with the next key.
                 if meta.input.peek(syn::Token![=]) {
@@ -91,11 +101,19 @@ pub fn parse_attr_keys(
     attr: &syn::Attribute,
     macro_name: Symbol,
     allowed: &[Symbol],
+    elsewhere: &[(Symbol, &str)],
     on_key: impl FnMut(Symbol, &ParseNestedMeta) -> syn::Result<()>,
 ) {
     match &attr.meta {
         syn::Meta::Path(_) => {}
-        syn::Meta::List(list) => parse_keys(cx, macro_name, allowed, list.tokens.clone(), on_key),
+        syn::Meta::List(list) => parse_keys(
+            cx,
+            macro_name,
+            allowed,
+            elsewhere,
+            list.tokens.clone(),
+            on_key,
+        ),
         syn::Meta::NameValue(nv) => cx.error_spanned_by(
             nv,
             format!("expected `#[{macro_name}(key = value, ..)]`, found `#[{macro_name} = ..]`"),
@@ -114,8 +132,9 @@ pub fn lit_str(meta: &ParseNestedMeta) -> syn::Result<syn::LitStr> {
 /// `crate = "path"`.
 pub fn crate_path(meta: &ParseNestedMeta) -> syn::Result<syn::Path> {
     let lit: syn::LitStr = meta.value()?.parse()?;
-    lit.parse::<syn::Path>()
-        .map_err(|_| syn::Error::new_spanned(&lit, "expected a path such as `crate = \"::annals\"`"))
+    lit.parse::<syn::Path>().map_err(|_| {
+        syn::Error::new_spanned(&lit, "expected a path such as `crate = \"::annals\"`")
+    })
 }
 
 /// `key = Type`.
@@ -123,8 +142,8 @@ pub fn ty(meta: &ParseNestedMeta) -> syn::Result<syn::Type> {
     meta.value()?.parse()
 }
 
-/// `key = N` with N >= 1.
-pub fn positive<N>(meta: &ParseNestedMeta) -> syn::Result<(syn::LitInt, N)>
+/// `key = N` with N >= 1; `why` says what the number counts, for the error.
+pub fn positive<N>(meta: &ParseNestedMeta, why: &str) -> syn::Result<(syn::LitInt, N)>
 where
     N: std::str::FromStr + PartialOrd + From<u8>,
     N::Err: std::fmt::Display,
@@ -132,14 +151,19 @@ where
     let lit: syn::LitInt = meta.value()?.parse()?;
     let n: N = lit.base10_parse()?;
     if n < N::from(1) {
-        return Err(syn::Error::new_spanned(&lit, "must be 1 or more"));
+        return Err(syn::Error::new_spanned(
+            &lit,
+            format!("must be 1 or more: {why}"),
+        ));
     }
     Ok((lit, n))
 }
 
 /// Splits off the helper attributes named `name` from `attrs`, returning them.
 pub fn take_attrs(attrs: &mut Vec<syn::Attribute>, name: Symbol) -> Vec<syn::Attribute> {
-    let (taken, kept) = std::mem::take(attrs).into_iter().partition(|a| a.path() == name);
+    let (taken, kept) = std::mem::take(attrs)
+        .into_iter()
+        .partition(|a| a.path() == name);
     *attrs = kept;
     taken
 }

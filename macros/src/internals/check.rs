@@ -8,7 +8,9 @@ use syn::visit::Visit;
 
 /// Two variants of one event type must not share a (name, version).
 pub fn event_names_unique(cx: &Ctxt, item: &EventItem) {
-    let EventShape::Enum(variants) = &item.shape else { return };
+    let EventShape::Enum(variants) = &item.shape else {
+        return;
+    };
     let mut seen: HashMap<(&str, u32), &syn::Ident> = HashMap::new();
     for v in variants {
         let Some(ident) = v.ident else { continue };
@@ -26,20 +28,26 @@ pub fn event_names_unique(cx: &Ctxt, item: &EventItem) {
 
 /// One impl block must not hold two handlers for the same command type.
 /// (Across impl blocks the generated `impl Handles<C>` makes it a conflict error.)
-pub fn one_handler_per_command(cx: &Ctxt, item: &AggregateImpl) {
+/// Returns the positions of the second and later handlers, which are not expanded.
+pub fn one_handler_per_command(cx: &Ctxt, item: &AggregateImpl) -> Vec<usize> {
     let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
-    for h in &item.handlers {
+    let mut duplicates = Vec::new();
+    for (index, h) in item.handlers.iter().enumerate() {
         let key = h.command.to_token_stream().to_string();
-        if let Some(first) = seen.insert(key, &h.method.sig.ident) {
+        if let Some(first) = seen.get(&key) {
+            duplicates.push(index);
             cx.error_spanned_by(
                 h.command,
                 format!(
-                    "command `{}` already has a handler, `{first}`; an aggregate handles each command in exactly one `#[handle]` function",
+                    "command `{}` already has a handler, `{first}`; an aggregate handles each command in exactly one `#[handle]` function: remove one of them",
                     h.command.to_token_stream().to_string().replace(' ', "")
                 ),
             );
+        } else {
+            seen.insert(key, &h.method.sig.ident);
         }
     }
+    duplicates
 }
 
 /// `#[apply]` must not end its `match` on the event with a catch-all arm:
@@ -84,7 +92,9 @@ fn is_catch_all(pat: &syn::Pat) -> bool {
         syn::Pat::Wild(_) => true,
         syn::Pat::Ident(i) => {
             i.subpat.as_ref().is_none_or(|(_, sub)| is_catch_all(sub))
-                && i.ident.to_string().starts_with(|c: char| c.is_lowercase() || c == '_')
+                && i.ident
+                    .to_string()
+                    .starts_with(|c: char| c.is_lowercase() || c == '_')
         }
         syn::Pat::Or(o) => o.cases.iter().any(is_catch_all),
         _ => false,

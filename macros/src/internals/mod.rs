@@ -25,4 +25,3 @@ pub fn debug_expansion(macro_name: &str, item: &str, tokens: &TokenStream) {
         eprintln!("// #[{macro_name}] on `{item}`\n{text}");
     }
 }
-

@@ -1,0 +1,8 @@
+use annals::prelude::*;
+
+#[event]
+pub enum AccountEvent {
+    Deposited(u64, String),
+}
+
+fn main() {}
