@@ -90,9 +90,13 @@ impl MemoryStore {
         if !expected.accepts(actual) {
             return Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual });
         }
+        // Claim the ids in one hash probe each; on a duplicate (in the store or
+        // repeated in this batch) release the ones this batch claimed, so nothing is written.
         for (i, e) in events.iter().enumerate() {
-            let repeated_in_batch = events[..i].iter().any(|o| o.event_id == e.event_id);
-            if repeated_in_batch || state.event_ids.contains(&e.event_id) {
+            if !state.event_ids.insert(e.event_id) {
+                for claimed in &events[..i] {
+                    state.event_ids.remove(&claimed.event_id);
+                }
                 return Err(StoreError::DuplicateEventId { stream: stream.clone(), event_id: e.event_id });
             }
         }
@@ -105,7 +109,6 @@ impl MemoryStore {
             None => state.streams.entry(stream.clone()).or_default(),
         };
         for (i, e) in events.into_iter().enumerate() {
-            state.event_ids.insert(e.event_id);
             indexes.push(state.events.len());
             state.events.push(RecordedEvent {
                 event_id: e.event_id,
