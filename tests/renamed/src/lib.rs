@@ -120,7 +120,13 @@ mod tests {
         let refused = app.dispatch(Deliver(7)).await.unwrap_err();
         assert_eq!(refused.domain(), Some(&ParcelError::NotPickedUp));
 
-        let picked = app.dispatch(PickUp { id: 7, depot: "north".into() }).await.unwrap();
+        let picked = app
+            .dispatch(PickUp {
+                id: 7,
+                depot: "north".into(),
+            })
+            .await
+            .unwrap();
         assert_eq!(picked.version, 2);
         assert_eq!(picked.stream_id.as_str(), "parcel-7");
         app.dispatch(Deliver(7)).await.unwrap();
