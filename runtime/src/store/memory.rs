@@ -258,3 +258,51 @@ impl EventStore for MemoryStore {
         ready(Ok(self.inner.state.lock().snapshots.get(stream).cloned()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Payload;
+
+    /// The log is kept in segments: reads must see one sequence across their edges.
+    #[test]
+    fn reads_cross_log_segments() {
+        let store = MemoryStore::new();
+        let (a, b) = (StreamId::new("a"), StreamId::new("b"));
+        let total = 2 * Log::SEGMENT + 10;
+        for i in 0..total {
+            let stream = if i % 3 == 0 { &a } else { &b };
+            let event = NewEvent::new("E", 1, Payload::from_json(format!("{i}")).unwrap());
+            store.append_now(stream, ExpectedVersion::Any, vec![event]).unwrap();
+        }
+        for from in [1, Log::SEGMENT, Log::SEGMENT + 1, 2 * Log::SEGMENT, 2 * Log::SEGMENT + 1, total, total + 1] {
+            let read = store.read_all_now(from as u64, usize::MAX);
+            assert_eq!(read.len(), total + 1 - from.min(total + 1), "from {from}");
+            for (k, e) in read.iter().enumerate() {
+                assert_eq!(e.global_position, (from + k) as u64);
+                assert_eq!(e.payload.as_str(), (from + k - 1).to_string());
+            }
+        }
+        let b_events = store.read_stream_now(&b, 1, usize::MAX);
+        assert_eq!(b_events.len(), (0..total).filter(|i| i % 3 != 0).count());
+        assert!(b_events.iter().enumerate().all(|(k, e)| e.stream_version == k as u64 + 1));
+    }
+
+    /// A batch refused for a duplicate id releases the ids it claimed before the duplicate.
+    #[test]
+    fn a_refused_batch_leaves_its_other_ids_free() {
+        let store = MemoryStore::new();
+        let s = StreamId::new("s");
+        let event = || NewEvent::new("E", 1, Payload::from_json("{}").unwrap());
+        let recorded = event();
+        store.append_now(&s, ExpectedVersion::Any, vec![recorded.clone()]).unwrap();
+        let fresh = event();
+        let err = store.append_now(&s, ExpectedVersion::Any, vec![fresh.clone(), recorded]).unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateEventId { .. }), "{err:?}");
+        let twice = event();
+        let err = store.append_now(&s, ExpectedVersion::Any, vec![twice.clone(), twice.clone()]).unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateEventId { .. }), "{err:?}");
+        store.append_now(&s, ExpectedVersion::Exact(1), vec![fresh, twice]).unwrap();
+        assert_eq!(store.len(), 3);
+    }
+}
