@@ -1,0 +1,813 @@
+//! Durable-store benchmarks (issue 3), side by side in one run.
+//!
+//! `cargo bench -p annals-tests --bench stores [-- SECTION...]`, where a
+//! section is selected when its name contains an argument:
+//! - `postgres-commands`: single-event deposit commands through
+//!   `App::dispatch` on PostgreSQL at concurrency 1 and 16, next to cqrs-es 0.5
+//!   with postgres-es on the same workload and the raw insert rate of the same
+//!   row (pgbench, and a sqlx loop);
+//! - `postgres-batches`: 10-event batches appended by 8 writers to their own
+//!   streams with `EventStore::append`, next to the raw rate (pgbench);
+//! - `sqlite-commands`: single-event deposit commands through `App::dispatch`
+//!   on a SQLite file at the store's default `synchronous = NORMAL`, next to one
+//!   sqlx autocommit INSERT per transaction (rusqlite and store-level appends:
+//!   see `benches/sqlite_store.rs`);
+//! - `cold-load`: `App::load` of a 10,000-event aggregate with an empty cache,
+//!   with and without snapshots, on both stores.
+//!
+//! `-- postgres` runs both PostgreSQL sections. Environment:
+//! `ANNALS_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
+//! `STORES_BENCH_SECS` (seconds per timed case, default 4), `PGBENCH` (default
+//! `pgbench`). Every run works in fresh PostgreSQL schemas named
+//! `bench_<pid>_*` (dropped at the end) and in a temporary directory.
+
+use annals::postgres::PostgresStore;
+use annals::prelude::*;
+use annals::sqlite::SqliteStore;
+use annals::{ExpectedVersion, NewEvent, Payload, StreamId};
+use sqlx::{AssertSqlSafe, Executor as _};
+use std::future::Future;
+use std::process::Command as Process;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Accounts the command workloads deposit to, round-robin; 16 per task at 16 tasks.
+const ACCOUNTS: usize = 256;
+const WRITERS: usize = 8;
+const BATCH: usize = 10;
+const LOAD_EVENTS: usize = 10_000;
+/// Cold loads are repeated this many times; the median is reported.
+const LOADS: usize = 7;
+
+// ---------------------------------------------------------------- Annals aggregates
+
+mod domain {
+    use annals::prelude::*;
+    use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
+
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    pub enum AccountError {
+        #[error("the account is already open")]
+        AlreadyOpen,
+        #[error("the account is not open")]
+        NotOpen,
+        #[error("the amount must be more than zero")]
+        ZeroAmount,
+        #[error("the balance would overflow")]
+        Overflow,
+    }
+
+    #[event]
+    pub enum AccountEvent {
+        AccountOpened { owner: String },
+        MoneyDeposited { amount: u64 },
+    }
+
+    #[command(aggregate = Account)]
+    pub struct OpenAccount {
+        #[id]
+        pub account_id: Uuid,
+        pub owner: String,
+    }
+
+    #[command(aggregate = Account)]
+    pub struct DepositMoney {
+        #[id]
+        pub account_id: Uuid,
+        pub amount: u64,
+    }
+
+    /// The bank example's account rules for open and deposit.
+    #[aggregate(events = AccountEvent)]
+    #[derive(Debug, Clone, Default)]
+    pub struct Account {
+        open: bool,
+        balance: u64,
+    }
+
+    #[aggregate]
+    impl Account {
+        #[handle]
+        fn open(&self, cmd: OpenAccount) -> Result<AccountEvent, AccountError> {
+            if self.open {
+                return Err(AccountError::AlreadyOpen);
+            }
+            Ok(AccountEvent::AccountOpened { owner: cmd.owner })
+        }
+
+        #[handle]
+        fn deposit(&self, cmd: DepositMoney) -> Result<AccountEvent, AccountError> {
+            if !self.open {
+                return Err(AccountError::NotOpen);
+            }
+            if cmd.amount == 0 {
+                return Err(AccountError::ZeroAmount);
+            }
+            self.balance.checked_add(cmd.amount).ok_or(AccountError::Overflow)?;
+            Ok(AccountEvent::MoneyDeposited { amount: cmd.amount })
+        }
+
+        #[apply]
+        fn apply(&mut self, event: &AccountEvent) {
+            match event {
+                AccountEvent::AccountOpened { .. } => self.open = true,
+                AccountEvent::MoneyDeposited { amount } => self.balance += amount,
+            }
+        }
+    }
+
+    impl Account {
+        pub fn balance(&self) -> u64 {
+            self.balance
+        }
+    }
+
+    /// Two aggregates with the same events and state, one snapshotted every
+    /// 1,000 events, for the cold-load case. A command posts many entries.
+    #[event]
+    pub enum EntryEvent {
+        EntryPosted { amount: u64 },
+    }
+
+    #[command(aggregate = Ledger)]
+    pub struct PostToLedger {
+        #[id]
+        pub id: Uuid,
+        pub entries: u32,
+    }
+
+    #[command(aggregate = Journal)]
+    pub struct PostToJournal {
+        #[id]
+        pub id: Uuid,
+        pub entries: u32,
+    }
+
+    #[aggregate(events = EntryEvent, snapshot_every = 1000)]
+    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+    pub struct Ledger {
+        pub total: u64,
+        pub entries: u64,
+    }
+
+    #[aggregate]
+    impl Ledger {
+        #[handle]
+        fn post(&self, cmd: PostToLedger) -> Vec<EntryEvent> {
+            (0..cmd.entries).map(|n| EntryEvent::EntryPosted { amount: u64::from(n % 100) + 1 }).collect()
+        }
+
+        #[apply]
+        fn apply(&mut self, event: &EntryEvent) {
+            let EntryEvent::EntryPosted { amount } = event;
+            self.total += amount;
+            self.entries += 1;
+        }
+    }
+
+    #[aggregate(events = EntryEvent)]
+    #[derive(Debug, Clone, Default)]
+    pub struct Journal {
+        pub total: u64,
+        pub entries: u64,
+    }
+
+    #[aggregate]
+    impl Journal {
+        #[handle]
+        fn post(&self, cmd: PostToJournal) -> Vec<EntryEvent> {
+            (0..cmd.entries).map(|n| EntryEvent::EntryPosted { amount: u64::from(n % 100) + 1 }).collect()
+        }
+
+        #[apply]
+        fn apply(&mut self, event: &EntryEvent) {
+            let EntryEvent::EntryPosted { amount } = event;
+            self.total += amount;
+            self.entries += 1;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// Completed operations in a timed run.
+#[derive(Clone, Copy)]
+struct Run {
+    ops: usize,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn rate(self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn fmt_rate(r: f64) -> String {
+    if !r.is_finite() {
+        return "-".into();
+    }
+    let s = (r.round() as u64).to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if a.is_finite() && b.is_finite() && b > 0.0 { format!("{:.2}x", a / b) } else { "-".into() }
+}
+
+fn ids(n: usize) -> Vec<Uuid> {
+    (0..n).map(|_| Uuid::now_v7()).collect()
+}
+
+/// Runs `tasks` copies of `work(task index, deadline)` concurrently until
+/// `secs` have passed; each returns how many operations it completed.
+async fn timed<F, Fut>(tasks: usize, secs: Duration, work: F) -> Run
+where
+    F: Fn(usize, Instant) -> Fut,
+    Fut: Future<Output = usize> + Send + 'static,
+{
+    let start = Instant::now();
+    let deadline = start + secs;
+    let handles: Vec<_> = (0..tasks).map(|t| tokio::spawn(work(t, deadline))).collect();
+    let mut ops = 0;
+    for h in handles {
+        ops += h.await.expect("bench task panicked");
+    }
+    Run { ops, elapsed: start.elapsed() }
+}
+
+/// The accounts task `t` of `tasks` owns.
+fn share(accounts: &[Uuid], t: usize, tasks: usize) -> Vec<Uuid> {
+    accounts.iter().skip(t).step_by(tasks).copied().collect()
+}
+
+async fn open_accounts(app: &App, accounts: &[Uuid]) {
+    let opens = accounts.iter().map(|&account_id| {
+        let app = app.clone();
+        async move { app.dispatch(domain::OpenAccount { account_id, owner: "bench".into() }).await.expect("opens") }
+    });
+    futures::future::join_all(opens).await;
+}
+
+/// Deposits through `App::dispatch` from `tasks` tasks on disjoint accounts.
+async fn annals_deposits(app: &App, accounts: &[Uuid], tasks: usize, secs: Duration) -> Run {
+    let accounts = Arc::new(accounts.to_vec());
+    timed(tasks, secs, |t, deadline| {
+        let (app, mine) = (app.clone(), share(&accounts, t, tasks));
+        async move {
+            let mut done = 0;
+            while Instant::now() < deadline {
+                let account_id = mine[done % mine.len()];
+                app.dispatch(domain::DepositMoney { account_id, amount: 1 }).await.expect("deposits");
+                done += 1;
+            }
+            done
+        }
+    })
+    .await
+}
+
+/// Not timed: every deposit was recorded and is folded by a cold load.
+async fn check_deposits(app: &App, accounts: &[Uuid], deposits: usize) {
+    app.clear_cache();
+    let mut total = 0;
+    for &id in accounts {
+        let (account, version) = app.load::<domain::Account>(id).await.expect("loads");
+        assert_eq!(account.balance() + 1, version, "one open and `balance` deposits of 1");
+        total += account.balance() as usize;
+    }
+    assert_eq!(total, deposits, "every acknowledged deposit is in the store");
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+struct Pg {
+    url: String,
+    prefix: String,
+    schemas: Vec<String>,
+}
+
+impl Pg {
+    async fn admin(&self) -> sqlx::PgConnection {
+        use sqlx::Connection as _;
+        sqlx::PgConnection::connect(&self.url).await.expect("connects to PostgreSQL")
+    }
+
+    /// A fresh schema name for this run (dropped at the end).
+    fn schema(&mut self, what: &str) -> String {
+        let name = format!("{}_{what}", self.prefix);
+        self.schemas.push(name.clone());
+        name
+    }
+
+    async fn store(&mut self, what: &str) -> PostgresStore {
+        let schema = self.schema(what);
+        PostgresStore::builder(&self.url).schema(schema).connect().await.expect("PostgresStore connects")
+    }
+
+    async fn drop_schemas(&self) {
+        let mut conn = self.admin().await;
+        for s in &self.schemas {
+            if let Err(e) = conn.execute(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE"))).await {
+                eprintln!("could not drop schema {s}: {e}");
+            }
+        }
+    }
+}
+
+/// Drops the run's schemas at the end, also when a case panicked
+/// (`STORES_BENCH_KEEP=1` keeps them for inspection).
+impl Drop for Pg {
+    fn drop(&mut self) {
+        if self.schemas.is_empty() || std::env::var_os("STORES_BENCH_KEEP").is_some() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            rt.block_on(self.drop_schemas());
+        }
+    }
+}
+
+/// The table the raw rows go to: the Annals events table's columns, keys and
+/// jsonb payload, without its streams table, function and triggers.
+async fn raw_table(pg: &mut Pg, what: &str) -> String {
+    let schema = pg.schema(what);
+    let mut conn = pg.admin().await;
+    conn.execute(AssertSqlSafe(format!(
+        "CREATE SCHEMA \"{schema}\";
+         CREATE TABLE \"{schema}\".events (
+             position bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+             stream_id text NOT NULL, stream_version bigint NOT NULL,
+             event_id uuid NOT NULL UNIQUE, event_type text NOT NULL, event_version integer NOT NULL,
+             payload jsonb NOT NULL, correlation_id uuid, causation_id uuid,
+             metadata jsonb NOT NULL DEFAULT '{{}}', recorded_at timestamptz NOT NULL DEFAULT now(),
+             UNIQUE (stream_id, stream_version));
+         CREATE SEQUENCE \"{schema}\".versions;"
+    )))
+    .await
+    .expect("creates the raw table");
+    schema
+}
+
+/// Runs pgbench with `script` and returns its transactions per second.
+fn pgbench(url: &str, script: &str, clients: usize, secs: Duration) -> Option<f64> {
+    let file = tempfile::Builder::new().suffix(".sql").tempfile().ok()?;
+    std::fs::write(file.path(), script).ok()?;
+    let bin = std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into());
+    let jobs = clients.min(2);
+    let out = Process::new(bin)
+        .args(["-n", "-M", "prepared", "-c", &clients.to_string(), "-j", &jobs.to_string()])
+        .args(["-T", &secs.as_secs().max(1).to_string(), "-f"])
+        .arg(file.path())
+        .arg(url)
+        .output();
+    let out = match out {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => {
+            eprintln!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+            return None;
+        }
+        Err(e) => {
+            eprintln!("pgbench did not run: {e}");
+            return None;
+        }
+    };
+    // "tps = 1234.567890 (without initial connection time)"
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// One autocommit INSERT of a deposit row per transaction, from `tasks` tasks
+/// sharing a 16-connection sqlx pool, each on its own accounts.
+async fn raw_sqlx_pg(url: &str, schema: &str, accounts: &[Uuid], tasks: usize, secs: Duration) -> Run {
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(16).connect(url).await.expect("connects");
+    let sql: Arc<str> = format!(
+        "INSERT INTO \"{schema}\".events (stream_id, stream_version, event_id, event_type, event_version, \
+         payload, correlation_id, causation_id) VALUES ($1, $2, $3, 'MoneyDeposited', 1, $4::jsonb, $5, $5)"
+    )
+    .into();
+    let accounts = Arc::new(accounts.to_vec());
+    let run = timed(tasks, secs, |t, deadline| {
+        let (pool, sql) = (pool.clone(), sql.clone());
+        let mine: Vec<String> = share(&accounts, t, tasks).iter().map(|id| format!("Raw-{id}")).collect();
+        async move {
+            let mut versions = vec![0i64; mine.len()];
+            let mut done = 0;
+            while Instant::now() < deadline {
+                let k = done % mine.len();
+                versions[k] += 1;
+                let id = Uuid::now_v7();
+                sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(&mine[k])
+                    .bind(versions[k])
+                    .bind(id)
+                    .bind(r#"{"amount":1}"#)
+                    .bind(id)
+                    .execute(&pool)
+                    .await
+                    .expect("inserts");
+                done += 1;
+            }
+            done
+        }
+    })
+    .await;
+    pool.close().await;
+    run
+}
+
+/// cqrs-es 0.5 + postgres-es on the same workload, run by the peer crate
+/// `tests/peers/cqrs-es-postgres` (a workspace of its own: postgres-es is on
+/// sqlx 0.8, which cannot share a lockfile with sqlx 0.9). Built, untimed, on
+/// first use into `$CARGO_TARGET_DIR/cqrs-es-peer`.
+fn cqrs_es_deposits(url: &str, schema: &str, tasks: usize, secs: Duration) -> Option<Run> {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/cqrs-es-postgres/Cargo.toml");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("cqrs-es-peer");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Process::new(cargo)
+        .args(["run", "--release", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .args(["--", url, schema, &tasks.to_string(), &secs.as_secs().to_string(), &ACCOUNTS.to_string()])
+        .output();
+    let out = match out {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => {
+            eprintln!("cqrs-es peer failed: {}", String::from_utf8_lossy(&out.stderr));
+            return None;
+        }
+        Err(e) => {
+            eprintln!("cqrs-es peer did not run: {e}");
+            return None;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().rev().find(|l| l.starts_with("ops="))?;
+    let mut fields = last.split_whitespace().filter_map(|f| f.split_once('=')).map(|(_, v)| v.parse::<u64>().ok());
+    let (ops, us) = (fields.next()??, fields.next()??);
+    Some(Run { ops: ops as usize, elapsed: Duration::from_micros(us) })
+}
+
+struct CommandRow {
+    concurrency: usize,
+    pgbench: Option<f64>,
+    sqlx: Run,
+    annals: Run,
+    cqrs: Option<Run>,
+}
+
+async fn postgres_commands(pg: &mut Pg, secs: Duration) -> Vec<CommandRow> {
+    let mut rows = Vec::new();
+    for tasks in [1, 16] {
+        let accounts = ids(ACCOUNTS);
+        let raw = raw_table(pg, &format!("raw_c{tasks}")).await;
+        let script = format!(
+            "\\set aid random(1, {ACCOUNTS})\n\
+             INSERT INTO \"{raw}\".events (stream_id, stream_version, event_id, event_type, event_version, payload, \
+             correlation_id, causation_id) VALUES ('Account-' || :aid, nextval('\"{raw}\".versions'), gen_random_uuid(), \
+             'MoneyDeposited', 1, '{{\"amount\":1}}', NULL, NULL);\n"
+        );
+        let url = pg.url.clone();
+        let pgbench = tokio::task::spawn_blocking(move || pgbench(&url, &script, tasks, secs)).await.unwrap();
+        let sqlx = raw_sqlx_pg(&pg.url, &raw, &accounts, tasks, secs).await;
+
+        let store = pg.store(&format!("annals_c{tasks}")).await;
+        let app = App::builder().store(store.clone()).build().expect("app builds");
+        open_accounts(&app, &accounts).await;
+        let annals = annals_deposits(&app, &accounts, tasks, secs).await;
+        check_deposits(&app, &accounts, annals.ops).await;
+        store.close().await;
+
+        let schema = pg.schema(&format!("cqrs_c{tasks}"));
+        let url = pg.url.clone();
+        let cqrs = tokio::task::spawn_blocking(move || cqrs_es_deposits(&url, &schema, tasks, secs)).await.unwrap();
+        rows.push(CommandRow { concurrency: tasks, pgbench, sqlx, annals, cqrs });
+    }
+    rows
+}
+
+struct BatchRow {
+    annals: Run,
+    pgbench: Option<f64>,
+}
+
+async fn postgres_batches(pg: &mut Pg, secs: Duration) -> BatchRow {
+    let store = pg.store("batches").await;
+    let annals = timed(WRITERS, secs, |t, deadline| {
+        let store = store.clone();
+        async move {
+            let streams: Vec<StreamId> = (0..16).map(|s| StreamId::new(format!("Batch-{t}-{s}"))).collect();
+            let mut versions = [0u64; 16];
+            let mut batches = 0;
+            while Instant::now() < deadline {
+                let k = batches % streams.len();
+                let events = (0..BATCH)
+                    .map(|n| NewEvent::new("EntryPosted", 1, Payload::from_json(format!(r#"{{"amount":{}}}"#, n + 1)).unwrap()))
+                    .collect();
+                let done = store.append(&streams[k], ExpectedVersion::Exact(versions[k]), events).await.expect("appends");
+                versions[k] = done.stream_version;
+                batches += 1;
+            }
+            batches * BATCH
+        }
+    })
+    .await;
+    let stored = store.read_all(1, usize::MAX).await.expect("reads the log").len();
+    assert_eq!(stored, annals.ops, "every appended event is in the log");
+    store.close().await;
+
+    let raw = raw_table(pg, "raw_batches").await;
+    let script = format!(
+        "INSERT INTO \"{raw}\".events (stream_id, stream_version, event_id, event_type, event_version, payload) \
+         SELECT 'Batch-' || :client_id, nextval('\"{raw}\".versions'), gen_random_uuid(), 'EntryPosted', 1, \
+         '{{\"amount\":1}}' FROM generate_series(1, {BATCH});\n"
+    );
+    let url = pg.url.clone();
+    let pgbench = tokio::task::spawn_blocking(move || pgbench(&url, &script, WRITERS, secs))
+        .await
+        .unwrap()
+        .map(|tps| tps * BATCH as f64);
+    BatchRow { annals, pgbench }
+}
+
+// ---------------------------------------------------------------- SQLite
+
+/// The same columns and indexes as the store's events table, as in
+/// `benches/sqlite_store.rs`.
+const SQLITE_RAW_SCHEMA: &str = "
+    CREATE TABLE events (
+        position INTEGER PRIMARY KEY, stream_id TEXT NOT NULL, stream_version INTEGER NOT NULL,
+        event_id TEXT NOT NULL UNIQUE, event_type TEXT NOT NULL, event_version INTEGER NOT NULL,
+        payload TEXT NOT NULL, metadata TEXT, correlation_id TEXT, causation_id TEXT,
+        recorded_at TEXT NOT NULL, UNIQUE (stream_id, stream_version));
+    CREATE INDEX events_correlation ON events (correlation_id) WHERE correlation_id IS NOT NULL;
+    CREATE INDEX events_causation ON events (causation_id) WHERE causation_id IS NOT NULL;";
+
+/// One autocommit sqlx INSERT per deposit on one connection (SQLite has one
+/// writer), shared by `tasks` tasks behind a mutex.
+async fn raw_sqlx_sqlite(path: &std::path::Path, accounts: &[Uuid], tasks: usize, secs: Duration) -> Run {
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL").await.unwrap();
+    conn.execute(SQLITE_RAW_SCHEMA).await.unwrap();
+    let conn = Arc::new(tokio::sync::Mutex::new(conn));
+    let accounts = Arc::new(accounts.to_vec());
+    timed(tasks, secs, |t, deadline| {
+        let conn = conn.clone();
+        let mine: Vec<String> = share(&accounts, t, tasks).iter().map(|id| format!("Account-{id}")).collect();
+        async move {
+            let mut versions = vec![0i64; mine.len()];
+            let mut done = 0;
+            while Instant::now() < deadline {
+                let k = done % mine.len();
+                versions[k] += 1;
+                let id = Uuid::now_v7().to_string();
+                let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+                let mut conn = conn.lock().await;
+                sqlx::query(
+                    "INSERT INTO events (stream_id, stream_version, event_id, event_type, event_version, payload, \
+                     metadata, correlation_id, causation_id, recorded_at) VALUES (?1, ?2, ?3, 'MoneyDeposited', 1, ?4, NULL, ?3, ?3, ?5)",
+                )
+                .bind(&mine[k])
+                .bind(versions[k])
+                .bind(&id)
+                .bind(r#"{"amount":1}"#)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .expect("inserts");
+                done += 1;
+            }
+            done
+        }
+    })
+    .await
+}
+
+struct SqliteRow {
+    concurrency: usize,
+    sqlx: Run,
+    annals: Run,
+}
+
+async fn sqlite_commands(dir: &std::path::Path, secs: Duration) -> Vec<SqliteRow> {
+    let mut rows = Vec::new();
+    for tasks in [1, 16] {
+        let accounts = ids(ACCOUNTS);
+        let sqlx = raw_sqlx_sqlite(&dir.join(format!("raw-{tasks}.db")), &accounts, tasks, secs).await;
+        // The store's defaults: WAL, synchronous = NORMAL.
+        let store = SqliteStore::open(dir.join(format!("annals-{tasks}.db"))).await.expect("opens");
+        let app = App::builder().store(store).build().expect("app builds");
+        open_accounts(&app, &accounts).await;
+        let annals = annals_deposits(&app, &accounts, tasks, secs).await;
+        check_deposits(&app, &accounts, annals.ops).await;
+        rows.push(SqliteRow { concurrency: tasks, sqlx, annals });
+    }
+    rows
+}
+
+// ---------------------------------------------------------------- cold load
+
+struct LoadRow {
+    store: &'static str,
+    snapshot_at: Option<u64>,
+    with_snapshot: Duration,
+    without: Duration,
+}
+
+/// Writes a 10,000-event Ledger (snapshotted every 1,000) and Journal (no
+/// snapshots) in 100-event commands, then times `App::load` with an empty cache.
+async fn cold_load(name: &'static str, app: &App) -> LoadRow {
+    use domain::{Journal, Ledger, PostToJournal, PostToLedger};
+    let id = Uuid::now_v7();
+    for _ in 0..LOAD_EVENTS / 100 {
+        app.dispatch(PostToLedger { id, entries: 100 }).await.expect("posts");
+        app.dispatch(PostToJournal { id, entries: 100 }).await.expect("posts");
+    }
+    let snapshot_at = app
+        .store()
+        .load_snapshot(&StreamId::new(format!("Ledger-{id}")))
+        .await
+        .expect("reads snapshot")
+        .map(|s| s.stream_version);
+    async fn median_load<A: annals::Aggregate + Clone>(app: &App, id: Uuid, check: impl Fn(&A) -> u64) -> Duration {
+        let mut times = Vec::new();
+        for _ in 0..LOADS {
+            app.clear_cache();
+            let start = Instant::now();
+            let (state, version) = app.load::<A>(id).await.expect("loads");
+            times.push(start.elapsed());
+            assert_eq!((check(&state), version), (LOAD_EVENTS as u64, LOAD_EVENTS as u64));
+        }
+        times.sort();
+        times[times.len() / 2]
+    }
+    let with_snapshot = median_load::<Ledger>(app, id, |l| l.entries).await;
+    let without = median_load::<Journal>(app, id, |j| j.entries).await;
+    LoadRow { store: name, snapshot_at, with_snapshot, without }
+}
+
+// ---------------------------------------------------------------- main
+
+fn main() {
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    let secs = Duration::from_secs(std::env::var("STORES_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(4));
+    let url = std::env::var("ANNALS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut pg = Pg { url: url.clone(), prefix: format!("bench_{}", std::process::id()), schemas: Vec::new() };
+    let total = Instant::now();
+
+    let pg_wanted = ["postgres-commands", "postgres-batches", "cold-load"].iter().any(|s| wanted(s));
+    let pg_up = pg_wanted
+        && rt.block_on(async {
+            use sqlx::Connection as _;
+            match tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&url)).await {
+                Ok(Ok(_)) => true,
+                Ok(Err(e)) => {
+                    eprintln!("PostgreSQL at {url} unreachable ({e}): PostgreSQL sections skipped");
+                    false
+                }
+                Err(_) => {
+                    eprintln!("PostgreSQL at {url} did not answer: PostgreSQL sections skipped");
+                    false
+                }
+            }
+        });
+
+    println!();
+    println!("Durable stores (issue 3). {} s per timed case; tokio multi-thread runtime, 2 workers.", secs.as_secs());
+    println!("PostgreSQL: {url}");
+
+    if pg_up && wanted("postgres-commands") {
+        let rows = rt.block_on(postgres_commands(&mut pg, secs));
+        println!();
+        println!("### PostgreSQL: single-event deposit commands, {ACCOUNTS} accounts, tasks on disjoint accounts");
+        println!();
+        println!("| concurrency | raw pgbench (tx/s) | raw sqlx loop (tx/s) | Annals App::dispatch | cqrs-es 0.5 + postgres-es | Annals / pgbench | Annals / sqlx | Annals / cqrs-es |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for r in &rows {
+            let pgb = r.pgbench.unwrap_or(f64::NAN);
+            let cqrs = r.cqrs.map_or(f64::NAN, Run::rate);
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.concurrency,
+                fmt_rate(pgb),
+                fmt_rate(r.sqlx.rate()),
+                fmt_rate(r.annals.rate()),
+                fmt_rate(cqrs),
+                ratio(r.annals.rate(), pgb),
+                ratio(r.annals.rate(), r.sqlx.rate()),
+                ratio(r.annals.rate(), cqrs),
+            );
+        }
+        for r in &rows {
+            let raw = r.pgbench.unwrap_or(r.sqlx.rate());
+            println!(
+                "target c={}: Annals {:.2}x raw pgbench >= 0.9x: {}",
+                r.concurrency,
+                r.annals.rate() / raw,
+                r.annals.rate() / raw >= 0.9
+            );
+        }
+    }
+
+    if pg_up && wanted("postgres-batches") {
+        let row = rt.block_on(postgres_batches(&mut pg, secs));
+        println!();
+        println!("### PostgreSQL: {BATCH}-event batches, {WRITERS} writers on their own streams (events/s)");
+        println!();
+        println!("| case | events/s | batches/s | vs raw |");
+        println!("|---|---:|---:|---:|");
+        let raw = row.pgbench.unwrap_or(f64::NAN);
+        println!(
+            "| raw pgbench: one {BATCH}-row INSERT per transaction, {WRITERS} clients | {} | {} | 1.00x |",
+            fmt_rate(raw),
+            fmt_rate(raw / BATCH as f64)
+        );
+        println!(
+            "| Annals PostgresStore::append, {WRITERS} tasks | {} | {} | {} |",
+            fmt_rate(row.annals.rate()),
+            fmt_rate(row.annals.rate() / BATCH as f64),
+            ratio(row.annals.rate(), raw)
+        );
+        println!("target: {} events/s >= 25,000: {}", fmt_rate(row.annals.rate()), row.annals.rate() >= 25_000.0);
+    }
+
+    if wanted("sqlite-commands") {
+        let rows = rt.block_on(sqlite_commands(dir.path(), secs));
+        println!();
+        println!("### SQLite: single-event deposit commands, {ACCOUNTS} accounts, WAL, synchronous = NORMAL (the store's default)");
+        println!();
+        println!("| concurrency | raw sqlx, one autocommit INSERT per tx | Annals App::dispatch | Annals / sqlx |");
+        println!("|---:|---:|---:|---:|");
+        for r in &rows {
+            println!(
+                "| {} | {} | {} | {} |",
+                r.concurrency,
+                fmt_rate(r.sqlx.rate()),
+                fmt_rate(r.annals.rate()),
+                ratio(r.annals.rate(), r.sqlx.rate())
+            );
+        }
+        for r in &rows {
+            let x = r.annals.rate() / r.sqlx.rate();
+            println!("target c={}: Annals {x:.2}x raw sqlx >= 0.8x: {}", r.concurrency, x >= 0.8);
+        }
+    }
+
+    if wanted("cold-load") {
+        let mut rows = Vec::new();
+        if pg_up {
+            rows.push(rt.block_on(async {
+                let store = pg.store("load").await;
+                let app = App::builder().store(store.clone()).build().expect("app builds");
+                let row = cold_load("PostgreSQL", &app).await;
+                store.close().await;
+                row
+            }));
+        }
+        rows.push(rt.block_on(async {
+            let store = SqliteStore::open(dir.path().join("load.db")).await.expect("opens");
+            let app = App::builder().store(store).build().expect("app builds");
+            cold_load("SQLite", &app).await
+        }));
+        println!();
+        println!("### Cold load of a {LOAD_EVENTS}-event aggregate: App::load after clear_cache, median of {LOADS}");
+        println!();
+        println!("| store | full replay (no snapshots) | snapshot_every = 1000 | newest snapshot at version | speed-up |");
+        println!("|---|---:|---:|---:|---:|");
+        for r in &rows {
+            println!(
+                "| {} | {:.1} ms | {:.2} ms | {} | {:.0}x |",
+                r.store,
+                r.without.as_secs_f64() * 1e3,
+                r.with_snapshot.as_secs_f64() * 1e3,
+                r.snapshot_at.map_or("none".into(), |v| v.to_string()),
+                r.without.as_secs_f64() / r.with_snapshot.as_secs_f64()
+            );
+        }
+    }
+
+    drop(pg);
+    println!();
+    println!("total bench time: {:.1} s", total.elapsed().as_secs_f64());
+}
