@@ -80,6 +80,7 @@ impl<A: Aggregate> AggregateTest<A> {
 
     /// Runs the handler of `command`, blocking on it (fine for handlers that
     /// do not need a tokio runtime; otherwise use [`when_async`](Self::when_async)).
+    #[must_use = "a `when` without `then_*` checks asserts nothing"]
     pub fn when<C>(self, command: C) -> Then<A, <A as Handles<C>>::Error>
     where
         C: Command<Aggregate = A>,
@@ -89,6 +90,7 @@ impl<A: Aggregate> AggregateTest<A> {
     }
 
     /// Runs the handler of `command`.
+    #[must_use = "a `when` without `then_*` checks asserts nothing"]
     pub async fn when_async<C>(self, command: C) -> Then<A, <A as Handles<C>>::Error>
     where
         C: Command<Aggregate = A>,
@@ -121,7 +123,6 @@ impl<A: Aggregate> AggregateTest<A> {
 }
 
 /// The outcome of [`AggregateTest::when`], to check.
-#[must_use]
 pub struct Then<A: Aggregate, E> {
     state: A,
     result: Result<Vec<A::Event>, E>,

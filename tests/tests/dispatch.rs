@@ -43,23 +43,21 @@ struct Probe {
 }
 
 impl EventStore for Probe {
-    fn append(
+    async fn append(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
-    ) -> impl Future<Output = Result<annals::AppendResult, StoreError>> + Send {
-        async move {
-            if self.always_conflict.load(Ordering::SeqCst) {
-                let actual = self.inner.stream_version(stream).await?;
-                return Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual: Some(actual.unwrap_or(0) + 1) });
-            }
-            let done = self.inner.append(stream, expected, events).await?;
-            if self.lose_next_ack.swap(false, Ordering::SeqCst) {
-                return Err(StoreError::Unavailable("connection reset after commit".into()));
-            }
-            Ok(done)
+    ) -> Result<annals::AppendResult, StoreError> {
+        if self.always_conflict.load(Ordering::SeqCst) {
+            let actual = self.inner.stream_version(stream).await?;
+            return Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual: Some(actual.unwrap_or(0) + 1) });
         }
+        let done = self.inner.append(stream, expected, events).await?;
+        if self.lose_next_ack.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("connection reset after commit".into()));
+        }
+        Ok(done)
     }
     fn read_stream(
         &self,

@@ -361,6 +361,7 @@ impl App {
 
     /// The one dispatch future every entry point awaits. Not an `async fn`
     /// wrapper chain: each layer would move the (large) future once more.
+    #[allow(clippy::type_complexity)]
     fn run<C, R>(
         &self,
         command: C,
