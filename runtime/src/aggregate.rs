@@ -63,7 +63,8 @@ pub trait Event: Clone + fmt::Debug + Send + Sync + 'static {
     fn encode(&self) -> Result<Payload, serde_json::Error>;
 
     /// Builds an event back from its stored type name, version and payload.
-    fn decode(event_type: &str, event_version: u32, payload: &Payload) -> Result<Self, DecodeError>;
+    fn decode(event_type: &str, event_version: u32, payload: &Payload)
+    -> Result<Self, DecodeError>;
 }
 
 /// An event-sourced aggregate: state folded from its events, deciding commands.
@@ -210,7 +211,14 @@ macro_rules! infallible_output {
     )*};
 }
 
-infallible_output!(Ev, Vec<Ev>, Option<Ev>, (), #[N] [Ev; N]);
+infallible_output!(
+    Ev,
+    Vec<Ev>,
+    Option<Ev>,
+    (),
+    #[N]
+    [Ev; N]
+);
 
 impl<Ev: Event, T: IntoEvents<Ev>, E: std::error::Error + Send + Sync + 'static> HandlerOutput<Ev>
     for Result<T, E>

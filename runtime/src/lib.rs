@@ -97,11 +97,14 @@ struct ReadmeDoctests;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use aggregate::{Aggregate, Command, DecodeError, Event, EventType, Handles, HandlerOutput, IntoEvents};
+pub use aggregate::{
+    Aggregate, Command, DecodeError, Event, EventType, HandlerOutput, Handles, IntoEvents,
+};
 pub use annals_macros::{aggregate, command, event};
 pub use app::{
-    AggregateRegistration, AnyDomainError, App, AppBuilder, BuildError, CommandRoute, DispatchError, DispatchOptions,
-    Dispatched, JsonDispatchError, JsonDispatchFn, JsonDispatched, LoadError,
+    AggregateRegistration, AnyDomainError, App, AppBuilder, BuildError, CommandRoute,
+    DispatchError, DispatchOptions, Dispatched, JsonDispatchError, JsonDispatchFn, JsonDispatched,
+    LoadError,
 };
 pub use store::{
     AnyStore, AppendResult, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent, Payload,

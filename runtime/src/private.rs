@@ -52,7 +52,10 @@ pub const fn assert_event<E: crate::aggregate::Event>() {}
 
 /// Builds the decode error for a (type, version) the event type does not know.
 pub fn unknown_type(event_type: &str, event_version: u32) -> crate::aggregate::DecodeError {
-    crate::aggregate::DecodeError::UnknownType { event_type: event_type.to_owned(), event_version }
+    crate::aggregate::DecodeError::UnknownType {
+        event_type: event_type.to_owned(),
+        event_version,
+    }
 }
 
 /// Decodes a payload into `T`, naming the event type on failure.
@@ -61,9 +64,11 @@ pub fn decode_payload<T: serde::de::DeserializeOwned>(
     event_version: u32,
     payload: &crate::store::Payload,
 ) -> Result<T, crate::aggregate::DecodeError> {
-    serde_json::from_str(payload.as_str()).map_err(|source| crate::aggregate::DecodeError::Payload {
-        event_type: event_type.to_owned(),
-        event_version,
-        source,
+    serde_json::from_str(payload.as_str()).map_err(|source| {
+        crate::aggregate::DecodeError::Payload {
+            event_type: event_type.to_owned(),
+            event_version,
+            source,
+        }
     })
 }

@@ -64,7 +64,10 @@ impl<A: Aggregate> AggregateTest<A> {
         for event in events {
             state.apply(&event);
         }
-        Self { state, services: HashMap::new() }
+        Self {
+            state,
+            services: HashMap::new(),
+        }
     }
 
     /// Starts from an aggregate with no history.
@@ -139,12 +142,25 @@ impl<A: Aggregate, E: fmt::Debug> Then<A, E> {
         let expected: Vec<_> = expected.into_iter().collect();
         match &self.result {
             Ok(events) => {
-                assert_eq!(events, &expected, "the handler recorded other events than expected");
+                assert_eq!(
+                    events, &expected,
+                    "the handler recorded other events than expected"
+                );
                 for event in events {
-                    let payload = event.encode().unwrap_or_else(|e| panic!("{event:?} does not encode: {e}"));
-                    let back = A::Event::decode(event.event_type(), event.event_version(), &payload)
-                        .unwrap_or_else(|e| panic!("{event:?} encodes to {payload:?}, which does not decode: {e}"));
-                    assert_eq!(&back, event, "the event changes in a store round trip (payload {payload:?})");
+                    let payload = event
+                        .encode()
+                        .unwrap_or_else(|e| panic!("{event:?} does not encode: {e}"));
+                    let back =
+                        A::Event::decode(event.event_type(), event.event_version(), &payload)
+                            .unwrap_or_else(|e| {
+                                panic!(
+                                    "{event:?} encodes to {payload:?}, which does not decode: {e}"
+                                )
+                            });
+                    assert_eq!(
+                        &back, event,
+                        "the event changes in a store round trip (payload {payload:?})"
+                    );
                 }
             }
             Err(error) => panic!("expected events {expected:?}, but the handler failed: {error:?}"),
@@ -169,7 +185,9 @@ impl<A: Aggregate, E: fmt::Debug> Then<A, E> {
     {
         match &self.result {
             Err(error) => assert_eq!(error, &expected, "the handler failed with another error"),
-            Ok(events) => panic!("expected error {expected:?}, but the handler recorded {events:?}"),
+            Ok(events) => {
+                panic!("expected error {expected:?}, but the handler recorded {events:?}")
+            }
         }
         self
     }
@@ -178,7 +196,10 @@ impl<A: Aggregate, E: fmt::Debug> Then<A, E> {
     #[track_caller]
     pub fn then_error_matches(self, check: impl FnOnce(&E) -> bool) -> Self {
         match &self.result {
-            Err(error) => assert!(check(error), "the handler failed with an unexpected error: {error:?}"),
+            Err(error) => assert!(
+                check(error),
+                "the handler failed with an unexpected error: {error:?}"
+            ),
             Ok(events) => panic!("expected an error, but the handler recorded {events:?}"),
         }
         self

@@ -11,22 +11,57 @@ use bank::accounts::{
 };
 
 fn app_on(store: impl EventStore) -> App {
-    App::builder().store(store).service(PinHasher::new("e2e")).build().expect("a consistent registry")
+    App::builder()
+        .store(store)
+        .service(PinHasher::new("e2e"))
+        .build()
+        .expect("a consistent registry")
 }
 
 async fn bank_scenario<S: EventStore + Clone>(store: S) {
     let node_a = app_on(store.clone());
     let id = AccountId::new();
-    node_a.dispatch(OpenAccount { account_id: id, owner: "Grace".into(), pin: "2468".into() }).await.unwrap();
-    node_a.dispatch(DepositMoney { account_id: id, amount: 1_000 }).await.unwrap();
-    let refused = node_a.dispatch(WithdrawMoney { account_id: id, amount: 5_000 }).await.unwrap_err();
-    assert!(matches!(refused, DispatchError::Domain(AccountError::InsufficientFunds { balance: 1_000, requested: 5_000 })));
+    node_a
+        .dispatch(OpenAccount {
+            account_id: id,
+            owner: "Grace".into(),
+            pin: "2468".into(),
+        })
+        .await
+        .unwrap();
+    node_a
+        .dispatch(DepositMoney {
+            account_id: id,
+            amount: 1_000,
+        })
+        .await
+        .unwrap();
+    let refused = node_a
+        .dispatch(WithdrawMoney {
+            account_id: id,
+            amount: 5_000,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        refused,
+        DispatchError::Domain(AccountError::InsufficientFunds {
+            balance: 1_000,
+            requested: 5_000
+        })
+    ));
 
     // 20 concurrent deposits: all recorded, one version each.
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let app = node_a.clone();
-            tokio::spawn(async move { app.dispatch(DepositMoney { account_id: id, amount: 10 }).await })
+            tokio::spawn(async move {
+                app.dispatch(DepositMoney {
+                    account_id: id,
+                    amount: 10,
+                })
+                .await
+            })
         })
         .collect();
     for t in tasks {
@@ -36,16 +71,34 @@ async fn bank_scenario<S: EventStore + Clone>(store: S) {
     // A second node with a cold cache sees exactly the same state...
     let node_b = app_on(store.clone());
     let (account, version) = node_b.load::<Account>(id).await.unwrap();
-    assert_eq!((account.balance(), version, account.owner()), (1_200, 22, "Grace"));
+    assert_eq!(
+        (account.balance(), version, account.owner()),
+        (1_200, 22, "Grace")
+    );
     // ...writes behind node A's cache...
-    node_b.dispatch(WithdrawMoney { account_id: id, amount: 1_200 }).await.unwrap();
+    node_b
+        .dispatch(WithdrawMoney {
+            account_id: id,
+            amount: 1_200,
+        })
+        .await
+        .unwrap();
     // ...and node A, stale, still decides correctly: closing needs the zero balance B made.
-    let closed = node_a.dispatch(CloseAccount { account_id: id }).await.expect("node A catches up and closes");
+    let closed = node_a
+        .dispatch(CloseAccount { account_id: id })
+        .await
+        .expect("node A catches up and closes");
     assert_eq!(closed.version, 24);
     let (account, _) = app_on(store.clone()).load::<Account>(id).await.unwrap();
     assert_eq!(account.status(), AccountStatus::Closed);
     let recorded = store.read_stream(&closed.stream_id, 1, 100).await.unwrap();
-    assert_eq!(recorded.iter().map(|e| e.stream_version).collect::<Vec<_>>(), (1..=24).collect::<Vec<_>>());
+    assert_eq!(
+        recorded
+            .iter()
+            .map(|e| e.stream_version)
+            .collect::<Vec<_>>(),
+        (1..=24).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

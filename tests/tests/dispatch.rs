@@ -16,13 +16,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 fn app_on(store: impl EventStore) -> App {
-    App::builder().store(store).service(PinHasher::new("test")).build().expect("registry is consistent")
+    App::builder()
+        .store(store)
+        .service(PinHasher::new("test"))
+        .build()
+        .expect("registry is consistent")
 }
 
 async fn open(app: &App, id: AccountId) {
-    app.dispatch(OpenAccount { account_id: id, owner: "Ada".into(), pin: "1234".into() })
-        .await
-        .expect("a new account opens");
+    app.dispatch(OpenAccount {
+        account_id: id,
+        owner: "Ada".into(),
+        pin: "1234".into(),
+    })
+    .await
+    .expect("a new account opens");
 }
 
 fn stream_of(id: AccountId) -> StreamId {
@@ -51,11 +59,17 @@ impl EventStore for Probe {
     ) -> Result<annals::AppendResult, StoreError> {
         if self.always_conflict.load(Ordering::SeqCst) {
             let actual = self.inner.stream_version(stream).await?;
-            return Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual: Some(actual.unwrap_or(0) + 1) });
+            return Err(StoreError::WrongExpectedVersion {
+                stream: stream.clone(),
+                expected,
+                actual: Some(actual.unwrap_or(0) + 1),
+            });
         }
         let done = self.inner.append(stream, expected, events).await?;
         if self.lose_next_ack.swap(false, Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("connection reset after commit".into()));
+            return Err(StoreError::Unavailable(
+                "connection reset after commit".into(),
+            ));
         }
         Ok(done)
     }
@@ -69,7 +83,10 @@ impl EventStore for Probe {
         self.last_read_from.store(from_version, Ordering::SeqCst);
         self.inner.read_stream(stream, from_version, max_count)
     }
-    fn stream_version(&self, stream: &StreamId) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
+    fn stream_version(
+        &self,
+        stream: &StreamId,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.stream_version(stream)
     }
@@ -81,10 +98,16 @@ impl EventStore for Probe {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.read_all(from_position, max_count)
     }
-    fn subscribe_all(&self, from_position: u64) -> BoxStream<'static, Result<annals::RecordedEvent, StoreError>> {
+    fn subscribe_all(
+        &self,
+        from_position: u64,
+    ) -> BoxStream<'static, Result<annals::RecordedEvent, StoreError>> {
         self.inner.subscribe_all(from_position)
     }
-    fn save_snapshot(&self, snapshot: annals::Snapshot) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn save_snapshot(
+        &self,
+        snapshot: annals::Snapshot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.inner.save_snapshot(snapshot)
     }
     fn load_snapshot(
@@ -106,7 +129,13 @@ async fn concurrent_commands_to_one_aggregate_get_consecutive_versions() {
     let tasks: Vec<_> = (0..N)
         .map(|i| {
             let app = app.clone();
-            tokio::spawn(async move { app.dispatch(DepositMoney { account_id: id, amount: i + 1 }).await })
+            tokio::spawn(async move {
+                app.dispatch(DepositMoney {
+                    account_id: id,
+                    amount: i + 1,
+                })
+                .await
+            })
         })
         .collect();
     let mut versions = Vec::new();
@@ -114,10 +143,18 @@ async fn concurrent_commands_to_one_aggregate_get_consecutive_versions() {
         versions.push(t.await.unwrap().expect("every deposit succeeds").version);
     }
     versions.sort_unstable();
-    assert_eq!(versions, (2..=N + 1).collect::<Vec<_>>(), "each command got its own version");
+    assert_eq!(
+        versions,
+        (2..=N + 1).collect::<Vec<_>>(),
+        "each command got its own version"
+    );
 
     let recorded = store.read_stream(&stream_of(id), 1, 10_000).await.unwrap();
-    assert_eq!(recorded.len() as u64, N + 1, "exactly one event per command");
+    assert_eq!(
+        recorded.len() as u64,
+        N + 1,
+        "exactly one event per command"
+    );
     let stream_versions: Vec<u64> = recorded.iter().map(|e| e.stream_version).collect();
     assert_eq!(stream_versions, (1..=N + 1).collect::<Vec<_>>());
     let (account, version) = app.load::<Account>(id).await.unwrap();
@@ -132,12 +169,29 @@ async fn a_warm_aggregate_is_not_read_from_the_store_again() {
     let id = AccountId::new();
     open(&app, id).await;
     let reads_after_first = probe.reads.load(Ordering::SeqCst);
-    assert!(reads_after_first >= 1, "the first command loads the aggregate");
+    assert!(
+        reads_after_first >= 1,
+        "the first command loads the aggregate"
+    );
     for _ in 0..50 {
-        app.dispatch(DepositMoney { account_id: id, amount: 10 }).await.unwrap();
+        app.dispatch(DepositMoney {
+            account_id: id,
+            amount: 10,
+        })
+        .await
+        .unwrap();
     }
-    app.dispatch(WithdrawMoney { account_id: id, amount: 500 }).await.unwrap();
-    assert_eq!(probe.reads.load(Ordering::SeqCst), reads_after_first, "warm commands read nothing");
+    app.dispatch(WithdrawMoney {
+        account_id: id,
+        amount: 500,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        probe.reads.load(Ordering::SeqCst),
+        reads_after_first,
+        "warm commands read nothing"
+    );
 }
 
 #[tokio::test]
@@ -147,12 +201,30 @@ async fn another_writer_in_between_is_caught_up_and_the_command_retried() {
     let node_b = app_on(store.clone());
     let id = AccountId::new();
     open(&node_a, id).await;
-    node_a.dispatch(DepositMoney { account_id: id, amount: 100 }).await.unwrap();
+    node_a
+        .dispatch(DepositMoney {
+            account_id: id,
+            amount: 100,
+        })
+        .await
+        .unwrap();
     // Node B deposits behind node A's cache.
-    node_b.dispatch(DepositMoney { account_id: id, amount: 50 }).await.unwrap();
+    node_b
+        .dispatch(DepositMoney {
+            account_id: id,
+            amount: 50,
+        })
+        .await
+        .unwrap();
     // Node A's cache says 100, but the withdrawal of 150 is only valid with B's deposit:
     // it must conflict, catch up, and succeed on the retry.
-    let done = node_a.dispatch(WithdrawMoney { account_id: id, amount: 150 }).await.unwrap();
+    let done = node_a
+        .dispatch(WithdrawMoney {
+            account_id: id,
+            amount: 150,
+        })
+        .await
+        .unwrap();
     assert_eq!(done.version, 4);
     let (account, _) = node_a.load::<Account>(id).await.unwrap();
     assert_eq!(account.balance(), 0);
@@ -161,20 +233,45 @@ async fn another_writer_in_between_is_caught_up_and_the_command_retried() {
 #[tokio::test]
 async fn endless_conflicts_end_in_a_typed_error_after_the_configured_attempts() {
     let probe = Probe::default();
-    let app = App::builder().store(probe.clone()).service(PinHasher::new("t")).max_attempts(3).build().unwrap();
+    let app = App::builder()
+        .store(probe.clone())
+        .service(PinHasher::new("t"))
+        .max_attempts(3)
+        .build()
+        .unwrap();
     let id = AccountId::new();
     open(&app, id).await;
     probe.always_conflict.store(true, Ordering::SeqCst);
-    let err = app.dispatch(DepositMoney { account_id: id, amount: 1 }).await.unwrap_err();
+    let err = app
+        .dispatch(DepositMoney {
+            account_id: id,
+            amount: 1,
+        })
+        .await
+        .unwrap_err();
     match err {
-        DispatchError::Conflict { stream, attempts, expected, .. } => {
+        DispatchError::Conflict {
+            stream,
+            attempts,
+            expected,
+            ..
+        } => {
             assert_eq!(stream, stream_of(id));
             assert_eq!(attempts, 3);
             assert_eq!(expected, ExpectedVersion::Exact(1));
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert_eq!(probe.inner.read_stream(&stream_of(id), 1, 100).await.unwrap().len(), 1, "nothing was written");
+    assert_eq!(
+        probe
+            .inner
+            .read_stream(&stream_of(id), 1, 100)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "nothing was written"
+    );
 }
 
 #[tokio::test]
@@ -183,14 +280,49 @@ async fn domain_errors_come_back_typed_and_write_nothing() {
     let app = app_on(store.clone());
     let id = AccountId::new();
     open(&app, id).await;
-    app.dispatch(DepositMoney { account_id: id, amount: 70 }).await.unwrap();
-    let err = app.dispatch(WithdrawMoney { account_id: id, amount: 100 }).await.unwrap_err();
-    assert!(matches!(err, DispatchError::Domain(AccountError::InsufficientFunds { balance: 70, requested: 100 })), "{err:?}");
-    assert_eq!(err.to_string(), "insufficient funds: the balance is 70, 100 was requested");
-    let err = app.dispatch(CloseAccount { account_id: id }).await.unwrap_err();
-    assert_eq!(err.domain(), Some(&AccountError::NonZeroBalance { balance: 70 }));
+    app.dispatch(DepositMoney {
+        account_id: id,
+        amount: 70,
+    })
+    .await
+    .unwrap();
+    let err = app
+        .dispatch(WithdrawMoney {
+            account_id: id,
+            amount: 100,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DispatchError::Domain(AccountError::InsufficientFunds {
+                balance: 70,
+                requested: 100
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "insufficient funds: the balance is 70, 100 was requested"
+    );
+    let err = app
+        .dispatch(CloseAccount { account_id: id })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.domain(),
+        Some(&AccountError::NonZeroBalance { balance: 70 })
+    );
     assert_eq!(store.len(), 2, "refused commands record nothing");
-    let err = app.dispatch(DepositMoney { account_id: AccountId::new(), amount: 1 }).await.unwrap_err();
+    let err = app
+        .dispatch(DepositMoney {
+            account_id: AccountId::new(),
+            amount: 1,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.domain(), Some(&AccountError::NotOpen));
 }
 
@@ -202,28 +334,78 @@ async fn undecodable_history_is_a_typed_load_error_and_other_streams_still_work(
     let healthy = AccountId::new();
     open(&app, healthy).await;
     let bad = vec![
-        NewEvent::new("AccountOpened", 1, Payload::from_json(r#"{"owner":"Bo","pin_hash":"x"}"#).unwrap()),
+        NewEvent::new(
+            "AccountOpened",
+            1,
+            Payload::from_json(r#"{"owner":"Bo","pin_hash":"x"}"#).unwrap(),
+        ),
         NewEvent::new("AccountFrozen", 1, Payload::from_json("{}").unwrap()),
     ];
-    store.append(&stream_of(broken), ExpectedVersion::NoStream, bad).await.unwrap();
-    let corrupt = vec![NewEvent::new("MoneyDeposited", 1, Payload::from_json(r#"{"amount":"ten"}"#).unwrap())];
+    store
+        .append(&stream_of(broken), ExpectedVersion::NoStream, bad)
+        .await
+        .unwrap();
+    let corrupt = vec![NewEvent::new(
+        "MoneyDeposited",
+        1,
+        Payload::from_json(r#"{"amount":"ten"}"#).unwrap(),
+    )];
     let corrupt_id = AccountId::new();
-    store.append(&stream_of(corrupt_id), ExpectedVersion::NoStream, corrupt).await.unwrap();
+    store
+        .append(&stream_of(corrupt_id), ExpectedVersion::NoStream, corrupt)
+        .await
+        .unwrap();
 
-    match app.dispatch(DepositMoney { account_id: broken, amount: 5 }).await.unwrap_err() {
-        DispatchError::Load(LoadError::Decode { stream, version, event_type, event_version, source }) => {
+    match app
+        .dispatch(DepositMoney {
+            account_id: broken,
+            amount: 5,
+        })
+        .await
+        .unwrap_err()
+    {
+        DispatchError::Load(LoadError::Decode {
+            stream,
+            version,
+            event_type,
+            event_version,
+            source,
+        }) => {
             assert_eq!(stream, stream_of(broken));
-            assert_eq!((version, event_type.as_str(), event_version), (2, "AccountFrozen", 1));
+            assert_eq!(
+                (version, event_type.as_str(), event_version),
+                (2, "AccountFrozen", 1)
+            );
             assert!(matches!(source, annals::DecodeError::UnknownType { .. }));
         }
         other => panic!("expected a decode error, got {other:?}"),
     }
-    let err = app.dispatch(DepositMoney { account_id: corrupt_id, amount: 5 }).await.unwrap_err();
+    let err = app
+        .dispatch(DepositMoney {
+            account_id: corrupt_id,
+            amount: 5,
+        })
+        .await
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("version 1") && text.contains("MoneyDeposited"), "{text}");
-    assert!(matches!(err, DispatchError::Load(LoadError::Decode { source: annals::DecodeError::Payload { .. }, .. })));
+    assert!(
+        text.contains("version 1") && text.contains("MoneyDeposited"),
+        "{text}"
+    );
+    assert!(matches!(
+        err,
+        DispatchError::Load(LoadError::Decode {
+            source: annals::DecodeError::Payload { .. },
+            ..
+        })
+    ));
 
-    app.dispatch(DepositMoney { account_id: healthy, amount: 5 }).await.expect("other streams are unaffected");
+    app.dispatch(DepositMoney {
+        account_id: healthy,
+        amount: 5,
+    })
+    .await
+    .expect("other streams are unaffected");
 }
 
 #[tokio::test]
@@ -233,20 +415,55 @@ async fn ids_and_metadata_are_recorded_with_every_event() {
     let id = AccountId::new();
     open(&app, id).await;
     let (command_id, correlation_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-    let options = DispatchOptions::new().command_id(command_id).correlation_id(correlation_id).metadata("teller", "t-9");
-    let done = app.dispatch_with(DepositMoney { account_id: id, amount: 3 }, options).await.unwrap();
-    assert_eq!((done.command_id, done.correlation_id), (command_id, correlation_id));
-    let recorded = store.read_stream(&stream_of(id), 2, 1).await.unwrap().remove(0);
+    let options = DispatchOptions::new()
+        .command_id(command_id)
+        .correlation_id(correlation_id)
+        .metadata("teller", "t-9");
+    let done = app
+        .dispatch_with(
+            DepositMoney {
+                account_id: id,
+                amount: 3,
+            },
+            options,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.command_id, done.correlation_id),
+        (command_id, correlation_id)
+    );
+    let recorded = store
+        .read_stream(&stream_of(id), 2, 1)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(recorded.metadata.correlation_id, Some(correlation_id));
     assert_eq!(recorded.metadata.causation_id, Some(command_id));
-    assert_eq!(recorded.metadata.custom.get("teller"), Some(&serde_json::json!("t-9")));
+    assert_eq!(
+        recorded.metadata.custom.get("teller"),
+        Some(&serde_json::json!("t-9"))
+    );
     assert_eq!(recorded.event_type, "MoneyDeposited");
     assert_eq!(recorded.payload.as_str(), r#"{"amount":3}"#);
-    assert_eq!(recorded.event_id.get_version_num(), 7, "event ids are uuid v7");
-    assert_eq!(done.positions, Some((recorded.global_position, recorded.global_position)));
+    assert_eq!(
+        recorded.event_id.get_version_num(),
+        7,
+        "event ids are uuid v7"
+    );
+    assert_eq!(
+        done.positions,
+        Some((recorded.global_position, recorded.global_position))
+    );
 
     // Without options, the command id is fresh and doubles as correlation id.
-    let done = app.dispatch(DepositMoney { account_id: id, amount: 3 }).await.unwrap();
+    let done = app
+        .dispatch(DepositMoney {
+            account_id: id,
+            amount: 3,
+        })
+        .await
+        .unwrap();
     assert_eq!(done.command_id, done.correlation_id);
 }
 
@@ -255,19 +472,48 @@ async fn json_commands_are_routed_by_name_through_the_registry() {
     let app = app_on(MemoryStore::new());
     let id = AccountId::new();
     let opened = app
-        .dispatch_json("OpenAccount", serde_json::json!({"account_id": id, "owner": "Cy", "pin": "9876"}), DispatchOptions::new())
+        .dispatch_json(
+            "OpenAccount",
+            serde_json::json!({"account_id": id, "owner": "Cy", "pin": "9876"}),
+            DispatchOptions::new(),
+        )
         .await
         .unwrap();
     assert_eq!((opened.version, opened.events[0].0), (1, "AccountOpened"));
     let deposited = app
-        .dispatch_json("DepositMoney", serde_json::json!({"account_id": id, "amount": 12}), DispatchOptions::new())
+        .dispatch_json(
+            "DepositMoney",
+            serde_json::json!({"account_id": id, "amount": 12}),
+            DispatchOptions::new(),
+        )
         .await
         .unwrap();
-    assert_eq!(deposited.events, vec![("MoneyDeposited", 1, Payload::from_json(r#"{"amount":12}"#).unwrap())]);
+    assert_eq!(
+        deposited.events,
+        vec![(
+            "MoneyDeposited",
+            1,
+            Payload::from_json(r#"{"amount":12}"#).unwrap()
+        )]
+    );
 
-    let unknown = app.dispatch_json("FreezeAccount", serde_json::json!({}), DispatchOptions::new()).await;
-    assert!(matches!(unknown, Err(JsonDispatchError::UnknownCommand(ref n)) if n == "FreezeAccount"));
-    let malformed = app.dispatch_json("DepositMoney", serde_json::json!({"account_id": id}), DispatchOptions::new()).await;
+    let unknown = app
+        .dispatch_json(
+            "FreezeAccount",
+            serde_json::json!({}),
+            DispatchOptions::new(),
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(JsonDispatchError::UnknownCommand(ref n)) if n == "FreezeAccount")
+    );
+    let malformed = app
+        .dispatch_json(
+            "DepositMoney",
+            serde_json::json!({"account_id": id}),
+            DispatchOptions::new(),
+        )
+        .await;
     match malformed {
         Err(JsonDispatchError::Malformed { command, source }) => {
             assert_eq!(command, "DepositMoney");
@@ -276,30 +522,53 @@ async fn json_commands_are_routed_by_name_through_the_registry() {
         other => panic!("expected malformed, got {other:?}"),
     }
     let refused = app
-        .dispatch_json("WithdrawMoney", serde_json::json!({"account_id": id, "amount": 100}), DispatchOptions::new())
+        .dispatch_json(
+            "WithdrawMoney",
+            serde_json::json!({"account_id": id, "amount": 100}),
+            DispatchOptions::new(),
+        )
         .await;
     match refused {
         Err(JsonDispatchError::Dispatch(DispatchError::Domain(e))) => {
-            assert!(matches!(e.downcast_ref::<AccountError>(), Some(AccountError::InsufficientFunds { .. })));
+            assert!(matches!(
+                e.downcast_ref::<AccountError>(),
+                Some(AccountError::InsufficientFunds { .. })
+            ));
         }
         other => panic!("expected the domain error, got {other:?}"),
     }
     let names: Vec<_> = app.commands().map(|r| r.command).collect();
-    for name in ["OpenAccount", "DepositMoney", "WithdrawMoney", "CloseAccount"] {
+    for name in [
+        "OpenAccount",
+        "DepositMoney",
+        "WithdrawMoney",
+        "CloseAccount",
+    ] {
         assert!(names.contains(&name), "{name} is registered: {names:?}");
     }
-    assert!(app.aggregates().any(|a| a.name == "Account" && a.event_types.len() == 4));
+    assert!(
+        app.aggregates()
+            .any(|a| a.name == "Account" && a.event_types.len() == 4)
+    );
 }
 
 #[tokio::test]
 async fn a_handler_service_missing_from_the_app_is_a_typed_error() {
     let app = App::builder().store(MemoryStore::new()).build().unwrap();
     let err = app
-        .dispatch(OpenAccount { account_id: AccountId::new(), owner: "Di".into(), pin: "1234".into() })
+        .dispatch(OpenAccount {
+            account_id: AccountId::new(),
+            owner: "Di".into(),
+            pin: "1234".into(),
+        })
         .await
         .unwrap_err();
     match err {
-        DispatchError::MissingService { service, command, handler } => {
+        DispatchError::MissingService {
+            service,
+            command,
+            handler,
+        } => {
             assert!(service.ends_with("PinHasher"), "{service}");
             assert_eq!((command, handler), ("OpenAccount", "open"));
         }
@@ -314,25 +583,60 @@ async fn an_append_whose_outcome_is_unknown_reloads_the_aggregate_before_the_nex
     let id = AccountId::new();
     open(&app, id).await;
     probe.lose_next_ack.store(true, Ordering::SeqCst);
-    let err = app.dispatch(DepositMoney { account_id: id, amount: 40 }).await.unwrap_err();
-    assert!(matches!(err, DispatchError::Store(StoreError::Unavailable(_))), "{err:?}");
+    let err = app
+        .dispatch(DepositMoney {
+            account_id: id,
+            amount: 40,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DispatchError::Store(StoreError::Unavailable(_))),
+        "{err:?}"
+    );
     // The deposit was in fact recorded; the app must not trust its stale cache.
-    let done = app.dispatch(WithdrawMoney { account_id: id, amount: 40 }).await.expect("the reload saw the deposit");
+    let done = app
+        .dispatch(WithdrawMoney {
+            account_id: id,
+            amount: 40,
+        })
+        .await
+        .expect("the reload saw the deposit");
     assert_eq!(done.version, 3);
 }
 
 #[tokio::test]
 async fn the_cache_is_bounded_and_evicted_aggregates_reload() {
     let store = MemoryStore::new();
-    let app = App::builder().store(store).service(PinHasher::new("t")).cache_capacity(32).build().unwrap();
+    let app = App::builder()
+        .store(store)
+        .service(PinHasher::new("t"))
+        .cache_capacity(32)
+        .build()
+        .unwrap();
     let ids: Vec<AccountId> = (0..200).map(|_| AccountId::new()).collect();
     for &id in &ids {
         open(&app, id).await;
-        app.dispatch(DepositMoney { account_id: id, amount: 1 }).await.unwrap();
+        app.dispatch(DepositMoney {
+            account_id: id,
+            amount: 1,
+        })
+        .await
+        .unwrap();
     }
-    assert!(app.cached_aggregates() <= 32 + 16, "cache holds {} aggregates", app.cached_aggregates());
+    assert!(
+        app.cached_aggregates() <= 32 + 16,
+        "cache holds {} aggregates",
+        app.cached_aggregates()
+    );
     for &id in &ids {
-        let done = app.dispatch(DepositMoney { account_id: id, amount: 1 }).await.unwrap();
+        let done = app
+            .dispatch(DepositMoney {
+                account_id: id,
+                amount: 1,
+            })
+            .await
+            .unwrap();
         assert_eq!(done.version, 3, "an evicted aggregate reloads its history");
     }
 }
@@ -349,41 +653,70 @@ async fn idle_aggregates_leave_the_cache() {
     assert_eq!(app.cached_aggregates(), 1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while app.cached_aggregates() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the idle aggregate was never evicted");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the idle aggregate was never evicted"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 #[test]
 fn building_without_a_store_is_a_typed_error() {
-    assert!(matches!(App::builder().build(), Err(annals::BuildError::NoStore)));
+    assert!(matches!(
+        App::builder().build(),
+        Err(annals::BuildError::NoStore)
+    ));
 }
 
 #[test]
 fn account_rules_in_given_when_then_form() {
     let pins = PinHasher::new("kit");
     let id = AccountId::new();
-    let opened = AccountEvent::AccountOpened { owner: "Ed".into(), pin_hash: pins.hash(id, "1234") };
+    let opened = AccountEvent::AccountOpened {
+        owner: "Ed".into(),
+        pin_hash: pins.hash(id, "1234"),
+    };
     AggregateTest::<Account>::given_no_events()
         .with_service(pins.clone())
-        .when(OpenAccount { account_id: id, owner: "  Ed ".into(), pin: "1234".into() })
+        .when(OpenAccount {
+            account_id: id,
+            owner: "  Ed ".into(),
+            pin: "1234".into(),
+        })
         .then_events([opened.clone()])
         .then_state(|a| assert_eq!(a.owner(), "Ed"));
     AggregateTest::<Account>::given_no_events()
         .with_service(pins)
-        .when(OpenAccount { account_id: id, owner: "Ed".into(), pin: "12a4".into() })
+        .when(OpenAccount {
+            account_id: id,
+            owner: "Ed".into(),
+            pin: "12a4".into(),
+        })
         .then_error(AccountError::InvalidPin);
     AggregateTest::<Account>::given([opened.clone(), AccountEvent::MoneyDeposited { amount: 5 }])
-        .when(WithdrawMoney { account_id: id, amount: 6 })
-        .then_error(AccountError::InsufficientFunds { balance: 5, requested: 6 });
+        .when(WithdrawMoney {
+            account_id: id,
+            amount: 6,
+        })
+        .then_error(AccountError::InsufficientFunds {
+            balance: 5,
+            requested: 6,
+        });
     AggregateTest::<Account>::given([opened.clone(), AccountEvent::MoneyDeposited { amount: 5 }])
         .when(CloseAccount { account_id: id })
         .then_error(AccountError::NonZeroBalance { balance: 5 });
     AggregateTest::<Account>::given([opened.clone(), AccountEvent::AccountClosed])
-        .when(DepositMoney { account_id: id, amount: 1 })
+        .when(DepositMoney {
+            account_id: id,
+            amount: 1,
+        })
         .then_error(AccountError::Closed);
     AggregateTest::<Account>::given([opened, AccountEvent::MoneyDeposited { amount: 5 }])
-        .when(WithdrawMoney { account_id: id, amount: 5 })
+        .when(WithdrawMoney {
+            account_id: id,
+            amount: 5,
+        })
         .then_events([AccountEvent::MoneyWithdrawn { amount: 5 }])
         .then_state(|a| assert_eq!(a.balance(), 0));
 }
@@ -395,17 +728,38 @@ async fn a_command_id_dispatched_twice_records_once() {
     let id = AccountId::new();
     open(&app, id).await;
     let command_id = uuid::Uuid::now_v7();
-    let deposit = DepositMoney { account_id: id, amount: 25 };
-    let first = app.dispatch_with(deposit.clone(), DispatchOptions::new().command_id(command_id)).await.unwrap();
+    let deposit = DepositMoney {
+        account_id: id,
+        amount: 25,
+    };
+    let first = app
+        .dispatch_with(
+            deposit.clone(),
+            DispatchOptions::new().command_id(command_id),
+        )
+        .await
+        .unwrap();
     let event_id = store.read_stream(&stream_of(id), 2, 1).await.unwrap()[0].event_id;
     assert_eq!(event_id.get_version_num(), 7, "derived ids are still v7");
-    assert_eq!(&event_id.as_bytes()[..6], &command_id.as_bytes()[..6], "and carry the command's timestamp");
+    assert_eq!(
+        &event_id.as_bytes()[..6],
+        &command_id.as_bytes()[..6],
+        "and carry the command's timestamp"
+    );
 
     // The retry, from this node or another, records nothing and says why.
     for node in [app.clone(), app_on(store.clone())] {
-        let retry = node.dispatch_with(deposit.clone(), DispatchOptions::new().command_id(command_id)).await;
+        let retry = node
+            .dispatch_with(
+                deposit.clone(),
+                DispatchOptions::new().command_id(command_id),
+            )
+            .await;
         match retry {
-            Err(DispatchError::DuplicateCommand { command_id: c, stream }) => {
+            Err(DispatchError::DuplicateCommand {
+                command_id: c,
+                stream,
+            }) => {
                 assert_eq!((c, stream), (command_id, stream_of(id)));
             }
             other => panic!("expected a duplicate command, got {other:?}"),
@@ -415,6 +769,11 @@ async fn a_command_id_dispatched_twice_records_once() {
     let (account, version) = app.load::<Account>(id).await.unwrap();
     assert_eq!((account.balance(), version), (25, first.version));
     // Another command id is another command.
-    app.dispatch_with(deposit, DispatchOptions::new().command_id(uuid::Uuid::now_v7())).await.unwrap();
+    app.dispatch_with(
+        deposit,
+        DispatchOptions::new().command_id(uuid::Uuid::now_v7()),
+    )
+    .await
+    .unwrap();
     assert_eq!(app.load::<Account>(id).await.unwrap().0.balance(), 50);
 }

@@ -53,7 +53,11 @@ async fn snapshots_are_taken_every_n_events_and_used_by_cold_loads() {
     let store = MemoryStore::new();
     fill(&store, 1, 10).await;
     let stream = StreamId::new("Tally-1");
-    let snapshot = store.load_snapshot(&stream).await.unwrap().expect("a snapshot was taken");
+    let snapshot = store
+        .load_snapshot(&stream)
+        .await
+        .unwrap()
+        .expect("a snapshot was taken");
     assert_eq!((snapshot.stream_version, snapshot.snapshot_version), (8, 2));
 
     // A new app (cold cache) must rebuild the same state from the snapshot plus the tail.
@@ -62,11 +66,21 @@ async fn snapshots_are_taken_every_n_events_and_used_by_cold_loads() {
     assert_eq!((tally.sum, tally.seen, version), (55, 10, 10));
 
     // Prove the snapshot was used: make it say something the events do not.
-    let forged = Snapshot { state: annals::Payload::from_json(r#"{"sum":1000,"seen":8}"#).unwrap(), ..snapshot };
+    let forged = Snapshot {
+        state: annals::Payload::from_json(r#"{"sum":1000,"seen":8}"#).unwrap(),
+        ..snapshot
+    };
     store.save_snapshot(forged).await.unwrap();
-    let cold = App::builder().store(AnyStore::new(store.clone())).build().unwrap();
+    let cold = App::builder()
+        .store(AnyStore::new(store.clone()))
+        .build()
+        .unwrap();
     let (tally, _) = cold.load::<Tally>(1).await.unwrap();
-    assert_eq!(tally.sum, 1000 + 9 + 10, "state = snapshot + events 9 and 10 only");
+    assert_eq!(
+        tally.sum,
+        1000 + 9 + 10,
+        "state = snapshot + events 9 and 10 only"
+    );
 }
 
 #[tokio::test]
@@ -75,13 +89,28 @@ async fn a_snapshot_of_another_version_or_unreadable_is_ignored() {
     fill(&store, 2, 5).await;
     let stream = StreamId::new("Tally-2");
     let taken = store.load_snapshot(&stream).await.unwrap().unwrap();
-    let old = Snapshot { snapshot_version: 1, state: annals::Payload::from_json(r#"{"sum":1000,"seen":4}"#).unwrap(), ..taken.clone() };
+    let old = Snapshot {
+        snapshot_version: 1,
+        state: annals::Payload::from_json(r#"{"sum":1000,"seen":4}"#).unwrap(),
+        ..taken.clone()
+    };
     store.save_snapshot(old).await.unwrap();
     let cold = App::builder().store(store.clone()).build().unwrap();
-    assert_eq!(cold.load::<Tally>(2).await.unwrap().0.sum, 15, "old snapshot_version ignored: full replay");
+    assert_eq!(
+        cold.load::<Tally>(2).await.unwrap().0.sum,
+        15,
+        "old snapshot_version ignored: full replay"
+    );
 
-    let garbage = Snapshot { state: annals::Payload::from_json(r#"{"sum":"many"}"#).unwrap(), ..taken };
+    let garbage = Snapshot {
+        state: annals::Payload::from_json(r#"{"sum":"many"}"#).unwrap(),
+        ..taken
+    };
     store.save_snapshot(garbage).await.unwrap();
     let cold = App::builder().store(store.clone()).build().unwrap();
-    assert_eq!(cold.load::<Tally>(2).await.unwrap().0.sum, 15, "an undecodable snapshot is ignored");
+    assert_eq!(
+        cold.load::<Tally>(2).await.unwrap().0.sum,
+        15,
+        "an undecodable snapshot is ignored"
+    );
 }

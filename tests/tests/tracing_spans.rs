@@ -28,7 +28,10 @@ impl<S: tracing::Subscriber> Layer<S> for Spans {
     fn on_new_span(&self, attrs: &Attributes<'_>, _id: &Id, _ctx: Context<'_, S>) {
         let mut fields = Vec::new();
         attrs.record(&mut Fields(&mut fields));
-        self.0.lock().unwrap().push((attrs.metadata().name().to_owned(), fields));
+        self.0
+            .lock()
+            .unwrap()
+            .push((attrs.metadata().name().to_owned(), fields));
     }
 }
 
@@ -38,23 +41,50 @@ async fn each_dispatch_has_a_span_with_command_stream_and_correlation_id() {
     let subscriber = tracing_subscriber::registry().with(spans.clone());
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let app = App::builder().store(MemoryStore::new()).service(PinHasher::new("t")).build().unwrap();
-    let id = AccountId::new();
-    app.dispatch(OpenAccount { account_id: id, owner: "Fay".into(), pin: "1234".into() }).await.unwrap();
-    let correlation = uuid::Uuid::now_v7();
-    app.dispatch_with(DepositMoney { account_id: id, amount: 1 }, DispatchOptions::new().correlation_id(correlation))
-        .await
+    let app = App::builder()
+        .store(MemoryStore::new())
+        .service(PinHasher::new("t"))
+        .build()
         .unwrap();
+    let id = AccountId::new();
+    app.dispatch(OpenAccount {
+        account_id: id,
+        owner: "Fay".into(),
+        pin: "1234".into(),
+    })
+    .await
+    .unwrap();
+    let correlation = uuid::Uuid::now_v7();
+    app.dispatch_with(
+        DepositMoney {
+            account_id: id,
+            amount: 1,
+        },
+        DispatchOptions::new().correlation_id(correlation),
+    )
+    .await
+    .unwrap();
 
     let spans = spans.0.lock().unwrap();
-    let dispatches: Vec<_> = spans.iter().filter(|(name, _)| name == "annals.dispatch").collect();
+    let dispatches: Vec<_> = spans
+        .iter()
+        .filter(|(name, _)| name == "annals.dispatch")
+        .collect();
     assert_eq!(dispatches.len(), 2, "one span per command: {spans:?}");
     let field = |i: usize, key: &str| {
-        dispatches[i].1.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+        dispatches[i]
+            .1
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     };
     assert_eq!(field(0, "command"), "OpenAccount");
     assert_eq!(field(1, "command"), "DepositMoney");
     assert_eq!(field(1, "stream"), format!("Account-{id}"));
     assert_eq!(field(1, "correlation_id"), correlation.to_string());
-    assert!(!field(0, "correlation_id").is_empty(), "a default correlation id is recorded too");
+    assert!(
+        !field(0, "correlation_id").is_empty(),
+        "a default correlation id is recorded too"
+    );
 }

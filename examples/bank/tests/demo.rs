@@ -4,20 +4,32 @@ use std::process::Command;
 
 fn run_bank(envs: &[(&str, &str)], dir: &std::path::Path) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bank"));
-    cmd.current_dir(dir).env_remove("DATABASE_URL").env_remove("BANK_DB");
+    cmd.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("BANK_DB");
     for (k, v) in envs {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("the bank binary runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "bank failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "bank failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
 /// The global position of the first recorded event in a run (`@N`).
 fn first_position(output: &str) -> u64 {
-    let line = output.lines().find(|l| l.starts_with("open account")).expect("an open line");
-    let at = line.split_whitespace().find(|w| w.starts_with('@')).expect("a position");
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("open account"))
+        .expect("an open line");
+    let at = line
+        .split_whitespace()
+        .find(|w| w.starts_with('@'))
+        .expect("a position");
     at[1..].parse().expect("a number")
 }
 
@@ -31,14 +43,20 @@ fn the_demo_keeps_its_events_in_a_sqlite_file_in_the_working_directory() {
     assert!(first.contains("close                ok"), "{first}");
     let second = run_bank(&[], dir.path());
     assert_eq!(first_position(&first), 1);
-    assert_eq!(first_position(&second), 6, "the second run appends after the first run's 5 events");
+    assert_eq!(
+        first_position(&second),
+        6,
+        "the second run appends after the first run's 5 events"
+    );
 }
 
 #[test]
 fn the_store_is_chosen_by_environment() {
     let dir = tempfile::tempdir().unwrap();
     let custom = run_bank(&[("BANK_DB", "custom.db")], dir.path());
-    assert!(custom.contains("store = SQLite file custom.db") && dir.path().join("custom.db").exists());
+    assert!(
+        custom.contains("store = SQLite file custom.db") && dir.path().join("custom.db").exists()
+    );
     let memory = run_bank(&[("DATABASE_URL", "memory")], dir.path());
     assert!(memory.contains("store = in-memory"), "{memory}");
 
@@ -48,5 +66,7 @@ fn the_store_is_chosen_by_environment() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL must start with postgres://"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL must start with postgres://")
+    );
 }

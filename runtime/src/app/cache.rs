@@ -76,15 +76,27 @@ impl Cache {
             return (entry.stream.clone(), slot);
         }
         let now = Instant::now();
-        if let Ok(occupied) = shard.find_entry(hash, |e| e.hash == hash && e.stream.as_str() == key) {
+        if let Ok(occupied) = shard.find_entry(hash, |e| e.hash == hash && e.stream.as_str() == key)
+        {
             occupied.remove();
         }
         if shard.len() >= self.per_shard {
             self.evict(&mut shard, now);
         }
         let stream = StreamId::new(key);
-        let slot = Arc::new(Slot::<A>::new(Loaded { state: A::default(), version: 0, fresh: false, since_snapshot: 0 }));
-        let entry = Entry { hash, stream: stream.clone(), slot: slot.clone(), last_used: now, used: false };
+        let slot = Arc::new(Slot::<A>::new(Loaded {
+            state: A::default(),
+            version: 0,
+            fresh: false,
+            since_snapshot: 0,
+        }));
+        let entry = Entry {
+            hash,
+            stream: stream.clone(),
+            slot: slot.clone(),
+            last_used: now,
+            used: false,
+        };
         shard.insert_unique(hash, entry, |e| e.hash);
         (stream, slot)
     }

@@ -36,7 +36,9 @@ pub enum DispatchError<E> {
         source: serde_json::Error,
     },
     /// The handler takes a service the app was not built with.
-    #[error("handler `{handler}` for `{command}` needs service `{service}`: register it with `App::builder().service(..)`")]
+    #[error(
+        "handler `{handler}` for `{command}` needs service `{service}`: register it with `App::builder().service(..)`"
+    )]
     MissingService {
         /// The service's type name.
         service: &'static str,
@@ -72,14 +74,28 @@ impl<E> DispatchError<E> {
     pub fn map_domain<F>(self, f: impl FnOnce(E) -> F) -> DispatchError<F> {
         match self {
             Self::Domain(e) => DispatchError::Domain(f(e)),
-            Self::Conflict { stream, expected, actual, attempts } => {
-                DispatchError::Conflict { stream, expected, actual, attempts }
-            }
+            Self::Conflict {
+                stream,
+                expected,
+                actual,
+                attempts,
+            } => DispatchError::Conflict {
+                stream,
+                expected,
+                actual,
+                attempts,
+            },
             Self::Load(e) => DispatchError::Load(e),
             Self::Encode { event_type, source } => DispatchError::Encode { event_type, source },
-            Self::MissingService { service, command, handler } => {
-                DispatchError::MissingService { service, command, handler }
-            }
+            Self::MissingService {
+                service,
+                command,
+                handler,
+            } => DispatchError::MissingService {
+                service,
+                command,
+                handler,
+            },
             Self::DuplicateCommand { command_id, stream } => {
                 DispatchError::DuplicateCommand { command_id, stream }
             }
@@ -93,7 +109,9 @@ impl<E> DispatchError<E> {
 #[non_exhaustive]
 pub enum LoadError {
     /// A stored event does not decode into the aggregate's event type.
-    #[error("stream `{stream}` version {version}: cannot decode `{event_type}` v{event_version}: {source}")]
+    #[error(
+        "stream `{stream}` version {version}: cannot decode `{event_type}` v{event_version}: {source}"
+    )]
     Decode {
         /// The stream.
         stream: StreamId,
@@ -136,7 +154,9 @@ pub enum BuildError {
     #[error("no event store configured: call `App::builder().store(..)`")]
     NoStore,
     /// Two command types registered the same command name.
-    #[error("command name `{name}` is registered twice: by `{first}` and by `{second}`; give one `#[command(name = \"...\")]`")]
+    #[error(
+        "command name `{name}` is registered twice: by `{first}` and by `{second}`; give one `#[command(name = \"...\")]`"
+    )]
     DuplicateCommand {
         /// The shared name.
         name: &'static str,
@@ -146,7 +166,9 @@ pub enum BuildError {
         second: String,
     },
     /// Two aggregate types registered the same type name.
-    #[error("aggregate type name `{name}` is registered twice: by `{first}` and by `{second}`; give one `#[aggregate(name = \"...\")]`")]
+    #[error(
+        "aggregate type name `{name}` is registered twice: by `{first}` and by `{second}`; give one `#[aggregate(name = \"...\")]`"
+    )]
     DuplicateAggregate {
         /// The shared name.
         name: &'static str,

@@ -9,8 +9,8 @@ pub use registry::{AggregateRegistration, CommandRoute, JsonDispatchFn, JsonDisp
 
 use crate::aggregate::{Aggregate, Command, Event, Handles};
 use crate::store::{
-    AnyStore, EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot, StoreError, StreamId,
-    DEFAULT_READ_BATCH,
+    AnyStore, DEFAULT_READ_BATCH, EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot,
+    StoreError, StreamId,
 };
 use cache::{Cache, Loaded};
 use registry::Registry;
@@ -307,7 +307,9 @@ impl App {
         C: Command,
         C::Aggregate: Handles<C>,
     {
-        self.run(command, DispatchOptions::default(), |_| ()).await.map(|(done, ())| done)
+        self.run(command, DispatchOptions::default(), |_| ())
+            .await
+            .map(|(done, ())| done)
     }
 
     /// Dispatches `command` with explicit ids and metadata.
@@ -320,7 +322,9 @@ impl App {
         C: Command,
         C::Aggregate: Handles<C>,
     {
-        self.run(command, options, |_| ()).await.map(|(done, ())| done)
+        self.run(command, options, |_| ())
+            .await
+            .map(|(done, ())| done)
     }
 
     /// Dispatches `command` and runs `inspect` on the aggregate's new state,
@@ -368,7 +372,10 @@ impl App {
         options: DispatchOptions,
         inspect: impl FnOnce(&C::Aggregate) -> R + Send,
     ) -> impl std::future::Future<
-        Output = Result<(Dispatched<C::Aggregate>, R), DispatchError<<C::Aggregate as Handles<C>>::Error>>,
+        Output = Result<
+            (Dispatched<C::Aggregate>, R),
+            DispatchError<<C::Aggregate as Handles<C>>::Error>,
+        >,
     > + Send
     where
         C: Command,
@@ -401,10 +408,19 @@ impl App {
                 Err(_) => slot.lock().await,
             };
             let outcome = self
-                .decide_and_append(&stream, &mut loaded, command, command_id, explicit_command_id, metadata)
+                .decide_and_append(
+                    &stream,
+                    &mut loaded,
+                    command,
+                    command_id,
+                    explicit_command_id,
+                    metadata,
+                )
                 .await;
             match &outcome {
-                Ok((events, positions)) => tracing::debug!(events = events.len(), ?positions, "dispatched"),
+                Ok((events, positions)) => {
+                    tracing::debug!(events = events.len(), ?positions, "dispatched")
+                }
                 Err(error) => tracing::debug!(%error, "rejected"),
             }
             outcome.map(|(events, positions)| {
@@ -496,7 +512,12 @@ impl App {
             if events.is_empty() {
                 return Ok((events, None));
             }
-            let new_events = encode_all(&events, command_id, explicit_command_id.is_some(), &metadata)?;
+            let new_events = encode_all(
+                &events,
+                command_id,
+                explicit_command_id.is_some(),
+                &metadata,
+            )?;
             let expected = ExpectedVersion::Exact(loaded.version);
             match self.inner.store.append(stream, expected, new_events).await {
                 Ok(done) => {
@@ -519,7 +540,11 @@ impl App {
                             attempts: attempt,
                         });
                     }
-                    tracing::debug!(attempt, ?actual, "another writer changed the stream; catching up");
+                    tracing::debug!(
+                        attempt,
+                        ?actual,
+                        "another writer changed the stream; catching up"
+                    );
                     attempt += 1;
                     self.catch_up(stream, loaded).await?;
                 }
@@ -539,7 +564,9 @@ impl App {
         }
     }
 
-    fn service<C: Command, S: Send + Sync + 'static>(&self) -> Result<&S, DispatchError<<C::Aggregate as Handles<C>>::Error>>
+    fn service<C: Command, S: Send + Sync + 'static>(
+        &self,
+    ) -> Result<&S, DispatchError<<C::Aggregate as Handles<C>>::Error>>
     where
         C::Aggregate: Handles<C>,
     {
@@ -559,15 +586,28 @@ impl App {
     }
 
     /// Brings a cached aggregate up to the stream's current version.
-    async fn catch_up<A: Aggregate>(&self, stream: &StreamId, loaded: &mut Loaded<A>) -> Result<(), LoadError> {
+    async fn catch_up<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        loaded: &mut Loaded<A>,
+    ) -> Result<(), LoadError> {
         if !loaded.fresh {
-            *loaded = Loaded { state: A::default(), version: 0, fresh: false, since_snapshot: 0 };
+            *loaded = Loaded {
+                state: A::default(),
+                version: 0,
+                fresh: false,
+                since_snapshot: 0,
+            };
             if A::SNAPSHOT_EVERY.is_some() {
                 self.restore_snapshot(stream, loaded).await?;
             }
         }
         loop {
-            let batch = self.inner.store.read_stream(stream, loaded.version + 1, DEFAULT_READ_BATCH).await?;
+            let batch = self
+                .inner
+                .store
+                .read_stream(stream, loaded.version + 1, DEFAULT_READ_BATCH)
+                .await?;
             let full = batch.len() == DEFAULT_READ_BATCH;
             for recorded in batch {
                 if recorded.stream_version != loaded.version + 1 {
@@ -577,14 +617,18 @@ impl App {
                         found: recorded.stream_version,
                     });
                 }
-                let event = A::Event::decode(&recorded.event_type, recorded.event_version, &recorded.payload)
-                    .map_err(|source| LoadError::Decode {
-                        stream: stream.clone(),
-                        version: recorded.stream_version,
-                        event_type: recorded.event_type.clone().into_owned(),
-                        event_version: recorded.event_version,
-                        source,
-                    })?;
+                let event = A::Event::decode(
+                    &recorded.event_type,
+                    recorded.event_version,
+                    &recorded.payload,
+                )
+                .map_err(|source| LoadError::Decode {
+                    stream: stream.clone(),
+                    version: recorded.stream_version,
+                    event_type: recorded.event_type.clone().into_owned(),
+                    event_version: recorded.event_version,
+                    source,
+                })?;
                 loaded.state.apply(&event);
                 loaded.version = recorded.stream_version;
                 loaded.since_snapshot += 1;
@@ -597,10 +641,20 @@ impl App {
         Ok(())
     }
 
-    async fn restore_snapshot<A: Aggregate>(&self, stream: &StreamId, loaded: &mut Loaded<A>) -> Result<(), LoadError> {
-        let Some(snapshot) = self.inner.store.load_snapshot(stream).await? else { return Ok(()) };
+    async fn restore_snapshot<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        loaded: &mut Loaded<A>,
+    ) -> Result<(), LoadError> {
+        let Some(snapshot) = self.inner.store.load_snapshot(stream).await? else {
+            return Ok(());
+        };
         if snapshot.snapshot_version != A::SNAPSHOT_VERSION {
-            tracing::debug!(found = snapshot.snapshot_version, wanted = A::SNAPSHOT_VERSION, "ignoring snapshot of another version");
+            tracing::debug!(
+                found = snapshot.snapshot_version,
+                wanted = A::SNAPSHOT_VERSION,
+                "ignoring snapshot of another version"
+            );
             return Ok(());
         }
         match A::restore(&snapshot.state) {
@@ -608,14 +662,18 @@ impl App {
                 loaded.state = state;
                 loaded.version = snapshot.stream_version;
             }
-            Some(Err(error)) => tracing::warn!(%stream, %error, "ignoring a snapshot that does not decode; replaying the stream"),
+            Some(Err(error)) => {
+                tracing::warn!(%stream, %error, "ignoring a snapshot that does not decode; replaying the stream")
+            }
             None => {}
         }
         Ok(())
     }
 
     async fn maybe_snapshot<A: Aggregate>(&self, stream: &StreamId, loaded: &mut Loaded<A>) {
-        let Some(every) = A::SNAPSHOT_EVERY else { return };
+        let Some(every) = A::SNAPSHOT_EVERY else {
+            return;
+        };
         if loaded.since_snapshot < every {
             return;
         }
@@ -672,9 +730,10 @@ fn encode_all<Ev: Event, E>(
         .iter()
         .enumerate()
         .map(|(index, event)| {
-            let payload = event
-                .encode()
-                .map_err(|source| DispatchError::Encode { event_type: event.event_type(), source })?;
+            let payload = event.encode().map_err(|source| DispatchError::Encode {
+                event_type: event.event_type(),
+                source,
+            })?;
             Ok(NewEvent {
                 event_id: if deterministic {
                     derived_event_id(command_id, index)
@@ -701,21 +760,32 @@ where
     C::Aggregate: Handles<C>,
 {
     Box::pin(async move {
-        let command: C = serde_json::from_value(fields)
-            .map_err(|source| JsonDispatchError::Malformed { command: C::NAME, source })?;
-        let done = app.dispatch_with(command, options).await.map_err(|e| {
-            JsonDispatchError::Dispatch(e.map_domain(AnyDomainError::new))
-        })?;
+        let command: C =
+            serde_json::from_value(fields).map_err(|source| JsonDispatchError::Malformed {
+                command: C::NAME,
+                source,
+            })?;
+        let done = app
+            .dispatch_with(command, options)
+            .await
+            .map_err(|e| JsonDispatchError::Dispatch(e.map_domain(AnyDomainError::new)))?;
         let events = done
             .events
             .iter()
             .map(|e| {
                 let payload = e.encode().map_err(|source| {
-                    JsonDispatchError::Dispatch(DispatchError::Encode { event_type: e.event_type(), source })
+                    JsonDispatchError::Dispatch(DispatchError::Encode {
+                        event_type: e.event_type(),
+                        source,
+                    })
                 })?;
                 Ok((e.event_type(), e.event_version(), payload))
             })
             .collect::<Result<_, JsonDispatchError>>()?;
-        Ok(JsonDispatched { stream_id: done.stream_id, version: done.version, events })
+        Ok(JsonDispatched {
+            stream_id: done.stream_id,
+            version: done.version,
+            events,
+        })
     })
 }

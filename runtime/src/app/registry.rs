@@ -76,8 +76,14 @@ impl Registry {
             if let Some(first) = registry.commands.insert(route.command, route) {
                 return Err(super::BuildError::DuplicateCommand {
                     name: route.command,
-                    first: format!("{}::{} ({})", first.aggregate, first.handler, first.rust_type),
-                    second: format!("{}::{} ({})", route.aggregate, route.handler, route.rust_type),
+                    first: format!(
+                        "{}::{} ({})",
+                        first.aggregate, first.handler, first.rust_type
+                    ),
+                    second: format!(
+                        "{}::{} ({})",
+                        route.aggregate, route.handler, route.rust_type
+                    ),
                 });
             }
         }

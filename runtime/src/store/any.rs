@@ -31,8 +31,10 @@ trait DynStore: Send + Sync + 'static {
         from_position: u64,
         max_count: usize,
     ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>>;
-    fn subscribe_all(&self, from_position: u64)
-    -> BoxStream<'static, Result<RecordedEvent, StoreError>>;
+    fn subscribe_all(
+        &self,
+        from_position: u64,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>>;
     fn save_snapshot(&self, snapshot: Snapshot) -> BoxFuture<'_, Result<(), StoreError>>;
     fn load_snapshot<'a>(
         &'a self,
@@ -56,7 +58,12 @@ impl<S: EventStore> DynStore for S {
         from_version: u64,
         max_count: usize,
     ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
-        Box::pin(EventStore::read_stream(self, stream, from_version, max_count))
+        Box::pin(EventStore::read_stream(
+            self,
+            stream,
+            from_version,
+            max_count,
+        ))
     }
     fn stream_version<'a>(
         &'a self,
@@ -118,7 +125,9 @@ impl AnyStore {
 
 impl fmt::Debug for AnyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("AnyStore").field(&self.0.type_name()).finish()
+        f.debug_tuple("AnyStore")
+            .field(&self.0.type_name())
+            .finish()
     }
 }
 
@@ -160,7 +169,10 @@ impl EventStore for AnyStore {
         self.0.subscribe_all(from_position)
     }
 
-    fn save_snapshot(&self, snapshot: Snapshot) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn save_snapshot(
+        &self,
+        snapshot: Snapshot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.0.save_snapshot(snapshot)
     }
 

@@ -46,7 +46,10 @@ struct Inner {
 
 impl Default for Inner {
     fn default() -> Self {
-        Self { state: Mutex::default(), head: watch::channel(0).0 }
+        Self {
+            state: Mutex::default(),
+            head: watch::channel(0).0,
+        }
     }
 }
 
@@ -82,13 +85,19 @@ impl MemoryStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         if events.is_empty() {
-            return Err(StoreError::EmptyAppend { stream: stream.clone() });
+            return Err(StoreError::EmptyAppend {
+                stream: stream.clone(),
+            });
         }
         let mut guard = self.inner.state.lock();
         let state = &mut *guard;
         let actual = state.streams.get(stream.as_str()).map(|ix| ix.len() as u64);
         if !expected.accepts(actual) {
-            return Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual });
+            return Err(StoreError::WrongExpectedVersion {
+                stream: stream.clone(),
+                expected,
+                actual,
+            });
         }
         // Claim the ids in one hash probe each; on a duplicate (in the store or
         // repeated in this batch) release the ones this batch claimed, so nothing is written.
@@ -97,7 +106,10 @@ impl MemoryStore {
                 for claimed in &events[..i] {
                     state.event_ids.remove(&claimed.event_id);
                 }
-                return Err(StoreError::DuplicateEventId { stream: stream.clone(), event_id: e.event_id });
+                return Err(StoreError::DuplicateEventId {
+                    stream: stream.clone(),
+                    event_id: e.event_id,
+                });
             }
         }
         let recorded_at = Utc::now();
@@ -105,7 +117,10 @@ impl MemoryStore {
         let first_position = state.events.len() as u64 + 1;
         // Look the stream up by `&str` first: cloning the key is only needed for a new stream.
         let indexes = match actual {
-            Some(_) => state.streams.get_mut(stream.as_str()).expect("the stream was found above"),
+            Some(_) => state
+                .streams
+                .get_mut(stream.as_str())
+                .expect("the stream was found above"),
             None => state.streams.entry(stream.clone()).or_default(),
         };
         for (i, e) in events.into_iter().enumerate() {
@@ -132,20 +147,42 @@ impl MemoryStore {
             *head = last_position;
             self.inner.head.receiver_count() > 0
         });
-        Ok(AppendResult { stream_version, first_position, last_position })
+        Ok(AppendResult {
+            stream_version,
+            first_position,
+            last_position,
+        })
     }
 
-    fn read_stream_now(&self, stream: &StreamId, from_version: u64, max_count: usize) -> Vec<RecordedEvent> {
+    fn read_stream_now(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        max_count: usize,
+    ) -> Vec<RecordedEvent> {
         let state = self.inner.state.lock();
-        let Some(indexes) = state.streams.get(stream) else { return Vec::new() };
+        let Some(indexes) = state.streams.get(stream) else {
+            return Vec::new();
+        };
         let start = from_version.saturating_sub(1).min(indexes.len() as u64) as usize;
-        indexes[start..].iter().take(max_count).map(|&i| state.events[i].clone()).collect()
+        indexes[start..]
+            .iter()
+            .take(max_count)
+            .map(|&i| state.events[i].clone())
+            .collect()
     }
 
     fn read_all_now(&self, from_position: u64, max_count: usize) -> Vec<RecordedEvent> {
         let state = self.inner.state.lock();
-        let start = from_position.saturating_sub(1).min(state.events.len() as u64) as usize;
-        state.events.iter_from(start).take(max_count).cloned().collect()
+        let start = from_position
+            .saturating_sub(1)
+            .min(state.events.len() as u64) as usize;
+        state
+            .events
+            .iter_from(start)
+            .take(max_count)
+            .cloned()
+            .collect()
     }
 }
 
@@ -168,15 +205,21 @@ impl Log {
         if self.len.is_multiple_of(Self::SEGMENT) {
             self.segments.push(Vec::with_capacity(Self::SEGMENT));
         }
-        self.segments.last_mut().expect("a segment was just ensured").push(event);
+        self.segments
+            .last_mut()
+            .expect("a segment was just ensured")
+            .push(event);
         self.len += 1;
     }
 
     fn iter_from(&self, start: usize) -> impl Iterator<Item = &RecordedEvent> {
         let (segment, offset) = (start / Self::SEGMENT, start % Self::SEGMENT);
-        self.segments.get(segment..).unwrap_or_default().iter().enumerate().flat_map(move |(i, s)| {
-            s[if i == 0 { offset } else { 0 }..].iter()
-        })
+        self.segments
+            .get(segment..)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .flat_map(move |(i, s)| s[if i == 0 { offset } else { 0 }..].iter())
     }
 }
 
@@ -211,7 +254,13 @@ impl EventStore for MemoryStore {
         &self,
         stream: &StreamId,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
-        let v = self.inner.state.lock().streams.get(stream).map(|ix| ix.len() as u64);
+        let v = self
+            .inner
+            .state
+            .lock()
+            .streams
+            .get(stream)
+            .map(|ix| ix.len() as u64);
         ready(Ok(v))
     }
 
@@ -223,31 +272,44 @@ impl EventStore for MemoryStore {
         ready(Ok(self.read_all_now(from_position, max_count)))
     }
 
-    fn subscribe_all(&self, from_position: u64) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+    fn subscribe_all(
+        &self,
+        from_position: u64,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
         let store = self.clone();
         let head = self.inner.head.subscribe();
         let start = (store, head, from_position.max(1), VecDeque::new());
-        Box::pin(futures::stream::unfold(start, |(store, mut head, mut next, mut buf)| async move {
-            loop {
-                if let Some(e) = buf.pop_front() {
-                    return Some((Ok(e), (store, head, next, buf)));
+        Box::pin(futures::stream::unfold(
+            start,
+            |(store, mut head, mut next, mut buf)| async move {
+                loop {
+                    if let Some(e) = buf.pop_front() {
+                        return Some((Ok(e), (store, head, next, buf)));
+                    }
+                    let batch = store.read_all_now(next, super::DEFAULT_READ_BATCH);
+                    if let Some(last) = batch.last() {
+                        next = last.global_position + 1;
+                        buf.extend(batch);
+                        continue;
+                    }
+                    // Nothing new: wait until the head moves past what we have read.
+                    if head.wait_for(|&h| h >= next).await.is_err() {
+                        return None;
+                    }
                 }
-                let batch = store.read_all_now(next, super::DEFAULT_READ_BATCH);
-                if let Some(last) = batch.last() {
-                    next = last.global_position + 1;
-                    buf.extend(batch);
-                    continue;
-                }
-                // Nothing new: wait until the head moves past what we have read.
-                if head.wait_for(|&h| h >= next).await.is_err() {
-                    return None;
-                }
-            }
-        }))
+            },
+        ))
     }
 
-    fn save_snapshot(&self, snapshot: Snapshot) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.inner.state.lock().snapshots.insert(snapshot.stream_id.clone(), snapshot);
+    fn save_snapshot(
+        &self,
+        snapshot: Snapshot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.inner
+            .state
+            .lock()
+            .snapshots
+            .insert(snapshot.stream_id.clone(), snapshot);
         ready(Ok(()))
     }
 
@@ -273,9 +335,19 @@ mod tests {
         for i in 0..total {
             let stream = if i % 3 == 0 { &a } else { &b };
             let event = NewEvent::new("E", 1, Payload::from_json(format!("{i}")).unwrap());
-            store.append_now(stream, ExpectedVersion::Any, vec![event]).unwrap();
+            store
+                .append_now(stream, ExpectedVersion::Any, vec![event])
+                .unwrap();
         }
-        for from in [1, Log::SEGMENT, Log::SEGMENT + 1, 2 * Log::SEGMENT, 2 * Log::SEGMENT + 1, total, total + 1] {
+        for from in [
+            1,
+            Log::SEGMENT,
+            Log::SEGMENT + 1,
+            2 * Log::SEGMENT,
+            2 * Log::SEGMENT + 1,
+            total,
+            total + 1,
+        ] {
             let read = store.read_all_now(from as u64, usize::MAX);
             assert_eq!(read.len(), total + 1 - from.min(total + 1), "from {from}");
             for (k, e) in read.iter().enumerate() {
@@ -285,7 +357,12 @@ mod tests {
         }
         let b_events = store.read_stream_now(&b, 1, usize::MAX);
         assert_eq!(b_events.len(), (0..total).filter(|i| i % 3 != 0).count());
-        assert!(b_events.iter().enumerate().all(|(k, e)| e.stream_version == k as u64 + 1));
+        assert!(
+            b_events
+                .iter()
+                .enumerate()
+                .all(|(k, e)| e.stream_version == k as u64 + 1)
+        );
     }
 
     /// A batch refused for a duplicate id releases the ids it claimed before the duplicate.
@@ -295,14 +372,28 @@ mod tests {
         let s = StreamId::new("s");
         let event = || NewEvent::new("E", 1, Payload::from_json("{}").unwrap());
         let recorded = event();
-        store.append_now(&s, ExpectedVersion::Any, vec![recorded.clone()]).unwrap();
+        store
+            .append_now(&s, ExpectedVersion::Any, vec![recorded.clone()])
+            .unwrap();
         let fresh = event();
-        let err = store.append_now(&s, ExpectedVersion::Any, vec![fresh.clone(), recorded]).unwrap_err();
-        assert!(matches!(err, StoreError::DuplicateEventId { .. }), "{err:?}");
+        let err = store
+            .append_now(&s, ExpectedVersion::Any, vec![fresh.clone(), recorded])
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::DuplicateEventId { .. }),
+            "{err:?}"
+        );
         let twice = event();
-        let err = store.append_now(&s, ExpectedVersion::Any, vec![twice.clone(), twice.clone()]).unwrap_err();
-        assert!(matches!(err, StoreError::DuplicateEventId { .. }), "{err:?}");
-        store.append_now(&s, ExpectedVersion::Exact(1), vec![fresh, twice]).unwrap();
+        let err = store
+            .append_now(&s, ExpectedVersion::Any, vec![twice.clone(), twice.clone()])
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::DuplicateEventId { .. }),
+            "{err:?}"
+        );
+        store
+            .append_now(&s, ExpectedVersion::Exact(1), vec![fresh, twice])
+            .unwrap();
         assert_eq!(store.len(), 3);
     }
 }

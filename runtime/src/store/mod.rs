@@ -7,16 +7,15 @@
 //! domain types happens in the [`App`](crate::App).
 
 mod any;
-pub mod memory;
 mod error;
+pub mod memory;
 mod types;
 
 pub use any::AnyStore;
-pub use memory::MemoryStore;
 pub use error::StoreError;
+pub use memory::MemoryStore;
 pub use types::{
-    AppendResult, ExpectedVersion, Metadata, NewEvent, Payload, RecordedEvent, Snapshot,
-    StreamId,
+    AppendResult, ExpectedVersion, Metadata, NewEvent, Payload, RecordedEvent, Snapshot, StreamId,
 };
 
 use futures::stream::BoxStream;

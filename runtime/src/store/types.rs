@@ -189,7 +189,11 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// A new event with a fresh v7 id and empty metadata.
-    pub fn new(event_type: impl Into<Cow<'static, str>>, event_version: u32, payload: Payload) -> Self {
+    pub fn new(
+        event_type: impl Into<Cow<'static, str>>,
+        event_version: u32,
+        payload: Payload,
+    ) -> Self {
         Self {
             event_id: Uuid::now_v7(),
             event_type: event_type.into(),

@@ -78,7 +78,10 @@ impl Account {
         if !(4..=8).contains(&cmd.pin.len()) || !cmd.pin.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AccountError::InvalidPin);
         }
-        Ok(AccountEvent::AccountOpened { owner: owner.to_owned(), pin_hash: pins.hash(cmd.account_id, &cmd.pin) })
+        Ok(AccountEvent::AccountOpened {
+            owner: owner.to_owned(),
+            pin_hash: pins.hash(cmd.account_id, &cmd.pin),
+        })
     }
 
     #[handle]
@@ -87,7 +90,9 @@ impl Account {
         if cmd.amount == 0 {
             return Err(AccountError::ZeroAmount);
         }
-        self.balance.checked_add(cmd.amount).ok_or(AccountError::Overflow)?;
+        self.balance
+            .checked_add(cmd.amount)
+            .ok_or(AccountError::Overflow)?;
         Ok(AccountEvent::MoneyDeposited { amount: cmd.amount })
     }
 
@@ -98,7 +103,10 @@ impl Account {
             return Err(AccountError::ZeroAmount);
         }
         if cmd.amount > self.balance {
-            return Err(AccountError::InsufficientFunds { balance: self.balance, requested: cmd.amount });
+            return Err(AccountError::InsufficientFunds {
+                balance: self.balance,
+                requested: cmd.amount,
+            });
         }
         Ok(AccountEvent::MoneyWithdrawn { amount: cmd.amount })
     }
@@ -107,7 +115,9 @@ impl Account {
     fn close(&self, _cmd: CloseAccount) -> Result<AccountEvent, AccountError> {
         self.ensure_open()?;
         if self.balance != 0 {
-            return Err(AccountError::NonZeroBalance { balance: self.balance });
+            return Err(AccountError::NonZeroBalance {
+                balance: self.balance,
+            });
         }
         Ok(AccountEvent::AccountClosed)
     }

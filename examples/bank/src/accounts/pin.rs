@@ -12,7 +12,9 @@ pub struct PinHasher {
 impl PinHasher {
     /// A hasher using `secret` as pepper.
     pub fn new(secret: impl Into<String>) -> Self {
-        Self { secret: secret.into() }
+        Self {
+            secret: secret.into(),
+        }
     }
 
     /// The hex hash of `pin` for `account`.
