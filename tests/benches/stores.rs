@@ -464,18 +464,37 @@ fn cqrs_es_deposits(url: &str, schema: &str, tasks: usize, secs: Duration) -> Op
     Some(Run { ops: ops as usize, elapsed: Duration::from_micros(us) })
 }
 
+/// Rates of one case over the rounds, in operations per second.
+#[derive(Default)]
+struct Samples(Vec<f64>);
+
+impl Samples {
+    fn mean(&self) -> f64 {
+        if self.0.is_empty() { f64::NAN } else { self.0.iter().sum::<f64>() / self.0.len() as f64 }
+    }
+
+    fn spread(&self) -> String {
+        self.0.iter().map(|r| fmt_rate(*r)).collect::<Vec<_>>().join(" / ")
+    }
+}
+
+#[derive(Default)]
 struct CommandRow {
     concurrency: usize,
-    pgbench: Option<f64>,
-    sqlx: Run,
-    annals: Run,
-    cqrs: Option<Run>,
+    pgbench: Samples,
+    sqlx: Samples,
+    annals: Samples,
+    cqrs: Samples,
 }
+
+/// Each concurrency runs `ROUNDS` rounds of the four cases, the second in
+/// reverse order, so a slow spell on the shared machine does not land on one
+/// case only; the table shows the mean.
+const ROUNDS: usize = 2;
 
 async fn postgres_commands(pg: &mut Pg, secs: Duration) -> Vec<CommandRow> {
     let mut rows = Vec::new();
     for tasks in [1, 16] {
-        let accounts = ids(ACCOUNTS);
         let raw = raw_table(pg, &format!("raw_c{tasks}")).await;
         let script = format!(
             "\\set aid random(1, {ACCOUNTS})\n\
@@ -483,36 +502,56 @@ async fn postgres_commands(pg: &mut Pg, secs: Duration) -> Vec<CommandRow> {
              correlation_id, causation_id) VALUES ('Account-' || :aid, nextval('\"{raw}\".versions'), gen_random_uuid(), \
              'MoneyDeposited', 1, '{{\"amount\":1}}', NULL, NULL);\n"
         );
-        let url = pg.url.clone();
-        let pgbench = tokio::task::spawn_blocking(move || pgbench(&url, &script, tasks, secs)).await.unwrap();
-        let sqlx = raw_sqlx_pg(&pg.url, &raw, &accounts, tasks, secs).await;
-
-        let store = pg.store(&format!("annals_c{tasks}")).await;
-        let app = App::builder().store(store.clone()).build().expect("app builds");
-        open_accounts(&app, &accounts).await;
-        let annals = annals_deposits(&app, &accounts, tasks, secs).await;
-        check_deposits(&app, &accounts, annals.ops).await;
-        store.close().await;
-
-        let schema = pg.schema(&format!("cqrs_c{tasks}"));
-        let url = pg.url.clone();
-        let cqrs = tokio::task::spawn_blocking(move || cqrs_es_deposits(&url, &schema, tasks, secs)).await.unwrap();
-        rows.push(CommandRow { concurrency: tasks, pgbench, sqlx, annals, cqrs });
+        let mut row = CommandRow { concurrency: tasks, ..CommandRow::default() };
+        for round in 0..ROUNDS {
+            let accounts = ids(ACCOUNTS);
+            let mut order = [0, 1, 2, 3];
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for case in order {
+                match case {
+                    0 => {
+                        let (url, script) = (pg.url.clone(), script.clone());
+                        let tps = tokio::task::spawn_blocking(move || pgbench(&url, &script, tasks, secs)).await.unwrap();
+                        row.pgbench.0.extend(tps);
+                    }
+                    1 => row.sqlx.0.push(raw_sqlx_pg(&pg.url, &raw, &accounts, tasks, secs).await.rate()),
+                    2 => {
+                        let store = pg.store(&format!("annals_c{tasks}_r{round}")).await;
+                        let app = App::builder().store(store.clone()).build().expect("app builds");
+                        open_accounts(&app, &accounts).await;
+                        let annals = annals_deposits(&app, &accounts, tasks, secs).await;
+                        check_deposits(&app, &accounts, annals.ops).await;
+                        store.close().await;
+                        row.annals.0.push(annals.rate());
+                    }
+                    _ => {
+                        let schema = pg.schema(&format!("cqrs_c{tasks}_r{round}"));
+                        let url = pg.url.clone();
+                        let cqrs = tokio::task::spawn_blocking(move || cqrs_es_deposits(&url, &schema, tasks, secs)).await.unwrap();
+                        row.cqrs.0.extend(cqrs.map(Run::rate));
+                    }
+                }
+            }
+        }
+        rows.push(row);
     }
     rows
 }
 
 struct BatchRow {
-    annals: Run,
-    pgbench: Option<f64>,
+    annals: Samples,
+    pgbench: Samples,
 }
 
-async fn postgres_batches(pg: &mut Pg, secs: Duration) -> BatchRow {
-    let store = pg.store("batches").await;
-    let annals = timed(WRITERS, secs, |t, deadline| {
+/// One round of `EventStore::append` by `WRITERS` tasks, each cycling over 16
+/// streams of its own with the exact expected version; events/s.
+async fn annals_batches(store: &PostgresStore, round: usize, secs: Duration) -> Run {
+    timed(WRITERS, secs, |t, deadline| {
         let store = store.clone();
         async move {
-            let streams: Vec<StreamId> = (0..16).map(|s| StreamId::new(format!("Batch-{t}-{s}"))).collect();
+            let streams: Vec<StreamId> = (0..16).map(|s| StreamId::new(format!("Batch-{round}-{t}-{s}"))).collect();
             let mut versions = [0u64; 16];
             let mut batches = 0;
             while Instant::now() < deadline {
@@ -527,23 +566,36 @@ async fn postgres_batches(pg: &mut Pg, secs: Duration) -> BatchRow {
             batches * BATCH
         }
     })
-    .await;
-    let stored = store.read_all(1, usize::MAX).await.expect("reads the log").len();
-    assert_eq!(stored, annals.ops, "every appended event is in the log");
-    store.close().await;
+    .await
+}
 
+async fn postgres_batches(pg: &mut Pg, secs: Duration) -> BatchRow {
+    let store = pg.store("batches").await;
     let raw = raw_table(pg, "raw_batches").await;
     let script = format!(
         "INSERT INTO \"{raw}\".events (stream_id, stream_version, event_id, event_type, event_version, payload) \
          SELECT 'Batch-' || :client_id, nextval('\"{raw}\".versions'), gen_random_uuid(), 'EntryPosted', 1, \
          '{{\"amount\":1}}' FROM generate_series(1, {BATCH});\n"
     );
-    let url = pg.url.clone();
-    let pgbench = tokio::task::spawn_blocking(move || pgbench(&url, &script, WRITERS, secs))
-        .await
-        .unwrap()
-        .map(|tps| tps * BATCH as f64);
-    BatchRow { annals, pgbench }
+    let mut row = BatchRow { annals: Samples::default(), pgbench: Samples::default() };
+    let mut appended = 0;
+    for round in 0..ROUNDS {
+        for case in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
+            if case == 0 {
+                let run = annals_batches(&store, round, secs).await;
+                appended += run.ops;
+                row.annals.0.push(run.rate());
+            } else {
+                let (url, script) = (pg.url.clone(), script.clone());
+                let tps = tokio::task::spawn_blocking(move || pgbench(&url, &script, WRITERS, secs)).await.unwrap();
+                row.pgbench.0.extend(tps.map(|tps| tps * BATCH as f64));
+            }
+        }
+    }
+    let stored = store.read_all(1, usize::MAX).await.expect("reads the log").len();
+    assert_eq!(stored, appended, "every appended event is in the log");
+    store.close().await;
+    row
 }
 
 // ---------------------------------------------------------------- SQLite
@@ -603,22 +655,32 @@ async fn raw_sqlx_sqlite(path: &std::path::Path, accounts: &[Uuid], tasks: usize
 
 struct SqliteRow {
     concurrency: usize,
-    sqlx: Run,
-    annals: Run,
+    sqlx: Samples,
+    annals: Samples,
 }
 
 async fn sqlite_commands(dir: &std::path::Path, secs: Duration) -> Vec<SqliteRow> {
     let mut rows = Vec::new();
     for tasks in [1, 16] {
-        let accounts = ids(ACCOUNTS);
-        let sqlx = raw_sqlx_sqlite(&dir.join(format!("raw-{tasks}.db")), &accounts, tasks, secs).await;
-        // The store's defaults: WAL, synchronous = NORMAL.
-        let store = SqliteStore::open(dir.join(format!("annals-{tasks}.db"))).await.expect("opens");
-        let app = App::builder().store(store).build().expect("app builds");
-        open_accounts(&app, &accounts).await;
-        let annals = annals_deposits(&app, &accounts, tasks, secs).await;
-        check_deposits(&app, &accounts, annals.ops).await;
-        rows.push(SqliteRow { concurrency: tasks, sqlx, annals });
+        let mut row = SqliteRow { concurrency: tasks, sqlx: Samples::default(), annals: Samples::default() };
+        for round in 0..ROUNDS {
+            let accounts = ids(ACCOUNTS);
+            for case in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
+                if case == 0 {
+                    let path = dir.join(format!("raw-{tasks}-{round}.db"));
+                    row.sqlx.0.push(raw_sqlx_sqlite(&path, &accounts, tasks, secs).await.rate());
+                } else {
+                    // The store's defaults: WAL, synchronous = NORMAL.
+                    let store = SqliteStore::open(dir.join(format!("annals-{tasks}-{round}.db"))).await.expect("opens");
+                    let app = App::builder().store(store).build().expect("app builds");
+                    open_accounts(&app, &accounts).await;
+                    let annals = annals_deposits(&app, &accounts, tasks, secs).await;
+                    check_deposits(&app, &accounts, annals.ops).await;
+                    row.annals.0.push(annals.rate());
+                }
+            }
+        }
+        rows.push(row);
     }
     rows
 }
@@ -700,44 +762,49 @@ fn main() {
     if pg_up && wanted("postgres-commands") {
         let rows = rt.block_on(postgres_commands(&mut pg, secs));
         println!();
-        println!("### PostgreSQL: single-event deposit commands, {ACCOUNTS} accounts, tasks on disjoint accounts");
+        println!("### PostgreSQL: single-event deposit commands, {ACCOUNTS} accounts, tasks on disjoint accounts (mean of {ROUNDS} rounds)");
         println!();
         println!("| concurrency | raw pgbench (tx/s) | raw sqlx loop (tx/s) | Annals App::dispatch | cqrs-es 0.5 + postgres-es | Annals / pgbench | Annals / sqlx | Annals / cqrs-es |");
         println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in &rows {
-            let pgb = r.pgbench.unwrap_or(f64::NAN);
-            let cqrs = r.cqrs.map_or(f64::NAN, Run::rate);
+            let (pgb, sqlx, annals, cqrs) = (r.pgbench.mean(), r.sqlx.mean(), r.annals.mean(), r.cqrs.mean());
             println!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.concurrency,
                 fmt_rate(pgb),
-                fmt_rate(r.sqlx.rate()),
-                fmt_rate(r.annals.rate()),
+                fmt_rate(sqlx),
+                fmt_rate(annals),
                 fmt_rate(cqrs),
-                ratio(r.annals.rate(), pgb),
-                ratio(r.annals.rate(), r.sqlx.rate()),
-                ratio(r.annals.rate(), cqrs),
+                ratio(annals, pgb),
+                ratio(annals, sqlx),
+                ratio(annals, cqrs),
+            );
+        }
+        println!();
+        for r in &rows {
+            println!(
+                "rounds at c={}: pgbench {}; sqlx {}; Annals {}; cqrs-es {}",
+                r.concurrency,
+                r.pgbench.spread(),
+                r.sqlx.spread(),
+                r.annals.spread(),
+                r.cqrs.spread()
             );
         }
         for r in &rows {
-            let raw = r.pgbench.unwrap_or(r.sqlx.rate());
-            println!(
-                "target c={}: Annals {:.2}x raw pgbench >= 0.9x: {}",
-                r.concurrency,
-                r.annals.rate() / raw,
-                r.annals.rate() / raw >= 0.9
-            );
+            let x = r.annals.mean() / r.pgbench.mean();
+            println!("target c={}: Annals {x:.2}x raw pgbench >= 0.9x: {}", r.concurrency, x >= 0.9);
         }
     }
 
     if pg_up && wanted("postgres-batches") {
         let row = rt.block_on(postgres_batches(&mut pg, secs));
         println!();
-        println!("### PostgreSQL: {BATCH}-event batches, {WRITERS} writers on their own streams (events/s)");
+        println!("### PostgreSQL: {BATCH}-event batches, {WRITERS} writers on their own streams (events/s, mean of {ROUNDS} rounds)");
         println!();
         println!("| case | events/s | batches/s | vs raw |");
         println!("|---|---:|---:|---:|");
-        let raw = row.pgbench.unwrap_or(f64::NAN);
+        let (raw, annals) = (row.pgbench.mean(), row.annals.mean());
         println!(
             "| raw pgbench: one {BATCH}-row INSERT per transaction, {WRITERS} clients | {} | {} | 1.00x |",
             fmt_rate(raw),
@@ -745,17 +812,19 @@ fn main() {
         );
         println!(
             "| Annals PostgresStore::append, {WRITERS} tasks | {} | {} | {} |",
-            fmt_rate(row.annals.rate()),
-            fmt_rate(row.annals.rate() / BATCH as f64),
-            ratio(row.annals.rate(), raw)
+            fmt_rate(annals),
+            fmt_rate(annals / BATCH as f64),
+            ratio(annals, raw)
         );
-        println!("target: {} events/s >= 25,000: {}", fmt_rate(row.annals.rate()), row.annals.rate() >= 25_000.0);
+        println!();
+        println!("rounds: pgbench {}; Annals {}", row.pgbench.spread(), row.annals.spread());
+        println!("target: {} events/s >= 25,000: {}", fmt_rate(annals), annals >= 25_000.0);
     }
 
     if wanted("sqlite-commands") {
         let rows = rt.block_on(sqlite_commands(dir.path(), secs));
         println!();
-        println!("### SQLite: single-event deposit commands, {ACCOUNTS} accounts, WAL, synchronous = NORMAL (the store's default)");
+        println!("### SQLite: single-event deposit commands, {ACCOUNTS} accounts, WAL, synchronous = NORMAL (the store's default), mean of {ROUNDS} rounds");
         println!();
         println!("| concurrency | raw sqlx, one autocommit INSERT per tx | Annals App::dispatch | Annals / sqlx |");
         println!("|---:|---:|---:|---:|");
@@ -763,13 +832,17 @@ fn main() {
             println!(
                 "| {} | {} | {} | {} |",
                 r.concurrency,
-                fmt_rate(r.sqlx.rate()),
-                fmt_rate(r.annals.rate()),
-                ratio(r.annals.rate(), r.sqlx.rate())
+                fmt_rate(r.sqlx.mean()),
+                fmt_rate(r.annals.mean()),
+                ratio(r.annals.mean(), r.sqlx.mean())
             );
         }
+        println!();
         for r in &rows {
-            let x = r.annals.rate() / r.sqlx.rate();
+            println!("rounds at c={}: sqlx {}; Annals {}", r.concurrency, r.sqlx.spread(), r.annals.spread());
+        }
+        for r in &rows {
+            let x = r.annals.mean() / r.sqlx.mean();
             println!("target c={}: Annals {x:.2}x raw sqlx >= 0.8x: {}", r.concurrency, x >= 0.8);
         }
     }
