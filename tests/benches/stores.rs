@@ -105,7 +105,9 @@ mod domain {
             if cmd.amount == 0 {
                 return Err(AccountError::ZeroAmount);
             }
-            self.balance.checked_add(cmd.amount).ok_or(AccountError::Overflow)?;
+            self.balance
+                .checked_add(cmd.amount)
+                .ok_or(AccountError::Overflow)?;
             Ok(AccountEvent::MoneyDeposited { amount: cmd.amount })
         }
 
@@ -156,7 +158,11 @@ mod domain {
     impl Ledger {
         #[handle]
         fn post(&self, cmd: PostToLedger) -> Vec<EntryEvent> {
-            (0..cmd.entries).map(|n| EntryEvent::EntryPosted { amount: u64::from(n % 100) + 1 }).collect()
+            (0..cmd.entries)
+                .map(|n| EntryEvent::EntryPosted {
+                    amount: u64::from(n % 100) + 1,
+                })
+                .collect()
         }
 
         #[apply]
@@ -178,7 +184,11 @@ mod domain {
     impl Journal {
         #[handle]
         fn post(&self, cmd: PostToJournal) -> Vec<EntryEvent> {
-            (0..cmd.entries).map(|n| EntryEvent::EntryPosted { amount: u64::from(n % 100) + 1 }).collect()
+            (0..cmd.entries)
+                .map(|n| EntryEvent::EntryPosted {
+                    amount: u64::from(n % 100) + 1,
+                })
+                .collect()
         }
 
         #[apply]
@@ -212,7 +222,7 @@ fn fmt_rate(r: f64) -> String {
     let s = (r.round() as u64).to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -221,7 +231,11 @@ fn fmt_rate(r: f64) -> String {
 }
 
 fn ratio(a: f64, b: f64) -> String {
-    if a.is_finite() && b.is_finite() && b > 0.0 { format!("{:.2}x", a / b) } else { "-".into() }
+    if a.is_finite() && b.is_finite() && b > 0.0 {
+        format!("{:.2}x", a / b)
+    } else {
+        "-".into()
+    }
 }
 
 fn ids(n: usize) -> Vec<Uuid> {
@@ -237,12 +251,17 @@ where
 {
     let start = Instant::now();
     let deadline = start + secs;
-    let handles: Vec<_> = (0..tasks).map(|t| tokio::spawn(work(t, deadline))).collect();
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| tokio::spawn(work(t, deadline)))
+        .collect();
     let mut ops = 0;
     for h in handles {
         ops += h.await.expect("bench task panicked");
     }
-    Run { ops, elapsed: start.elapsed() }
+    Run {
+        ops,
+        elapsed: start.elapsed(),
+    }
 }
 
 /// The accounts task `t` of `tasks` owns.
@@ -253,7 +272,14 @@ fn share(accounts: &[Uuid], t: usize, tasks: usize) -> Vec<Uuid> {
 async fn open_accounts(app: &App, accounts: &[Uuid]) {
     let opens = accounts.iter().map(|&account_id| {
         let app = app.clone();
-        async move { app.dispatch(domain::OpenAccount { account_id, owner: "bench".into() }).await.expect("opens") }
+        async move {
+            app.dispatch(domain::OpenAccount {
+                account_id,
+                owner: "bench".into(),
+            })
+            .await
+            .expect("opens")
+        }
     });
     futures::future::join_all(opens).await;
 }
@@ -267,7 +293,12 @@ async fn annals_deposits(app: &App, accounts: &[Uuid], tasks: usize, secs: Durat
             let mut done = 0;
             while Instant::now() < deadline {
                 let account_id = mine[done % mine.len()];
-                app.dispatch(domain::DepositMoney { account_id, amount: 1 }).await.expect("deposits");
+                app.dispatch(domain::DepositMoney {
+                    account_id,
+                    amount: 1,
+                })
+                .await
+                .expect("deposits");
                 done += 1;
             }
             done
@@ -282,10 +313,17 @@ async fn check_deposits(app: &App, accounts: &[Uuid], deposits: usize) {
     let mut total = 0;
     for &id in accounts {
         let (account, version) = app.load::<domain::Account>(id).await.expect("loads");
-        assert_eq!(account.balance() + 1, version, "one open and `balance` deposits of 1");
+        assert_eq!(
+            account.balance() + 1,
+            version,
+            "one open and `balance` deposits of 1"
+        );
         total += account.balance() as usize;
     }
-    assert_eq!(total, deposits, "every acknowledged deposit is in the store");
+    assert_eq!(
+        total, deposits,
+        "every acknowledged deposit is in the store"
+    );
 }
 
 // ---------------------------------------------------------------- PostgreSQL
@@ -299,7 +337,9 @@ struct Pg {
 impl Pg {
     async fn admin(&self) -> sqlx::PgConnection {
         use sqlx::Connection as _;
-        sqlx::PgConnection::connect(&self.url).await.expect("connects to PostgreSQL")
+        sqlx::PgConnection::connect(&self.url)
+            .await
+            .expect("connects to PostgreSQL")
     }
 
     /// A fresh schema name for this run (dropped at the end).
@@ -311,13 +351,22 @@ impl Pg {
 
     async fn store(&mut self, what: &str) -> PostgresStore {
         let schema = self.schema(what);
-        PostgresStore::builder(&self.url).schema(schema).connect().await.expect("PostgresStore connects")
+        PostgresStore::builder(&self.url)
+            .schema(schema)
+            .connect()
+            .await
+            .expect("PostgresStore connects")
     }
 
     async fn drop_schemas(&self) {
         let mut conn = self.admin().await;
         for s in &self.schemas {
-            if let Err(e) = conn.execute(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE"))).await {
+            if let Err(e) = conn
+                .execute(AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS \"{s}\" CASCADE"
+                )))
+                .await
+            {
                 eprintln!("could not drop schema {s}: {e}");
             }
         }
@@ -331,7 +380,10 @@ impl Drop for Pg {
         if self.schemas.is_empty() || std::env::var_os("STORES_BENCH_KEEP").is_some() {
             return;
         }
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             rt.block_on(self.drop_schemas());
         }
     }
@@ -365,7 +417,15 @@ fn pgbench(url: &str, script: &str, clients: usize, secs: Duration) -> Option<f6
     let bin = std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into());
     let jobs = clients.min(2);
     let out = Process::new(bin)
-        .args(["-n", "-M", "prepared", "-c", &clients.to_string(), "-j", &jobs.to_string()])
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &jobs.to_string(),
+        ])
         .args(["-T", &secs.as_secs().max(1).to_string(), "-f"])
         .arg(file.path())
         .arg(url)
@@ -391,8 +451,18 @@ fn pgbench(url: &str, script: &str, clients: usize, secs: Duration) -> Option<f6
 
 /// One autocommit INSERT of a deposit row per transaction, from `tasks` tasks
 /// sharing a 16-connection sqlx pool, each on its own accounts.
-async fn raw_sqlx_pg(url: &str, schema: &str, accounts: &[Uuid], tasks: usize, secs: Duration) -> Run {
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(16).connect(url).await.expect("connects");
+async fn raw_sqlx_pg(
+    url: &str,
+    schema: &str,
+    accounts: &[Uuid],
+    tasks: usize,
+    secs: Duration,
+) -> Run {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect(url)
+        .await
+        .expect("connects");
     let sql: Arc<str> = format!(
         "INSERT INTO \"{schema}\".events (stream_id, stream_version, event_id, event_type, event_version, \
          payload, correlation_id, causation_id) VALUES ($1, $2, $3, 'MoneyDeposited', 1, $4::jsonb, $5, $5)"
@@ -401,7 +471,10 @@ async fn raw_sqlx_pg(url: &str, schema: &str, accounts: &[Uuid], tasks: usize, s
     let accounts = Arc::new(accounts.to_vec());
     let run = timed(tasks, secs, |t, deadline| {
         let (pool, sql) = (pool.clone(), sql.clone());
-        let mine: Vec<String> = share(&accounts, t, tasks).iter().map(|id| format!("Raw-{id}")).collect();
+        let mine: Vec<String> = share(&accounts, t, tasks)
+            .iter()
+            .map(|id| format!("Raw-{id}"))
+            .collect();
         async move {
             let mut versions = vec![0i64; mine.len()];
             let mut done = 0;
@@ -433,7 +506,8 @@ async fn raw_sqlx_pg(url: &str, schema: &str, accounts: &[Uuid], tasks: usize, s
 /// sqlx 0.8, which cannot share a lockfile with sqlx 0.9). Built, untimed, on
 /// first use into `$CARGO_TARGET_DIR/cqrs-es-peer`.
 fn cqrs_es_deposits(url: &str, schema: &str, tasks: usize, secs: Duration) -> Option<Run> {
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/cqrs-es-postgres/Cargo.toml");
+    let manifest =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/cqrs-es-postgres/Cargo.toml");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
@@ -444,12 +518,22 @@ fn cqrs_es_deposits(url: &str, schema: &str, tasks: usize, secs: Duration) -> Op
         .arg(&manifest)
         .arg("--target-dir")
         .arg(&target)
-        .args(["--", url, schema, &tasks.to_string(), &secs.as_secs().to_string(), &ACCOUNTS.to_string()])
+        .args([
+            "--",
+            url,
+            schema,
+            &tasks.to_string(),
+            &secs.as_secs().to_string(),
+            &ACCOUNTS.to_string(),
+        ])
         .output();
     let out = match out {
         Ok(out) if out.status.success() => out,
         Ok(out) => {
-            eprintln!("cqrs-es peer failed: {}", String::from_utf8_lossy(&out.stderr));
+            eprintln!(
+                "cqrs-es peer failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             return None;
         }
         Err(e) => {
@@ -459,9 +543,15 @@ fn cqrs_es_deposits(url: &str, schema: &str, tasks: usize, secs: Duration) -> Op
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().rev().find(|l| l.starts_with("ops="))?;
-    let mut fields = last.split_whitespace().filter_map(|f| f.split_once('=')).map(|(_, v)| v.parse::<u64>().ok());
+    let mut fields = last
+        .split_whitespace()
+        .filter_map(|f| f.split_once('='))
+        .map(|(_, v)| v.parse::<u64>().ok());
     let (ops, us) = (fields.next()??, fields.next()??);
-    Some(Run { ops: ops as usize, elapsed: Duration::from_micros(us) })
+    Some(Run {
+        ops: ops as usize,
+        elapsed: Duration::from_micros(us),
+    })
 }
 
 /// Rates of one case over the rounds, in operations per second.
@@ -470,11 +560,19 @@ struct Samples(Vec<f64>);
 
 impl Samples {
     fn mean(&self) -> f64 {
-        if self.0.is_empty() { f64::NAN } else { self.0.iter().sum::<f64>() / self.0.len() as f64 }
+        if self.0.is_empty() {
+            f64::NAN
+        } else {
+            self.0.iter().sum::<f64>() / self.0.len() as f64
+        }
     }
 
     fn spread(&self) -> String {
-        self.0.iter().map(|r| fmt_rate(*r)).collect::<Vec<_>>().join(" / ")
+        self.0
+            .iter()
+            .map(|r| fmt_rate(*r))
+            .collect::<Vec<_>>()
+            .join(" / ")
     }
 }
 
@@ -502,7 +600,10 @@ async fn postgres_commands(pg: &mut Pg, secs: Duration) -> Vec<CommandRow> {
              correlation_id, causation_id) VALUES ('Account-' || :aid, nextval('\"{raw}\".versions'), gen_random_uuid(), \
              'MoneyDeposited', 1, '{{\"amount\":1}}', NULL, NULL);\n"
         );
-        let mut row = CommandRow { concurrency: tasks, ..CommandRow::default() };
+        let mut row = CommandRow {
+            concurrency: tasks,
+            ..CommandRow::default()
+        };
         for round in 0..ROUNDS {
             let accounts = ids(ACCOUNTS);
             let mut order = [0, 1, 2, 3];
@@ -513,13 +614,24 @@ async fn postgres_commands(pg: &mut Pg, secs: Duration) -> Vec<CommandRow> {
                 match case {
                     0 => {
                         let (url, script) = (pg.url.clone(), script.clone());
-                        let tps = tokio::task::spawn_blocking(move || pgbench(&url, &script, tasks, secs)).await.unwrap();
+                        let tps = tokio::task::spawn_blocking(move || {
+                            pgbench(&url, &script, tasks, secs)
+                        })
+                        .await
+                        .unwrap();
                         row.pgbench.0.extend(tps);
                     }
-                    1 => row.sqlx.0.push(raw_sqlx_pg(&pg.url, &raw, &accounts, tasks, secs).await.rate()),
+                    1 => row.sqlx.0.push(
+                        raw_sqlx_pg(&pg.url, &raw, &accounts, tasks, secs)
+                            .await
+                            .rate(),
+                    ),
                     2 => {
                         let store = pg.store(&format!("annals_c{tasks}_r{round}")).await;
-                        let app = App::builder().store(store.clone()).build().expect("app builds");
+                        let app = App::builder()
+                            .store(store.clone())
+                            .build()
+                            .expect("app builds");
                         open_accounts(&app, &accounts).await;
                         let annals = annals_deposits(&app, &accounts, tasks, secs).await;
                         check_deposits(&app, &accounts, annals.ops).await;
@@ -529,7 +641,11 @@ async fn postgres_commands(pg: &mut Pg, secs: Duration) -> Vec<CommandRow> {
                     _ => {
                         let schema = pg.schema(&format!("cqrs_c{tasks}_r{round}"));
                         let url = pg.url.clone();
-                        let cqrs = tokio::task::spawn_blocking(move || cqrs_es_deposits(&url, &schema, tasks, secs)).await.unwrap();
+                        let cqrs = tokio::task::spawn_blocking(move || {
+                            cqrs_es_deposits(&url, &schema, tasks, secs)
+                        })
+                        .await
+                        .unwrap();
                         row.cqrs.0.extend(cqrs.map(Run::rate));
                     }
                 }
@@ -551,15 +667,26 @@ async fn annals_batches(store: &PostgresStore, round: usize, secs: Duration) -> 
     timed(WRITERS, secs, |t, deadline| {
         let store = store.clone();
         async move {
-            let streams: Vec<StreamId> = (0..16).map(|s| StreamId::new(format!("Batch-{round}-{t}-{s}"))).collect();
+            let streams: Vec<StreamId> = (0..16)
+                .map(|s| StreamId::new(format!("Batch-{round}-{t}-{s}")))
+                .collect();
             let mut versions = [0u64; 16];
             let mut batches = 0;
             while Instant::now() < deadline {
                 let k = batches % streams.len();
                 let events = (0..BATCH)
-                    .map(|n| NewEvent::new("EntryPosted", 1, Payload::from_json(format!(r#"{{"amount":{}}}"#, n + 1)).unwrap()))
+                    .map(|n| {
+                        NewEvent::new(
+                            "EntryPosted",
+                            1,
+                            Payload::from_json(format!(r#"{{"amount":{}}}"#, n + 1)).unwrap(),
+                        )
+                    })
                     .collect();
-                let done = store.append(&streams[k], ExpectedVersion::Exact(versions[k]), events).await.expect("appends");
+                let done = store
+                    .append(&streams[k], ExpectedVersion::Exact(versions[k]), events)
+                    .await
+                    .expect("appends");
                 versions[k] = done.stream_version;
                 batches += 1;
             }
@@ -577,7 +704,10 @@ async fn postgres_batches(pg: &mut Pg, secs: Duration) -> BatchRow {
          SELECT 'Batch-' || :client_id, nextval('\"{raw}\".versions'), gen_random_uuid(), 'EntryPosted', 1, \
          '{{\"amount\":1}}' FROM generate_series(1, {BATCH});\n"
     );
-    let mut row = BatchRow { annals: Samples::default(), pgbench: Samples::default() };
+    let mut row = BatchRow {
+        annals: Samples::default(),
+        pgbench: Samples::default(),
+    };
     let mut appended = 0;
     for round in 0..ROUNDS {
         for case in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
@@ -587,12 +717,19 @@ async fn postgres_batches(pg: &mut Pg, secs: Duration) -> BatchRow {
                 row.annals.0.push(run.rate());
             } else {
                 let (url, script) = (pg.url.clone(), script.clone());
-                let tps = tokio::task::spawn_blocking(move || pgbench(&url, &script, WRITERS, secs)).await.unwrap();
+                let tps =
+                    tokio::task::spawn_blocking(move || pgbench(&url, &script, WRITERS, secs))
+                        .await
+                        .unwrap();
                 row.pgbench.0.extend(tps.map(|tps| tps * BATCH as f64));
             }
         }
     }
-    let stored = store.read_all(1, usize::MAX).await.expect("reads the log").len();
+    let stored = store
+        .read_all(1, usize::MAX)
+        .await
+        .expect("reads the log")
+        .len();
     assert_eq!(stored, appended, "every appended event is in the log");
     store.close().await;
     row
@@ -613,11 +750,18 @@ const SQLITE_RAW_SCHEMA: &str = "
 
 /// One autocommit sqlx INSERT per deposit on one connection (SQLite has one
 /// writer), shared by `tasks` tasks behind a mutex.
-async fn raw_sqlx_sqlite(path: &std::path::Path, accounts: &[Uuid], tasks: usize, secs: Duration) -> Run {
+async fn raw_sqlx_sqlite(
+    path: &std::path::Path,
+    accounts: &[Uuid],
+    tasks: usize,
+    secs: Duration,
+) -> Run {
     use sqlx::Connection as _;
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("opens");
-    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL").await.unwrap();
+    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
+        .await
+        .unwrap();
     conn.execute(SQLITE_RAW_SCHEMA).await.unwrap();
     let conn = Arc::new(tokio::sync::Mutex::new(conn));
     let accounts = Arc::new(accounts.to_vec());
@@ -662,16 +806,24 @@ struct SqliteRow {
 async fn sqlite_commands(dir: &std::path::Path, secs: Duration) -> Vec<SqliteRow> {
     let mut rows = Vec::new();
     for tasks in [1, 16] {
-        let mut row = SqliteRow { concurrency: tasks, sqlx: Samples::default(), annals: Samples::default() };
+        let mut row = SqliteRow {
+            concurrency: tasks,
+            sqlx: Samples::default(),
+            annals: Samples::default(),
+        };
         for round in 0..ROUNDS {
             let accounts = ids(ACCOUNTS);
             for case in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
                 if case == 0 {
                     let path = dir.join(format!("raw-{tasks}-{round}.db"));
-                    row.sqlx.0.push(raw_sqlx_sqlite(&path, &accounts, tasks, secs).await.rate());
+                    row.sqlx
+                        .0
+                        .push(raw_sqlx_sqlite(&path, &accounts, tasks, secs).await.rate());
                 } else {
                     // The store's defaults: WAL, synchronous = NORMAL.
-                    let store = SqliteStore::open(dir.join(format!("annals-{tasks}-{round}.db"))).await.expect("opens");
+                    let store = SqliteStore::open(dir.join(format!("annals-{tasks}-{round}.db")))
+                        .await
+                        .expect("opens");
                     let app = App::builder().store(store).build().expect("app builds");
                     open_accounts(&app, &accounts).await;
                     let annals = annals_deposits(&app, &accounts, tasks, secs).await;
@@ -700,8 +852,12 @@ async fn cold_load(name: &'static str, app: &App) -> LoadRow {
     use domain::{Journal, Ledger, PostToJournal, PostToLedger};
     let id = Uuid::now_v7();
     for _ in 0..LOAD_EVENTS / 100 {
-        app.dispatch(PostToLedger { id, entries: 100 }).await.expect("posts");
-        app.dispatch(PostToJournal { id, entries: 100 }).await.expect("posts");
+        app.dispatch(PostToLedger { id, entries: 100 })
+            .await
+            .expect("posts");
+        app.dispatch(PostToJournal { id, entries: 100 })
+            .await
+            .expect("posts");
     }
     let snapshot_at = app
         .store()
@@ -709,40 +865,73 @@ async fn cold_load(name: &'static str, app: &App) -> LoadRow {
         .await
         .expect("reads snapshot")
         .map(|s| s.stream_version);
-    async fn median_load<A: annals::Aggregate + Clone>(app: &App, id: Uuid, check: impl Fn(&A) -> u64) -> Duration {
+    async fn median_load<A: annals::Aggregate + Clone>(
+        app: &App,
+        id: Uuid,
+        check: impl Fn(&A) -> u64,
+    ) -> Duration {
         let mut times = Vec::new();
         for _ in 0..LOADS {
             app.clear_cache();
             let start = Instant::now();
             let (state, version) = app.load::<A>(id).await.expect("loads");
             times.push(start.elapsed());
-            assert_eq!((check(&state), version), (LOAD_EVENTS as u64, LOAD_EVENTS as u64));
+            assert_eq!(
+                (check(&state), version),
+                (LOAD_EVENTS as u64, LOAD_EVENTS as u64)
+            );
         }
         times.sort();
         times[times.len() / 2]
     }
     let with_snapshot = median_load::<Ledger>(app, id, |l| l.entries).await;
     let without = median_load::<Journal>(app, id, |j| j.entries).await;
-    LoadRow { store: name, snapshot_at, with_snapshot, without }
+    LoadRow {
+        store: name,
+        snapshot_at,
+        with_snapshot,
+        without,
+    }
 }
 
 // ---------------------------------------------------------------- main
 
 fn main() {
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
-    let secs = Duration::from_secs(std::env::var("STORES_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(4));
-    let url = std::env::var("ANNALS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let secs = Duration::from_secs(
+        std::env::var("STORES_BENCH_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(4),
+    );
+    let url = std::env::var("ANNALS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut pg = Pg { url: url.clone(), prefix: format!("bench_{}", std::process::id()), schemas: Vec::new() };
+    let mut pg = Pg {
+        url: url.clone(),
+        prefix: format!("bench_{}", std::process::id()),
+        schemas: Vec::new(),
+    };
     let total = Instant::now();
 
-    let pg_wanted = ["postgres-commands", "postgres-batches", "cold-load"].iter().any(|s| wanted(s));
+    let pg_wanted = ["postgres-commands", "postgres-batches", "cold-load"]
+        .iter()
+        .any(|s| wanted(s));
     let pg_up = pg_wanted
         && rt.block_on(async {
             use sqlx::Connection as _;
-            match tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&url)).await {
+            match tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&url))
+                .await
+            {
                 Ok(Ok(_)) => true,
                 Ok(Err(e)) => {
                     eprintln!("PostgreSQL at {url} unreachable ({e}): PostgreSQL sections skipped");
@@ -756,18 +945,30 @@ fn main() {
         });
 
     println!();
-    println!("Durable stores (issue 3). {} s per timed case; tokio multi-thread runtime, 2 workers.", secs.as_secs());
+    println!(
+        "Durable stores (issue 3). {} s per timed case; tokio multi-thread runtime, 2 workers.",
+        secs.as_secs()
+    );
     println!("PostgreSQL: {url}");
 
     if pg_up && wanted("postgres-commands") {
         let rows = rt.block_on(postgres_commands(&mut pg, secs));
         println!();
-        println!("### PostgreSQL: single-event deposit commands, {ACCOUNTS} accounts, tasks on disjoint accounts (mean of {ROUNDS} rounds)");
+        println!(
+            "### PostgreSQL: single-event deposit commands, {ACCOUNTS} accounts, tasks on disjoint accounts (mean of {ROUNDS} rounds)"
+        );
         println!();
-        println!("| concurrency | raw pgbench (tx/s) | raw sqlx loop (tx/s) | Annals App::dispatch | cqrs-es 0.5 + postgres-es | Annals / pgbench | Annals / sqlx | Annals / cqrs-es |");
+        println!(
+            "| concurrency | raw pgbench (tx/s) | raw sqlx loop (tx/s) | Annals App::dispatch | cqrs-es 0.5 + postgres-es | Annals / pgbench | Annals / sqlx | Annals / cqrs-es |"
+        );
         println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in &rows {
-            let (pgb, sqlx, annals, cqrs) = (r.pgbench.mean(), r.sqlx.mean(), r.annals.mean(), r.cqrs.mean());
+            let (pgb, sqlx, annals, cqrs) = (
+                r.pgbench.mean(),
+                r.sqlx.mean(),
+                r.annals.mean(),
+                r.cqrs.mean(),
+            );
             println!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.concurrency,
@@ -793,14 +994,20 @@ fn main() {
         }
         for r in &rows {
             let x = r.annals.mean() / r.pgbench.mean();
-            println!("target c={}: Annals {x:.2}x raw pgbench >= 0.9x: {}", r.concurrency, x >= 0.9);
+            println!(
+                "target c={}: Annals {x:.2}x raw pgbench >= 0.9x: {}",
+                r.concurrency,
+                x >= 0.9
+            );
         }
     }
 
     if pg_up && wanted("postgres-batches") {
         let row = rt.block_on(postgres_batches(&mut pg, secs));
         println!();
-        println!("### PostgreSQL: {BATCH}-event batches, {WRITERS} writers on their own streams (events/s, mean of {ROUNDS} rounds)");
+        println!(
+            "### PostgreSQL: {BATCH}-event batches, {WRITERS} writers on their own streams (events/s, mean of {ROUNDS} rounds)"
+        );
         println!();
         println!("| case | events/s | batches/s | vs raw |");
         println!("|---|---:|---:|---:|");
@@ -817,16 +1024,28 @@ fn main() {
             ratio(annals, raw)
         );
         println!();
-        println!("rounds: pgbench {}; Annals {}", row.pgbench.spread(), row.annals.spread());
-        println!("target: {} events/s >= 25,000: {}", fmt_rate(annals), annals >= 25_000.0);
+        println!(
+            "rounds: pgbench {}; Annals {}",
+            row.pgbench.spread(),
+            row.annals.spread()
+        );
+        println!(
+            "target: {} events/s >= 25,000: {}",
+            fmt_rate(annals),
+            annals >= 25_000.0
+        );
     }
 
     if wanted("sqlite-commands") {
         let rows = rt.block_on(sqlite_commands(dir.path(), secs));
         println!();
-        println!("### SQLite: single-event deposit commands, {ACCOUNTS} accounts, WAL, synchronous = NORMAL (the store's default), mean of {ROUNDS} rounds");
+        println!(
+            "### SQLite: single-event deposit commands, {ACCOUNTS} accounts, WAL, synchronous = NORMAL (the store's default), mean of {ROUNDS} rounds"
+        );
         println!();
-        println!("| concurrency | raw sqlx, one autocommit INSERT per tx | Annals App::dispatch | Annals / sqlx |");
+        println!(
+            "| concurrency | raw sqlx, one autocommit INSERT per tx | Annals App::dispatch | Annals / sqlx |"
+        );
         println!("|---:|---:|---:|---:|");
         for r in &rows {
             println!(
@@ -839,11 +1058,20 @@ fn main() {
         }
         println!();
         for r in &rows {
-            println!("rounds at c={}: sqlx {}; Annals {}", r.concurrency, r.sqlx.spread(), r.annals.spread());
+            println!(
+                "rounds at c={}: sqlx {}; Annals {}",
+                r.concurrency,
+                r.sqlx.spread(),
+                r.annals.spread()
+            );
         }
         for r in &rows {
             let x = r.annals.mean() / r.sqlx.mean();
-            println!("target c={}: Annals {x:.2}x raw sqlx >= 0.8x: {}", r.concurrency, x >= 0.8);
+            println!(
+                "target c={}: Annals {x:.2}x raw sqlx >= 0.8x: {}",
+                r.concurrency,
+                x >= 0.8
+            );
         }
     }
 
@@ -852,21 +1080,30 @@ fn main() {
         if pg_up {
             rows.push(rt.block_on(async {
                 let store = pg.store("load").await;
-                let app = App::builder().store(store.clone()).build().expect("app builds");
+                let app = App::builder()
+                    .store(store.clone())
+                    .build()
+                    .expect("app builds");
                 let row = cold_load("PostgreSQL", &app).await;
                 store.close().await;
                 row
             }));
         }
         rows.push(rt.block_on(async {
-            let store = SqliteStore::open(dir.path().join("load.db")).await.expect("opens");
+            let store = SqliteStore::open(dir.path().join("load.db"))
+                .await
+                .expect("opens");
             let app = App::builder().store(store).build().expect("app builds");
             cold_load("SQLite", &app).await
         }));
         println!();
-        println!("### Cold load of a {LOAD_EVENTS}-event aggregate: App::load after clear_cache, median of {LOADS}");
+        println!(
+            "### Cold load of a {LOAD_EVENTS}-event aggregate: App::load after clear_cache, median of {LOADS}"
+        );
         println!();
-        println!("| store | full replay (no snapshots) | snapshot_every = 1000 | newest snapshot at version | speed-up |");
+        println!(
+            "| store | full replay (no snapshots) | snapshot_every = 1000 | newest snapshot at version | speed-up |"
+        );
         println!("|---|---:|---:|---:|---:|");
         for r in &rows {
             println!(

@@ -74,7 +74,12 @@ mod bank {
         type Error = AccountError;
         type Services = ();
 
-        async fn handle(&mut self, command: AccountCommand, _: &(), sink: &EventSink<Self>) -> Result<(), AccountError> {
+        async fn handle(
+            &mut self,
+            command: AccountCommand,
+            _: &(),
+            sink: &EventSink<Self>,
+        ) -> Result<(), AccountError> {
             let event = match command {
                 AccountCommand::OpenAccount { owner } => {
                     if self.open {
@@ -89,7 +94,9 @@ mod bank {
                     if amount == 0 {
                         return Err(AccountError::ZeroAmount);
                     }
-                    self.balance.checked_add(amount).ok_or(AccountError::Overflow)?;
+                    self.balance
+                        .checked_add(amount)
+                        .ok_or(AccountError::Overflow)?;
                     AccountEvent::MoneyDeposited { amount }
                 }
             };
@@ -106,7 +113,8 @@ mod bank {
     }
 }
 
-type Framework = CqrsFramework<bank::Account, PersistedEventStore<PostgresEventRepository, bank::Account>>;
+type Framework =
+    CqrsFramework<bank::Account, PersistedEventStore<PostgresEventRepository, bank::Account>>;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -117,15 +125,34 @@ fn main() {
     let tasks: usize = tasks.parse().expect("TASKS is a number");
     let secs = Duration::from_secs(secs.parse().expect("SECONDS is a number"));
     let accounts: usize = accounts.parse().expect("ACCOUNTS is a number");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let (ops, elapsed) = rt.block_on(run(url, schema, tasks, secs, accounts));
     println!("ops={ops} elapsed_us={}", elapsed.as_micros());
 }
 
-async fn run(url: &str, schema: &str, tasks: usize, secs: Duration, accounts: usize) -> (usize, Duration) {
+async fn run(
+    url: &str,
+    schema: &str,
+    tasks: usize,
+    secs: Duration,
+    accounts: usize,
+) -> (usize, Duration) {
     use bank::AccountCommand;
-    assert!(schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "plain schema name");
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(16).connect(url).await.expect("connects");
+    assert!(
+        schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        "plain schema name"
+    );
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect(url)
+        .await
+        .expect("connects");
     pool.execute(
         format!(
             "CREATE SCHEMA {schema};
@@ -147,12 +174,25 @@ async fn run(url: &str, schema: &str, tasks: usize, secs: Duration, accounts: us
     .expect("creates the postgres-es tables");
     let repo = PostgresEventRepository::new(pool.clone())
         .with_tables(&format!("{schema}.events"), &format!("{schema}.snapshots"));
-    let cqrs: Arc<Framework> = Arc::new(CqrsFramework::new(PersistedEventStore::new_event_store(repo), vec![], ()));
+    let cqrs: Arc<Framework> = Arc::new(CqrsFramework::new(
+        PersistedEventStore::new_event_store(repo),
+        vec![],
+        (),
+    ));
 
     let names: Vec<String> = (0..accounts).map(|i| format!("account-{i}")).collect();
     futures::future::join_all(names.iter().map(|name| {
         let cqrs = cqrs.clone();
-        async move { cqrs.execute(name, AccountCommand::OpenAccount { owner: "bench".into() }).await.expect("opens") }
+        async move {
+            cqrs.execute(
+                name,
+                AccountCommand::OpenAccount {
+                    owner: "bench".into(),
+                },
+            )
+            .await
+            .expect("opens")
+        }
     }))
     .await;
 
@@ -165,9 +205,12 @@ async fn run(url: &str, schema: &str, tasks: usize, secs: Duration, accounts: us
             tokio::spawn(async move {
                 let mut done = 0;
                 while Instant::now() < deadline {
-                    cqrs.execute(&mine[done % mine.len()], AccountCommand::DepositMoney { amount: 1 })
-                        .await
-                        .expect("deposits");
+                    cqrs.execute(
+                        &mine[done % mine.len()],
+                        AccountCommand::DepositMoney { amount: 1 },
+                    )
+                    .await
+                    .expect("deposits");
                     done += 1;
                 }
                 done
@@ -183,7 +226,11 @@ async fn run(url: &str, schema: &str, tasks: usize, secs: Duration, accounts: us
         .fetch_one(&pool)
         .await
         .expect("counts");
-    assert_eq!(recorded as usize, accounts + ops, "every acknowledged deposit is in the table");
+    assert_eq!(
+        recorded as usize,
+        accounts + ops,
+        "every acknowledged deposit is in the table"
+    );
     pool.close().await;
     (ops, elapsed)
 }
