@@ -544,58 +544,51 @@ fn main() {
     let mut rows = Vec::new();
     let total = Instant::now();
 
-    if wanted("a") {
-        let annals = median(
-            (0..REPEAT)
-                .map(|_| block_on(&current, annals_run(&many, DEPOSITS_EACH, 1)))
-                .collect(),
-        );
-        let floor = median(
-            (0..REPEAT)
-                .map(|_| floor::run(&many, DEPOSITS_EACH))
-                .map(|(commands, elapsed)| Run { commands, elapsed })
-                .collect(),
-        );
-        let cqrs = if skip_cqrs {
-            no_run
-        } else {
-            quiet_stdout(|| block_on(&current, cqrs_run(&many, DEPOSITS_EACH, 1, None)))
+    // One sequential row: Annals and the floor (median of REPEAT runs) and cqrs-es (one run).
+    let sequential_row =
+        |workload: &str, accounts: &[Uuid], deposits: usize, cqrs_cap: Option<Duration>| {
+            let annals = median(
+                (0..REPEAT)
+                    .map(|_| block_on(&current, annals_run(accounts, deposits, 1)))
+                    .collect(),
+            );
+            let floor = median(
+                (0..REPEAT)
+                    .map(|_| floor::run(accounts, deposits))
+                    .map(|(commands, elapsed)| Run { commands, elapsed })
+                    .collect(),
+            );
+            let cqrs = if skip_cqrs {
+                Run {
+                    commands: 1,
+                    elapsed: Duration::from_secs(1),
+                }
+            } else {
+                quiet_stdout(|| block_on(&current, cqrs_run(accounts, deposits, 1, cqrs_cap)))
+            };
+            Row {
+                workload: workload.into(),
+                annals,
+                cqrs,
+                floor: Some(floor),
+            }
         };
-        rows.push(Row {
-            workload: "(a) 1,000 accounts x 100 deposits, sequential".into(),
-            annals,
-            cqrs,
-            floor: Some(floor),
-        });
+
+    if wanted("a") {
+        rows.push(sequential_row(
+            "(a) 1,000 accounts x 100 deposits, sequential",
+            &many,
+            DEPOSITS_EACH,
+            None,
+        ));
     }
     if wanted("b") {
-        let annals = median(
-            (0..REPEAT)
-                .map(|_| block_on(&current, annals_run(&one, SINGLE_DEPOSITS, 1)))
-                .collect(),
-        );
-        let floor = median(
-            (0..REPEAT)
-                .map(|_| floor::run(&one, SINGLE_DEPOSITS))
-                .map(|(commands, elapsed)| Run { commands, elapsed })
-                .collect(),
-        );
-        let cqrs = if skip_cqrs {
-            no_run
-        } else {
-            quiet_stdout(|| {
-                block_on(
-                    &current,
-                    cqrs_run(&one, SINGLE_DEPOSITS, 1, Some(CQRS_ES_B_CAP)),
-                )
-            })
-        };
-        rows.push(Row {
-            workload: "(b) 1 account x 10,000 deposits, sequential".into(),
-            annals,
-            cqrs,
-            floor: Some(floor),
-        });
+        rows.push(sequential_row(
+            "(b) 1 account x 10,000 deposits, sequential",
+            &one,
+            SINGLE_DEPOSITS,
+            Some(CQRS_ES_B_CAP),
+        ));
     }
     if wanted("concurrent") {
         let annals = median(
