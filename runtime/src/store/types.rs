@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::borrow::{Borrow, Cow};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -117,7 +118,36 @@ impl Payload {
     /// assert_eq!(p.as_str(), r#"{"amount":5}"#);
     /// ```
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(Self)
+        thread_local! {
+            static BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+        }
+        // `to_raw_value` writes into a fresh 128-byte buffer and then shrinks it
+        // (a malloc and a realloc per event); encoding into a reused buffer and
+        // copying out exactly the JSON text costs one exact-size allocation.
+        // Taking the buffer out of the cell keeps a nested call (a Serialize
+        // impl that encodes a payload itself) safe: it just gets an empty one.
+        let mut buffer = BUFFER.take();
+        buffer.clear();
+        let written = serde_json::to_writer(&mut buffer, value);
+        let text = match written {
+            Ok(()) if buffer.is_empty() => Err(<serde_json::Error as serde::ser::Error>::custom(
+                "the value serialised to no JSON at all",
+            )),
+            Ok(()) => std::str::from_utf8(&buffer)
+                .map(str::to_owned)
+                .map_err(<serde_json::Error as serde::ser::Error>::custom),
+            Err(error) => Err(error),
+        };
+        if buffer.capacity() <= 64 * 1024 {
+            BUFFER.set(buffer);
+        }
+        let text = text?;
+        // SAFETY: `text` is what serde_json's serializer wrote for one value
+        // (not empty, checked above): one well-formed JSON value without
+        // surrounding whitespace, the same text `to_raw_value` would hold.
+        Ok(Self(unsafe {
+            serde_json::value::RawValue::from_string_unchecked(text)
+        }))
     }
 
     /// Parses JSON text, checking that it is well-formed.
