@@ -2,6 +2,7 @@
 
 mod cache;
 mod error;
+pub(crate) mod ids;
 mod registry;
 
 pub use error::{AnyDomainError, BuildError, DispatchError, JsonDispatchError, LoadError};
@@ -9,10 +10,11 @@ pub use registry::{AggregateRegistration, CommandRoute, JsonDispatchFn, JsonDisp
 
 use crate::aggregate::{Aggregate, Command, Event, Handles};
 use crate::store::{
-    AnyStore, DEFAULT_READ_BATCH, EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot,
-    StoreError, StreamId,
+    AnyStore, AppendResult, DEFAULT_READ_BATCH, EventStore, ExpectedVersion, MemoryStore, Metadata,
+    NewEvent, Snapshot, StoreError, StreamId,
 };
 use cache::{Cache, Loaded};
+use ids::FreshId;
 use registry::Registry;
 use std::any::{Any, TypeId, type_name};
 use std::cell::RefCell;
@@ -387,7 +389,11 @@ impl App {
             let _ = write!(key, "{}-{}", C::Aggregate::TYPE, command.aggregate_id());
             self.inner.cache.slot::<C::Aggregate>(key)
         });
-        let command_id = options.command_id.unwrap_or_else(Uuid::now_v7);
+        let event_ids = match options.command_id {
+            Some(id) => EventIds::Derived(id),
+            None => EventIds::Fresh(FreshId::new()),
+        };
+        let command_id = event_ids.command_id();
         let correlation_id = options.correlation_id.unwrap_or(command_id);
         let span = tracing::info_span!(
             "annals.dispatch",
@@ -401,21 +407,13 @@ impl App {
             causation_id: Some(options.causation_id.unwrap_or(command_id)),
             custom: options.custom,
         };
-        let explicit_command_id = options.command_id;
         async move {
             let mut loaded = match slot.try_lock() {
                 Ok(free) => free,
                 Err(_) => slot.lock().await,
             };
             let outcome = self
-                .decide_and_append(
-                    &stream,
-                    &mut loaded,
-                    command,
-                    command_id,
-                    explicit_command_id,
-                    metadata,
-                )
+                .decide_and_append(&stream, &mut loaded, command, event_ids, metadata)
                 .await;
             match &outcome {
                 Ok((events, positions)) => {
@@ -477,8 +475,7 @@ impl App {
         stream: &StreamId,
         loaded: &mut Loaded<C::Aggregate>,
         command: C,
-        command_id: Uuid,
-        explicit_command_id: Option<Uuid>,
+        event_ids: EventIds,
         metadata: Metadata,
     ) -> Result<
         (Vec<<C::Aggregate as Aggregate>::Event>, Option<(u64, u64)>),
@@ -512,14 +509,17 @@ impl App {
             if events.is_empty() {
                 return Ok((events, None));
             }
-            let new_events = encode_all(
-                &events,
-                command_id,
-                explicit_command_id.is_some(),
-                &metadata,
-            )?;
             let expected = ExpectedVersion::Exact(loaded.version);
-            match self.inner.store.append(stream, expected, new_events).await {
+            let appended = match self.inner.store.memory() {
+                Some(memory) => {
+                    append_to_memory(memory, stream, expected, &events, event_ids, &metadata)?
+                }
+                None => {
+                    let new_events = encode_all(&events, event_ids, &metadata)?;
+                    self.inner.store.append(stream, expected, new_events).await
+                }
+            };
+            match appended {
                 Ok(done) => {
                     for event in &events {
                         loaded.state.apply(event);
@@ -548,10 +548,12 @@ impl App {
                     attempt += 1;
                     self.catch_up(stream, loaded).await?;
                 }
-                Err(StoreError::DuplicateEventId { .. }) if explicit_command_id.is_some() => {
+                Err(StoreError::DuplicateEventId { .. })
+                    if let EventIds::Derived(command_id) = event_ids =>
+                {
                     // Event ids derive from the command id: this command was recorded before.
                     return Err(DispatchError::DuplicateCommand {
-                        command_id: explicit_command_id.unwrap_or_default(),
+                        command_id,
                         stream: stream.clone(),
                     });
                 }
@@ -700,6 +702,37 @@ impl App {
     }
 }
 
+/// Where a command's id and its events' ids come from.
+#[derive(Debug, Clone, Copy)]
+enum EventIds {
+    /// The caller gave the command id: event ids derive from it, so a retry collides.
+    Derived(Uuid),
+    /// A fresh command id, whose events take the ids that follow it.
+    Fresh(FreshId),
+}
+
+impl EventIds {
+    fn command_id(self) -> Uuid {
+        match self {
+            Self::Derived(id) => id,
+            Self::Fresh(fresh) => fresh.command_id(),
+        }
+    }
+
+    fn event_id(self, index: usize) -> Uuid {
+        match self {
+            Self::Derived(id) => derived_event_id(id, index),
+            // Past the ids a fresh command numbers itself, a random one (which the store checks).
+            Self::Fresh(fresh) => fresh.event_id(index).unwrap_or_else(Uuid::now_v7),
+        }
+    }
+
+    /// Whether all `count` event ids come from the fresh sequence.
+    fn all_fresh(self, count: usize) -> bool {
+        matches!(self, Self::Fresh(_)) && count <= FreshId::MAX_EVENTS
+    }
+}
+
 /// The id of event `index` of command `command_id`: a uuid v7 carrying the
 /// command id's timestamp (its first 48 bits) and 74 bits hashed from the command
 /// id and the index. Deterministic, so a retried command collides with itself.
@@ -711,42 +744,57 @@ fn derived_event_id(command_id: Uuid, index: usize) -> Uuid {
     Uuid::from_u128(bits | (0x7 << 76) | (0b10 << 62))
 }
 
-/// The id of event `index` of a command whose id was freshly generated: its
-/// random bits perturbed by the index. As unique as the fresh id itself, and
-/// without a second clock read and random draw per command.
-fn fresh_event_id(command_id: Uuid, index: usize) -> Uuid {
-    // Odd multiplier: distinct indexes give distinct, never-zero masks over the 62 random bits.
-    let mask = ((index as u128 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) & ((1u128 << 62) - 1);
-    Uuid::from_u128(command_id.as_u128() ^ mask.max(1))
+fn encode<Ev: Event, E>(
+    event: &Ev,
+    event_id: Uuid,
+    metadata: &Metadata,
+) -> Result<NewEvent, DispatchError<E>> {
+    let payload = event.encode().map_err(|source| DispatchError::Encode {
+        event_type: event.event_type(),
+        source,
+    })?;
+    Ok(NewEvent {
+        event_id,
+        event_type: event.event_type().into(),
+        event_version: event.event_version(),
+        payload,
+        metadata: metadata.clone(),
+    })
 }
 
 fn encode_all<Ev: Event, E>(
     events: &[Ev],
-    command_id: Uuid,
-    deterministic: bool,
+    ids: EventIds,
     metadata: &Metadata,
 ) -> Result<Vec<NewEvent>, DispatchError<E>> {
     events
         .iter()
         .enumerate()
-        .map(|(index, event)| {
-            let payload = event.encode().map_err(|source| DispatchError::Encode {
-                event_type: event.event_type(),
-                source,
-            })?;
-            Ok(NewEvent {
-                event_id: if deterministic {
-                    derived_event_id(command_id, index)
-                } else {
-                    fresh_event_id(command_id, index)
-                },
-                event_type: event.event_type().into(),
-                event_version: event.event_version(),
-                payload,
-                metadata: metadata.clone(),
-            })
-        })
+        .map(|(index, event)| encode(event, ids.event_id(index), metadata))
         .collect()
+}
+
+/// Appends to the in-memory store directly: no boxed future, and for the
+/// common single event no `Vec` either. The outer `Result` is the encoding's.
+fn append_to_memory<Ev: Event, E>(
+    memory: &MemoryStore,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    events: &[Ev],
+    ids: EventIds,
+    metadata: &Metadata,
+) -> Result<Result<AppendResult, StoreError>, DispatchError<E>> {
+    let fresh = ids.all_fresh(events.len());
+    Ok(match events {
+        [event] => {
+            let event = encode(event, ids.event_id(0), metadata)?;
+            memory.append_iter(stream, expected, std::iter::once(event), fresh)
+        }
+        _ => {
+            let events = encode_all(events, ids, metadata)?;
+            memory.append_iter(stream, expected, events.into_iter(), fresh)
+        }
+    })
 }
 
 #[doc(hidden)]

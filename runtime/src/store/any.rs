@@ -1,11 +1,11 @@
 use super::{
-    AppendResult, EventStore, ExpectedVersion, NewEvent, RecordedEvent, Snapshot, StoreError,
-    StreamId,
+    AppendResult, EventStore, ExpectedVersion, MemoryStore, NewEvent, RecordedEvent, Snapshot,
+    StoreError, StreamId,
 };
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use std::any::Any;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 
 /// The object-safe twin of [`EventStore`], implemented for every store.
@@ -109,24 +109,49 @@ impl<S: EventStore> DynStore for S {
 /// assert!(store.backend_name().contains("MemoryStore"));
 /// ```
 #[derive(Clone)]
-pub struct AnyStore(Arc<dyn DynStore>);
+pub struct AnyStore(Backend);
+
+#[derive(Clone)]
+enum Backend {
+    /// Called directly: its operations never wait, so they need no boxed future.
+    Memory(MemoryStore),
+    Other(Arc<dyn DynStore>),
+}
 
 impl AnyStore {
     /// Wraps `store`.
     pub fn new<S: EventStore>(store: S) -> Self {
-        Self(Arc::new(store))
+        let any: &dyn Any = &store;
+        if let Some(memory) = any.downcast_ref::<MemoryStore>() {
+            return Self(Backend::Memory(memory.clone()));
+        }
+        if let Some(wrapped) = any.downcast_ref::<AnyStore>() {
+            return wrapped.clone();
+        }
+        Self(Backend::Other(Arc::new(store)))
     }
 
     /// The Rust type name of the wrapped store.
     pub fn backend_name(&self) -> &'static str {
-        self.0.type_name()
+        match &self.0 {
+            Backend::Memory(_) => std::any::type_name::<MemoryStore>(),
+            Backend::Other(store) => store.type_name(),
+        }
+    }
+
+    /// The wrapped store, if it is the in-memory one.
+    pub(crate) fn memory(&self) -> Option<&MemoryStore> {
+        match &self.0 {
+            Backend::Memory(store) => Some(store),
+            Backend::Other(_) => None,
+        }
     }
 }
 
 impl fmt::Debug for AnyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("AnyStore")
-            .field(&self.0.type_name())
+            .field(&self.backend_name())
             .finish()
     }
 }
@@ -138,7 +163,10 @@ impl EventStore for AnyStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        self.0.append(stream, expected, events).await
+        match &self.0 {
+            Backend::Memory(store) => EventStore::append(store, stream, expected, events).await,
+            Backend::Other(store) => DynStore::append(&**store, stream, expected, events).await,
+        }
     }
 
     async fn read_stream(
@@ -147,36 +175,55 @@ impl EventStore for AnyStore {
         from_version: u64,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.0.read_stream(stream, from_version, max_count).await
+        match &self.0 {
+            Backend::Memory(store) => {
+                EventStore::read_stream(store, stream, from_version, max_count).await
+            }
+            Backend::Other(store) => {
+                DynStore::read_stream(&**store, stream, from_version, max_count).await
+            }
+        }
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Option<u64>, StoreError> {
-        self.0.stream_version(stream).await
+        match &self.0 {
+            Backend::Memory(store) => EventStore::stream_version(store, stream).await,
+            Backend::Other(store) => DynStore::stream_version(&**store, stream).await,
+        }
     }
 
-    fn read_all(
+    async fn read_all(
         &self,
         from_position: u64,
         max_count: usize,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send {
-        self.0.read_all(from_position, max_count)
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        match &self.0 {
+            Backend::Memory(store) => EventStore::read_all(store, from_position, max_count).await,
+            Backend::Other(store) => DynStore::read_all(&**store, from_position, max_count).await,
+        }
     }
 
     fn subscribe_all(
         &self,
         from_position: u64,
     ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
-        self.0.subscribe_all(from_position)
+        match &self.0 {
+            Backend::Memory(store) => EventStore::subscribe_all(store, from_position),
+            Backend::Other(store) => DynStore::subscribe_all(&**store, from_position),
+        }
     }
 
-    fn save_snapshot(
-        &self,
-        snapshot: Snapshot,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.0.save_snapshot(snapshot)
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        match &self.0 {
+            Backend::Memory(store) => EventStore::save_snapshot(store, snapshot).await,
+            Backend::Other(store) => DynStore::save_snapshot(&**store, snapshot).await,
+        }
     }
 
     async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
-        self.0.load_snapshot(stream).await
+        match &self.0 {
+            Backend::Memory(store) => EventStore::load_snapshot(store, stream).await,
+            Backend::Other(store) => DynStore::load_snapshot(&**store, stream).await,
+        }
     }
 }

@@ -1,15 +1,16 @@
 //! The in-memory store: for tests, examples and benchmarks.
 
 use super::{
-    AppendResult, EventStore, ExpectedVersion, NewEvent, RecordedEvent, Snapshot, StoreError,
-    StreamId,
+    AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, Payload, RecordedEvent,
+    Snapshot, StoreError, StreamId,
 };
-use chrono::Utc;
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::{Future, ready};
 use std::sync::Arc;
+use std::time::SystemTime;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -56,10 +57,72 @@ impl Default for Inner {
 #[derive(Default)]
 struct State {
     events: Log,
-    /// Indexes into `events`, in stream order.
-    streams: HashMap<StreamId, Vec<usize>>,
-    event_ids: HashSet<Uuid>,
+    /// Each stream's place in `streams`, by name.
+    stream_index: HashMap<StreamId, usize>,
+    streams: Vec<Stream>,
+    ids: IdIndex,
     snapshots: HashMap<StreamId, Snapshot>,
+}
+
+struct Stream {
+    id: StreamId,
+    /// Indexes into the log, in stream order.
+    events: Vec<usize>,
+}
+
+/// An event as kept in the log: what a [`RecordedEvent`] needs, without the
+/// parts the log already knows (the stream's name, the global position) and
+/// with the time as the clock gave it (turned into a date only when read).
+struct Stored {
+    event_id: Uuid,
+    stream: usize,
+    stream_version: u64,
+    event_type: Cow<'static, str>,
+    event_version: u32,
+    payload: Payload,
+    metadata: Metadata,
+    recorded_at: SystemTime,
+}
+
+/// The recorded event ids, so each is recorded at most once.
+///
+/// While every event in the store came from the [`App`](crate::App) with an id
+/// it made fresh (see `app::ids`: one process-wide sequence that never repeats
+/// a value), no id can clash and the set stays empty. The first append whose
+/// ids need checking (any other caller, or a command with its own id) puts
+/// every recorded id in the set, and from then on every append is checked.
+#[derive(Default)]
+struct IdIndex {
+    set: HashSet<Uuid>,
+    /// Whether `set` holds every recorded id.
+    complete: bool,
+}
+
+impl IdIndex {
+    fn complete(&mut self, log: &Log) {
+        if !self.complete {
+            self.set.reserve(log.len());
+            self.set.extend(log.iter_from(0).map(|e| e.event_id));
+            self.complete = true;
+        }
+    }
+
+    /// Claims the ids in one hash probe each; on a duplicate (in the store or
+    /// repeated in this batch) releases the ones this batch claimed, so nothing is written.
+    fn claim(&mut self, stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
+        for (i, e) in events.iter().enumerate() {
+            if !self.set.insert(e.event_id) {
+                for claimed in &events[..i] {
+                    self.set.remove(&claimed.event_id);
+                }
+                return Err(StoreError::DuplicateEventId {
+                    stream: stream.clone(),
+                    event_id: e.event_id,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl MemoryStore {
@@ -78,20 +141,28 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn append_now(
+    /// Appends `events` atomically, as [`EventStore::append`] does.
+    ///
+    /// `fresh_ids` is the caller's promise that every event id was made by
+    /// `app::ids::FreshId` for this append, which never hands out a value
+    /// twice: such ids are not looked up while the store holds only such ids.
+    /// Without the promise (or once any append was checked) ids are checked.
+    pub(crate) fn append_iter(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
-        events: Vec<NewEvent>,
+        events: impl ExactSizeIterator<Item = NewEvent>,
+        fresh_ids: bool,
     ) -> Result<AppendResult, StoreError> {
-        if events.is_empty() {
+        if events.len() == 0 {
             return Err(StoreError::EmptyAppend {
                 stream: stream.clone(),
             });
         }
         let mut guard = self.inner.state.lock();
         let state = &mut *guard;
-        let actual = state.streams.get(stream.as_str()).map(|ix| ix.len() as u64);
+        let slot = state.stream_index.get(stream.as_str()).copied();
+        let actual = slot.map(|s| state.streams[s].events.len() as u64);
         if !expected.accepts(actual) {
             return Err(StoreError::WrongExpectedVersion {
                 stream: stream.clone(),
@@ -99,59 +170,22 @@ impl MemoryStore {
                 actual,
             });
         }
-        // Claim the ids in one hash probe each; on a duplicate (in the store or
-        // repeated in this batch) release the ones this batch claimed, so nothing is written.
-        for (i, e) in events.iter().enumerate() {
-            if !state.event_ids.insert(e.event_id) {
-                for claimed in &events[..i] {
-                    state.event_ids.remove(&claimed.event_id);
-                }
-                return Err(StoreError::DuplicateEventId {
-                    stream: stream.clone(),
-                    event_id: e.event_id,
-                });
-            }
-        }
-        let recorded_at = Utc::now();
-        let base_version = actual.unwrap_or(0);
-        let first_position = state.events.len() as u64 + 1;
-        // Look the stream up by `&str` first: cloning the key is only needed for a new stream.
-        let indexes = match actual {
-            Some(_) => state
-                .streams
-                .get_mut(stream.as_str())
-                .expect("the stream was found above"),
-            None => state.streams.entry(stream.clone()).or_default(),
+        let result = if fresh_ids && !state.ids.complete {
+            state.write(stream, slot, events)
+        } else {
+            state.ids.complete(&state.events);
+            let events: Vec<NewEvent> = events.collect();
+            state.ids.claim(stream, &events)?;
+            state.write(stream, slot, events.into_iter())
         };
-        for (i, e) in events.into_iter().enumerate() {
-            indexes.push(state.events.len());
-            state.events.push(RecordedEvent {
-                event_id: e.event_id,
-                stream_id: stream.clone(),
-                stream_version: base_version + i as u64 + 1,
-                global_position: state.events.len() as u64 + 1,
-                event_type: e.event_type,
-                event_version: e.event_version,
-                payload: e.payload,
-                metadata: e.metadata,
-                recorded_at,
-            });
+        // Publish under the lock so the head never moves backwards. Sending
+        // takes the channel's lock, so only send when someone listens: a
+        // subscriber subscribes before it reads the log, so it either sees
+        // this append in the log or is counted here and woken.
+        if self.inner.head.receiver_count() > 0 {
+            self.inner.head.send_replace(result.last_position);
         }
-        let last_position = state.events.len() as u64;
-        let stream_version = indexes.len() as u64;
-        // Publish under the lock so the head never moves backwards. Waking
-        // receivers costs a lock per notifier even when nobody listens, so only
-        // wake when someone does; the value is updated either way, and a
-        // subscriber created later reads the log after subscribing.
-        self.inner.head.send_if_modified(|head| {
-            *head = last_position;
-            self.inner.head.receiver_count() > 0
-        });
-        Ok(AppendResult {
-            stream_version,
-            first_position,
-            last_position,
-        })
+        Ok(result)
     }
 
     fn read_stream_now(
@@ -161,14 +195,15 @@ impl MemoryStore {
         max_count: usize,
     ) -> Vec<RecordedEvent> {
         let state = self.inner.state.lock();
-        let Some(indexes) = state.streams.get(stream) else {
+        let Some(&slot) = state.stream_index.get(stream) else {
             return Vec::new();
         };
+        let indexes = &state.streams[slot].events;
         let start = from_version.saturating_sub(1).min(indexes.len() as u64) as usize;
         indexes[start..]
             .iter()
             .take(max_count)
-            .map(|&i| state.events[i].clone())
+            .map(|&i| state.recorded(i, &state.events[i]))
             .collect()
     }
 
@@ -181,8 +216,66 @@ impl MemoryStore {
             .events
             .iter_from(start)
             .take(max_count)
-            .cloned()
+            .enumerate()
+            .map(|(k, e)| state.recorded(start + k, e))
             .collect()
+    }
+}
+
+impl State {
+    /// Records `events` (non-empty, already checked) at the end of the log.
+    fn write(
+        &mut self,
+        stream: &StreamId,
+        slot: Option<usize>,
+        events: impl Iterator<Item = NewEvent>,
+    ) -> AppendResult {
+        let recorded_at = SystemTime::now();
+        let first_position = self.events.len() as u64 + 1;
+        // Look the stream up by `&str` first: cloning the key is only needed for a new stream.
+        let slot = slot.unwrap_or_else(|| {
+            self.streams.push(Stream {
+                id: stream.clone(),
+                events: Vec::new(),
+            });
+            self.stream_index
+                .insert(stream.clone(), self.streams.len() - 1);
+            self.streams.len() - 1
+        });
+        let indexes = &mut self.streams[slot].events;
+        for e in events {
+            indexes.push(self.events.len());
+            self.events.push(Stored {
+                event_id: e.event_id,
+                stream: slot,
+                stream_version: indexes.len() as u64,
+                event_type: e.event_type,
+                event_version: e.event_version,
+                payload: e.payload,
+                metadata: e.metadata,
+                recorded_at,
+            });
+        }
+        AppendResult {
+            stream_version: indexes.len() as u64,
+            first_position,
+            last_position: self.events.len() as u64,
+        }
+    }
+
+    /// The event at log index `index`, as readers see it.
+    fn recorded(&self, index: usize, e: &Stored) -> RecordedEvent {
+        RecordedEvent {
+            event_id: e.event_id,
+            stream_id: self.streams[e.stream].id.clone(),
+            stream_version: e.stream_version,
+            global_position: index as u64 + 1,
+            event_type: e.event_type.clone(),
+            event_version: e.event_version,
+            payload: e.payload.clone(),
+            metadata: e.metadata.clone(),
+            recorded_at: e.recorded_at.into(),
+        }
     }
 }
 
@@ -190,7 +283,7 @@ impl MemoryStore {
 /// events, where one growing `Vec` would copy the whole log on every doubling.
 #[derive(Default)]
 struct Log {
-    segments: Vec<Vec<RecordedEvent>>,
+    segments: Vec<Vec<Stored>>,
     len: usize,
 }
 
@@ -201,7 +294,7 @@ impl Log {
         self.len
     }
 
-    fn push(&mut self, event: RecordedEvent) {
+    fn push(&mut self, event: Stored) {
         if self.len.is_multiple_of(Self::SEGMENT) {
             self.segments.push(Vec::with_capacity(Self::SEGMENT));
         }
@@ -212,7 +305,7 @@ impl Log {
         self.len += 1;
     }
 
-    fn iter_from(&self, start: usize) -> impl Iterator<Item = &RecordedEvent> {
+    fn iter_from(&self, start: usize) -> impl Iterator<Item = &Stored> {
         let (segment, offset) = (start / Self::SEGMENT, start % Self::SEGMENT);
         self.segments
             .get(segment..)
@@ -224,9 +317,9 @@ impl Log {
 }
 
 impl std::ops::Index<usize> for Log {
-    type Output = RecordedEvent;
+    type Output = Stored;
 
-    fn index(&self, i: usize) -> &RecordedEvent {
+    fn index(&self, i: usize) -> &Stored {
         &self.segments[i / Self::SEGMENT][i % Self::SEGMENT]
     }
 }
@@ -238,7 +331,7 @@ impl EventStore for MemoryStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
-        ready(self.append_now(stream, expected, events))
+        ready(self.append_iter(stream, expected, events.into_iter(), false))
     }
 
     fn read_stream(
@@ -254,14 +347,12 @@ impl EventStore for MemoryStore {
         &self,
         stream: &StreamId,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
-        let v = self
-            .inner
-            .state
-            .lock()
-            .streams
+        let state = self.inner.state.lock();
+        let version = state
+            .stream_index
             .get(stream)
-            .map(|ix| ix.len() as u64);
-        ready(Ok(v))
+            .map(|&slot| state.streams[slot].events.len() as u64);
+        ready(Ok(version))
     }
 
     fn read_all(
@@ -324,7 +415,17 @@ impl EventStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Payload;
+
+    impl MemoryStore {
+        fn append_now(
+            &self,
+            stream: &StreamId,
+            expected: ExpectedVersion,
+            events: Vec<NewEvent>,
+        ) -> Result<AppendResult, StoreError> {
+            self.append_iter(stream, expected, events.into_iter(), false)
+        }
+    }
 
     /// The log is kept in segments: reads must see one sequence across their edges.
     #[test]
@@ -395,5 +496,84 @@ mod tests {
             .append_now(&s, ExpectedVersion::Exact(1), vec![fresh, twice])
             .unwrap();
         assert_eq!(store.len(), 3);
+    }
+
+    /// Ids the app made fresh are not looked up while the store holds only
+    /// such ids, yet an append that repeats one of them is still refused, and
+    /// once any append was checked, fresh ones are checked too.
+    #[test]
+    fn an_id_recorded_unchecked_is_still_recorded_once() {
+        use crate::app::ids::FreshId;
+        let store = MemoryStore::new();
+        let s = StreamId::new("s");
+        let fresh_event = || {
+            let id = FreshId::new().event_id(0).expect("slot 0 exists");
+            let mut event = NewEvent::new("E", 1, Payload::from_json("{}").unwrap());
+            event.event_id = id;
+            event
+        };
+        let first = fresh_event();
+        for (version, event) in [first.clone(), fresh_event()].into_iter().enumerate() {
+            store
+                .append_iter(
+                    &s,
+                    ExpectedVersion::Exact(version as u64),
+                    std::iter::once(event),
+                    true,
+                )
+                .unwrap();
+        }
+        assert!(
+            store.inner.state.lock().ids.set.is_empty(),
+            "not indexed yet"
+        );
+
+        let err = store
+            .append_now(&s, ExpectedVersion::Any, vec![first.clone()])
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::DuplicateEventId { event_id, .. } if event_id == first.event_id),
+            "{err:?}"
+        );
+        assert_eq!(store.len(), 2, "nothing written");
+
+        let later = fresh_event();
+        store
+            .append_iter(
+                &s,
+                ExpectedVersion::Exact(2),
+                std::iter::once(later.clone()),
+                true,
+            )
+            .unwrap();
+        for event in [first, later] {
+            let err = store
+                .append_iter(&s, ExpectedVersion::Any, std::iter::once(event), true)
+                .unwrap_err();
+            assert!(
+                matches!(err, StoreError::DuplicateEventId { .. }),
+                "{err:?}"
+            );
+        }
+        assert_eq!(store.len(), 3);
+    }
+
+    /// The log keeps the clock's reading and hands it out as a date.
+    #[test]
+    fn recorded_at_is_the_time_of_the_append() {
+        let store = MemoryStore::new();
+        let s = StreamId::new("s");
+        let before = chrono::Utc::now();
+        store
+            .append_now(
+                &s,
+                ExpectedVersion::NoStream,
+                vec![NewEvent::new("E", 1, Payload::from_json("{}").unwrap())],
+            )
+            .unwrap();
+        let after = chrono::Utc::now();
+        let read = store.read_stream_now(&s, 1, 1);
+        assert!(before <= read[0].recorded_at && read[0].recorded_at <= after);
+        assert_eq!(read, store.read_all_now(1, 1));
     }
 }
