@@ -385,8 +385,10 @@ impl App {
     {
         let (stream, slot) = KEY.with_borrow_mut(|key| {
             key.clear();
+            key.push_str(C::Aggregate::TYPE);
+            key.push('-');
             // Writing into a String cannot fail; a Display impl that errors only truncates the key.
-            let _ = write!(key, "{}-{}", C::Aggregate::TYPE, command.aggregate_id());
+            let _ = write!(key, "{}", command.aggregate_id());
             self.inner.cache.slot::<C::Aggregate>(key)
         });
         let event_ids = match options.command_id {
@@ -413,7 +415,7 @@ impl App {
                 Err(_) => slot.lock().await,
             };
             let outcome = self
-                .decide_and_append(&stream, &mut loaded, command, event_ids, metadata)
+                .decide_and_append(&stream, &mut loaded, &command, event_ids, &metadata)
                 .await;
             match &outcome {
                 Ok((events, positions)) => {
@@ -424,11 +426,11 @@ impl App {
             outcome.map(|(events, positions)| {
                 let done = Dispatched {
                     events,
-                    stream_id: stream.clone(),
+                    stream_id: stream,
                     version: loaded.version,
                     positions,
-                    command_id,
-                    correlation_id,
+                    command_id: event_ids.command_id(),
+                    correlation_id: metadata.correlation_id.unwrap_or_default(),
                 };
                 (done, inspect(&loaded.state))
             })
@@ -474,9 +476,9 @@ impl App {
         &self,
         stream: &StreamId,
         loaded: &mut Loaded<C::Aggregate>,
-        command: C,
+        command: &C,
         event_ids: EventIds,
-        metadata: Metadata,
+        metadata: &Metadata,
     ) -> Result<
         (Vec<<C::Aggregate as Aggregate>::Event>, Option<(u64, u64)>),
         DispatchError<<C::Aggregate as Handles<C>>::Error>,
@@ -486,7 +488,7 @@ impl App {
         C::Aggregate: Handles<C>,
     {
         if !loaded.fresh {
-            self.catch_up(stream, loaded).await?;
+            self.catch_up_boxed(stream, loaded).await?;
         }
         let services = self.service::<C, <C::Aggregate as Handles<C>>::Services>()?;
         let mut attempt = 1;
@@ -497,12 +499,14 @@ impl App {
                     // A refusal is only as good as the state it was decided on: another
                     // node may have moved the stream past our cache. One version read
                     // (only on this rare path) tells; if stale, catch up and decide again.
-                    let current = self.inner.store.stream_version(stream).await?.unwrap_or(0);
+                    let current = Box::pin(self.inner.store.stream_version(stream))
+                        .await?
+                        .unwrap_or(0);
                     if current == loaded.version || attempt >= self.inner.max_attempts {
                         return Err(DispatchError::Domain(refusal));
                     }
                     attempt += 1;
-                    self.catch_up(stream, loaded).await?;
+                    self.catch_up_boxed(stream, loaded).await?;
                     continue;
                 }
             };
@@ -512,11 +516,12 @@ impl App {
             let expected = ExpectedVersion::Exact(loaded.version);
             let appended = match self.inner.store.memory() {
                 Some(memory) => {
-                    append_to_memory(memory, stream, expected, &events, event_ids, &metadata)?
+                    append_to_memory(memory, stream, expected, &events, event_ids, metadata)?
                 }
                 None => {
-                    let new_events = encode_all(&events, event_ids, &metadata)?;
-                    self.inner.store.append(stream, expected, new_events).await
+                    let new_events = encode_all(&events, event_ids, metadata)?;
+                    let store = &self.inner.store;
+                    store.append_boxed(stream, expected, new_events).await
                 }
             };
             match appended {
@@ -526,8 +531,10 @@ impl App {
                     }
                     loaded.version = done.stream_version;
                     loaded.since_snapshot += events.len() as u64;
-                    if C::Aggregate::SNAPSHOT_EVERY.is_some() {
-                        self.maybe_snapshot(stream, loaded).await;
+                    if C::Aggregate::SNAPSHOT_EVERY
+                        .is_some_and(|every| loaded.since_snapshot >= every)
+                    {
+                        Box::pin(self.snapshot(stream, loaded)).await;
                     }
                     return Ok((events, Some((done.first_position, done.last_position))));
                 }
@@ -546,7 +553,7 @@ impl App {
                         "another writer changed the stream; catching up"
                     );
                     attempt += 1;
-                    self.catch_up(stream, loaded).await?;
+                    self.catch_up_boxed(stream, loaded).await?;
                 }
                 Err(StoreError::DuplicateEventId { .. })
                     if let EventIds::Derived(command_id) = event_ids =>
@@ -585,6 +592,17 @@ impl App {
                 command: C::NAME,
                 handler: <C::Aggregate as Handles<C>>::HANDLER,
             })
+    }
+
+    /// [`App::catch_up`] behind a box. Dispatch needs it rarely (first load,
+    /// conflicts, stale refusals); awaited inline, its state would make every
+    /// dispatch future larger, and that future is moved on every command.
+    fn catch_up_boxed<'a, A: Aggregate>(
+        &'a self,
+        stream: &'a StreamId,
+        loaded: &'a mut Loaded<A>,
+    ) -> futures::future::BoxFuture<'a, Result<(), LoadError>> {
+        Box::pin(self.catch_up(stream, loaded))
     }
 
     /// Brings a cached aggregate up to the stream's current version.
@@ -672,13 +690,8 @@ impl App {
         Ok(())
     }
 
-    async fn maybe_snapshot<A: Aggregate>(&self, stream: &StreamId, loaded: &mut Loaded<A>) {
-        let Some(every) = A::SNAPSHOT_EVERY else {
-            return;
-        };
-        if loaded.since_snapshot < every {
-            return;
-        }
+    /// Saves a snapshot of `loaded` (called when one is due).
+    async fn snapshot<A: Aggregate>(&self, stream: &StreamId, loaded: &mut Loaded<A>) {
         let state = match loaded.state.snapshot() {
             Some(Ok(state)) => state,
             Some(Err(error)) => {

@@ -139,6 +139,20 @@ impl AnyStore {
         }
     }
 
+    /// [`EventStore::append`] as one boxed future: for a caller that keeps
+    /// the future in its own state, 16 bytes instead of this type's `async fn`.
+    pub(crate) fn append_boxed<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'a, Result<AppendResult, StoreError>> {
+        match &self.0 {
+            Backend::Memory(store) => DynStore::append(store, stream, expected, events),
+            Backend::Other(store) => store.append(stream, expected, events),
+        }
+    }
+
     /// The wrapped store, if it is the in-memory one.
     pub(crate) fn memory(&self) -> Option<&MemoryStore> {
         match &self.0 {
