@@ -20,6 +20,8 @@ pub(crate) struct Loaded<A> {
     pub(crate) fresh: bool,
     /// Events applied since the last snapshot.
     pub(crate) since_snapshot: u64,
+    /// Where the in-memory store keeps the stream (see `MemoryStore::append_iter`).
+    pub(crate) store_slot: usize,
 }
 
 /// One lock per aggregate: commands to it are serialised, others run in parallel.
@@ -89,6 +91,7 @@ impl Cache {
             version: 0,
             fresh: false,
             since_snapshot: 0,
+            store_slot: usize::MAX,
         }));
         let entry = Entry {
             hash,

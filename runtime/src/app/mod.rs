@@ -472,102 +472,116 @@ impl App {
         self.inner.cache.sweep_all();
     }
 
-    async fn decide_and_append<C>(
-        &self,
-        stream: &StreamId,
-        loaded: &mut Loaded<C::Aggregate>,
-        command: &C,
+    /// The command's work once its aggregate is locked. Not an `async fn`: that
+    /// would keep its arguments twice in the future (as captures and as locals).
+    #[allow(clippy::type_complexity, clippy::manual_async_fn)]
+    fn decide_and_append<'a, C>(
+        &'a self,
+        stream: &'a StreamId,
+        loaded: &'a mut Loaded<C::Aggregate>,
+        command: &'a C,
         event_ids: EventIds,
-        metadata: &Metadata,
-    ) -> Result<
-        (Vec<<C::Aggregate as Aggregate>::Event>, Option<(u64, u64)>),
-        DispatchError<<C::Aggregate as Handles<C>>::Error>,
-    >
+        metadata: &'a Metadata,
+    ) -> impl std::future::Future<
+        Output = Result<
+            (Vec<<C::Aggregate as Aggregate>::Event>, Option<(u64, u64)>),
+            DispatchError<<C::Aggregate as Handles<C>>::Error>,
+        >,
+    > + Send
+    + 'a
     where
         C: Command,
         C::Aggregate: Handles<C>,
     {
-        if !loaded.fresh {
-            self.catch_up_boxed(stream, loaded).await?;
-        }
-        let services = self.service::<C, <C::Aggregate as Handles<C>>::Services>()?;
-        let mut attempt = 1;
-        loop {
-            let events = match loaded.state.handle(command.clone(), services).await {
-                Ok(events) => events,
-                Err(refusal) => {
-                    // A refusal is only as good as the state it was decided on: another
-                    // node may have moved the stream past our cache. One version read
-                    // (only on this rare path) tells; if stale, catch up and decide again.
-                    let current = Box::pin(self.inner.store.stream_version(stream))
-                        .await?
-                        .unwrap_or(0);
-                    if current == loaded.version || attempt >= self.inner.max_attempts {
-                        return Err(DispatchError::Domain(refusal));
-                    }
-                    attempt += 1;
-                    self.catch_up_boxed(stream, loaded).await?;
-                    continue;
-                }
-            };
-            if events.is_empty() {
-                return Ok((events, None));
+        async move {
+            if !loaded.fresh {
+                self.catch_up_boxed(stream, loaded).await?;
             }
-            let expected = ExpectedVersion::Exact(loaded.version);
-            let appended = match self.inner.store.memory() {
-                Some(memory) => {
-                    append_to_memory(memory, stream, expected, &events, event_ids, metadata)?
-                }
-                None => {
-                    let new_events = encode_all(&events, event_ids, metadata)?;
-                    let store = &self.inner.store;
-                    store.append_boxed(stream, expected, new_events).await
-                }
-            };
-            match appended {
-                Ok(done) => {
-                    for event in &events {
-                        loaded.state.apply(event);
+            let services = self.service::<C, <C::Aggregate as Handles<C>>::Services>()?;
+            let mut attempt = 1;
+            loop {
+                let events = match loaded.state.handle(command.clone(), services).await {
+                    Ok(events) => events,
+                    Err(refusal) => {
+                        // A refusal is only as good as the state it was decided on: another
+                        // node may have moved the stream past our cache. One version read
+                        // (only on this rare path) tells; if stale, catch up and decide again.
+                        let current = Box::pin(self.inner.store.stream_version(stream))
+                            .await?
+                            .unwrap_or(0);
+                        if current == loaded.version || attempt >= self.inner.max_attempts {
+                            return Err(DispatchError::Domain(refusal));
+                        }
+                        attempt += 1;
+                        self.catch_up_boxed(stream, loaded).await?;
+                        continue;
                     }
-                    loaded.version = done.stream_version;
-                    loaded.since_snapshot += events.len() as u64;
-                    if C::Aggregate::SNAPSHOT_EVERY
-                        .is_some_and(|every| loaded.since_snapshot >= every)
+                };
+                if events.is_empty() {
+                    return Ok((events, None));
+                }
+                let expected = ExpectedVersion::Exact(loaded.version);
+                let appended = match self.inner.store.memory() {
+                    Some(memory) => append_to_memory(
+                        memory,
+                        stream,
+                        expected,
+                        &events,
+                        event_ids,
+                        metadata,
+                        &mut loaded.store_slot,
+                    )?,
+                    None => {
+                        let new_events = encode_all(&events, event_ids, metadata)?;
+                        let store = &self.inner.store;
+                        store.append_boxed(stream, expected, new_events).await
+                    }
+                };
+                match appended {
+                    Ok(done) => {
+                        for event in &events {
+                            loaded.state.apply(event);
+                        }
+                        loaded.version = done.stream_version;
+                        loaded.since_snapshot += events.len() as u64;
+                        if C::Aggregate::SNAPSHOT_EVERY
+                            .is_some_and(|every| loaded.since_snapshot >= every)
+                        {
+                            Box::pin(self.snapshot(stream, loaded)).await;
+                        }
+                        return Ok((events, Some((done.first_position, done.last_position))));
+                    }
+                    Err(StoreError::WrongExpectedVersion { actual, .. }) => {
+                        if attempt >= self.inner.max_attempts {
+                            return Err(DispatchError::Conflict {
+                                stream: stream.clone(),
+                                expected,
+                                actual,
+                                attempts: attempt,
+                            });
+                        }
+                        tracing::debug!(
+                            attempt,
+                            ?actual,
+                            "another writer changed the stream; catching up"
+                        );
+                        attempt += 1;
+                        self.catch_up_boxed(stream, loaded).await?;
+                    }
+                    Err(StoreError::DuplicateEventId { .. })
+                        if let EventIds::Derived(command_id) = event_ids =>
                     {
-                        Box::pin(self.snapshot(stream, loaded)).await;
-                    }
-                    return Ok((events, Some((done.first_position, done.last_position))));
-                }
-                Err(StoreError::WrongExpectedVersion { actual, .. }) => {
-                    if attempt >= self.inner.max_attempts {
-                        return Err(DispatchError::Conflict {
+                        // Event ids derive from the command id: this command was recorded before.
+                        return Err(DispatchError::DuplicateCommand {
+                            command_id,
                             stream: stream.clone(),
-                            expected,
-                            actual,
-                            attempts: attempt,
                         });
                     }
-                    tracing::debug!(
-                        attempt,
-                        ?actual,
-                        "another writer changed the stream; catching up"
-                    );
-                    attempt += 1;
-                    self.catch_up_boxed(stream, loaded).await?;
-                }
-                Err(StoreError::DuplicateEventId { .. })
-                    if let EventIds::Derived(command_id) = event_ids =>
-                {
-                    // Event ids derive from the command id: this command was recorded before.
-                    return Err(DispatchError::DuplicateCommand {
-                        command_id,
-                        stream: stream.clone(),
-                    });
-                }
-                Err(error) => {
-                    // The append may or may not have been recorded: reload before the next command.
-                    loaded.fresh = false;
-                    return Err(DispatchError::Store(error));
+                    Err(error) => {
+                        // The append may or may not have been recorded: reload before the next command.
+                        loaded.fresh = false;
+                        return Err(DispatchError::Store(error));
+                    }
                 }
             }
         }
@@ -617,6 +631,7 @@ impl App {
                 version: 0,
                 fresh: false,
                 since_snapshot: 0,
+                store_slot: loaded.store_slot,
             };
             if A::SNAPSHOT_EVERY.is_some() {
                 self.restore_snapshot(stream, loaded).await?;
@@ -796,16 +811,17 @@ fn append_to_memory<Ev: Event, E>(
     events: &[Ev],
     ids: EventIds,
     metadata: &Metadata,
+    slot_hint: &mut usize,
 ) -> Result<Result<AppendResult, StoreError>, DispatchError<E>> {
     let fresh = ids.all_fresh(events.len());
     Ok(match events {
         [event] => {
             let event = encode(event, ids.event_id(0), metadata)?;
-            memory.append_iter(stream, expected, std::iter::once(event), fresh)
+            memory.append_iter(stream, expected, std::iter::once(event), fresh, slot_hint)
         }
         _ => {
             let events = encode_all(events, ids, metadata)?;
-            memory.append_iter(stream, expected, events.into_iter(), fresh)
+            memory.append_iter(stream, expected, events.into_iter(), fresh, slot_hint)
         }
     })
 }

@@ -147,12 +147,17 @@ impl MemoryStore {
     /// `app::ids::FreshId` for this append, which never hands out a value
     /// twice: such ids are not looked up while the store holds only such ids.
     /// Without the promise (or once any append was checked) ids are checked.
+    ///
+    /// `slot_hint` is where the caller last saw the stream in this store
+    /// (anything, the first time): when it still names the stream, the stream
+    /// is found without hashing its name. It is updated to the stream's slot.
     pub(crate) fn append_iter(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         events: impl ExactSizeIterator<Item = NewEvent>,
         fresh_ids: bool,
+        slot_hint: &mut usize,
     ) -> Result<AppendResult, StoreError> {
         if events.len() == 0 {
             return Err(StoreError::EmptyAppend {
@@ -161,7 +166,11 @@ impl MemoryStore {
         }
         let mut guard = self.inner.state.lock();
         let state = &mut *guard;
-        let slot = state.stream_index.get(stream.as_str()).copied();
+        let slot = match state.streams.get(*slot_hint) {
+            // Usually the very `Arc` the store cloned, so this compares pointers.
+            Some(known) if known.id == *stream => Some(*slot_hint),
+            _ => state.stream_index.get(stream.as_str()).copied(),
+        };
         let actual = slot.map(|s| state.streams[s].events.len() as u64);
         if !expected.accepts(actual) {
             return Err(StoreError::WrongExpectedVersion {
@@ -170,7 +179,7 @@ impl MemoryStore {
                 actual,
             });
         }
-        let result = if fresh_ids && !state.ids.complete {
+        let (result, slot) = if fresh_ids && !state.ids.complete {
             state.write(stream, slot, events)
         } else {
             state.ids.complete(&state.events);
@@ -178,6 +187,7 @@ impl MemoryStore {
             state.ids.claim(stream, &events)?;
             state.write(stream, slot, events.into_iter())
         };
+        *slot_hint = slot;
         // Publish under the lock so the head never moves backwards. Sending
         // takes the channel's lock, so only send when someone listens: a
         // subscriber subscribes before it reads the log, so it either sees
@@ -223,13 +233,14 @@ impl MemoryStore {
 }
 
 impl State {
-    /// Records `events` (non-empty, already checked) at the end of the log.
+    /// Records `events` (non-empty, already checked) at the end of the log;
+    /// returns what happened and the stream's slot.
     fn write(
         &mut self,
         stream: &StreamId,
         slot: Option<usize>,
         events: impl Iterator<Item = NewEvent>,
-    ) -> AppendResult {
+    ) -> (AppendResult, usize) {
         let recorded_at = SystemTime::now();
         let first_position = self.events.len() as u64 + 1;
         // Look the stream up by `&str` first: cloning the key is only needed for a new stream.
@@ -256,11 +267,12 @@ impl State {
                 recorded_at,
             });
         }
-        AppendResult {
+        let result = AppendResult {
             stream_version: indexes.len() as u64,
             first_position,
             last_position: self.events.len() as u64,
-        }
+        };
+        (result, slot)
     }
 
     /// The event at log index `index`, as readers see it.
@@ -331,7 +343,7 @@ impl EventStore for MemoryStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
-        ready(self.append_iter(stream, expected, events.into_iter(), false))
+        ready(self.append_iter(stream, expected, events.into_iter(), false, &mut 0))
     }
 
     fn read_stream(
@@ -423,7 +435,7 @@ mod tests {
             expected: ExpectedVersion,
             events: Vec<NewEvent>,
         ) -> Result<AppendResult, StoreError> {
-            self.append_iter(stream, expected, events.into_iter(), false)
+            self.append_iter(stream, expected, events.into_iter(), false, &mut 0)
         }
     }
 
@@ -520,6 +532,7 @@ mod tests {
                     ExpectedVersion::Exact(version as u64),
                     std::iter::once(event),
                     true,
+                    &mut 0,
                 )
                 .unwrap();
         }
@@ -544,11 +557,18 @@ mod tests {
                 ExpectedVersion::Exact(2),
                 std::iter::once(later.clone()),
                 true,
+                &mut 0,
             )
             .unwrap();
         for event in [first, later] {
             let err = store
-                .append_iter(&s, ExpectedVersion::Any, std::iter::once(event), true)
+                .append_iter(
+                    &s,
+                    ExpectedVersion::Any,
+                    std::iter::once(event),
+                    true,
+                    &mut 0,
+                )
                 .unwrap_err();
             assert!(
                 matches!(err, StoreError::DuplicateEventId { .. }),

@@ -133,9 +133,9 @@ impl Payload {
             Ok(()) if buffer.is_empty() => Err(<serde_json::Error as serde::ser::Error>::custom(
                 "the value serialised to no JSON at all",
             )),
-            Ok(()) => std::str::from_utf8(&buffer)
-                .map(str::to_owned)
-                .map_err(<serde_json::Error as serde::ser::Error>::custom),
+            // SAFETY: serde_json writes only UTF-8 (its own `to_string` relies on it
+            // the same way); `to_vec` allocates exactly the text's length.
+            Ok(()) => Ok(unsafe { String::from_utf8_unchecked(buffer.to_vec()) }),
             Err(error) => Err(error),
         };
         if buffer.capacity() <= 64 * 1024 {
