@@ -64,6 +64,7 @@ macro_rules! conformance_suite {
             expected_version_exact,
             concurrent_writers_of_one_stream_never_overwrite,
             duplicate_event_id_is_rejected_and_nothing_written,
+            concurrent_appends_fail_alone,
             read_stream_pages,
             read_all_pages,
             gap_safe_global_order_with_concurrent_writers,
@@ -501,6 +502,95 @@ pub async fn duplicate_event_id_is_rejected_and_nothing_written<F: StoreFactory>
         2,
         "rejected appends left events behind"
     );
+}
+
+/// Many appends at once, a few of them bad (a wrong expected version, a
+/// recorded event id, a new stream that already exists): each bad one fails
+/// with its own typed error and writes nothing, every other one commits whole.
+/// Stores that write concurrent appends together must keep them apart.
+pub async fn concurrent_appends_fail_alone<F: StoreFactory>(_: &F, store: &F::Store) {
+    const STREAMS: u64 = 24;
+    let recorded = event("Recorded", 0);
+    for s in 0..STREAMS {
+        let first = if s == 0 {
+            recorded.clone()
+        } else {
+            event("Opened", s)
+        };
+        store
+            .append(
+                &StreamId::new(format!("Mixed-{s}")),
+                ExpectedVersion::NoStream,
+                vec![first],
+            )
+            .await
+            .unwrap();
+    }
+    // What each stream gets, and what must become of it.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Fate {
+        Written(usize),
+        WrongVersion,
+        Duplicate,
+    }
+    let plan = |s: u64| -> (ExpectedVersion, Vec<NewEvent>, Fate) {
+        match s {
+            5 => (ExpectedVersion::Exact(7), events(1), Fate::WrongVersion),
+            11 => (ExpectedVersion::NoStream, events(2), Fate::WrongVersion),
+            17 => (
+                ExpectedVersion::Exact(1),
+                vec![event("Fresh", 1), recorded.clone()],
+                Fate::Duplicate,
+            ),
+            s if s % 3 == 0 => (ExpectedVersion::Exact(1), events(3), Fate::Written(3)),
+            s if s % 3 == 1 => (ExpectedVersion::Any, events(1), Fate::Written(1)),
+            _ => (ExpectedVersion::StreamExists, events(2), Fate::Written(2)),
+        }
+    };
+    let tasks: Vec<_> = (0..STREAMS)
+        .map(|s| {
+            let store = store.clone();
+            let (expected, batch, fate) = plan(s);
+            tokio::spawn(async move {
+                let stream = StreamId::new(format!("Mixed-{s}"));
+                (s, fate, store.append(&stream, expected, batch).await)
+            })
+        })
+        .collect();
+    let mut last = 0;
+    for t in tasks {
+        let (s, fate, result) = t.await.expect("append task");
+        let stream = StreamId::new(format!("Mixed-{s}"));
+        match (fate, result) {
+            (Fate::Written(n), Ok(done)) => {
+                assert_eq!(done.stream_version, 1 + n as u64, "stream {s}");
+                last = last.max(done.last_position);
+                let read = store.read_stream(&stream, 2, 10).await.unwrap();
+                assert_eq!(read.len(), n, "stream {s}");
+                assert_eq!(read[0].global_position, done.first_position);
+                assert_eq!(read[n - 1].global_position, done.last_position);
+            }
+            (Fate::WrongVersion, Err(StoreError::WrongExpectedVersion { actual, .. })) => {
+                assert_eq!(actual, Some(1), "stream {s}");
+            }
+            (Fate::Duplicate, Err(StoreError::DuplicateEventId { event_id, .. })) => {
+                assert_eq!(event_id, recorded.event_id, "stream {s}");
+            }
+            (fate, result) => panic!("stream {s}: expected {fate:?}, got {result:?}"),
+        }
+        if !matches!(fate, Fate::Written(_)) {
+            assert_eq!(store.stream_version(&stream).await.unwrap(), Some(1));
+        }
+    }
+    let written: usize = (0..STREAMS)
+        .map(|s| match plan(s).2 {
+            Fate::Written(n) => n,
+            _ => 0,
+        })
+        .sum();
+    let log = log_through(store, last).await;
+    assert_eq!(log.len(), STREAMS as usize + written);
+    assert_strictly_increasing(&log);
 }
 
 /// `read_stream` pages by version and bounds by count.

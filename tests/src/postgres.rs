@@ -61,11 +61,6 @@ impl StoreFactory for PostgresFactory {
         .execute(store.pool())
         .await
         .expect("insert a corrupt row");
-        sqlx::query("INSERT INTO streams (stream_id, version) VALUES ($1, 1)")
-            .bind(stream.as_str())
-            .execute(store.pool())
-            .await
-            .expect("insert its stream row");
         true
     }
 
@@ -93,46 +88,32 @@ pub fn application_name(store: &PostgresStore) -> String {
 
 /// Test-only stalls installed in one store's schema.
 ///
-/// Appends to a stream named `stall-after-xid-*` block when they write the
-/// stream row (after drawing their positions); appends to
-/// `stall-before-insert-*` block after that, before inserting the events.
-/// Each blocks while the test holds the matching advisory lock. To stall a
-/// writer between taking its transaction id and drawing positions, hold its
-/// stream row locked (`SELECT ... FOR UPDATE`) from another connection.
+/// Appends to a stream named `stall-before-insert-*` block after they have
+/// taken their transaction id and drawn their positions, before their events
+/// are inserted, while the test holds the advisory lock `before_insert`.
 pub struct Stalls {
     admin: PgConnection,
-    /// The advisory lock key of the after-xid stall.
-    pub after_xid: i64,
     /// The advisory lock key of the before-insert stall.
     pub before_insert: i64,
 }
 
 impl Stalls {
-    /// Installs the stall triggers in `store`'s schema and takes both locks.
+    /// Installs the stall trigger in `store`'s schema and takes its lock.
     pub async fn install(store: &PostgresStore) -> Self {
         let mut admin = admin_connection().await;
         // The low bits of a v7 id are random.
-        let after_xid = (uuid::Uuid::now_v7().as_u128() as i64 & 0x3fff_ffff_ffff_ffff) | 1;
-        let before_insert = after_xid.wrapping_add(1);
+        let before_insert = (uuid::Uuid::now_v7().as_u128() as i64 & 0x3fff_ffff_ffff_ffff) | 1;
         let schema = store.schema();
-        // Keys are integers and the schema was validated: nothing here comes from input.
+        // The key is an integer and the schema was validated: nothing here comes from input.
         let sql = format!(
             r#"
             CREATE FUNCTION "{schema}".test_stall() RETURNS trigger LANGUAGE plpgsql AS $$
-            DECLARE key bigint;
             BEGIN
-                IF TG_TABLE_NAME = 'streams' AND NEW.stream_id LIKE 'stall-after-xid-%' THEN
-                    key := {after_xid};
-                ELSIF TG_TABLE_NAME = 'events' AND NEW.stream_id LIKE 'stall-before-insert-%' THEN
-                    key := {before_insert};
-                END IF;
-                IF key IS NOT NULL THEN
-                    PERFORM pg_advisory_xact_lock_shared(key);
+                IF NEW.stream_id LIKE 'stall-before-insert-%' THEN
+                    PERFORM pg_advisory_xact_lock_shared({before_insert});
                 END IF;
                 RETURN NEW;
             END $$;
-            CREATE TRIGGER test_stall AFTER INSERT OR UPDATE ON "{schema}".streams
-                FOR EACH ROW EXECUTE FUNCTION "{schema}".test_stall();
             CREATE TRIGGER test_stall BEFORE INSERT ON "{schema}".events
                 FOR EACH ROW EXECUTE FUNCTION "{schema}".test_stall();
             "#
@@ -140,16 +121,14 @@ impl Stalls {
         sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&mut admin)
             .await
-            .expect("install stall triggers");
-        sqlx::query("SELECT pg_advisory_lock($1), pg_advisory_lock($2)")
-            .bind(after_xid)
+            .expect("install the stall trigger");
+        sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(before_insert)
             .execute(&mut admin)
             .await
-            .expect("take the stall locks");
+            .expect("take the stall lock");
         Self {
             admin,
-            after_xid,
             before_insert,
         }
     }

@@ -123,39 +123,33 @@ async fn reader_waits_for_a_stalled_lower_position() {
 /// transaction id first but draws its position last; writer B takes a later id,
 /// draws a lower position and stalls; A commits. A's id is below every running
 /// transaction, yet B's lower position is still to come: readers must wait.
+///
+/// A is written by hand on another connection, following the store's rule for
+/// writers (take the transaction id, then draw positions), so that it can
+/// pause between the two; B is a real append, stalled before its insert.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reader_waits_when_ids_and_positions_are_ordered_differently() {
     let store = PostgresFactory.create().await;
     let mut stalls = Stalls::install(&store).await;
-    let locked = StreamId::new("Locked-1");
     let base = store
-        .append(&locked, ExpectedVersion::NoStream, vec![event("Base", 0)])
+        .append(
+            &StreamId::new("Base-1"),
+            ExpectedVersion::NoStream,
+            vec![event("Base", 0)],
+        )
         .await
         .unwrap();
     annals_tests::conformance::log_through(&store, base.last_position).await;
     let mut follower = store.subscribe_all(base.last_position + 1);
 
-    // Hold A's stream row: A gets its id, then waits before drawing a position.
-    let mut holder = annals_tests::postgres::admin_connection().await;
-    let mut row_lock = sqlx::Connection::begin(&mut holder).await.unwrap();
-    let sql = format!(
-        "SELECT 1 FROM \"{}\".streams WHERE stream_id = 'Locked-1' FOR UPDATE",
-        store.schema()
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(&mut *row_lock)
+    // A: an early transaction id...
+    let mut early = annals_tests::postgres::admin_connection().await;
+    let mut a_tx = sqlx::Connection::begin(&mut early).await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *a_tx)
         .await
         .unwrap();
-    let early_id = tokio::spawn({
-        let store = store.clone();
-        let locked = locked.clone();
-        async move {
-            store
-                .append(&locked, ExpectedVersion::Exact(1), vec![event("A", 1)])
-                .await
-        }
-    });
-    stalls.wait_for_stalled(&store, 1).await;
+    // B: a later id, a lower position, then a stall.
     let low_position = tokio::spawn({
         let store = store.clone();
         async move {
@@ -165,10 +159,21 @@ async fn reader_waits_when_ids_and_positions_are_ordered_differently() {
                 .await
         }
     });
-    stalls.wait_for_stalled(&store, 2).await;
+    stalls.wait_for_stalled(&store, 1).await;
+    // ...then A draws its (higher) position and commits.
+    let sql = format!(
+        "INSERT INTO \"{}\".events (position, stream_id, stream_version, event_id, event_type, \
+         event_version, payload) VALUES (nextval('\"{}\".events_position_seq'), 'A-1', 1, \
+         gen_random_uuid(), 'A', 1, '{{\"n\": 1}}') RETURNING position",
+        store.schema(),
+        store.schema()
+    );
+    let a_position: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&mut *a_tx)
+        .await
+        .unwrap();
+    a_tx.commit().await.unwrap();
 
-    row_lock.commit().await.unwrap();
-    let a = early_id.await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(positions(&store).await, [base.last_position]);
     if let Ok(got) = tokio::time::timeout(Duration::from_millis(300), follower.next()).await {
@@ -178,7 +183,7 @@ async fn reader_waits_when_ids_and_positions_are_ordered_differently() {
     stalls.release(stalls.before_insert).await;
     let b = low_position.await.unwrap().unwrap();
     assert!(
-        b.first_position < a.first_position,
+        b.first_position < a_position as u64,
         "B drew the lower position"
     );
     let got: Vec<RecordedEvent> = vec![
@@ -187,9 +192,102 @@ async fn reader_waits_when_ids_and_positions_are_ordered_differently() {
     ];
     assert_eq!(
         got.iter().map(|e| e.global_position).collect::<Vec<_>>(),
-        [b.first_position, a.first_position]
+        [b.first_position, a_position as u64]
     );
     PostgresFactory.dispose(store).await;
+}
+
+/// Appends that arrive while every append slot is busy are written together,
+/// several streams in one statement and one commit, and each caller still gets
+/// its own result, with its stream's appends in the order they queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiting_appends_share_commits_and_keep_their_results() {
+    const APPENDS: u64 = 40;
+    const STREAMS: u64 = 20;
+    let store = PostgresStore::builder(test_url())
+        .schema(annals_tests::postgres::fresh_schema())
+        .max_concurrent_appends(1)
+        .connect()
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..APPENDS)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new(format!("Shared-{}", i % STREAMS));
+                let batch = (0..i % 3 + 1).map(|n| event("Queued", n)).collect();
+                let done = store.append(&stream, ExpectedVersion::Any, batch).await;
+                (stream, i % 3 + 1, done.expect("append"))
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    for s in 0..STREAMS {
+        let stream = StreamId::new(format!("Shared-{s}"));
+        let read = store.read_stream(&stream, 1, 100).await.unwrap();
+        let mut mine: Vec<_> = results.iter().filter(|r| r.0 == stream).collect();
+        mine.sort_by_key(|r| r.2.stream_version);
+        assert_eq!(read.len() as u64, mine.iter().map(|r| r.1).sum::<u64>());
+        let mut at = 0;
+        for (_, n, done) in mine {
+            let part = &read[at..at + *n as usize];
+            at += *n as usize;
+            assert_eq!(part[0].global_position, done.first_position);
+            assert_eq!(part.last().unwrap().global_position, done.last_position);
+            assert_eq!(part.last().unwrap().stream_version, done.stream_version);
+        }
+        assert!(
+            read.windows(2)
+                .all(|w| w[0].global_position < w[1].global_position),
+            "a stream's events are in global order"
+        );
+    }
+    let commits: i64 = sqlx::query_scalar("SELECT count(DISTINCT transaction_id) FROM events")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(
+        commits < APPENDS as i64,
+        "{APPENDS} appends through one slot took {commits} commits: none were shared"
+    );
+    let streams: i64 = sqlx::query_scalar("SELECT count(*) FROM streams")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(streams, STREAMS as i64, "one streams row per stream");
+    annals_tests::postgres::drop_schema(&store).await;
+}
+
+/// The conformance check for bad appends among good ones, on a store with one
+/// append slot, so that the appends are written in shared statements: a
+/// refused expectation fails alone inside one, a duplicate id fails the
+/// statement, which is then written append by append.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_appends_in_shared_commits_fail_alone() {
+    let store = PostgresStore::builder(test_url())
+        .schema(annals_tests::postgres::fresh_schema())
+        .max_concurrent_appends(1)
+        .connect()
+        .await
+        .unwrap();
+    annals_tests::conformance::concurrent_appends_fail_alone(&PostgresFactory, &store).await;
+    // The concurrent appends are the ones past version 1, 21 of them succeeded.
+    let (commits, appends): (i64, i64) = sqlx::query_as(
+        "SELECT count(DISTINCT transaction_id), count(DISTINCT stream_id) \
+         FROM events WHERE stream_version > 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(appends, 21);
+    assert!(
+        commits < appends,
+        "no statement carried two appends ({commits} commits)"
+    );
+    annals_tests::postgres::drop_schema(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

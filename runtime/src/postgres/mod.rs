@@ -4,28 +4,38 @@
 //! Everything lives in one schema (default `annals`, see
 //! [`PostgresStoreBuilder::schema`]), created and migrated on connect by the
 //! embedded, versioned migrations in `runtime/migrations/postgres/`:
-//! `events`, `streams`, `snapshots`, `checkpoints`, the function
-//! `append_events` and sqlx's `_sqlx_migrations` bookkeeping table. Every
-//! connection of the store's pool has its `search_path` set to that schema.
+//! `events`, `streams` (one row per stream, written with its first event),
+//! `snapshots`, `checkpoints` and sqlx's `_sqlx_migrations` bookkeeping
+//! table. Every connection of the store's pool has its `search_path` set to
+//! that schema.
 //!
 //! # Guarantees and how they are kept
-//! - **One round trip per append.** The SQL function `append_events` locks
-//!   the stream's row in `streams` and checks the expected version, draws the
-//!   global positions from a sequence, then writes the stream row and the
-//!   events. Appends to different streams never wait for each other.
+//! - **One statement per append, no lock.** An append is one autocommitted
+//!   `INSERT ... SELECT`: it checks the expected version against the stream's
+//!   newest event, draws global positions from a sequence and inserts. The
+//!   unique `(stream_id, stream_version)` index turns a concurrent write to
+//!   the same stream into a conflict, so appends never lock or update a shared
+//!   row, and appends to different streams never wait for each other.
+//! - **Coalesced commits.** Up to
+//!   [`max_concurrent_appends`](PostgresStoreBuilder::max_concurrent_appends)
+//!   appends run at once; appends arriving while all of those are busy are
+//!   written together, several streams in one statement and one commit, each
+//!   append still checked and failing on its own. An append returns only
+//!   after its commit.
 //! - **Gap-safe global order without a global lock.** Positions are drawn
 //!   concurrently, so a transaction can commit after another that drew a
-//!   higher position. Each event records a read horizon: a transaction id
-//!   drawn (by a subtransaction) after its positions, so above every
-//!   transaction that could hold a lower position. Readers of the global log
-//!   return events in position order and stop at the first one whose horizon
-//!   is above the oldest running transaction
-//!   (`pg_snapshot_xmin(pg_current_snapshot())`). A reader therefore never
-//!   skips an event that commits late. A transaction left open for a long
-//!   time anywhere on the server holds global readers back until it ends.
-//!   So `read_all` may not yet return an event whose `append` just returned
-//!   while other transactions run; it does within moments. Positions drawn by
-//!   an append that then fails are skipped, leaving gaps in the numbering.
+//!   higher position. A writer takes its transaction id before it draws
+//!   positions. A reader of the global log first reads the highest position
+//!   drawn so far, then takes a transaction id of its own (a *fence*); once
+//!   no transaction older than the fence is running
+//!   (`pg_snapshot_xmin(pg_current_snapshot())`), every position up to what
+//!   it read has committed or never will, and the reader returns events up to
+//!   there. A reader therefore never skips an event that commits late. A
+//!   transaction left open for a long time anywhere on the server holds
+//!   global readers back until it ends. So `read_all` may not yet return an
+//!   event whose `append` just returned while other transactions run; it does
+//!   within moments. Positions drawn by an append that then fails are
+//!   skipped, leaving gaps in the numbering.
 //! - **Immutability.** A trigger rejects `UPDATE`, `DELETE` and `TRUNCATE` of
 //!   `events`. An administrator who must rewrite history (erasure, repair)
 //!   runs `SET LOCAL annals.admin = 'on'` first in the same transaction.
@@ -41,6 +51,8 @@
 //! [`StoreError::Corrupt`] naming its stream and version. Appends are never
 //! retried behind the caller's back: a commit whose outcome is unknown is
 //! reported, not repeated.
+
+mod writer;
 
 use crate::store::DEFAULT_READ_BATCH;
 use crate::{
@@ -58,7 +70,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -75,6 +86,7 @@ pub struct PostgresStoreBuilder {
     poll_interval: Duration,
     notifications: bool,
     migrate: bool,
+    max_concurrent_appends: usize,
 }
 
 impl PostgresStoreBuilder {
@@ -85,7 +97,11 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// The most connections the store's pool opens (default 16).
+    /// The most connections the store's pool opens (default 16). The pool
+    /// serves reads, snapshots and [`pool`](PostgresStore::pool) users;
+    /// appends run on up to
+    /// [`max_concurrent_appends`](Self::max_concurrent_appends) connections
+    /// of their own, and subscriptions' notifications on one or two more.
     pub fn max_connections(mut self, max: u32) -> Self {
         self.max_connections = max.max(1);
         self
@@ -109,6 +125,18 @@ impl PostgresStoreBuilder {
     /// Subscribers in the same process are always woken directly.
     pub fn notifications(mut self, on: bool) -> Self {
         self.notifications = on;
+        self
+    }
+
+    /// How many append statements may run at once (default 2), each on a
+    /// connection of the store's writer, opened in addition to the pool's.
+    /// Appends that arrive while all are busy wait and are then written
+    /// together, several streams in one statement and one commit: fewer,
+    /// larger commits carry more appends per second than one commit each
+    /// (see docs/BENCHMARKS.md for the measurements behind the default).
+    /// Every caller still hears back only after its events are committed.
+    pub fn max_concurrent_appends(mut self, max: usize) -> Self {
+        self.max_concurrent_appends = max.max(1);
         self
     }
 
@@ -144,7 +172,7 @@ impl PostgresStoreBuilder {
         let notify = Arc::new(Notify::new());
         let mut tasks = Vec::new();
         if self.notifications {
-            let notifier_options = options.options([("synchronous_commit", "off")]);
+            let notifier_options = options.clone().options([("synchronous_commit", "off")]);
             tasks.push(tokio::spawn(run_notifier(
                 notifier_options,
                 channel.clone(),
@@ -157,6 +185,12 @@ impl PostgresStoreBuilder {
                 schema: self.schema,
                 channel,
                 wake: watch::channel(0).0,
+                writer: writer::Writer::new(
+                    self.max_concurrent_appends,
+                    options.clone(),
+                    self.acquire_timeout,
+                ),
+                horizon: parking_lot::Mutex::new(Horizon::default()),
                 notify: self.notifications.then_some(notify),
                 poll_interval: self.poll_interval,
                 listener: parking_lot::Mutex::new(None),
@@ -201,11 +235,23 @@ struct Shared {
     channel: String,
     /// Bumped after every local append and every `NOTIFY` received.
     wake: watch::Sender<u64>,
+    writer: writer::Writer,
+    horizon: parking_lot::Mutex<Horizon>,
     /// Asks the notifier task to send a `NOTIFY`; `None` when notifications are off.
     notify: Option<Arc<Notify>>,
     poll_interval: Duration,
     listener: parking_lot::Mutex<Option<JoinHandle<()>>>,
     tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// Wakes this process's followers, and asks the notifier to tell others.
+    fn appended(&self) {
+        self.wake.send_modify(|w| *w = w.wrapping_add(1));
+        if let Some(notify) = &self.notify {
+            notify.notify_one();
+        }
+    }
 }
 
 impl Drop for Shared {
@@ -239,6 +285,7 @@ impl PostgresStore {
             poll_interval: Duration::from_secs(1),
             notifications: true,
             migrate: true,
+            max_concurrent_appends: 2,
         }
     }
 
@@ -282,164 +329,13 @@ impl PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        if events.is_empty() {
-            return Err(StoreError::EmptyAppend {
-                stream: stream.clone(),
-            });
-        }
-        for (i, e) in events.iter().enumerate() {
-            if events[..i].iter().any(|o| o.event_id == e.event_id) {
-                return Err(StoreError::DuplicateEventId {
-                    stream: stream.clone(),
-                    event_id: e.event_id,
-                });
-            }
-        }
-        let (kind, n): (i16, i64) = match expected {
-            ExpectedVersion::Any => (0, 0),
-            ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => (1, 0),
-            ExpectedVersion::StreamExists => (2, 0),
-            // No stream reaches i64::MAX, so a larger expectation simply fails.
-            ExpectedVersion::Exact(n) => (3, i64::try_from(n).unwrap_or(i64::MAX)),
+        let request = writer::Request {
+            stream: stream.clone(),
+            expected,
+            events,
         };
-        let count = events.len();
-        let mut ids = Vec::with_capacity(count);
-        let mut types = Vec::with_capacity(count);
-        let mut versions = Vec::with_capacity(count);
-        let mut payloads = Vec::with_capacity(count);
-        let mut correlation = Vec::with_capacity(count);
-        let mut causation = Vec::with_capacity(count);
-        let mut metadata = Vec::with_capacity(count);
-        for e in &events {
-            ids.push(e.event_id);
-            types.push(e.event_type.as_ref());
-            versions.push(i32::try_from(e.event_version).map_err(|_| {
-                StoreError::Config(format!(
-                    "event version {} of `{}` does not fit PostgreSQL's integer",
-                    e.event_version, e.event_type
-                ))
-            })?);
-            payloads.push(e.payload.as_str());
-            correlation.push(e.metadata.correlation_id);
-            causation.push(e.metadata.causation_id);
-            metadata.push(if e.metadata.custom.is_empty() {
-                None
-            } else {
-                Some(
-                    serde_json::to_string(&e.metadata.custom)
-                        .map_err(|e| StoreError::Backend(Box::new(e)))?,
-                )
-            });
-        }
-        // `out_ok` is NULL when another writer created the stream between our
-        // look and our write; that append wrote nothing, so `Any` may retry.
-        let mut attempts = 0;
-        let (ok, version, row) = loop {
-            let row = sqlx::query(
-                "SELECT out_ok, out_version, out_first, out_last \
-                 FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(stream.as_str())
-            .bind(kind)
-            .bind(n)
-            .bind(&ids)
-            .bind(&types)
-            .bind(&versions)
-            .bind(&payloads)
-            .bind(&correlation)
-            .bind(&causation)
-            .bind(&metadata)
-            .fetch_one(&self.shared.pool)
-            .await;
-            let row = match row {
-                Ok(row) => row,
-                Err(e) => return Err(self.append_error(stream, expected, &ids, e).await),
-            };
-            let decode = |e: sqlx::Error| StoreError::Backend(Box::new(e));
-            let ok: Option<bool> = row.try_get("out_ok").map_err(decode)?;
-            let version: Option<i64> = row.try_get("out_version").map_err(decode)?;
-            attempts += 1;
-            if ok.is_none() && expected == ExpectedVersion::Any && attempts < 3 {
-                continue;
-            }
-            break (ok.unwrap_or(false), version, row);
-        };
-        let decode = |e: sqlx::Error| StoreError::Backend(Box::new(e));
-        if !ok {
-            let actual = version.map(|v| v as u64);
-            return Err(StoreError::WrongExpectedVersion {
-                stream: stream.clone(),
-                expected,
-                actual,
-            });
-        }
-        let first: Option<i64> = row.try_get("out_first").map_err(decode)?;
-        let last: Option<i64> = row.try_get("out_last").map_err(decode)?;
-        self.shared.wake.send_modify(|w| *w = w.wrapping_add(1));
-        if let Some(notify) = &self.shared.notify {
-            notify.notify_one();
-        }
-        Ok(AppendResult {
-            stream_version: version.unwrap_or_default() as u64,
-            first_position: first.unwrap_or_default() as u64,
-            last_position: last.unwrap_or_default() as u64,
-        })
-    }
-
-    /// Turns a failed append into the error the trait promises.
-    async fn append_error(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        ids: &[Uuid],
-        error: sqlx::Error,
-    ) -> StoreError {
-        let Some(db) = error.as_database_error() else {
-            return map_err(error);
-        };
-        if db.code().as_deref() != Some("23505") {
-            return map_err(error);
-        }
-        match db.constraint() {
-            Some("events_event_id_key") => {
-                let from_detail = db
-                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                    .and_then(|pg| pg.detail())
-                    .and_then(|d| d.split_once("=("))
-                    .and_then(|(_, rest)| rest.split_once(')'))
-                    .and_then(|(id, _)| Uuid::parse_str(id).ok());
-                let event_id = from_detail
-                    .or_else(|| ids.first().copied())
-                    .unwrap_or_default();
-                StoreError::DuplicateEventId {
-                    stream: stream.clone(),
-                    event_id,
-                }
-            }
-            // The streams row and the events disagree only if someone wrote
-            // events around the store; report the version we now see.
-            Some("events_stream_version_key") | Some("streams_pkey") => {
-                match self.stream_version_now(stream).await {
-                    Ok(actual) => StoreError::WrongExpectedVersion {
-                        stream: stream.clone(),
-                        expected,
-                        actual,
-                    },
-                    Err(e) => e,
-                }
-            }
-            _ => map_err(error),
-        }
-    }
-
-    async fn stream_version_now(&self, stream: &StreamId) -> Result<Option<u64>, StoreError> {
-        let version: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = $1")
-                .bind(stream.as_str())
-                .fetch_optional(&self.shared.pool)
-                .await
-                .map_err(map_err)?;
-        Ok(version.map(|v| v as u64))
+        writer::validate(&request)?;
+        writer::append(&self.shared, request).await
     }
 
     async fn read_stream_now(
@@ -466,8 +362,8 @@ impl PostgresStore {
         rows.iter().map(decode_event).collect()
     }
 
-    /// Reads settled events of the global log; `true` when it stopped at an
-    /// event that is visible but not yet settled (a reader should retry soon).
+    /// Reads settled events of the global log; `true` when events past what it
+    /// returned may still commit (a follower should look again soon).
     async fn read_all_now(
         &self,
         from_position: u64,
@@ -476,26 +372,42 @@ impl PostgresStore {
         if max_count == 0 {
             return Ok((Vec::new(), false));
         }
+        let fence = Fence::take(&self.shared.pool).await?;
+        if fence.last < from_position {
+            // Nothing was ever drawn there; nothing can be missed by stopping.
+            return Ok((Vec::new(), false));
+        }
         let rows = sqlx::query(
-            "SELECT position, stream_id, stream_version, event_id, event_type, event_version, \
-             payload::text AS payload, correlation_id, causation_id, metadata::text AS metadata, \
-             recorded_at, horizon <= pg_snapshot_xmin(pg_current_snapshot()) AS settled \
-             FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
+            "SELECT s.xmin, e.* FROM \
+             (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) AS s \
+             LEFT JOIN LATERAL (SELECT position, stream_id, stream_version, event_id, event_type, \
+             event_version, payload::text AS payload, correlation_id, causation_id, \
+             metadata::text AS metadata, recorded_at FROM events \
+             WHERE position >= $1 AND position <= $2 ORDER BY position LIMIT $3) AS e ON true",
         )
         .bind(clamp_i64(from_position))
+        .bind(clamp_i64(fence.last))
         .bind(clamp_i64(max_count as u64))
         .fetch_all(&self.shared.pool)
         .await
         .map_err(map_err)?;
+        let xmin: i64 = match rows.first() {
+            Some(row) => row
+                .try_get("xmin")
+                .map_err(|e| StoreError::Backend(Box::new(e)))?,
+            None => 0,
+        };
+        let settled = self.shared.horizon.lock().settle(fence, xmin as u64);
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
-            let settled: bool = row.try_get("settled").unwrap_or(false);
-            if !settled {
-                return Ok((out, true));
+            let position: Option<i64> = row.try_get("position").unwrap_or(None);
+            let Some(position) = position else { break };
+            if position as u64 > settled {
+                break;
             }
             out.push(decode_event(row)?);
         }
-        Ok((out, false))
+        Ok((out, settled < fence.last))
     }
 
     fn ensure_listener(&self) {
@@ -584,27 +496,120 @@ fn clamp_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Classifies a sqlx error: lost or refused connections are `Unavailable`.
-fn map_err(error: sqlx::Error) -> StoreError {
-    match &error {
+/// What kind of failure a sqlx error is.
+enum ErrorClass {
+    /// A refused, lost or exhausted connection: retry once the server is back.
+    Unavailable,
+    Config,
+    Backend,
+}
+
+fn classify_error(error: &sqlx::Error) -> ErrorClass {
+    match error {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(error)),
-        sqlx::Error::Configuration(_) => StoreError::Config(error.to_string()),
+        | sqlx::Error::WorkerCrashed => ErrorClass::Unavailable,
+        sqlx::Error::Configuration(_) => ErrorClass::Config,
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
             // 08: connection exception; 57P01-57P05: shutdown, terminated,
             // cannot connect now; 53300: too many connections.
             if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
-                StoreError::Unavailable(Box::new(error))
+                ErrorClass::Unavailable
             } else {
-                StoreError::Backend(Box::new(error))
+                ErrorClass::Backend
             }
         }
-        _ => StoreError::Backend(Box::new(error)),
+        _ => ErrorClass::Backend,
+    }
+}
+
+/// Classifies a sqlx error: lost or refused connections are `Unavailable`.
+fn map_err(error: sqlx::Error) -> StoreError {
+    match classify_error(&error) {
+        ErrorClass::Unavailable => StoreError::Unavailable(Box::new(error)),
+        ErrorClass::Config => StoreError::Config(error.to_string()),
+        ErrorClass::Backend => StoreError::Backend(Box::new(error)),
+    }
+}
+
+/// The version of `stream`: its newest event's (`None` = no stream).
+async fn stream_version_of(shared: &Shared, stream: &StreamId) -> Result<Option<u64>, StoreError> {
+    let version: Option<i64> =
+        sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
+            .bind(stream.as_str())
+            .fetch_one(&shared.pool)
+            .await
+            .map_err(map_err)?;
+    Ok(version.map(|v| v as u64))
+}
+
+/// A point of the global log taken by a reader: every position up to `last`
+/// had been drawn, by a writer whose transaction id is below `xid`, before
+/// `xid` was assigned. Writers take their id before drawing (see
+/// `writer::APPEND_ONE_SQL`), so once no transaction older than `xid` runs, no
+/// position up to `last` can still commit.
+#[derive(Debug, Clone, Copy)]
+struct Fence {
+    last: u64,
+    xid: u64,
+}
+
+impl Fence {
+    /// Reads the sequence, then takes a transaction id, in that order; the
+    /// transaction commits at once (without waiting for the disk: it wrote
+    /// nothing that matters).
+    async fn take(pool: &PgPool) -> Result<Self, StoreError> {
+        let (last, xid): (i64, i64) = sqlx::query_as(
+            "SELECT f.last, pg_current_xact_id()::text::bigint FROM \
+             (SELECT coalesce(pg_sequence_last_value('events_position_seq'), 0) AS last, \
+             set_config('synchronous_commit', 'off', true) OFFSET 0) AS f",
+        )
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?;
+        Ok(Self {
+            last: last.max(0) as u64,
+            xid: xid.max(0) as u64,
+        })
+    }
+}
+
+/// What this store knows about the global log's read horizon.
+#[derive(Debug, Default)]
+struct Horizon {
+    /// No event at or below this position can still commit.
+    settled: u64,
+    /// Fences not yet known to be settled, oldest first.
+    pending: Vec<Fence>,
+}
+
+/// Fences kept waiting to settle; the newest is replaced beyond this.
+const MAX_PENDING_FENCES: usize = 32;
+
+impl Horizon {
+    /// Adds `fence`, settles every fence older than `xmin` (the oldest
+    /// transaction still running), and returns the settled position.
+    fn settle(&mut self, fence: Fence, xmin: u64) -> u64 {
+        if self.pending.len() >= MAX_PENDING_FENCES {
+            self.pending.pop();
+        }
+        self.pending.push(fence);
+        let mut settled = self.settled;
+        self.pending.retain(|f| {
+            if f.xid < xmin {
+                settled = settled.max(f.last);
+                false
+            } else {
+                true
+            }
+        });
+        self.pending.retain(|f| f.last > settled);
+        self.settled = settled;
+        settled
     }
 }
 
@@ -696,11 +701,8 @@ impl EventStore for PostgresStore {
         self.read_stream_now(stream, from_version, max_count)
     }
 
-    fn stream_version(
-        &self,
-        stream: &StreamId,
-    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
-        self.stream_version_now(stream)
+    async fn stream_version(&self, stream: &StreamId) -> Result<Option<u64>, StoreError> {
+        stream_version_of(&self.shared, stream).await
     }
 
     async fn read_all(
