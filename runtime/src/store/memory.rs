@@ -243,7 +243,7 @@ impl State {
     ) -> (AppendResult, usize) {
         let recorded_at = SystemTime::now();
         let first_position = self.events.len() as u64 + 1;
-        // Look the stream up by `&str` first: cloning the key is only needed for a new stream.
+        // Only a new stream clones its name (into the index and the stream list).
         let slot = slot.unwrap_or_else(|| {
             self.streams.push(Stream {
                 id: stream.clone(),
