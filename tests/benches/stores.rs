@@ -18,7 +18,8 @@
 //! `-- postgres` runs both PostgreSQL sections. Environment:
 //! `ANNALS_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
 //! `STORES_BENCH_SECS` (seconds per timed case, default 4), `PGBENCH` (default
-//! `pgbench`). Every run works in fresh PostgreSQL schemas named
+//! `pgbench`), `STORES_BENCH_PG_SLOTS` (the PostgreSQL store's
+//! `max_concurrent_appends`, default the store's). Every run works in fresh PostgreSQL schemas named
 //! `bench_<pid>_*` (dropped at the end) and in a temporary directory.
 
 use annals::postgres::PostgresStore;
@@ -351,11 +352,14 @@ impl Pg {
 
     async fn store(&mut self, what: &str) -> PostgresStore {
         let schema = self.schema(what);
-        PostgresStore::builder(&self.url)
-            .schema(schema)
-            .connect()
-            .await
-            .expect("PostgresStore connects")
+        let mut builder = PostgresStore::builder(&self.url).schema(schema);
+        if let Some(slots) = std::env::var("STORES_BENCH_PG_SLOTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            builder = builder.max_concurrent_appends(slots);
+        }
+        builder.connect().await.expect("PostgresStore connects")
     }
 
     async fn drop_schemas(&self) {

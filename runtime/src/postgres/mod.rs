@@ -30,7 +30,10 @@
 //!   no transaction older than the fence is running
 //!   (`pg_snapshot_xmin(pg_current_snapshot())`), every position up to what
 //!   it read has committed or never will, and the reader returns events up to
-//!   there. A reader therefore never skips an event that commits late. A
+//!   there. A reader therefore never skips an event that commits late. Each
+//!   global read thus uses one transaction id of its own (committed without
+//!   waiting for the disk), and a store remembers fences that have not
+//!   settled yet, so the next read can return what they cover. A
 //!   transaction left open for a long time anywhere on the server holds
 //!   global readers back until it ends. So `read_all` may not yet return an
 //!   event whose `append` just returned while other transactions run; it does
@@ -47,7 +50,9 @@
 //!
 //! # Errors
 //! A refused or lost connection gives [`StoreError::Unavailable`]; the pool
-//! reconnects on the next operation. A stored row that cannot be decoded gives
+//! and the writer reconnect on the next operation (a writer connection idle
+//! for more than a millisecond is pinged before use, so one the server dropped
+//! meanwhile is replaced rather than failing an append). A stored row that cannot be decoded gives
 //! [`StoreError::Corrupt`] naming its stream and version. Appends are never
 //! retried behind the caller's back: a commit whose outcome is unknown is
 //! reported, not repeated.
