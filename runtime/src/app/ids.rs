@@ -33,12 +33,16 @@ impl FreshId {
     pub(crate) const MAX_EVENTS: usize = (1 << SLOT_BITS) - 1;
 
     /// The next id of the process-wide sequence: one clock read, no lock.
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
+        Self::at(SystemTime::now())
+    }
+
+    /// The next id of the process-wide sequence, for a command made at `now`.
+    pub(crate) fn at(now: SystemTime) -> Self {
         // Before the epoch (a badly set clock) counts as the epoch: the sequence
         // still moves forward, so ids stay distinct.
-        let since_epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
         let millis = since_epoch.as_secs() * 1000 + u64::from(since_epoch.subsec_millis());
         let floor = millis << SEQUENCE_BITS;
         let mut last = LAST.load(Ordering::Relaxed);

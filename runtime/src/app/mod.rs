@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -391,9 +391,14 @@ impl App {
             let _ = write!(key, "{}", command.aggregate_id());
             self.inner.cache.slot::<C::Aggregate>(key)
         });
-        let event_ids = match options.command_id {
-            Some(id) => EventIds::Derived(id),
-            None => EventIds::Fresh(FreshId::new()),
+        // One clock read per command: its fresh id, and (if it never waits) the
+        // time its events are recorded at (see `decide_and_append`).
+        let (event_ids, mut clock) = match options.command_id {
+            Some(id) => (EventIds::Derived(id), None),
+            None => {
+                let now = SystemTime::now();
+                (EventIds::Fresh(FreshId::at(now)), Some(now))
+            }
         };
         let command_id = event_ids.command_id();
         let correlation_id = options.correlation_id.unwrap_or(command_id);
@@ -412,10 +417,20 @@ impl App {
         async move {
             let mut loaded = match slot.try_lock() {
                 Ok(free) => free,
-                Err(_) => slot.lock().await,
+                Err(_) => {
+                    clock = None;
+                    slot.lock().await
+                }
             };
             let outcome = self
-                .decide_and_append(&stream, &mut loaded, &command, event_ids, &metadata)
+                .decide_and_append(
+                    &stream,
+                    &mut loaded,
+                    &command,
+                    event_ids,
+                    &metadata,
+                    &mut clock,
+                )
                 .await;
             match &outcome {
                 Ok((events, positions)) => {
@@ -474,7 +489,18 @@ impl App {
 
     /// The command's work once its aggregate is locked. Not an `async fn`: that
     /// would keep its arguments twice in the future (as captures and as locals).
-    #[allow(clippy::type_complexity, clippy::manual_async_fn)]
+    ///
+    /// `clock` is the time the command was made at, if it has not waited for
+    /// anything since. If it still has not when it appends (no catch-up, no
+    /// handler that awaited, no retry), the in-memory store records its events
+    /// at that time instead of reading the clock again: the two readings could
+    /// only differ by the synchronous work in between. Otherwise the store
+    /// reads the clock, as every other store does.
+    #[allow(
+        clippy::type_complexity,
+        clippy::manual_async_fn,
+        clippy::too_many_arguments
+    )]
     fn decide_and_append<'a, C>(
         &'a self,
         stream: &'a StreamId,
@@ -482,6 +508,7 @@ impl App {
         command: &'a C,
         event_ids: EventIds,
         metadata: &'a Metadata,
+        clock: &'a mut Option<SystemTime>,
     ) -> impl std::future::Future<
         Output = Result<
             (Vec<<C::Aggregate as Aggregate>::Event>, Option<(u64, u64)>),
@@ -495,12 +522,25 @@ impl App {
     {
         async move {
             if !loaded.fresh {
+                *clock = None;
                 self.catch_up_boxed(stream, loaded).await?;
             }
             let services = self.service::<C, <C::Aggregate as Handles<C>>::Services>()?;
             let mut attempt = 1;
             loop {
-                let events = match loaded.state.handle(command.clone(), services).await {
+                let decided = {
+                    let mut handling =
+                        std::pin::pin!(loaded.state.handle(command.clone(), services));
+                    std::future::poll_fn(|cx| {
+                        let poll = handling.as_mut().poll(cx);
+                        if poll.is_pending() {
+                            *clock = None;
+                        }
+                        poll
+                    })
+                    .await
+                };
+                let events = match decided {
                     Ok(events) => events,
                     Err(refusal) => {
                         // A refusal is only as good as the state it was decided on: another
@@ -513,6 +553,7 @@ impl App {
                             return Err(DispatchError::Domain(refusal));
                         }
                         attempt += 1;
+                        *clock = None;
                         self.catch_up_boxed(stream, loaded).await?;
                         continue;
                     }
@@ -530,6 +571,7 @@ impl App {
                         event_ids,
                         metadata,
                         &mut loaded.store_slot,
+                        *clock,
                     )?,
                     None => {
                         let new_events = encode_all(&events, event_ids, metadata)?;
@@ -566,6 +608,7 @@ impl App {
                             "another writer changed the stream; catching up"
                         );
                         attempt += 1;
+                        *clock = None;
                         self.catch_up_boxed(stream, loaded).await?;
                     }
                     Err(StoreError::DuplicateEventId { .. })
@@ -804,6 +847,7 @@ fn encode_all<Ev: Event, E>(
 
 /// Appends to the in-memory store directly: no boxed future, and for the
 /// common single event no `Vec` either. The outer `Result` is the encoding's.
+#[allow(clippy::too_many_arguments)] // one caller; these are the append's parts
 fn append_to_memory<Ev: Event, E>(
     memory: &MemoryStore,
     stream: &StreamId,
@@ -812,16 +856,24 @@ fn append_to_memory<Ev: Event, E>(
     ids: EventIds,
     metadata: &Metadata,
     slot_hint: &mut usize,
+    now: Option<SystemTime>,
 ) -> Result<Result<AppendResult, StoreError>, DispatchError<E>> {
     let fresh = ids.all_fresh(events.len());
     Ok(match events {
         [event] => {
             let event = encode(event, ids.event_id(0), metadata)?;
-            memory.append_iter(stream, expected, std::iter::once(event), fresh, slot_hint)
+            memory.append_iter(
+                stream,
+                expected,
+                std::iter::once(event),
+                fresh,
+                slot_hint,
+                now,
+            )
         }
         _ => {
             let events = encode_all(events, ids, metadata)?;
-            memory.append_iter(stream, expected, events.into_iter(), fresh, slot_hint)
+            memory.append_iter(stream, expected, events.into_iter(), fresh, slot_hint, now)
         }
     })
 }
@@ -865,4 +917,88 @@ where
             events,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::prelude::*;
+    use chrono::Utc;
+    use std::time::Duration;
+
+    #[event]
+    pub enum TickEvent {
+        Ticked { n: u32 },
+    }
+
+    #[command(aggregate = Ticker)]
+    pub struct Tick {
+        #[id]
+        pub id: u32,
+    }
+
+    #[command(aggregate = Ticker)]
+    pub struct SlowTick {
+        #[id]
+        pub id: u32,
+    }
+
+    #[aggregate(events = TickEvent)]
+    #[derive(Default)]
+    pub struct Ticker {
+        n: u32,
+    }
+
+    #[aggregate]
+    impl Ticker {
+        #[handle]
+        fn tick(&self, _command: Tick) -> TickEvent {
+            TickEvent::Ticked { n: self.n + 1 }
+        }
+
+        #[handle]
+        async fn slow_tick(&self, _command: SlowTick) -> TickEvent {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            TickEvent::Ticked { n: self.n + 1 }
+        }
+
+        #[apply]
+        fn apply(&mut self, event: &TickEvent) {
+            match event {
+                TickEvent::Ticked { n } => self.n = *n,
+            }
+        }
+    }
+
+    /// A command that never waits records its events at the time it was made
+    /// (one clock read for its id and its events): still within the dispatch
+    /// call, and never earlier than what the log recorded before it.
+    #[tokio::test]
+    async fn events_are_recorded_during_the_dispatch_in_log_order() {
+        let app = App::builder().store(MemoryStore::new()).build().unwrap();
+        let before = Utc::now();
+        for id in [1, 2, 1, 2, 1] {
+            app.dispatch(Tick { id }).await.unwrap();
+        }
+        let after = Utc::now();
+        let log = app.store().read_all(1, 10).await.unwrap();
+        assert_eq!(log.len(), 5);
+        assert!(
+            log.iter()
+                .all(|e| before <= e.recorded_at && e.recorded_at <= after)
+        );
+        assert!(log.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at));
+    }
+
+    /// A command whose handler awaits is recorded at the time of its append,
+    /// not at the time it was made.
+    #[tokio::test]
+    async fn a_command_that_waited_is_recorded_when_it_appends() {
+        let app = App::builder().store(MemoryStore::new()).build().unwrap();
+        app.dispatch(Tick { id: 7 }).await.unwrap();
+        let before = Utc::now();
+        app.dispatch(SlowTick { id: 7 }).await.unwrap();
+        let log = app.store().read_all(2, 1).await.unwrap();
+        // The handler slept at least 20 ms between the command's start and its append.
+        assert!(log[0].recorded_at >= before + Duration::from_millis(20));
+    }
 }

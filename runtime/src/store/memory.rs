@@ -54,7 +54,6 @@ impl Default for Inner {
     }
 }
 
-#[derive(Default)]
 struct State {
     events: Log,
     /// Each stream's place in `streams`, by name.
@@ -62,6 +61,21 @@ struct State {
     streams: Vec<Stream>,
     ids: IdIndex,
     snapshots: HashMap<StreamId, Snapshot>,
+    /// When the last append was recorded.
+    last_recorded_at: SystemTime,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            events: Log::default(),
+            stream_index: HashMap::default(),
+            streams: Vec::new(),
+            ids: IdIndex::default(),
+            snapshots: HashMap::default(),
+            last_recorded_at: SystemTime::UNIX_EPOCH,
+        }
+    }
 }
 
 struct Stream {
@@ -151,6 +165,11 @@ impl MemoryStore {
     /// `slot_hint` is where the caller last saw the stream in this store
     /// (anything, the first time): when it still names the stream, the stream
     /// is found without hashing its name. It is updated to the stream's slot.
+    ///
+    /// `now`, if given, is a clock reading the caller took for this append
+    /// just before (see `App::decide_and_append`); the events are recorded at
+    /// it, or at the previous append's time if that is later, so recording
+    /// times never go back along the log. Without it the store reads the clock.
     pub(crate) fn append_iter(
         &self,
         stream: &StreamId,
@@ -158,6 +177,7 @@ impl MemoryStore {
         events: impl ExactSizeIterator<Item = NewEvent>,
         fresh_ids: bool,
         slot_hint: &mut usize,
+        now: Option<SystemTime>,
     ) -> Result<AppendResult, StoreError> {
         if events.len() == 0 {
             return Err(StoreError::EmptyAppend {
@@ -180,12 +200,12 @@ impl MemoryStore {
             });
         }
         let (result, slot) = if fresh_ids && !state.ids.complete {
-            state.write(stream, slot, events)
+            state.write(stream, slot, events, now)
         } else {
             state.ids.complete(&state.events);
             let events: Vec<NewEvent> = events.collect();
             state.ids.claim(stream, &events)?;
-            state.write(stream, slot, events.into_iter())
+            state.write(stream, slot, events.into_iter(), now)
         };
         *slot_hint = slot;
         // Publish under the lock so the head never moves backwards. Sending
@@ -240,8 +260,13 @@ impl State {
         stream: &StreamId,
         slot: Option<usize>,
         events: impl Iterator<Item = NewEvent>,
+        now: Option<SystemTime>,
     ) -> (AppendResult, usize) {
-        let recorded_at = SystemTime::now();
+        let recorded_at = match now {
+            Some(now) => now.max(self.last_recorded_at),
+            None => SystemTime::now(),
+        };
+        self.last_recorded_at = recorded_at;
         let first_position = self.events.len() as u64 + 1;
         // Only a new stream clones its name (into the index and the stream list).
         let slot = slot.unwrap_or_else(|| {
@@ -343,7 +368,7 @@ impl EventStore for MemoryStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
-        ready(self.append_iter(stream, expected, events.into_iter(), false, &mut 0))
+        ready(self.append_iter(stream, expected, events.into_iter(), false, &mut 0, None))
     }
 
     fn read_stream(
@@ -435,7 +460,7 @@ mod tests {
             expected: ExpectedVersion,
             events: Vec<NewEvent>,
         ) -> Result<AppendResult, StoreError> {
-            self.append_iter(stream, expected, events.into_iter(), false, &mut 0)
+            self.append_iter(stream, expected, events.into_iter(), false, &mut 0, None)
         }
     }
 
@@ -533,6 +558,7 @@ mod tests {
                     std::iter::once(event),
                     true,
                     &mut 0,
+                    None,
                 )
                 .unwrap();
         }
@@ -558,6 +584,7 @@ mod tests {
                 std::iter::once(later.clone()),
                 true,
                 &mut 0,
+                None,
             )
             .unwrap();
         for event in [first, later] {
@@ -568,6 +595,7 @@ mod tests {
                     std::iter::once(event),
                     true,
                     &mut 0,
+                    None,
                 )
                 .unwrap_err();
             assert!(
