@@ -394,9 +394,22 @@ impl Drop for Pg {
 }
 
 /// The table the raw rows go to: the Annals events table's columns, keys and
-/// jsonb payload, without its streams table, function and triggers.
+/// jsonb payload, without its triggers, and without its correlation and
+/// causation indexes unless `indexed`.
 async fn raw_table(pg: &mut Pg, what: &str) -> String {
+    raw_table_with(pg, what, false).await
+}
+
+async fn raw_table_with(pg: &mut Pg, what: &str, indexed: bool) -> String {
     let schema = pg.schema(what);
+    let indexes = if indexed {
+        format!(
+            "CREATE INDEX ON \"{schema}\".events (correlation_id) WHERE correlation_id IS NOT NULL;
+             CREATE INDEX ON \"{schema}\".events (causation_id) WHERE causation_id IS NOT NULL;"
+        )
+    } else {
+        String::new()
+    };
     let mut conn = pg.admin().await;
     conn.execute(AssertSqlSafe(format!(
         "CREATE SCHEMA \"{schema}\";
@@ -407,7 +420,8 @@ async fn raw_table(pg: &mut Pg, what: &str) -> String {
              payload jsonb NOT NULL, correlation_id uuid, causation_id uuid,
              metadata jsonb NOT NULL DEFAULT '{{}}', recorded_at timestamptz NOT NULL DEFAULT now(),
              UNIQUE (stream_id, stream_version));
-         CREATE SEQUENCE \"{schema}\".versions;"
+         CREATE SEQUENCE \"{schema}\".versions;
+         {indexes}"
     )))
     .await
     .expect("creates the raw table");
@@ -584,6 +598,9 @@ impl Samples {
 struct CommandRow {
     concurrency: usize,
     pgbench: Samples,
+    /// pgbench on a table with the store's correlation and causation indexes,
+    /// the row carrying both ids as the store's rows do.
+    pgbench_indexed: Samples,
     sqlx: Samples,
     annals: Samples,
     cqrs: Samples,
@@ -604,6 +621,17 @@ async fn postgres_commands(pg: &mut Pg, secs: Duration) -> Vec<CommandRow> {
              correlation_id, causation_id) VALUES ('Account-' || :aid, nextval('\"{raw}\".versions'), gen_random_uuid(), \
              'MoneyDeposited', 1, '{{\"amount\":1}}', NULL, NULL);\n"
         );
+        // The same row with correlation and causation ids set (one
+        // time-ordered id for both, as a command's events carry its id), into
+        // a table that also has the store's two indexes on them.
+        let indexed = raw_table_with(pg, &format!("rawidx_c{tasks}"), true).await;
+        let indexed_script = format!(
+            "\\set aid random(1, {ACCOUNTS})\n\
+             INSERT INTO \"{indexed}\".events (stream_id, stream_version, event_id, event_type, event_version, payload, \
+             correlation_id, causation_id) SELECT 'Account-' || :aid, nextval('\"{indexed}\".versions'), gen_random_uuid(), \
+             'MoneyDeposited', 1, '{{\"amount\":1}}', c.id, c.id FROM (SELECT encode(overlay(uuid_send(gen_random_uuid()) \
+             placing substring(int8send((extract(epoch from clock_timestamp()) * 1000)::bigint) from 3) from 1 for 6), 'hex')::uuid AS id) AS c;\n"
+        );
         let mut row = CommandRow {
             concurrency: tasks,
             ..CommandRow::default()
@@ -617,13 +645,19 @@ async fn postgres_commands(pg: &mut Pg, secs: Duration) -> Vec<CommandRow> {
             for case in order {
                 match case {
                     0 => {
-                        let (url, script) = (pg.url.clone(), script.clone());
-                        let tps = tokio::task::spawn_blocking(move || {
-                            pgbench(&url, &script, tasks, secs)
-                        })
-                        .await
-                        .unwrap();
-                        row.pgbench.0.extend(tps);
+                        for (indexed, script) in [(false, &script), (true, &indexed_script)] {
+                            let (url, script) = (pg.url.clone(), script.clone());
+                            let tps = tokio::task::spawn_blocking(move || {
+                                pgbench(&url, &script, tasks, secs)
+                            })
+                            .await
+                            .unwrap();
+                            if indexed {
+                                row.pgbench_indexed.0.extend(tps);
+                            } else {
+                                row.pgbench.0.extend(tps);
+                            }
+                        }
                     }
                     1 => row.sqlx.0.push(
                         raw_sqlx_pg(&pg.url, &raw, &accounts, tasks, secs)
@@ -994,6 +1028,19 @@ fn main() {
                 r.sqlx.spread(),
                 r.annals.spread(),
                 r.cqrs.spread()
+            );
+        }
+        println!();
+        println!(
+            "raw pgbench into a table with the store's correlation and causation indexes, both ids set:"
+        );
+        for r in &rows {
+            println!(
+                "c={}: {} tx/s (rounds {}), Annals {}",
+                r.concurrency,
+                fmt_rate(r.pgbench_indexed.mean()),
+                r.pgbench_indexed.spread(),
+                ratio(r.annals.mean(), r.pgbench_indexed.mean()),
             );
         }
         for r in &rows {
