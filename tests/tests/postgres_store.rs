@@ -197,6 +197,17 @@ async fn reader_waits_when_ids_and_positions_are_ordered_differently() {
     PostgresFactory.dispose(store).await;
 }
 
+/// A store in a fresh schema with one append slot: appends that arrive while
+/// one is written queue, and are written together.
+async fn one_slot_store() -> PostgresStore {
+    PostgresStore::builder(test_url())
+        .schema(annals_tests::postgres::fresh_schema())
+        .max_concurrent_appends(1)
+        .connect()
+        .await
+        .unwrap()
+}
+
 /// Appends that arrive while every append slot is busy are written together,
 /// several streams in one statement and one commit, and each caller still gets
 /// its own result, with its stream's appends in the order they queued.
@@ -204,12 +215,7 @@ async fn reader_waits_when_ids_and_positions_are_ordered_differently() {
 async fn waiting_appends_share_commits_and_keep_their_results() {
     const APPENDS: u64 = 40;
     const STREAMS: u64 = 20;
-    let store = PostgresStore::builder(test_url())
-        .schema(annals_tests::postgres::fresh_schema())
-        .max_concurrent_appends(1)
-        .connect()
-        .await
-        .unwrap();
+    let store = one_slot_store().await;
     let tasks: Vec<_> = (0..APPENDS)
         .map(|i| {
             let store = store.clone();
@@ -264,15 +270,10 @@ async fn waiting_appends_share_commits_and_keep_their_results() {
 /// The conformance check for bad appends among good ones, on a store with one
 /// append slot, so that the appends are written in shared statements: a
 /// refused expectation fails alone inside one, a duplicate id fails the
-/// statement, which is then written append by append.
+/// statement, which is then halved until the culprit is alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_appends_in_shared_commits_fail_alone() {
-    let store = PostgresStore::builder(test_url())
-        .schema(annals_tests::postgres::fresh_schema())
-        .max_concurrent_appends(1)
-        .connect()
-        .await
-        .unwrap();
+    let store = one_slot_store().await;
     annals_tests::conformance::concurrent_appends_fail_alone(&PostgresFactory, &store).await;
     // The concurrent appends are the ones past version 1, 21 of them succeeded.
     let (commits, appends): (i64, i64) = sqlx::query_as(
@@ -344,6 +345,37 @@ async fn killed_connections_give_unavailable_and_the_store_recovers() {
         later.first_position
     );
     PostgresFactory.dispose(store).await;
+}
+
+/// After `close`, appends (on the writer's own connections) and reads (on
+/// the pool) both fail with `Unavailable`; nothing is written.
+#[tokio::test]
+async fn a_closed_store_refuses_work_with_unavailable() {
+    let store = PostgresFactory.create().await;
+    let stream = StreamId::new("Closed-1");
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![event("Before", 1)])
+        .await
+        .unwrap();
+    store.close().await;
+    match store
+        .append(&stream, ExpectedVersion::Exact(1), vec![event("After", 2)])
+        .await
+    {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("expected Unavailable from append, got {other:?}"),
+    }
+    match store.read_stream(&stream, 1, 10).await {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("expected Unavailable from read_stream, got {other:?}"),
+    }
+    let reopened = PostgresStore::builder(test_url())
+        .schema(store.schema())
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(reopened.stream_version(&stream).await.unwrap(), Some(1));
+    annals_tests::postgres::drop_schema(&reopened).await;
 }
 
 #[tokio::test]

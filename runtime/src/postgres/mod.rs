@@ -323,9 +323,12 @@ impl PostgresStore {
         &self.shared.pool
     }
 
-    /// Closes the pool, waiting for connections in use to be returned.
+    /// Closes the pool, waiting for connections in use to be returned, and
+    /// the writer's idle connections. Operations after this fail with
+    /// [`StoreError::Unavailable`].
     pub async fn close(&self) {
         self.shared.pool.close().await;
+        self.shared.writer.close().await;
     }
 
     async fn append_now(

@@ -24,6 +24,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection as _, Row as _};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -137,6 +138,8 @@ pub(crate) struct Writer {
     idle: Mutex<Vec<(PgConnection, Instant)>>,
     options: PgConnectOptions,
     connect_timeout: Duration,
+    /// Set by `PostgresStore::close`.
+    closed: AtomicBool,
 }
 
 struct State {
@@ -167,6 +170,7 @@ impl Writer {
             idle: Mutex::new(Vec::with_capacity(max_concurrent)),
             options,
             connect_timeout,
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -176,6 +180,9 @@ impl Writer {
     /// one out of the pool and back costs more client time than the append's
     /// statement itself at one caller.
     async fn connection(&self) -> Result<PgConnection, sqlx::Error> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(sqlx::Error::PoolClosed);
+        }
         loop {
             let idle = self.idle.lock().pop();
             let Some((mut conn, since)) = idle else { break };
@@ -191,6 +198,18 @@ impl Writer {
         .unwrap_or(Err(sqlx::Error::PoolTimedOut))
     }
 
+    /// Closes the idle connections; appends from now on fail.
+    pub(crate) async fn close(&self) {
+        let idle = {
+            let mut idle = self.idle.lock();
+            self.closed.store(true, Ordering::Relaxed);
+            std::mem::take(&mut *idle)
+        };
+        for (conn, _) in idle {
+            let _ = conn.close().await;
+        }
+    }
+
     /// Returns `conn` after its statement, unless the statement failed
     /// because of the connection (it is closed instead).
     fn release<T>(&self, conn: PgConnection, result: &Result<T, sqlx::Error>) {
@@ -198,8 +217,9 @@ impl Writer {
             result.as_ref().map_err(super::classify_error),
             Err(super::ErrorClass::Unavailable)
         );
-        if !broken {
-            self.idle.lock().push((conn, Instant::now()));
+        let mut idle = self.idle.lock();
+        if !broken && !self.closed.load(Ordering::Relaxed) {
+            idle.push((conn, Instant::now()));
         }
     }
 }
