@@ -62,6 +62,7 @@ macro_rules! conformance_suite {
             expected_version_no_stream,
             expected_version_stream_exists,
             expected_version_exact,
+            append_after_seen_refuses_a_moved_stream,
             concurrent_writers_of_one_stream_never_overwrite,
             duplicate_event_id_is_rejected_and_nothing_written,
             concurrent_appends_fail_alone,
@@ -391,6 +392,42 @@ pub async fn expected_version_exact<F: StoreFactory>(_: &F, store: &F::Store) {
         5
     );
     assert_eq!(store.read_stream(&stream, 1, 100).await.unwrap().len(), 5);
+}
+
+/// `append_after_seen` appends after a version the caller saw, and refuses,
+/// writing nothing, when the stream has moved past it: the `App`'s warm path.
+pub async fn append_after_seen_refuses_a_moved_stream<F: StoreFactory>(_: &F, store: &F::Store) {
+    let stream = StreamId::new("Seen-1");
+    store
+        .append(&stream, ExpectedVersion::NoStream, events(3))
+        .await
+        .unwrap();
+    let done = store
+        .append_after_seen(&stream, 3, vec![event("Next", 4)])
+        .await
+        .unwrap();
+    assert_eq!(done.stream_version, 4);
+    match store
+        .append_after_seen(&stream, 3, vec![event("Stale", 5)])
+        .await
+    {
+        Err(StoreError::WrongExpectedVersion {
+            expected, actual, ..
+        }) => {
+            assert_eq!(expected, ExpectedVersion::Exact(3));
+            assert_eq!(actual, Some(4));
+        }
+        other => panic!("expected WrongExpectedVersion, got {other:?}"),
+    }
+    let two = store
+        .append_after_seen(&stream, 4, events(2))
+        .await
+        .unwrap();
+    assert_eq!(two.stream_version, 6);
+    let read = store.read_stream(&stream, 1, 100).await.unwrap();
+    assert_eq!(read.len(), 6, "the refused append wrote nothing");
+    assert_eq!(read[3].event_type, "Next");
+    assert_eq!(read[3].global_position, done.first_position);
 }
 
 /// Writers racing on one stream with `Exact` each win or get a typed conflict;

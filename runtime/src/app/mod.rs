@@ -576,7 +576,14 @@ impl App {
                     None => {
                         let new_events = encode_all(&events, event_ids, metadata)?;
                         let store = &self.inner.store;
-                        store.append_boxed(stream, expected, new_events).await
+                        if loaded.version > 0 {
+                            // The cached version was read or written here: seen.
+                            store
+                                .append_after_seen_boxed(stream, loaded.version, new_events)
+                                .await
+                        } else {
+                            store.append_boxed(stream, expected, new_events).await
+                        }
                     }
                 };
                 match appended {

@@ -341,6 +341,7 @@ impl PostgresStore {
             stream: stream.clone(),
             expected,
             events,
+            seen: false,
         };
         writer::validate(&request)?;
         writer::append(&self.shared, request).await
@@ -698,6 +699,22 @@ impl EventStore for PostgresStore {
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
         self.append_now(stream, expected, events)
+    }
+
+    async fn append_after_seen(
+        &self,
+        stream: &StreamId,
+        seen: u64,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let request = writer::Request {
+            stream: stream.clone(),
+            expected: ExpectedVersion::Exact(seen),
+            events,
+            seen: seen > 0,
+        };
+        writer::validate(&request)?;
+        writer::append(&self.shared, request).await
     }
 
     fn read_stream(

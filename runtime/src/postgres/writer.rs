@@ -64,6 +64,23 @@ WHERE CASE $2::int2
 END
 RETURNING position, stream_version";
 
+/// Appends one event after a version the caller has seen recorded
+/// (`EventStore::append_after_seen`): [`APPEND_ONE_SQL`] without reading the
+/// stream's head. Recorded events are never removed, so the stream is at
+/// least at `$2`; the unique `(stream_id, stream_version)` index refuses the
+/// insert if it has moved past it.
+///
+/// Parameters: `$1` stream id, `$2` the seen version (at least 1), then the
+/// event's fields as `$4`..`$10` of [`APPEND_ONE_SQL`], here `$3`..`$9`. The
+/// transaction takes its id in the sub-select, before the position is drawn.
+pub(crate) const APPEND_AFTER_SEEN_SQL: &str = "\
+INSERT INTO events (position, stream_id, stream_version, event_id, event_type, event_version,
+                    payload, correlation_id, causation_id, metadata, transaction_id)
+SELECT nextval('events_position_seq'), $1, $2::int8 + 1, $3, $4, $5, $6::jsonb, $7, $8,
+       coalesce($9::jsonb, '{}'::jsonb), v.tx
+FROM (SELECT pg_current_xact_id() AS tx OFFSET 0) AS v
+RETURNING position, stream_version";
+
 /// Appends several appends to distinct streams (or one append of several
 /// events), atomically per append.
 ///
@@ -122,6 +139,9 @@ pub(crate) struct Request {
     pub(crate) stream: StreamId,
     pub(crate) expected: ExpectedVersion,
     pub(crate) events: Vec<NewEvent>,
+    /// `expected` is `Exact(n)`, n >= 1, and the caller has seen version n
+    /// recorded (`EventStore::append_after_seen`).
+    pub(crate) seen: bool,
 }
 
 struct Pending {
@@ -451,7 +471,13 @@ async fn execute(shared: &Shared, requests: &[&Request]) -> Result<Vec<Outcome>,
     let result = if let [one] = requests
         && let [event] = one.events.as_slice()
     {
-        execute_one(&mut conn, one, event).await.map(|o| vec![o])
+        if one.seen {
+            execute_after_seen(&mut conn, one, event)
+                .await
+                .map(|o| vec![o])
+        } else {
+            execute_one(&mut conn, one, event).await.map(|o| vec![o])
+        }
     } else {
         execute_many(&mut conn, requests).await
     };
@@ -565,6 +591,36 @@ async fn execute_one(
                 .await?;
         return Ok(Outcome::Refused(actual.map(|v| v as u64)));
     };
+    let position: i64 = row.try_get("position")?;
+    let version: i64 = row.try_get("stream_version")?;
+    Ok(Outcome::Done(AppendResult {
+        stream_version: version as u64,
+        first_position: position as u64,
+        last_position: position as u64,
+    }))
+}
+
+/// [`APPEND_AFTER_SEEN_SQL`] for one event. A stream that moved past the
+/// seen version fails on the unique index, as a race does.
+async fn execute_after_seen(
+    conn: &mut PgConnection,
+    request: &Request,
+    event: &NewEvent,
+) -> Result<Outcome, sqlx::Error> {
+    let (_, seen) = expectation(request.expected);
+    let row = sqlx::query(APPEND_AFTER_SEEN_SQL)
+        .bind(request.stream.as_str())
+        .bind(seen)
+        .bind(event.event_id)
+        .bind(event.event_type.as_ref())
+        // `validate` checked that it fits.
+        .bind(i32::try_from(event.event_version).unwrap_or(i32::MAX))
+        .bind(event.payload.as_str())
+        .bind(event.metadata.correlation_id)
+        .bind(event.metadata.causation_id)
+        .bind(custom_metadata(event))
+        .fetch_one(&mut *conn)
+        .await?;
     let position: i64 = row.try_get("position")?;
     let version: i64 = row.try_get("stream_version")?;
     Ok(Outcome::Done(AppendResult {

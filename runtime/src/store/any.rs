@@ -16,6 +16,12 @@ trait DynStore: Send + Sync + 'static {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> BoxFuture<'a, Result<AppendResult, StoreError>>;
+    fn append_after_seen<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        seen: u64,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'a, Result<AppendResult, StoreError>>;
     fn read_stream<'a>(
         &'a self,
         stream: &'a StreamId,
@@ -51,6 +57,14 @@ impl<S: EventStore> DynStore for S {
         events: Vec<NewEvent>,
     ) -> BoxFuture<'a, Result<AppendResult, StoreError>> {
         Box::pin(EventStore::append(self, stream, expected, events))
+    }
+    fn append_after_seen<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        seen: u64,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'a, Result<AppendResult, StoreError>> {
+        Box::pin(EventStore::append_after_seen(self, stream, seen, events))
     }
     fn read_stream<'a>(
         &'a self,
@@ -153,6 +167,19 @@ impl AnyStore {
         }
     }
 
+    /// [`EventStore::append_after_seen`] as one boxed future.
+    pub(crate) fn append_after_seen_boxed<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        seen: u64,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'a, Result<AppendResult, StoreError>> {
+        match &self.0 {
+            Backend::Memory(store) => DynStore::append_after_seen(store, stream, seen, events),
+            Backend::Other(store) => store.append_after_seen(stream, seen, events),
+        }
+    }
+
     /// The wrapped store, if it is the in-memory one.
     pub(crate) fn memory(&self) -> Option<&MemoryStore> {
         match &self.0 {
@@ -181,6 +208,15 @@ impl EventStore for AnyStore {
             Backend::Memory(store) => EventStore::append(store, stream, expected, events).await,
             Backend::Other(store) => DynStore::append(&**store, stream, expected, events).await,
         }
+    }
+
+    async fn append_after_seen(
+        &self,
+        stream: &StreamId,
+        seen: u64,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        self.append_after_seen_boxed(stream, seen, events).await
     }
 
     async fn read_stream(

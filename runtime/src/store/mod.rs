@@ -52,6 +52,22 @@ pub trait EventStore: Send + Sync + 'static {
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send;
 
+    /// Appends `events` to `stream` after version `seen`, a version the caller
+    /// has seen recorded in this stream (the version it loaded, or its last
+    /// append's). The same as [`append`](Self::append) with
+    /// [`ExpectedVersion::Exact`]`(seen)`, which is what this default does; a
+    /// store may skip checking that the stream reached `seen` (recorded events
+    /// are never removed) and only make sure it has not moved past it.
+    /// [`App`](crate::App) appends to the aggregates it caches this way.
+    fn append_after_seen(
+        &self,
+        stream: &StreamId,
+        seen: u64,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
+        self.append(stream, ExpectedVersion::Exact(seen), events)
+    }
+
     /// Reads up to `max_count` events of `stream` whose version is `>= from_version`,
     /// in version order. A stream that does not exist reads as empty.
     fn read_stream(
