@@ -16,6 +16,9 @@
 //!   unique `(stream_id, stream_version)` index turns a concurrent write to
 //!   the same stream into a conflict, so appends never lock or update a shared
 //!   row, and appends to different streams never wait for each other.
+//!   [`append_after_seen`](EventStore::append_after_seen) (the `App`'s warm
+//!   path) skips reading the stream's head: the index alone refuses a stream
+//!   that moved on.
 //! - **Coalesced commits.** Up to
 //!   [`max_concurrent_appends`](PostgresStoreBuilder::max_concurrent_appends)
 //!   appends run at once; appends arriving while all of those are busy are
