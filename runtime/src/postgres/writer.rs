@@ -568,20 +568,11 @@ async fn execute_one(
     event: &NewEvent,
 ) -> Result<Outcome, sqlx::Error> {
     let (kind, n) = expectation(request.expected);
-    let row = sqlx::query(APPEND_ONE_SQL)
+    let query = sqlx::query(APPEND_ONE_SQL)
         .bind(request.stream.as_str())
         .bind(kind)
-        .bind(n)
-        .bind(event.event_id)
-        .bind(event.event_type.as_ref())
-        // `validate` checked that it fits.
-        .bind(i32::try_from(event.event_version).unwrap_or(i32::MAX))
-        .bind(event.payload.as_str())
-        .bind(event.metadata.correlation_id)
-        .bind(event.metadata.causation_id)
-        .bind(custom_metadata(event))
-        .fetch_optional(&mut *conn)
-        .await?;
+        .bind(n);
+    let row = bind_event(query, event).fetch_optional(&mut *conn).await?;
     let Some(row) = row else {
         // Refused: report the version that refused it.
         let actual: Option<i64> =
@@ -591,13 +582,7 @@ async fn execute_one(
                 .await?;
         return Ok(Outcome::Refused(actual.map(|v| v as u64)));
     };
-    let position: i64 = row.try_get("position")?;
-    let version: i64 = row.try_get("stream_version")?;
-    Ok(Outcome::Done(AppendResult {
-        stream_version: version as u64,
-        first_position: position as u64,
-        last_position: position as u64,
-    }))
+    written_one(&row)
 }
 
 /// [`APPEND_AFTER_SEEN_SQL`] for one event. A stream that moved past the
@@ -608,9 +593,18 @@ async fn execute_after_seen(
     event: &NewEvent,
 ) -> Result<Outcome, sqlx::Error> {
     let (_, seen) = expectation(request.expected);
-    let row = sqlx::query(APPEND_AFTER_SEEN_SQL)
+    let query = sqlx::query(APPEND_AFTER_SEEN_SQL)
         .bind(request.stream.as_str())
-        .bind(seen)
+        .bind(seen);
+    let row = bind_event(query, event).fetch_one(&mut *conn).await?;
+    written_one(&row)
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds one event's columns, in the order both one-event statements take them.
+fn bind_event<'q>(query: PgQuery<'q>, event: &'q NewEvent) -> PgQuery<'q> {
+    query
         .bind(event.event_id)
         .bind(event.event_type.as_ref())
         // `validate` checked that it fits.
@@ -619,8 +613,10 @@ async fn execute_after_seen(
         .bind(event.metadata.correlation_id)
         .bind(event.metadata.causation_id)
         .bind(custom_metadata(event))
-        .fetch_one(&mut *conn)
-        .await?;
+}
+
+/// The result of a one-event statement's `RETURNING position, stream_version`.
+fn written_one(row: &sqlx::postgres::PgRow) -> Result<Outcome, sqlx::Error> {
     let position: i64 = row.try_get("position")?;
     let version: i64 = row.try_get("stream_version")?;
     Ok(Outcome::Done(AppendResult {
