@@ -334,19 +334,20 @@ impl PostgresStore {
         self.shared.writer.close().await;
     }
 
+    /// Appends through the writer; `seen` as in [`writer::Request`].
     async fn append_now(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
+        seen: bool,
     ) -> Result<AppendResult, StoreError> {
         let request = writer::Request {
             stream: stream.clone(),
             expected,
             events,
-            seen: false,
+            seen,
         };
-        writer::validate(&request)?;
         writer::append(&self.shared, request).await
     }
 
@@ -701,23 +702,16 @@ impl EventStore for PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
-        self.append_now(stream, expected, events)
+        self.append_now(stream, expected, events, false)
     }
 
-    async fn append_after_seen(
+    fn append_after_seen(
         &self,
         stream: &StreamId,
         seen: u64,
         events: Vec<NewEvent>,
-    ) -> Result<AppendResult, StoreError> {
-        let request = writer::Request {
-            stream: stream.clone(),
-            expected: ExpectedVersion::Exact(seen),
-            events,
-            seen: seen > 0,
-        };
-        writer::validate(&request)?;
-        writer::append(&self.shared, request).await
+    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
+        self.append_now(stream, ExpectedVersion::Exact(seen), events, seen > 0)
     }
 
     fn read_stream(

@@ -1,14 +1,16 @@
 //! The append path: one SQL statement per append, concurrent appends coalesced.
 //!
 //! An append is a single autocommitted statement ([`APPEND_ONE_SQL`] for one
-//! event, [`APPEND_MANY_SQL`] for more or for several appends) that takes
+//! event, [`APPEND_AFTER_SEEN_SQL`] for one event after a version the caller
+//! has seen, [`APPEND_MANY_SQL`] for more or for several appends) that takes
 //! the transaction's id, checks each append's expected version against the
-//! stream's newest event, draws global positions and inserts the events. No
-//! row is locked or updated: the unique `(stream_id, stream_version)` index is
-//! what turns a concurrent write to the same stream into a conflict.
+//! stream's newest event (except after a seen version), draws global
+//! positions and inserts the events. No row is locked or updated: the unique
+//! `(stream_id, stream_version)` index is what turns a concurrent write to the
+//! same stream into a conflict.
 //!
-//! Up to `max_concurrent` appends run at once, each on its own pooled
-//! connection. A caller that finds a free slot writes its own append on its
+//! Up to `max_concurrent` appends run at once, each on a connection of the
+//! writer's own (not the pool's). A caller that finds a free slot writes its own append on its
 //! own task, with no hand-off. Appends that arrive while every slot is busy
 //! queue up, and the next slot to come free writes them together, appends to
 //! distinct streams in one statement and one commit. Each append's own version
@@ -250,6 +252,7 @@ pub(crate) async fn append(
     shared: &Arc<Shared>,
     request: Request,
 ) -> Result<AppendResult, StoreError> {
+    validate(&request)?;
     let waiting = {
         let mut state = shared.writer.state.lock();
         if state.running < shared.writer.max_concurrent {
@@ -648,26 +651,31 @@ fn expectation(expected: ExpectedVersion) -> (i16, i64) {
 }
 
 /// Refuses what the statement cannot take, before anything is queued.
-pub(crate) fn validate(request: &Request) -> Result<(), StoreError> {
+fn validate(request: &Request) -> Result<(), StoreError> {
     if request.events.is_empty() {
         return Err(StoreError::EmptyAppend {
             stream: request.stream.clone(),
         });
     }
-    let mut seen = HashSet::with_capacity(request.events.len());
-    for e in &request.events {
-        if !seen.insert(e.event_id) {
+    // One event cannot repeat itself: no set to build on the common path.
+    if request.events.len() > 1 {
+        let mut ids = HashSet::with_capacity(request.events.len());
+        if let Some(e) = request.events.iter().find(|e| !ids.insert(e.event_id)) {
             return Err(StoreError::DuplicateEventId {
                 stream: request.stream.clone(),
                 event_id: e.event_id,
             });
         }
-        if i32::try_from(e.event_version).is_err() {
-            return Err(StoreError::Config(format!(
-                "event version {} of `{}` does not fit PostgreSQL's integer",
-                e.event_version, e.event_type
-            )));
-        }
+    }
+    if let Some(e) = request
+        .events
+        .iter()
+        .find(|e| i32::try_from(e.event_version).is_err())
+    {
+        return Err(StoreError::Config(format!(
+            "event version {} of `{}` (appending to stream `{}`) does not fit PostgreSQL's integer",
+            e.event_version, e.event_type, request.stream
+        )));
     }
     Ok(())
 }
