@@ -30,7 +30,7 @@ pub enum DecodeError {
         event_version: u32,
     },
     /// The payload does not have the shape the event type expects.
-    #[error("payload of `{event_type}` version {event_version} does not decode: {source}")]
+    #[error("payload of `{event_type}` version {event_version} does not decode")]
     Payload {
         /// The stored type name.
         event_type: String,

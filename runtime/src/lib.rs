@@ -102,13 +102,14 @@ pub use aggregate::{
 };
 pub use annals_macros::{aggregate, command, event};
 pub use app::{
-    AggregateRegistration, AnyDomainError, App, AppBuilder, BuildError, CommandRoute,
-    DispatchError, DispatchOptions, Dispatched, JsonDispatchError, JsonDispatchFn, JsonDispatched,
-    LoadError,
+    AggregateRegistration, AnyDomainError, App, AppBuilder, BoxError, BuildError, CommandContext,
+    CommandOutcome, CommandRoute, DispatchError, DispatchOptions, Dispatched, JsonDispatchError,
+    JsonDispatchFn, JsonDispatched, LoadError, Middleware, OutcomeKind, RetryPolicy,
 };
 pub use store::{
-    AnyStore, AppendResult, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent, Payload,
-    RecordedEvent, Snapshot, StoreError, StreamId,
+    AnyStore, AppendResult, EventStore, ExpectedVersion, InvalidStreamId, MemoryStore, Metadata,
+    NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId,
+    StreamLock,
 };
 pub use uuid::Uuid;
 

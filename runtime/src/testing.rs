@@ -46,15 +46,15 @@
 //! The checks panic with a readable message, like `assert!`: they are for tests.
 
 use crate::aggregate::{Aggregate, Command, Event, Handles};
-use std::any::{Any, TypeId, type_name};
-use std::collections::HashMap;
+use crate::app::Services;
+use std::any::type_name;
 use std::fmt;
 
 /// An aggregate under test: its state is folded from the `given` events.
 #[must_use]
 pub struct AggregateTest<A: Aggregate> {
     state: A,
-    services: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    services: Services,
 }
 
 impl<A: Aggregate> AggregateTest<A> {
@@ -66,7 +66,7 @@ impl<A: Aggregate> AggregateTest<A> {
         }
         Self {
             state,
-            services: HashMap::new(),
+            services: Services::default(),
         }
     }
 
@@ -77,7 +77,7 @@ impl<A: Aggregate> AggregateTest<A> {
 
     /// Provides a service that handlers take as an argument.
     pub fn with_service<S: Send + Sync + 'static>(mut self, service: S) -> Self {
-        self.services.insert(TypeId::of::<S>(), Box::new(service));
+        self.services.insert(service);
         self
     }
 
@@ -99,14 +99,7 @@ impl<A: Aggregate> AggregateTest<A> {
         C: Command<Aggregate = A>,
         A: Handles<C>,
     {
-        static UNIT: () = ();
-        let services = (&UNIT as &dyn Any)
-            .downcast_ref::<<A as Handles<C>>::Services>()
-            .or_else(|| {
-                self.services
-                    .get(&TypeId::of::<<A as Handles<C>>::Services>())
-                    .and_then(|s| s.downcast_ref())
-            });
+        let services = self.services.get::<<A as Handles<C>>::Services>();
         let Some(services) = services else {
             panic!(
                 "handler `{}` takes service `{}`: provide it with `.with_service(..)`",

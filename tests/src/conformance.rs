@@ -10,8 +10,8 @@
 //! store from the factory, so a failure names the broken guarantee.
 
 use annals::{
-    EventStore, ExpectedVersion, Metadata, NewEvent, Payload, RecordedEvent, Snapshot, StoreError,
-    StreamId,
+    EventStore, ExpectedVersion, InvalidStreamId, Metadata, NewEvent, Payload, RecordedEvent,
+    Snapshot, StoreError, StreamHint, StreamId,
 };
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -40,6 +40,14 @@ pub trait StoreFactory: Send + Sync + 'static {
         async { false }
     }
 
+    /// Another handle on the same database as `store`, with connections and
+    /// caches of its own, as a second process would open it. The in-memory
+    /// store has no such thing: a clone shares everything.
+    fn open_again(&self, store: &Self::Store) -> impl Future<Output = Self::Store> + Send {
+        let again = store.clone();
+        async move { again }
+    }
+
     /// Releases what `create` made. Not called when a check panics.
     fn dispose(&self, store: Self::Store) -> impl Future<Output = ()> + Send {
         drop(store);
@@ -63,6 +71,12 @@ macro_rules! conformance_suite {
             expected_version_stream_exists,
             expected_version_exact,
             append_after_seen_refuses_a_moved_stream,
+            append_after_seen_never_writes_a_gap,
+            stream_hints_are_never_trusted_blindly,
+            expected_any_never_conflicts,
+            invalid_stream_ids_are_refused_before_anything_is_touched,
+            invalid_events_are_refused_alike,
+            stream_locks_exclude_other_lockers,
             concurrent_writers_of_one_stream_never_overwrite,
             duplicate_event_id_is_rejected_and_nothing_written,
             concurrent_appends_fail_alone,
@@ -72,6 +86,7 @@ macro_rules! conformance_suite {
             subscribe_all_from_a_position,
             snapshots_save_load_replace,
             corrupt_event_is_a_typed_error,
+            a_corrupt_event_does_not_hold_back_the_others,
         );
     };
     (@checks $factory:expr; $($check:ident),* $(,)?) => {
@@ -113,7 +128,7 @@ fn events(count: u64) -> Vec<NewEvent> {
 }
 
 /// Reads the whole global log page by page, as a follower would.
-pub async fn read_whole_log<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
+pub async fn read_whole_log<S: EventStore + ?Sized>(store: &S) -> Vec<RecordedEvent> {
     let mut all = Vec::new();
     let mut next = 1;
     loop {
@@ -127,7 +142,10 @@ pub async fn read_whole_log<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
 /// The global log up to at least `last_position`, waiting (10 s at most) for it
 /// to become readable: a store may hold back the newest events until no
 /// earlier-positioned event can still commit.
-pub async fn log_through<S: EventStore>(store: &S, last_position: u64) -> Vec<RecordedEvent> {
+pub async fn log_through<S: EventStore + ?Sized>(
+    store: &S,
+    last_position: u64,
+) -> Vec<RecordedEvent> {
     let started = std::time::Instant::now();
     loop {
         let log = read_whole_log(store).await;
@@ -403,12 +421,12 @@ pub async fn append_after_seen_refuses_a_moved_stream<F: StoreFactory>(_: &F, st
         .await
         .unwrap();
     let done = store
-        .append_after_seen(&stream, 3, vec![event("Next", 4)])
+        .append_after_seen(&stream, 3, StreamHint::NONE, vec![event("Next", 4)])
         .await
         .unwrap();
     assert_eq!(done.stream_version, 4);
     match store
-        .append_after_seen(&stream, 3, vec![event("Stale", 5)])
+        .append_after_seen(&stream, 3, done.hint, vec![event("Stale", 5)])
         .await
     {
         Err(StoreError::WrongExpectedVersion {
@@ -420,7 +438,7 @@ pub async fn append_after_seen_refuses_a_moved_stream<F: StoreFactory>(_: &F, st
         other => panic!("expected WrongExpectedVersion, got {other:?}"),
     }
     let two = store
-        .append_after_seen(&stream, 4, events(2))
+        .append_after_seen(&stream, 4, done.hint, events(2))
         .await
         .unwrap();
     assert_eq!(two.stream_version, 6);
@@ -428,6 +446,318 @@ pub async fn append_after_seen_refuses_a_moved_stream<F: StoreFactory>(_: &F, st
     assert_eq!(read.len(), 6, "the refused append wrote nothing");
     assert_eq!(read[3].event_type, "Next");
     assert_eq!(read[3].global_position, done.first_position);
+}
+
+/// A `seen` version the stream never reached (a stale cache, a snapshot ahead
+/// of its stream, a wrong caller) is a conflict naming the actual version,
+/// never a gap; versions stay contiguous.
+pub async fn append_after_seen_never_writes_a_gap<F: StoreFactory>(_: &F, store: &F::Store) {
+    let stream = StreamId::new("Seen-gap");
+    store
+        .append(&stream, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    for claimed in [
+        2,
+        5,
+        i64::MAX as u64 - 1,
+        i64::MAX as u64,
+        u64::MAX - 1,
+        u64::MAX,
+    ] {
+        match store
+            .append_after_seen(&stream, claimed, StreamHint::NONE, events(1))
+            .await
+        {
+            Err(StoreError::WrongExpectedVersion {
+                expected, actual, ..
+            }) => {
+                assert_eq!(expected, ExpectedVersion::Exact(claimed));
+                assert_eq!(actual, Some(1), "seen {claimed}");
+            }
+            other => panic!("seen {claimed} on a stream at 1: expected a conflict, got {other:?}"),
+        }
+    }
+    // `0` means "no stream": a conflict on an existing one, a creation on a new one.
+    let zero = store
+        .append_after_seen(&stream, 0, StreamHint::NONE, events(1))
+        .await;
+    assert_wrong_version(zero, &stream, ExpectedVersion::Exact(0), Some(1));
+    let new = StreamId::new("Seen-new");
+    let created = store
+        .append_after_seen(&new, 0, StreamHint::NONE, events(2))
+        .await
+        .unwrap();
+    assert_eq!(created.stream_version, 2);
+    let far = store
+        .append_after_seen(&StreamId::new("Seen-none"), 3, StreamHint::NONE, events(1))
+        .await;
+    assert_wrong_version(
+        far,
+        &StreamId::new("Seen-none"),
+        ExpectedVersion::Exact(3),
+        None,
+    );
+    let read = store.read_stream(&stream, 1, 100).await.unwrap();
+    assert_eq!(read.len(), 1, "nothing was written past the head");
+    assert_eq!(store.stream_version(&stream).await.unwrap(), Some(1));
+    let next = store
+        .append_after_seen(&stream, 1, StreamHint::NONE, events(1))
+        .await
+        .unwrap();
+    assert_eq!(next.stream_version, 2);
+}
+
+/// A store may use the hint an append returned to find the stream on the
+/// next one, but a hint of another stream, a stale one or garbage must not
+/// change any outcome.
+pub async fn stream_hints_are_never_trusted_blindly<F: StoreFactory>(_: &F, store: &F::Store) {
+    let (a, b) = (StreamId::new("Hint-a"), StreamId::new("Hint-b"));
+    let on_a = store
+        .append(&a, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    let on_b = store
+        .append(&b, ExpectedVersion::NoStream, events(3))
+        .await
+        .unwrap();
+    // b's hint, b's version, on a: a is at 1.
+    let wrong = store.append_after_seen(&a, 3, on_b.hint, events(1)).await;
+    assert_wrong_version(wrong, &a, ExpectedVersion::Exact(3), Some(1));
+    let mut version = 1;
+    for hint in [
+        on_b.hint,
+        StreamHint::new(u64::MAX),
+        StreamHint::new(1),
+        StreamHint::NONE,
+        on_a.hint,
+    ] {
+        let done = store
+            .append_after_seen(&a, version, hint, events(1))
+            .await
+            .unwrap_or_else(|e| panic!("hint {hint:?}: {e}"));
+        version += 1;
+        assert_eq!(done.stream_version, version);
+        let stale = store
+            .append_after_seen(&a, version - 1, done.hint, events(1))
+            .await;
+        assert_wrong_version(
+            stale,
+            &a,
+            ExpectedVersion::Exact(version - 1),
+            Some(version),
+        );
+    }
+    assert_eq!(store.read_stream(&b, 1, 100).await.unwrap().len(), 3);
+    assert_eq!(
+        store.read_stream(&a, 1, 100).await.unwrap().len(),
+        version as usize
+    );
+}
+
+/// Appends with `Any`, from many tasks on two handles of one database, to a
+/// few shared streams, single events and batches: every one succeeds (no
+/// version conflict, no failure caused by another append's rows), and every
+/// stream ends contiguous.
+pub async fn expected_any_never_conflicts<F: StoreFactory>(factory: &F, store: &F::Store) {
+    const TASKS: u64 = 16;
+    const APPENDS: u64 = 60;
+    const STREAMS: u64 = 6;
+    let other = factory.open_again(store).await;
+    let writers: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let store = if t % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(async move {
+                let mut written = 0;
+                for i in 0..APPENDS {
+                    let stream = StreamId::new(format!("AnyRace-{}", (t + i) % STREAMS));
+                    let batch = if i % 3 == 0 { events(3) } else { events(1) };
+                    written += batch.len() as u64;
+                    if let Err(e) = store.append(&stream, ExpectedVersion::Any, batch).await {
+                        panic!("task {t} append {i} to {stream}: {e:?}");
+                    }
+                }
+                written
+            })
+        })
+        .collect();
+    let mut written = 0;
+    for w in writers {
+        written += w.await.expect("writer task");
+    }
+    let mut total = 0;
+    for s in 0..STREAMS {
+        let stream = StreamId::new(format!("AnyRace-{s}"));
+        let read = store.read_stream(&stream, 1, 10_000).await.unwrap();
+        assert!(
+            read.iter()
+                .enumerate()
+                .all(|(i, e)| e.stream_version == i as u64 + 1),
+            "{stream} is contiguous"
+        );
+        total += read.len() as u64;
+    }
+    assert_eq!(total, written);
+}
+
+/// A stream id no store can hold (empty, a NUL, too long) is refused with
+/// `InvalidStreamId` by every operation, before anything is read or written.
+pub async fn invalid_stream_ids_are_refused_before_anything_is_touched<F: StoreFactory>(
+    _: &F,
+    store: &F::Store,
+) {
+    let too_long = "x".repeat(StreamId::MAX_LEN + 1);
+    let longest = StreamId::new("y".repeat(StreamId::MAX_LEN));
+    for bad in ["", "Account-a\0b", too_long.as_str()] {
+        let stream = StreamId::new(bad);
+        let expect = |what: &str, error: StoreError| {
+            assert!(
+                matches!(error, StoreError::InvalidStreamId(_)),
+                "{what} of {:?}: expected InvalidStreamId, got {error:?}",
+                &bad[..bad.len().min(20)]
+            );
+        };
+        expect(
+            "append",
+            store
+                .append(&stream, ExpectedVersion::Any, events(1))
+                .await
+                .unwrap_err(),
+        );
+        expect(
+            "append_after_seen",
+            store
+                .append_after_seen(&stream, 0, StreamHint::NONE, events(1))
+                .await
+                .unwrap_err(),
+        );
+        expect(
+            "read_stream",
+            store.read_stream(&stream, 1, 10).await.unwrap_err(),
+        );
+        expect(
+            "stream_version",
+            store.stream_version(&stream).await.unwrap_err(),
+        );
+        expect(
+            "load_snapshot",
+            store.load_snapshot(&stream).await.unwrap_err(),
+        );
+        let snapshot = Snapshot {
+            stream_id: stream.clone(),
+            stream_version: 1,
+            snapshot_version: 1,
+            state: Payload::from_json("{}").unwrap(),
+            taken_at: chrono::Utc::now(),
+        };
+        expect(
+            "save_snapshot",
+            store.save_snapshot(snapshot).await.unwrap_err(),
+        );
+    }
+    assert!(matches!(
+        StreamId::new("").validate(),
+        Err(InvalidStreamId::Empty)
+    ));
+    // The longest allowed id is stored and read back.
+    let done = store
+        .append(&longest, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    assert_eq!(store.read_stream(&longest, 1, 10).await.unwrap().len(), 1);
+    let log = log_through(store, done.last_position).await;
+    assert_eq!(log.len(), 1, "only the valid append was written");
+}
+
+/// An event no store can hold as it is (a type version above `i32::MAX`, an
+/// empty type name, a NUL in its payload or metadata) is refused with
+/// `InvalidEvent` naming it, and its append writes nothing.
+pub async fn invalid_events_are_refused_alike<F: StoreFactory>(_: &F, store: &F::Store) {
+    let stream = StreamId::new("Invalid-1");
+    let mut big = event("Big", 1);
+    big.event_version = i32::MAX as u32 + 1;
+    let mut untyped = event("Untyped", 2);
+    untyped.event_type = "".into();
+    let nul = NewEvent::new(
+        "Nul",
+        1,
+        Payload::from_json(r#"{"name":"a\u0000b"}"#).unwrap(),
+    );
+    let mut nul_meta = event("NulMeta", 3);
+    nul_meta
+        .metadata
+        .custom
+        .insert("who".into(), serde_json::json!("a\u{0}"));
+    for bad in [big, untyped, nul, nul_meta] {
+        let id = bad.event_id;
+        match store
+            .append(&stream, ExpectedVersion::Any, vec![event("Fine", 0), bad])
+            .await
+        {
+            Err(StoreError::InvalidEvent {
+                stream: s,
+                event_id,
+                ..
+            }) => assert_eq!((s, event_id), (stream.clone(), id)),
+            other => panic!("expected InvalidEvent, got {other:?}"),
+        }
+    }
+    assert_eq!(store.stream_version(&stream).await.unwrap(), None);
+    // The largest version every store keeps is kept.
+    let mut largest = event("Largest", 4);
+    largest.event_version = i32::MAX as u32;
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![largest])
+        .await
+        .unwrap();
+    let read = store.read_stream(&stream, 1, 10).await.unwrap();
+    assert_eq!(read[0].event_version, i32::MAX as u32);
+}
+
+/// `lock_stream` lets one locker of a stream in at a time, across handles of
+/// the same database where the store says it reaches them; other streams are
+/// not held up; dropping the lock lets the next locker in.
+pub async fn stream_locks_exclude_other_lockers<F: StoreFactory>(factory: &F, store: &F::Store) {
+    let other = factory.open_again(store).await;
+    let (a, b) = (StreamId::new("Locked-a"), StreamId::new("Locked-b"));
+    let held = store.lock_stream(&a).await.unwrap();
+    assert!(held.is_exclusive(), "shipped stores lock for real");
+    let free = tokio::time::timeout(Duration::from_secs(5), other.lock_stream(&b))
+        .await
+        .expect("another stream is not held up")
+        .unwrap();
+    drop(free);
+    let waiter = tokio::spawn({
+        let other = other.clone();
+        let a = a.clone();
+        async move {
+            other
+                .lock_stream(&a)
+                .await
+                .map(|lock| (lock, std::time::Instant::now()))
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiter.is_finished(), "a second locker of the stream waits");
+    let released = std::time::Instant::now();
+    drop(held);
+    let (second, got) = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("the waiter gets the stream once it is released")
+        .unwrap()
+        .unwrap();
+    assert!(got >= released);
+    drop(second);
+    // Released for good: the first handle takes it again at once.
+    let again = tokio::time::timeout(Duration::from_secs(10), store.lock_stream(&a))
+        .await
+        .expect("a released stream can be locked again")
+        .unwrap();
+    drop(again);
 }
 
 /// Writers racing on one stream with `Exact` each win or get a typed conflict;
@@ -937,6 +1267,7 @@ pub async fn corrupt_event_is_a_typed_error<F: StoreFactory>(factory: &F, store:
             stream,
             version,
             reason,
+            ..
         }) => {
             assert_eq!(
                 (stream, version),
@@ -947,17 +1278,22 @@ pub async fn corrupt_event_is_a_typed_error<F: StoreFactory>(factory: &F, store:
         other => panic!("expected Corrupt, got {other:?}"),
     }
     let started = std::time::Instant::now();
+    let mut next = 1;
     loop {
-        match store.read_all(1, 100).await {
+        match store.read_all(next, 100).await {
             Err(StoreError::Corrupt {
                 stream, version, ..
             }) => {
                 assert_eq!((stream, version), (bad, 1));
                 break;
             }
-            // The healthy events, while the bad row is not yet readable.
-            Ok(events) if events.len() <= 2 && started.elapsed() < Duration::from_secs(10) => {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+            // The healthy events first; nothing while the bad row is not yet readable.
+            Ok(events) if started.elapsed() < Duration::from_secs(10) => {
+                assert!(events.iter().all(|e| e.stream_id == healthy));
+                match events.last() {
+                    Some(last) => next = last.global_position + 1,
+                    None => tokio::time::sleep(Duration::from_millis(5)).await,
+                }
             }
             other => panic!("expected Corrupt from read_all, got {other:?}"),
         }
@@ -968,4 +1304,92 @@ pub async fn corrupt_event_is_a_typed_error<F: StoreFactory>(factory: &F, store:
         .await
         .unwrap();
     assert_eq!(store.stream_version(&healthy).await.unwrap(), Some(3));
+}
+
+/// One corrupt event in the global log does not stall it: the events before
+/// it come back, the error names its stream, version and global position,
+/// and a reader that chooses to step past it reads on from the next position,
+/// with `read_all` and with `subscribe_all` alike.
+pub async fn a_corrupt_event_does_not_hold_back_the_others<F: StoreFactory>(
+    factory: &F,
+    store: &F::Store,
+) {
+    let before = StreamId::new("Before-1");
+    store
+        .append(&before, ExpectedVersion::NoStream, events(2))
+        .await
+        .unwrap();
+    let bad = StreamId::new("Broken-2");
+    if !factory.write_corrupt_event(store, &bad).await {
+        return;
+    }
+    let after = StreamId::new("After-1");
+    let last = store
+        .append(&after, ExpectedVersion::NoStream, events(2))
+        .await
+        .unwrap();
+    // Wait until the whole log is readable: the bad event is then settled too.
+    let started = std::time::Instant::now();
+    let bad_position = loop {
+        match store.read_all(last.last_position, 10).await {
+            Err(e) => panic!("reading past the bad event failed: {e:?}"),
+            Ok(page) if page.is_empty() => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "the log never settled"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok(_) => break last.first_position - 1,
+        }
+    };
+    // From the start: the two good events before it, then (next call) the error.
+    let page = store
+        .read_all(1, 100)
+        .await
+        .expect("the events before the bad one");
+    assert_eq!(
+        page.iter().map(|e| e.stream_id.clone()).collect::<Vec<_>>(),
+        vec![before.clone(), before.clone()],
+        "read_all returns the good events before the bad one"
+    );
+    let from = page.last().unwrap().global_position + 1;
+    let error = store.read_all(from, 100).await.unwrap_err();
+    match &error {
+        StoreError::Corrupt {
+            stream,
+            version,
+            position,
+            ..
+        } => assert_eq!((stream, *version, *position), (&bad, 1, Some(bad_position))),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(error.corrupt_position(), Some(bad_position));
+    let rest = store.read_all(bad_position + 1, 100).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|e| e.stream_id.clone()).collect::<Vec<_>>(),
+        vec![after.clone(), after.clone()]
+    );
+
+    // A subscription delivers the good events, then the named error, then ends.
+    let mut live = store.subscribe_all(1);
+    for _ in 0..2 {
+        assert_eq!(next_event(&mut live).await.stream_id, before);
+    }
+    let failed = tokio::time::timeout(Duration::from_secs(10), live.next())
+        .await
+        .expect("the subscription reports the bad event")
+        .expect("an item, not the end");
+    assert_eq!(failed.unwrap_err().corrupt_position(), Some(bad_position));
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), live.next())
+            .await
+            .expect("the subscription ends")
+            .is_none()
+    );
+    // Subscribing again past it steps over it.
+    let mut resumed = store.subscribe_all(bad_position + 1);
+    for _ in 0..2 {
+        assert_eq!(next_event(&mut resumed).await.stream_id, after);
+    }
 }

@@ -51,6 +51,16 @@ impl StoreFactory for PostgresFactory {
             })
     }
 
+    async fn open_again(&self, store: &Self::Store) -> Self::Store {
+        PostgresStore::builder(test_url())
+            .schema(store.schema())
+            .max_connections(12)
+            .poll_interval(Duration::from_millis(200))
+            .connect()
+            .await
+            .expect("connect to the same schema again")
+    }
+
     async fn write_corrupt_event(&self, store: &Self::Store, stream: &StreamId) -> bool {
         // Metadata that is not a JSON object, as a hand-edited row might hold.
         sqlx::query(

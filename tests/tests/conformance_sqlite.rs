@@ -33,6 +33,19 @@ impl StoreFactory for SqliteFactory {
         }
     }
 
+    fn open_again(&self, store: &Self::Store) -> impl Future<Output = Self::Store> + Send {
+        let path = store.filename().to_owned();
+        let prefix = store.table_prefix().to_owned();
+        async move {
+            SqliteStore::builder()
+                .path(path)
+                .table_prefix(prefix)
+                .open()
+                .await
+                .expect("open the same SQLite file again")
+        }
+    }
+
     fn write_corrupt_event(
         &self,
         store: &Self::Store,

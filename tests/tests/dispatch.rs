@@ -3,14 +3,13 @@
 use annals::testing::AggregateTest;
 use annals::{
     App, DispatchError, DispatchOptions, EventStore, ExpectedVersion, JsonDispatchError, LoadError,
-    MemoryStore, NewEvent, Payload, StoreError, StreamId,
+    MemoryStore, NewEvent, Payload, StoreError, StoreFuture, StreamId,
 };
 use bank::accounts::{
     Account, AccountError, AccountEvent, AccountId, CloseAccount, DepositMoney, OpenAccount,
     PinHasher, WithdrawMoney,
 };
 use futures::stream::BoxStream;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -51,42 +50,41 @@ struct Probe {
 }
 
 impl EventStore for Probe {
-    async fn append(
-        &self,
-        stream: &StreamId,
+    fn append<'a>(
+        &'a self,
+        stream: &'a StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
-    ) -> Result<annals::AppendResult, StoreError> {
-        if self.always_conflict.load(Ordering::SeqCst) {
-            let actual = self.inner.stream_version(stream).await?;
-            return Err(StoreError::WrongExpectedVersion {
-                stream: stream.clone(),
-                expected,
-                actual: Some(actual.unwrap_or(0) + 1),
-            });
-        }
-        let done = self.inner.append(stream, expected, events).await?;
-        if self.lose_next_ack.swap(false, Ordering::SeqCst) {
-            return Err(StoreError::Unavailable(
-                "connection reset after commit".into(),
-            ));
-        }
-        Ok(done)
+    ) -> StoreFuture<'a, annals::AppendResult> {
+        Box::pin(async move {
+            if self.always_conflict.load(Ordering::SeqCst) {
+                let actual = self.inner.stream_version(stream).await?;
+                return Err(StoreError::WrongExpectedVersion {
+                    stream: stream.clone(),
+                    expected,
+                    actual: Some(actual.unwrap_or(0) + 1),
+                });
+            }
+            let done = self.inner.append(stream, expected, events).await?;
+            if self.lose_next_ack.swap(false, Ordering::SeqCst) {
+                return Err(StoreError::Unavailable(
+                    "connection reset after commit".into(),
+                ));
+            }
+            Ok(done)
+        })
     }
-    fn read_stream(
-        &self,
-        stream: &StreamId,
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a StreamId,
         from_version: u64,
         max_count: usize,
-    ) -> impl Future<Output = Result<Vec<annals::RecordedEvent>, StoreError>> + Send {
+    ) -> StoreFuture<'a, Vec<annals::RecordedEvent>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.last_read_from.store(from_version, Ordering::SeqCst);
         self.inner.read_stream(stream, from_version, max_count)
     }
-    fn stream_version(
-        &self,
-        stream: &StreamId,
-    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
+    fn stream_version<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<u64>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.stream_version(stream)
     }
@@ -94,7 +92,7 @@ impl EventStore for Probe {
         &self,
         from_position: u64,
         max_count: usize,
-    ) -> impl Future<Output = Result<Vec<annals::RecordedEvent>, StoreError>> + Send {
+    ) -> StoreFuture<'_, Vec<annals::RecordedEvent>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.read_all(from_position, max_count)
     }
@@ -104,16 +102,13 @@ impl EventStore for Probe {
     ) -> BoxStream<'static, Result<annals::RecordedEvent, StoreError>> {
         self.inner.subscribe_all(from_position)
     }
-    fn save_snapshot(
-        &self,
-        snapshot: annals::Snapshot,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn save_snapshot(&self, snapshot: annals::Snapshot) -> StoreFuture<'_, ()> {
         self.inner.save_snapshot(snapshot)
     }
-    fn load_snapshot(
-        &self,
-        stream: &StreamId,
-    ) -> impl Future<Output = Result<Option<annals::Snapshot>, StoreError>> + Send {
+    fn load_snapshot<'a>(
+        &'a self,
+        stream: &'a StreamId,
+    ) -> StoreFuture<'a, Option<annals::Snapshot>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.load_snapshot(stream)
     }
@@ -370,6 +365,7 @@ async fn undecodable_history_is_a_typed_load_error_and_other_streams_still_work(
             event_type,
             event_version,
             source,
+            ..
         }) => {
             assert_eq!(stream, stream_of(broken));
             assert_eq!(

@@ -461,6 +461,7 @@ async fn corrupt_rows_are_typed_errors_naming_the_event() {
                 stream: s,
                 version,
                 reason,
+                ..
             }) => {
                 assert_eq!((s.as_str(), version), (*stream, 1));
                 assert!(reason.contains(column), "{reason}");

@@ -2,7 +2,7 @@
 //! warm aggregate reads nothing from the store.
 
 use crate::aggregate::Aggregate;
-use crate::store::StreamId;
+use crate::store::{InvalidStreamId, StreamHint, StreamId, validate_aggregate_stream};
 use hashbrown::HashTable;
 use parking_lot::Mutex;
 use std::any::Any;
@@ -20,8 +20,32 @@ pub(crate) struct Loaded<A> {
     pub(crate) fresh: bool,
     /// Events applied since the last snapshot.
     pub(crate) since_snapshot: u64,
-    /// Where the in-memory store keeps the stream (see `MemoryStore::append_iter`).
-    pub(crate) store_slot: usize,
+    /// The store's hint from the last append (see `EventStore::append_after_seen`).
+    pub(crate) hint: StreamHint,
+    /// How many more commands take the stream lock before their first
+    /// attempt, after a conflict (see `RetryPolicy`).
+    pub(crate) contended: u32,
+}
+
+impl<A: Aggregate> Loaded<A> {
+    fn new() -> Self {
+        Self {
+            state: A::default(),
+            version: 0,
+            fresh: false,
+            since_snapshot: 0,
+            hint: StreamHint::NONE,
+            contended: 0,
+        }
+    }
+
+    /// Forgets the state, to load it again from the start.
+    pub(crate) fn reset(&mut self) {
+        self.state = A::default();
+        self.version = 0;
+        self.fresh = false;
+        self.since_snapshot = 0;
+    }
 }
 
 /// One lock per aggregate: commands to it are serialised, others run in parallel.
@@ -67,16 +91,22 @@ impl Cache {
         }
     }
 
-    /// The slot of the aggregate behind stream `key`, created empty if absent.
-    pub(crate) fn slot<A: Aggregate>(&self, key: &str) -> (StreamId, Arc<Slot<A>>) {
+    /// The slot of the aggregate behind stream `key` (`"{A::TYPE}-{id}"`),
+    /// created empty if absent, once the key is checked.
+    pub(crate) fn slot<A: Aggregate>(
+        &self,
+        key: &str,
+    ) -> Result<(StreamId, Arc<Slot<A>>), InvalidStreamId> {
         let hash = self.hasher.hash_one(key);
         let mut shard = self.shards[hash as usize % SHARDS].lock();
         if let Some(entry) = shard.find_mut(hash, |e| e.hash == hash && e.stream.as_str() == key)
             && let Ok(slot) = Arc::downcast::<Slot<A>>(entry.slot.clone())
         {
             entry.used = true;
-            return (entry.stream.clone(), slot);
+            return Ok((entry.stream.clone(), slot));
         }
+        // Only a key that is not cached yet is checked: a cached one was.
+        validate_aggregate_stream(A::TYPE, key)?;
         let now = Instant::now();
         if let Ok(occupied) = shard.find_entry(hash, |e| e.hash == hash && e.stream.as_str() == key)
         {
@@ -86,13 +116,7 @@ impl Cache {
             self.evict(&mut shard, now);
         }
         let stream = StreamId::new(key);
-        let slot = Arc::new(Slot::<A>::new(Loaded {
-            state: A::default(),
-            version: 0,
-            fresh: false,
-            since_snapshot: 0,
-            store_slot: usize::MAX,
-        }));
+        let slot = Arc::new(Slot::<A>::new(Loaded::new()));
         let entry = Entry {
             hash,
             stream: stream.clone(),
@@ -101,7 +125,7 @@ impl Cache {
             used: false,
         };
         shard.insert_unique(hash, entry, |e| e.hash);
-        (stream, slot)
+        Ok((stream, slot))
     }
 
     /// Makes room in a full shard: drops idle entries, then the least recently used eighth.

@@ -1,5 +1,6 @@
+use super::OutcomeKind;
 use crate::aggregate::DecodeError;
-use crate::store::{ExpectedVersion, StoreError, StreamId};
+use crate::store::{ExpectedVersion, InvalidStreamId, StoreError, StreamId};
 
 /// Why a dispatched command did not produce events.
 ///
@@ -27,7 +28,7 @@ pub enum DispatchError<E> {
     #[error(transparent)]
     Load(#[from] LoadError),
     /// An event the handler produced could not be serialised.
-    #[error("event `{event_type}` could not be serialised: {source}")]
+    #[error("event `{event_type}` could not be serialised")]
     Encode {
         /// The event's type name.
         event_type: &'static str,
@@ -55,6 +56,25 @@ pub enum DispatchError<E> {
         /// The aggregate's stream.
         stream: StreamId,
     },
+    /// The command's aggregate id cannot name a stream (empty, a NUL
+    /// character, too long: see [`StreamId`]); nothing was read or written.
+    #[error("command `{command}` names an aggregate id that cannot be stored")]
+    InvalidId {
+        /// The command's name.
+        command: &'static str,
+        /// What is wrong with the id.
+        #[source]
+        source: InvalidStreamId,
+    },
+    /// A middleware refused the command; nothing was written.
+    #[error("middleware `{middleware}` refused the command")]
+    Rejected {
+        /// The middleware's name ([`Middleware::name`](crate::Middleware::name)).
+        middleware: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The store failed. If it failed during an append, whether the events
     /// were recorded is unknown; the aggregate is reloaded before its next command.
     #[error(transparent)]
@@ -67,6 +87,18 @@ impl<E> DispatchError<E> {
         match self {
             Self::Domain(e) => Some(e),
             _ => None,
+        }
+    }
+
+    /// What became of the command, in broad classes.
+    pub fn kind(&self) -> OutcomeKind {
+        match self {
+            Self::Domain(_) => OutcomeKind::Domain,
+            Self::Conflict { .. } => OutcomeKind::Conflict,
+            Self::Rejected { .. } => OutcomeKind::Rejected,
+            Self::InvalidId { .. } | Self::DuplicateCommand { .. } => OutcomeKind::Invalid,
+            Self::Load(_) | Self::Store(_) => OutcomeKind::Store,
+            Self::Encode { .. } | Self::MissingService { .. } => OutcomeKind::Other,
         }
     }
 
@@ -99,6 +131,8 @@ impl<E> DispatchError<E> {
             Self::DuplicateCommand { command_id, stream } => {
                 DispatchError::DuplicateCommand { command_id, stream }
             }
+            Self::InvalidId { command, source } => DispatchError::InvalidId { command, source },
+            Self::Rejected { middleware, source } => DispatchError::Rejected { middleware, source },
             Self::Store(e) => DispatchError::Store(e),
         }
     }
@@ -110,13 +144,15 @@ impl<E> DispatchError<E> {
 pub enum LoadError {
     /// A stored event does not decode into the aggregate's event type.
     #[error(
-        "stream `{stream}` version {version}: cannot decode `{event_type}` v{event_version}: {source}"
+        "stream `{stream}` version {version} (global position {position}): cannot decode `{event_type}` v{event_version}"
     )]
     Decode {
         /// The stream.
         stream: StreamId,
         /// The event's stream version.
         version: u64,
+        /// The event's global position.
+        position: u64,
         /// The stored type name.
         event_type: String,
         /// The stored type version.
@@ -135,6 +171,9 @@ pub enum LoadError {
         /// The version read.
         found: u64,
     },
+    /// The aggregate id cannot name a stream; nothing was read.
+    #[error(transparent)]
+    InvalidId(#[from] InvalidStreamId),
     /// The store failed while reading.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -165,6 +204,16 @@ pub enum BuildError {
         /// The second.
         second: String,
     },
+    /// An aggregate type name cannot prefix stream names (empty, or with
+    /// `-`, whitespace or a NUL).
+    #[error("aggregate `{rust_type}` has a type name that cannot name streams")]
+    InvalidAggregateName {
+        /// The Rust type.
+        rust_type: &'static str,
+        /// What is wrong with the name.
+        #[source]
+        source: InvalidStreamId,
+    },
     /// Two aggregate types registered the same type name.
     #[error(
         "aggregate type name `{name}` is registered twice: by `{first}` and by `{second}`; give one `#[aggregate(name = \"...\")]`"
@@ -187,7 +236,7 @@ pub enum JsonDispatchError {
     #[error("unknown command `{0}`")]
     UnknownCommand(String),
     /// The JSON does not match the command's fields.
-    #[error("malformed `{command}` command: {source}")]
+    #[error("malformed `{command}` command")]
     Malformed {
         /// The command's name.
         command: &'static str,

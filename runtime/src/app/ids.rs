@@ -1,9 +1,10 @@
 //! Ids of commands and of the events they record.
 //!
 //! A command given no id gets a fresh uuid v7 from one process-wide sequence,
-//! and its events get the ids right after it. Every id the sequence hands out
-//! is distinct (it only moves forward), so the memory store can record such
-//! events without looking their ids up (see `MemoryStore::append_iter`).
+//! and its events get the ids right after it: one clock read and no lock per
+//! command, and every id distinct (the sequence only moves forward). A command
+//! given an id by its caller has event ids derived from it, so sending it
+//! again collides with what it recorded the first time.
 
 use std::cell::Cell;
 use std::hash::{BuildHasher, RandomState};
@@ -33,7 +34,6 @@ impl FreshId {
     pub(crate) const MAX_EVENTS: usize = (1 << SLOT_BITS) - 1;
 
     /// The next id of the process-wide sequence: one clock read, no lock.
-    #[cfg(test)]
     pub(crate) fn new() -> Self {
         Self::at(SystemTime::now())
     }
@@ -89,10 +89,54 @@ impl FreshId {
     }
 }
 
+/// Where a command's id and its events' ids come from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EventIds {
+    /// The caller gave the command id: event ids derive from it, so a retry collides.
+    Derived(Uuid),
+    /// A fresh command id, whose events take the ids that follow it.
+    Fresh(FreshId),
+}
+
+impl EventIds {
+    pub(crate) fn new(given: Option<Uuid>) -> Self {
+        match given {
+            Some(id) => Self::Derived(id),
+            None => Self::Fresh(FreshId::new()),
+        }
+    }
+
+    pub(crate) fn command_id(self) -> Uuid {
+        match self {
+            Self::Derived(id) => id,
+            Self::Fresh(fresh) => fresh.command_id(),
+        }
+    }
+
+    pub(crate) fn event_id(self, index: usize) -> Uuid {
+        match self {
+            Self::Derived(id) => derived_event_id(id, index),
+            // Past the ids a fresh command numbers itself, a random one (which the store checks).
+            Self::Fresh(fresh) => fresh.event_id(index).unwrap_or_else(Uuid::now_v7),
+        }
+    }
+}
+
+/// The id of event `index` of command `command_id`: a uuid v7 carrying the
+/// command id's timestamp (its first 48 bits) and 74 bits hashed from the command
+/// id and the index. Deterministic, so a retried command collides with itself.
+fn derived_event_id(command_id: Uuid, index: usize) -> Uuid {
+    let hashed = Uuid::new_v5(&command_id, &(index as u64).to_be_bytes()).as_u128();
+    let time = command_id.as_u128() & (!0u128 << 80);
+    let rand = hashed & !(!0u128 << 80);
+    let bits = (time | rand) & !(0xF << 76) & !(0b11 << 62);
+    Uuid::from_u128(bits | (0x7 << 76) | (0b10 << 62))
+}
+
 /// 64 random bits from a per-thread generator (wyrand) seeded from the
 /// standard library's random hash keys. Not for secrets: it only keeps fresh
 /// ids from being guessable by counting, as uuid v7 asks.
-fn random() -> u64 {
+pub(crate) fn random() -> u64 {
     thread_local! {
         static STATE: Cell<u64> = const { Cell::new(0) };
     }
@@ -139,7 +183,7 @@ mod tests {
         assert_eq!(fresh.event_id(FreshId::MAX_EVENTS), None);
     }
 
-    /// The memory store relies on this: no two fresh ids are ever equal,
+    /// No two fresh ids are ever equal,
     /// across commands, events and threads, and they sort in the order made.
     #[test]
     fn fresh_ids_never_repeat_and_sort_in_order() {

@@ -64,6 +64,12 @@ impl Registry {
     pub(crate) fn collect() -> Result<Self, super::BuildError> {
         let mut registry = Self::default();
         for agg in inventory::iter::<AggregateRegistration> {
+            crate::store::validate_category(agg.name).map_err(|source| {
+                super::BuildError::InvalidAggregateName {
+                    rust_type: agg.rust_type,
+                    source,
+                }
+            })?;
             if let Some(first) = registry.aggregates.insert(agg.name, agg) {
                 return Err(super::BuildError::DuplicateAggregate {
                     name: agg.name,

@@ -65,14 +65,13 @@ mod writer;
 use crate::store::DEFAULT_READ_BATCH;
 use crate::{
     AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, Payload, RecordedEvent,
-    Snapshot, StoreError, StreamId,
+    Snapshot, StoreError, StoreFuture, StreamHint, StreamId,
 };
 use futures::stream::BoxStream;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Row};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
-use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -627,9 +626,15 @@ impl Horizon {
 }
 
 fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    // The position is the primary key (never NULL): every error names it.
+    let at: Option<u64> = row
+        .try_get::<i64, _>("position")
+        .ok()
+        .and_then(|p| u64::try_from(p).ok());
     let stream_id: String = row.try_get("stream_id").map_err(|e| StoreError::Corrupt {
         stream: StreamId::new("<unreadable>"),
         version: 0,
+        position: at,
         reason: e.to_string(),
     })?;
     let stream = StreamId::new(stream_id);
@@ -638,12 +643,14 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         .map_err(|e| StoreError::Corrupt {
             stream: stream.clone(),
             version: 0,
+            position: at,
             reason: e.to_string(),
         })?;
     let version = u64::try_from(raw_version).unwrap_or(0);
     let corrupt = |reason: String| StoreError::Corrupt {
         stream: stream.clone(),
         version,
+        position: at,
         reason,
     };
     if raw_version <= 0 {
@@ -695,65 +702,8 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     })
 }
 
-impl EventStore for PostgresStore {
-    fn append(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
-        self.append_now(stream, expected, events, false)
-    }
-
-    fn append_after_seen(
-        &self,
-        stream: &StreamId,
-        seen: u64,
-        events: Vec<NewEvent>,
-    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
-        self.append_now(stream, ExpectedVersion::Exact(seen), events, seen > 0)
-    }
-
-    fn read_stream(
-        &self,
-        stream: &StreamId,
-        from_version: u64,
-        max_count: usize,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send {
-        self.read_stream_now(stream, from_version, max_count)
-    }
-
-    async fn stream_version(&self, stream: &StreamId) -> Result<Option<u64>, StoreError> {
-        stream_version_of(&self.shared, stream).await
-    }
-
-    async fn read_all(
-        &self,
-        from_position: u64,
-        max_count: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read_all_now(from_position, max_count)
-            .await
-            .map(|(events, _)| events)
-    }
-
-    fn subscribe_all(
-        &self,
-        from_position: u64,
-    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
-        self.ensure_listener();
-        let state = Follow {
-            store: self.clone(),
-            wake: self.shared.wake.subscribe(),
-            next: from_position.max(1),
-            buffer: VecDeque::new(),
-            backoff: MIN_BACKOFF,
-            failed: false,
-        };
-        Box::pin(futures::stream::unfold(state, Follow::next))
-    }
-
-    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+impl PostgresStore {
+    async fn save_snapshot_now(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         let version = i32::try_from(snapshot.snapshot_version).map_err(|_| {
             StoreError::Config(format!(
                 "snapshot version {} does not fit PostgreSQL's integer",
@@ -778,7 +728,7 @@ impl EventStore for PostgresStore {
         Ok(())
     }
 
-    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
+    async fn load_snapshot_now(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
         let row = sqlx::query(
             "SELECT stream_version, snapshot_version, state::text AS state, taken_at \
                  FROM snapshots WHERE stream_id = $1",
@@ -792,6 +742,7 @@ impl EventStore for PostgresStore {
         let corrupt = |reason: String| StoreError::Corrupt {
             stream: stream.clone(),
             version: u64::try_from(raw_version).unwrap_or(0),
+            position: None,
             reason: format!("snapshot: {reason}"),
         };
         let stream_version = u64::try_from(raw_version)
@@ -810,6 +761,95 @@ impl EventStore for PostgresStore {
                 .try_get("taken_at")
                 .map_err(|e| corrupt(e.to_string()))?,
         }))
+    }
+}
+
+impl EventStore for PostgresStore {
+    fn append<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> StoreFuture<'a, AppendResult> {
+        Box::pin(self.append_now(stream, expected, events, false))
+    }
+
+    fn append_after_seen<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        seen: u64,
+        _hint: StreamHint,
+        events: Vec<NewEvent>,
+    ) -> StoreFuture<'a, AppendResult> {
+        Box::pin(self.append_now(stream, ExpectedVersion::Exact(seen), events, seen > 0))
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        from_version: u64,
+        max_count: usize,
+    ) -> StoreFuture<'a, Vec<RecordedEvent>> {
+        Box::pin(async move {
+            stream.validate()?;
+            self.read_stream_now(stream, from_version, max_count).await
+        })
+    }
+
+    fn stream_version<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(async move {
+            stream.validate()?;
+            stream_version_of(&self.shared, stream).await
+        })
+    }
+
+    fn read_all(
+        &self,
+        from_position: u64,
+        max_count: usize,
+    ) -> StoreFuture<'_, Vec<RecordedEvent>> {
+        Box::pin(async move {
+            self.read_all_now(from_position, max_count)
+                .await
+                .map(|(events, _)| events)
+        })
+    }
+
+    fn subscribe_all(
+        &self,
+        from_position: u64,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        self.ensure_listener();
+        let state = Follow {
+            store: self.clone(),
+            wake: self.shared.wake.subscribe(),
+            next: from_position.max(1),
+            buffer: VecDeque::new(),
+            backoff: MIN_BACKOFF,
+            failed: false,
+        };
+        Box::pin(futures::stream::unfold(state, Follow::next))
+    }
+
+    fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            snapshot.stream_id.validate()?;
+            self.save_snapshot_now(snapshot).await
+        })
+    }
+
+    fn load_snapshot<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<Snapshot>> {
+        Box::pin(async move {
+            stream.validate()?;
+            self.load_snapshot_now(stream).await
+        })
+    }
+
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            PostgresStore::close(self).await;
+            Ok(())
+        })
     }
 }
 

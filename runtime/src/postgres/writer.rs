@@ -546,11 +546,9 @@ async fn execute_many(
         let last: Option<i64> = row.try_get("last")?;
         let version: Option<i64> = row.try_get("version")?;
         outcomes.push(match (first, last, version) {
-            (Some(first), Some(last), Some(version)) => Outcome::Done(AppendResult {
-                stream_version: version as u64,
-                first_position: first as u64,
-                last_position: last as u64,
-            }),
+            (Some(first), Some(last), Some(version)) => {
+                Outcome::Done(AppendResult::new(version as u64, first as u64, last as u64))
+            }
             _ => Outcome::Refused(cur.map(|v| v as u64)),
         });
     }
@@ -622,11 +620,11 @@ fn bind_event<'q>(query: PgQuery<'q>, event: &'q NewEvent) -> PgQuery<'q> {
 fn written_one(row: &sqlx::postgres::PgRow) -> Result<Outcome, sqlx::Error> {
     let position: i64 = row.try_get("position")?;
     let version: i64 = row.try_get("stream_version")?;
-    Ok(Outcome::Done(AppendResult {
-        stream_version: version as u64,
-        first_position: position as u64,
-        last_position: position as u64,
-    }))
+    Ok(Outcome::Done(AppendResult::new(
+        version as u64,
+        position as u64,
+        position as u64,
+    )))
 }
 
 /// User metadata as the statements take it: JSON text, or NULL for none.
@@ -650,34 +648,10 @@ fn expectation(expected: ExpectedVersion) -> (i16, i64) {
     }
 }
 
-/// Refuses what the statement cannot take, before anything is queued.
+/// Refuses what the statement cannot take, before anything is queued: what
+/// every store refuses.
 fn validate(request: &Request) -> Result<(), StoreError> {
-    if request.events.is_empty() {
-        return Err(StoreError::EmptyAppend {
-            stream: request.stream.clone(),
-        });
-    }
-    // One event cannot repeat itself: no set to build on the common path.
-    if request.events.len() > 1 {
-        let mut ids = HashSet::with_capacity(request.events.len());
-        if let Some(e) = request.events.iter().find(|e| !ids.insert(e.event_id)) {
-            return Err(StoreError::DuplicateEventId {
-                stream: request.stream.clone(),
-                event_id: e.event_id,
-            });
-        }
-    }
-    if let Some(e) = request
-        .events
-        .iter()
-        .find(|e| i32::try_from(e.event_version).is_err())
-    {
-        return Err(StoreError::Config(format!(
-            "event version {} of `{}` (appending to stream `{}`) does not fit PostgreSQL's integer",
-            e.event_version, e.event_type, request.stream
-        )));
-    }
-    Ok(())
+    crate::store::validate_append(&request.stream, &request.events)
 }
 
 /// Which unique index refused a statement.

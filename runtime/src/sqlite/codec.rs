@@ -126,7 +126,13 @@ pub(crate) fn event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     // Name the event in the error even when the row is partly unreadable.
     let stream: Result<String, _> = row.try_get("stream_id");
     let version: Result<i64, _> = row.try_get("stream_version");
+    // The position is the rowid (never NULL): every error names it.
+    let position: Option<u64> = row
+        .try_get::<i64, _>("position")
+        .ok()
+        .and_then(|p| u64::try_from(p).ok());
     let corrupt = |reason: String| StoreError::Corrupt {
+        position,
         stream: StreamId::new(stream.as_deref().unwrap_or("<unreadable stream id>")),
         version: version
             .as_ref()
@@ -199,6 +205,7 @@ pub(crate) fn snapshot(stream: &StreamId, row: &SqliteRow) -> Result<crate::Snap
     decode().map_err(|reason| StoreError::Corrupt {
         stream: stream.clone(),
         version: 0,
+        position: None,
         reason: format!("snapshot: {reason}"),
     })
 }

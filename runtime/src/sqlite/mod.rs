@@ -50,9 +50,10 @@ mod schema;
 mod writer;
 
 use crate::store::DEFAULT_READ_BATCH;
+use crate::store::LocalLocks;
 use crate::{
     AppendResult, EventStore, ExpectedVersion, NewEvent, RecordedEvent, Snapshot, StoreError,
-    StreamId,
+    StoreFuture, StreamId, StreamLock,
 };
 use futures::stream::BoxStream;
 use schema::Schema;
@@ -61,7 +62,6 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::collections::VecDeque;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -277,6 +277,7 @@ impl SqliteStoreBuilder {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer: Arc::new(Writer::new(conn, schema.clone(), head as u64)),
+                locks: shared_locks(options.get_filename(), &schema.prefix),
                 readers,
                 schema,
                 filename: options.get_filename().to_owned(),
@@ -298,6 +299,7 @@ pub struct SqliteStore {
 
 struct Inner {
     writer: Arc<Writer>,
+    locks: Arc<LocalLocks>,
     readers: SqlitePool,
     schema: Arc<Schema>,
     filename: PathBuf,
@@ -413,10 +415,12 @@ impl SqliteStore {
         from_position: u64,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // The good events before a corrupt one come first; the read that
+        // starts at the corrupt one reports it.
         let (events, failure) = self.read_all_partial(from_position, max_count).await?;
         match failure {
-            Some(e) => Err(e),
-            None => Ok(events),
+            Some(e) if events.is_empty() => Err(e),
+            _ => Ok(events),
         }
     }
 
@@ -446,11 +450,33 @@ impl SqliteStore {
     }
 }
 
+/// The stream locks of one file's store (its path and table prefix): shared
+/// by every `SqliteStore` this process opens on it, so that separate `App`s
+/// with stores of their own still take turns on a hot stream.
+fn shared_locks(filename: &Path, prefix: &str) -> Arc<LocalLocks> {
+    type Registry = std::collections::HashMap<(PathBuf, String), std::sync::Weak<LocalLocks>>;
+    static REGISTRY: std::sync::Mutex<Option<Registry>> = std::sync::Mutex::new(None);
+    // The file exists once opened; a path that cannot be resolved is used as given.
+    let path = std::fs::canonicalize(filename).unwrap_or_else(|_| filename.to_owned());
+    let mut registry = REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let registry = registry.get_or_insert_with(Default::default);
+    registry.retain(|_, locks| locks.strong_count() > 0);
+    let key = (path, prefix.to_owned());
+    if let Some(locks) = registry.get(&key).and_then(std::sync::Weak::upgrade) {
+        return locks;
+    }
+    let locks = Arc::new(LocalLocks::default());
+    registry.insert(key, Arc::downgrade(&locks));
+    locks
+}
+
 fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-impl EventStore for SqliteStore {
+impl SqliteStore {
     /// Appends in one statement that checks `expected` against the `streams`
     /// table and inserts the events, committed before this returns.
     ///
@@ -459,16 +485,17 @@ impl EventStore for SqliteStore {
     /// statement, where each is checked on its own, so a conflict fails only
     /// the append it concerns. Every caller is answered after the commit that
     /// holds its events.
-    fn append(
+    async fn append_now(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
-    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
-        self.inner.writer.append(stream, expected, events)
+    ) -> Result<AppendResult, StoreError> {
+        crate::store::validate_append(stream, &events)?;
+        self.inner.writer.append(stream, expected, events).await
     }
 
-    async fn read_stream(
+    async fn read_stream_now(
         &self,
         stream: &StreamId,
         from_version: u64,
@@ -487,7 +514,7 @@ impl EventStore for SqliteStore {
         rows.iter().map(codec::event).collect()
     }
 
-    async fn stream_version(&self, stream: &StreamId) -> Result<Option<u64>, StoreError> {
+    async fn stream_version_now(&self, stream: &StreamId) -> Result<Option<u64>, StoreError> {
         let version: Option<i64> = sqlx::query_scalar(self.inner.schema.stream_version.q())
             .bind(stream.as_str())
             .fetch_optional(&self.inner.readers)
@@ -496,18 +523,10 @@ impl EventStore for SqliteStore {
         Ok(version.map(|v| v as u64))
     }
 
-    fn read_all(
-        &self,
-        from_position: u64,
-        max_count: usize,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send {
-        self.read_all_now(from_position, max_count)
-    }
-
     /// Follows the log. Appends through this store (or its clones) wake the
     /// stream at once; appends by other processes are found by polling every
     /// [`poll_interval`](SqliteStoreBuilder::poll_interval).
-    fn subscribe_all(
+    fn subscribe_all_now(
         &self,
         from_position: u64,
     ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
@@ -556,7 +575,7 @@ impl EventStore for SqliteStore {
         }))
     }
 
-    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+    async fn save_snapshot_now(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         let bad = |what: &str| {
             StoreError::Config(format!(
                 "snapshot of `{}`: {what} out of range",
@@ -577,12 +596,91 @@ impl EventStore for SqliteStore {
         Ok(())
     }
 
-    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
+    async fn load_snapshot_now(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
         let row = sqlx::query(self.inner.schema.load_snapshot.q())
             .bind(stream.as_str())
             .fetch_optional(&self.inner.readers)
             .await
             .map_err(codec::backend)?;
         row.map(|row| codec::snapshot(stream, &row)).transpose()
+    }
+}
+
+impl EventStore for SqliteStore {
+    /// Appends in one statement that checks `expected` against the `streams`
+    /// table and inserts the events, committed before this returns.
+    ///
+    /// Appends that arrive while another is being written queue up, and the
+    /// next writer takes them all: appends to distinct streams go into one
+    /// statement, where each is checked on its own, so a conflict fails only
+    /// the append it concerns. Every caller is answered after the commit that
+    /// holds its events.
+    fn append<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> StoreFuture<'a, AppendResult> {
+        Box::pin(self.append_now(stream, expected, events))
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        from_version: u64,
+        max_count: usize,
+    ) -> StoreFuture<'a, Vec<RecordedEvent>> {
+        Box::pin(async move {
+            stream.validate()?;
+            self.read_stream_now(stream, from_version, max_count).await
+        })
+    }
+
+    fn stream_version<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(async move {
+            stream.validate()?;
+            self.stream_version_now(stream).await
+        })
+    }
+
+    fn read_all(
+        &self,
+        from_position: u64,
+        max_count: usize,
+    ) -> StoreFuture<'_, Vec<RecordedEvent>> {
+        Box::pin(self.read_all_now(from_position, max_count))
+    }
+
+    /// Follows the log. Appends through this store (or its clones) wake the
+    /// stream at once; appends by other processes are found by polling every
+    /// [`poll_interval`](SqliteStoreBuilder::poll_interval).
+    fn subscribe_all(
+        &self,
+        from_position: u64,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        self.subscribe_all_now(from_position)
+    }
+
+    fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            snapshot.stream_id.validate()?;
+            self.save_snapshot_now(snapshot).await
+        })
+    }
+
+    fn load_snapshot<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<Snapshot>> {
+        Box::pin(async move {
+            stream.validate()?;
+            self.load_snapshot_now(stream).await
+        })
+    }
+
+    /// Excludes other lockers of the stream in this process (through any
+    /// `SqliteStore` of this file); other processes are not excluded.
+    fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
+        Box::pin(async move {
+            stream.validate()?;
+            Ok(self.inner.locks.lock(stream).await)
+        })
     }
 }

@@ -488,11 +488,7 @@ async fn insert(
         let base = known_base(p.expected).unwrap_or_default();
         map.insert(
             p.stream.as_str().to_owned(),
-            AppendResult {
-                stream_version: base + n,
-                first_position: position,
-                last_position: position + n - 1,
-            },
+            AppendResult::new(base + n, position, position + n - 1),
         );
         position += n;
     }
@@ -533,11 +529,7 @@ async fn insert_alone(
     let done = query.execute(&mut *conn).await?;
     let n = part.events.len() as u64;
     let last = done.last_insert_rowid() as u64;
-    let result = AppendResult {
-        stream_version: base + n,
-        first_position: last + 1 - n,
-        last_position: last,
-    };
+    let result = AppendResult::new(base + n, last + 1 - n, last);
     Ok(Written(HashMap::from([(
         part.stream.as_str().to_owned(),
         result,
@@ -563,11 +555,7 @@ impl Written {
                     r.first_position = r.first_position.min(low);
                     r.last_position = r.last_position.max(high);
                 })
-                .or_insert(AppendResult {
-                    stream_version: version,
-                    first_position: low,
-                    last_position: high,
-                });
+                .or_insert(AppendResult::new(version, low, high));
         }
         Ok(Self(written))
     }

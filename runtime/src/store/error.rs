@@ -1,7 +1,10 @@
-use super::{ExpectedVersion, StreamId};
+use super::{ExpectedVersion, InvalidStreamId, StreamId};
 use uuid::Uuid;
 
 /// A failure of an event store operation.
+///
+/// `Display` says what happened; the underlying cause, when there is one, is
+/// [`source`](std::error::Error::source) (print the chain to see it all).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -29,25 +32,49 @@ pub enum StoreError {
         /// The stream appended to.
         stream: StreamId,
     },
-    /// A stored row could not be read back (bad JSON, bad column value).
-    #[error("stored event {stream}@{version} is corrupt: {reason}")]
+    /// The stream id cannot be stored (empty, a NUL character, too long);
+    /// nothing was read or written.
+    #[error(transparent)]
+    InvalidStreamId(#[from] InvalidStreamId),
+    /// An event of an append cannot be stored as it is (see
+    /// [`NewEvent`](crate::NewEvent) for what every store accepts); nothing
+    /// was written.
+    #[error(
+        "event {event_id} (`{event_type}`) appended to stream `{stream}` cannot be stored: {reason}"
+    )]
+    InvalidEvent {
+        /// The stream appended to.
+        stream: StreamId,
+        /// The event's id.
+        event_id: Uuid,
+        /// The event's type name.
+        event_type: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A stored row could not be read back (bad JSON, a NULL or out-of-range
+    /// column). Readers of the global log can step past it: see
+    /// [`EventStore::read_all`](crate::EventStore::read_all).
+    #[error("stored event {stream}@{version}{} is corrupt: {reason}", position.map_or_else(String::new, |p| format!(" (global position {p})")))]
     Corrupt {
         /// Its stream.
         stream: StreamId,
-        /// Its stream version.
+        /// Its stream version (0 when that is what cannot be read).
         version: u64,
+        /// Its global position, when known (never for a snapshot).
+        position: Option<u64>,
         /// What was wrong.
         reason: String,
     },
     /// The database could not be reached or the connection was lost.
     /// The operation may be retried once it is back.
-    #[error("event store unavailable: {0}")]
+    #[error("the event store is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The store's configuration is invalid (bad table prefix, bad URL, ...).
     #[error("invalid event store configuration: {0}")]
     Config(String),
     /// Any other backend failure.
-    #[error("event store backend error: {0}")]
+    #[error("the event store's backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
@@ -55,5 +82,15 @@ impl StoreError {
     /// Whether the operation failed because of a concurrent writer.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::WrongExpectedVersion { .. })
+    }
+
+    /// The global position of the stored event this error is about, for a
+    /// [`Corrupt`](Self::Corrupt) event of the global log: a reader of the
+    /// log that chooses to step past it continues from this position plus one.
+    pub fn corrupt_position(&self) -> Option<u64> {
+        match self {
+            Self::Corrupt { position, .. } => *position,
+            _ => None,
+        }
     }
 }

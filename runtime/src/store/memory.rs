@@ -1,14 +1,15 @@
 //! The in-memory store: for tests, examples and benchmarks.
 
 use super::{
-    AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, Payload, RecordedEvent,
-    Snapshot, StoreError, StreamId,
+    AppendResult, EventStore, ExpectedVersion, LocalLocks, Metadata, NewEvent, Payload,
+    RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
+    validate_append,
 };
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::future::{Future, ready};
+use std::future::ready;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::watch;
@@ -43,6 +44,7 @@ pub struct MemoryStore {
 struct Inner {
     state: Mutex<State>,
     head: watch::Sender<u64>,
+    locks: Arc<LocalLocks>,
 }
 
 impl Default for Inner {
@@ -50,6 +52,7 @@ impl Default for Inner {
         Self {
             state: Mutex::default(),
             head: watch::channel(0).0,
+            locks: Arc::default(),
         }
     }
 }
@@ -59,7 +62,8 @@ struct State {
     /// Each stream's place in `streams`, by name.
     stream_index: HashMap<StreamId, usize>,
     streams: Vec<Stream>,
-    ids: IdIndex,
+    /// Every recorded event id, so each is recorded at most once.
+    ids: HashSet<Uuid>,
     snapshots: HashMap<StreamId, Snapshot>,
     /// When the last append was recorded.
     last_recorded_at: SystemTime,
@@ -71,7 +75,7 @@ impl Default for State {
             events: Log::default(),
             stream_index: HashMap::default(),
             streams: Vec::new(),
-            ids: IdIndex::default(),
+            ids: HashSet::default(),
             snapshots: HashMap::default(),
             last_recorded_at: SystemTime::UNIX_EPOCH,
         }
@@ -98,47 +102,6 @@ struct Stored {
     recorded_at: SystemTime,
 }
 
-/// The recorded event ids, so each is recorded at most once.
-///
-/// While every event in the store came from the [`App`](crate::App) with an id
-/// it made fresh (see `app::ids`: one process-wide sequence that never repeats
-/// a value), no id can clash and the set stays empty. The first append whose
-/// ids need checking (any other caller, or a command with its own id) puts
-/// every recorded id in the set, and from then on every append is checked.
-#[derive(Default)]
-struct IdIndex {
-    set: HashSet<Uuid>,
-    /// Whether `set` holds every recorded id.
-    complete: bool,
-}
-
-impl IdIndex {
-    fn complete(&mut self, log: &Log) {
-        if !self.complete {
-            self.set.reserve(log.len());
-            self.set.extend(log.iter_from(0).map(|e| e.event_id));
-            self.complete = true;
-        }
-    }
-
-    /// Claims the ids in one hash probe each; on a duplicate (in the store or
-    /// repeated in this batch) releases the ones this batch claimed, so nothing is written.
-    fn claim(&mut self, stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
-        for (i, e) in events.iter().enumerate() {
-            if !self.set.insert(e.event_id) {
-                for claimed in &events[..i] {
-                    self.set.remove(&claimed.event_id);
-                }
-                return Err(StoreError::DuplicateEventId {
-                    stream: stream.clone(),
-                    event_id: e.event_id,
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
@@ -155,42 +118,30 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// Appends `events` atomically, as [`EventStore::append`] does.
-    ///
-    /// `fresh_ids` is the caller's promise that every event id was made by
-    /// `app::ids::FreshId` for this append, which never hands out a value
-    /// twice: such ids are not looked up while the store holds only such ids.
-    /// Without the promise (or once any append was checked) ids are checked.
-    ///
-    /// `slot_hint` is where the caller last saw the stream in this store
-    /// (anything, the first time): when it still names the stream, the stream
-    /// is found without hashing its name. It is updated to the stream's slot.
-    ///
-    /// `now`, if given, is a clock reading the caller took for this append
-    /// just before (see `App::decide_and_append`); the events are recorded at
-    /// it, or at the previous append's time if that is later, so recording
-    /// times never go back along the log. Without it the store reads the clock.
-    pub(crate) fn append_iter(
+    /// Appends `events` atomically, as [`EventStore::append`] does. `hint`
+    /// is a stream slot from an earlier append (see [`StreamHint`]): when it
+    /// still names `stream`, the stream is found without hashing its name.
+    fn append_now(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
-        events: impl ExactSizeIterator<Item = NewEvent>,
-        fresh_ids: bool,
-        slot_hint: &mut usize,
-        now: Option<SystemTime>,
+        events: Vec<NewEvent>,
+        hint: StreamHint,
     ) -> Result<AppendResult, StoreError> {
-        if events.len() == 0 {
-            return Err(StoreError::EmptyAppend {
-                stream: stream.clone(),
-            });
-        }
+        validate_append(stream, &events)?;
         let mut guard = self.inner.state.lock();
         let state = &mut *guard;
-        let slot = match state.streams.get(*slot_hint) {
-            // Usually the very `Arc` the store cloned, so this compares pointers.
-            Some(known) if known.id == *stream => Some(*slot_hint),
-            _ => state.stream_index.get(stream.as_str()).copied(),
-        };
+        let hinted = usize::try_from(hint.get())
+            .ok()
+            .and_then(|h| h.checked_sub(1))
+            .filter(|&slot| {
+                // Usually the very `Arc` the store cloned, so this compares pointers.
+                state
+                    .streams
+                    .get(slot)
+                    .is_some_and(|known| known.id == *stream)
+            });
+        let slot = hinted.or_else(|| state.stream_index.get(stream.as_str()).copied());
         let actual = slot.map(|s| state.streams[s].events.len() as u64);
         if !expected.accepts(actual) {
             return Err(StoreError::WrongExpectedVersion {
@@ -199,15 +150,8 @@ impl MemoryStore {
                 actual,
             });
         }
-        let (result, slot) = if fresh_ids && !state.ids.complete {
-            state.write(stream, slot, events, now)
-        } else {
-            state.ids.complete(&state.events);
-            let events: Vec<NewEvent> = events.collect();
-            state.ids.claim(stream, &events)?;
-            state.write(stream, slot, events.into_iter(), now)
-        };
-        *slot_hint = slot;
+        state.claim_ids(stream, &events)?;
+        let result = state.write(stream, slot, events);
         // Publish under the lock so the head never moves backwards. Sending
         // takes the channel's lock, so only send when someone listens: a
         // subscriber subscribes before it reads the log, so it either sees
@@ -253,19 +197,33 @@ impl MemoryStore {
 }
 
 impl State {
-    /// Records `events` (non-empty, already checked) at the end of the log;
-    /// returns what happened and the stream's slot.
+    /// Claims the events' ids in one hash probe each; on a duplicate releases
+    /// the ones this append claimed, so nothing is written. (`validate_append`
+    /// has refused ids repeated within the append.)
+    fn claim_ids(&mut self, stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
+        for (i, e) in events.iter().enumerate() {
+            if !self.ids.insert(e.event_id) {
+                for claimed in &events[..i] {
+                    self.ids.remove(&claimed.event_id);
+                }
+                return Err(StoreError::DuplicateEventId {
+                    stream: stream.clone(),
+                    event_id: e.event_id,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records `events` (non-empty, already checked) at the end of the log.
     fn write(
         &mut self,
         stream: &StreamId,
         slot: Option<usize>,
-        events: impl Iterator<Item = NewEvent>,
-        now: Option<SystemTime>,
-    ) -> (AppendResult, usize) {
-        let recorded_at = match now {
-            Some(now) => now.max(self.last_recorded_at),
-            None => SystemTime::now(),
-        };
+        events: Vec<NewEvent>,
+    ) -> AppendResult {
+        // Recording times never go back along the log, even if the clock does.
+        let recorded_at = SystemTime::now().max(self.last_recorded_at);
         self.last_recorded_at = recorded_at;
         let first_position = self.events.len() as u64 + 1;
         // Only a new stream clones its name (into the index and the stream list).
@@ -292,12 +250,12 @@ impl State {
                 recorded_at,
             });
         }
-        let result = AppendResult {
+        AppendResult {
             stream_version: indexes.len() as u64,
             first_position,
             last_position: self.events.len() as u64,
-        };
-        (result, slot)
+            hint: StreamHint::new(slot as u64 + 1),
+        }
     }
 
     /// The event at log index `index`, as readers see it.
@@ -362,42 +320,65 @@ impl std::ops::Index<usize> for Log {
 }
 
 impl EventStore for MemoryStore {
-    fn append(
-        &self,
-        stream: &StreamId,
+    fn append<'a>(
+        &'a self,
+        stream: &'a StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
-    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
-        ready(self.append_iter(stream, expected, events.into_iter(), false, &mut 0, None))
+    ) -> StoreFuture<'a, AppendResult> {
+        Box::pin(ready(self.append_now(
+            stream,
+            expected,
+            events,
+            StreamHint::NONE,
+        )))
     }
 
-    fn read_stream(
-        &self,
-        stream: &StreamId,
+    fn append_after_seen<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        seen: u64,
+        hint: StreamHint,
+        events: Vec<NewEvent>,
+    ) -> StoreFuture<'a, AppendResult> {
+        Box::pin(ready(self.append_now(
+            stream,
+            ExpectedVersion::Exact(seen),
+            events,
+            hint,
+        )))
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a StreamId,
         from_version: u64,
         max_count: usize,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send {
-        ready(Ok(self.read_stream_now(stream, from_version, max_count)))
+    ) -> StoreFuture<'a, Vec<RecordedEvent>> {
+        let read = stream
+            .validate()
+            .map(|()| self.read_stream_now(stream, from_version, max_count))
+            .map_err(StoreError::from);
+        Box::pin(ready(read))
     }
 
-    fn stream_version(
-        &self,
-        stream: &StreamId,
-    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
-        let state = self.inner.state.lock();
-        let version = state
-            .stream_index
-            .get(stream)
-            .map(|&slot| state.streams[slot].events.len() as u64);
-        ready(Ok(version))
+    fn stream_version<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<u64>> {
+        let version = stream.validate().map_err(StoreError::from).map(|()| {
+            let state = self.inner.state.lock();
+            state
+                .stream_index
+                .get(stream)
+                .map(|&slot| state.streams[slot].events.len() as u64)
+        });
+        Box::pin(ready(version))
     }
 
     fn read_all(
         &self,
         from_position: u64,
         max_count: usize,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send {
-        ready(Ok(self.read_all_now(from_position, max_count)))
+    ) -> StoreFuture<'_, Vec<RecordedEvent>> {
+        Box::pin(ready(Ok(self.read_all_now(from_position, max_count))))
     }
 
     fn subscribe_all(
@@ -429,23 +410,34 @@ impl EventStore for MemoryStore {
         ))
     }
 
-    fn save_snapshot(
-        &self,
-        snapshot: Snapshot,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.inner
-            .state
-            .lock()
-            .snapshots
-            .insert(snapshot.stream_id.clone(), snapshot);
-        ready(Ok(()))
+    fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()> {
+        let saved = snapshot
+            .stream_id
+            .validate()
+            .map_err(StoreError::from)
+            .map(|()| {
+                self.inner
+                    .state
+                    .lock()
+                    .snapshots
+                    .insert(snapshot.stream_id.clone(), snapshot);
+            });
+        Box::pin(ready(saved))
     }
 
-    fn load_snapshot(
-        &self,
-        stream: &StreamId,
-    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send {
-        ready(Ok(self.inner.state.lock().snapshots.get(stream).cloned()))
+    fn load_snapshot<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<Snapshot>> {
+        let loaded = stream
+            .validate()
+            .map_err(StoreError::from)
+            .map(|()| self.inner.state.lock().snapshots.get(stream).cloned());
+        Box::pin(ready(loaded))
+    }
+
+    fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
+        Box::pin(async move {
+            stream.validate()?;
+            Ok(self.inner.locks.lock(stream).await)
+        })
     }
 }
 
@@ -453,15 +445,17 @@ impl EventStore for MemoryStore {
 mod tests {
     use super::*;
 
-    impl MemoryStore {
-        fn append_now(
-            &self,
-            stream: &StreamId,
-            expected: ExpectedVersion,
-            events: Vec<NewEvent>,
-        ) -> Result<AppendResult, StoreError> {
-            self.append_iter(stream, expected, events.into_iter(), false, &mut 0, None)
-        }
+    fn append(
+        store: &MemoryStore,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        store.append_now(stream, expected, events, StreamHint::NONE)
+    }
+
+    fn event() -> NewEvent {
+        NewEvent::new("E", 1, Payload::from_json("{}").unwrap())
     }
 
     /// The log is kept in segments: reads must see one sequence across their edges.
@@ -473,9 +467,7 @@ mod tests {
         for i in 0..total {
             let stream = if i % 3 == 0 { &a } else { &b };
             let event = NewEvent::new("E", 1, Payload::from_json(format!("{i}")).unwrap());
-            store
-                .append_now(stream, ExpectedVersion::Any, vec![event])
-                .unwrap();
+            append(&store, stream, ExpectedVersion::Any, vec![event]).unwrap();
         }
         for from in [
             1,
@@ -508,102 +500,70 @@ mod tests {
     fn a_refused_batch_leaves_its_other_ids_free() {
         let store = MemoryStore::new();
         let s = StreamId::new("s");
-        let event = || NewEvent::new("E", 1, Payload::from_json("{}").unwrap());
         let recorded = event();
-        store
-            .append_now(&s, ExpectedVersion::Any, vec![recorded.clone()])
-            .unwrap();
+        append(&store, &s, ExpectedVersion::Any, vec![recorded.clone()]).unwrap();
         let fresh = event();
-        let err = store
-            .append_now(&s, ExpectedVersion::Any, vec![fresh.clone(), recorded])
-            .unwrap_err();
+        let err = append(
+            &store,
+            &s,
+            ExpectedVersion::Any,
+            vec![fresh.clone(), recorded],
+        )
+        .unwrap_err();
         assert!(
             matches!(err, StoreError::DuplicateEventId { .. }),
             "{err:?}"
         );
         let twice = event();
-        let err = store
-            .append_now(&s, ExpectedVersion::Any, vec![twice.clone(), twice.clone()])
-            .unwrap_err();
+        let err = append(
+            &store,
+            &s,
+            ExpectedVersion::Any,
+            vec![twice.clone(), twice.clone()],
+        )
+        .unwrap_err();
         assert!(
             matches!(err, StoreError::DuplicateEventId { .. }),
             "{err:?}"
         );
-        store
-            .append_now(&s, ExpectedVersion::Exact(1), vec![fresh, twice])
-            .unwrap();
+        append(&store, &s, ExpectedVersion::Exact(1), vec![fresh, twice]).unwrap();
         assert_eq!(store.len(), 3);
     }
 
-    /// Ids the app made fresh are not looked up while the store holds only
-    /// such ids, yet an append that repeats one of them is still refused, and
-    /// once any append was checked, fresh ones are checked too.
+    /// A hint finds its stream; a hint of another stream, or out of range,
+    /// is ignored rather than trusted.
     #[test]
-    fn an_id_recorded_unchecked_is_still_recorded_once() {
-        use crate::app::ids::FreshId;
+    fn a_wrong_hint_is_never_trusted() {
         let store = MemoryStore::new();
-        let s = StreamId::new("s");
-        let fresh_event = || {
-            let id = FreshId::new().event_id(0).expect("slot 0 exists");
-            let mut event = NewEvent::new("E", 1, Payload::from_json("{}").unwrap());
-            event.event_id = id;
-            event
-        };
-        let first = fresh_event();
-        for (version, event) in [first.clone(), fresh_event()].into_iter().enumerate() {
-            store
-                .append_iter(
-                    &s,
-                    ExpectedVersion::Exact(version as u64),
-                    std::iter::once(event),
-                    true,
-                    &mut 0,
-                    None,
-                )
-                .unwrap();
-        }
-        assert!(
-            store.inner.state.lock().ids.set.is_empty(),
-            "not indexed yet"
-        );
-
+        let (a, b) = (StreamId::new("a"), StreamId::new("b"));
+        let on_a = append(&store, &a, ExpectedVersion::NoStream, vec![event()]).unwrap();
+        let on_b = append(
+            &store,
+            &b,
+            ExpectedVersion::NoStream,
+            vec![event(), event()],
+        )
+        .unwrap();
+        assert_ne!(on_a.hint, on_b.hint);
+        // b's hint for a: a is at 1, not at b's 2.
         let err = store
-            .append_now(&s, ExpectedVersion::Any, vec![first.clone()])
+            .append_now(&a, ExpectedVersion::Exact(2), vec![event()], on_b.hint)
             .unwrap_err();
-        assert!(
-            matches!(err, StoreError::DuplicateEventId { event_id, .. } if event_id == first.event_id),
-            "{err:?}"
-        );
-        assert_eq!(store.len(), 2, "nothing written");
-
-        let later = fresh_event();
-        store
-            .append_iter(
-                &s,
-                ExpectedVersion::Exact(2),
-                std::iter::once(later.clone()),
-                true,
-                &mut 0,
-                None,
-            )
-            .unwrap();
-        for event in [first, later] {
-            let err = store
-                .append_iter(
-                    &s,
-                    ExpectedVersion::Any,
-                    std::iter::once(event),
-                    true,
-                    &mut 0,
-                    None,
-                )
-                .unwrap_err();
-            assert!(
-                matches!(err, StoreError::DuplicateEventId { .. }),
-                "{err:?}"
-            );
+        assert!(err.is_conflict(), "{err:?}");
+        for hint in [
+            on_b.hint,
+            StreamHint::new(u64::MAX),
+            StreamHint::NONE,
+            on_a.hint,
+        ] {
+            let version = store.read_stream_now(&a, 1, 100).len() as u64;
+            let done = store
+                .append_now(&a, ExpectedVersion::Exact(version), vec![event()], hint)
+                .unwrap();
+            assert_eq!(done.stream_version, version + 1);
+            assert_eq!(done.hint, on_a.hint);
         }
-        assert_eq!(store.len(), 3);
+        assert_eq!(store.read_stream_now(&b, 1, 100).len(), 2);
     }
 
     /// The log keeps the clock's reading and hands it out as a date.
@@ -612,13 +572,7 @@ mod tests {
         let store = MemoryStore::new();
         let s = StreamId::new("s");
         let before = chrono::Utc::now();
-        store
-            .append_now(
-                &s,
-                ExpectedVersion::NoStream,
-                vec![NewEvent::new("E", 1, Payload::from_json("{}").unwrap())],
-            )
-            .unwrap();
+        append(&store, &s, ExpectedVersion::NoStream, vec![event()]).unwrap();
         let after = chrono::Utc::now();
         let read = store.read_stream_now(&s, 1, 1);
         assert!(before <= read[0].recorded_at && read[0].recorded_at <= after);

@@ -8,33 +8,71 @@
 
 mod any;
 mod error;
+mod lock;
 pub mod memory;
 mod types;
+mod validate;
 
 pub use any::AnyStore;
 pub use error::StoreError;
+pub(crate) use lock::LocalLocks;
+pub use lock::StreamLock;
 pub use memory::MemoryStore;
 pub use types::{
-    AppendResult, ExpectedVersion, Metadata, NewEvent, Payload, RecordedEvent, Snapshot, StreamId,
+    AppendResult, ExpectedVersion, InvalidStreamId, Metadata, NewEvent, Payload, RecordedEvent,
+    Snapshot, StreamHint, StreamId,
 };
+pub(crate) use types::{validate_aggregate_stream, validate_category};
+pub use validate::validate_append;
 
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use std::future::Future;
 
 /// How many events a single read returns at most when the caller does not say.
 pub const DEFAULT_READ_BATCH: usize = 1_000;
+
+/// The future every [`EventStore`] operation returns.
+pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 
 /// An append-only event store.
 ///
 /// Implementations must guarantee:
 /// - `append` is atomic: all of the given events are recorded, or none;
-/// - the expected version is checked in the same atomic step as the write;
+/// - the expected version is checked in the same atomic step as the write,
+///   and stream versions stay contiguous (1, 2, 3, ...) whatever a caller
+///   expects or claims to have seen;
 /// - an event id is recorded at most once in the whole store;
 /// - a reader of the global log (`read_all`, `subscribe_all`) never skips an
-///   event that becomes visible later with a lower position.
+///   event that becomes visible later with a lower position;
+/// - what one store refuses, every store refuses, with the same error: stream
+///   ids and events are checked with [`validate_append`] and
+///   [`StreamId::validate`] before anything is read or written.
 ///
 /// The conformance suite in the workspace's `tests/` crate proves these for
 /// every store shipped with Annals.
+///
+/// The trait is object safe: [`AnyStore`] holds any store behind one type, and
+/// a method added here (with a default) reaches every store and `AnyStore`
+/// at once. Operations return boxed futures; a store implements them with
+/// `Box::pin(async move { .. })`.
+///
+/// ```
+/// use annals::{EventStore, ExpectedVersion, MemoryStore, NewEvent, Payload, StreamId};
+/// # futures::executor::block_on(async {
+/// let store = MemoryStore::new();
+/// let stream = StreamId::new("Account-1");
+/// let opened = NewEvent::new("AccountOpened", 1, Payload::from_json(r#"{"owner":"ada"}"#)?);
+/// let done = store.append(&stream, ExpectedVersion::NoStream, vec![opened]).await?;
+/// assert_eq!(done.stream_version, 1);
+///
+/// // A second writer that expected no stream is refused, and nothing is written.
+/// let late = NewEvent::new("AccountOpened", 1, Payload::from_json(r#"{"owner":"bob"}"#)?);
+/// let refused = store.append(&stream, ExpectedVersion::NoStream, vec![late]).await;
+/// assert!(refused.unwrap_err().is_conflict());
+/// assert_eq!(store.read_all(1, 100).await?.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an event store",
     note = "use `annals::MemoryStore`, or implement `annals::EventStore` for your backend"
@@ -42,75 +80,124 @@ pub const DEFAULT_READ_BATCH: usize = 1_000;
 pub trait EventStore: Send + Sync + 'static {
     /// Appends `events` to `stream` atomically, if the stream is at `expected`.
     ///
-    /// Fails with [`StoreError::WrongExpectedVersion`] when it is not, and with
-    /// [`StoreError::DuplicateEventId`] when an event id is already recorded;
-    /// in both cases nothing is written.
-    fn append(
-        &self,
-        stream: &StreamId,
+    /// Fails with [`StoreError::WrongExpectedVersion`] when it is not (never
+    /// for [`ExpectedVersion::Any`]), with [`StoreError::DuplicateEventId`]
+    /// when an event id is already recorded, and with the errors of
+    /// [`validate_append`]; in every case nothing is written.
+    fn append<'a>(
+        &'a self,
+        stream: &'a StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
-    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send;
+    ) -> StoreFuture<'a, AppendResult>;
 
-    /// Appends `events` to `stream` after version `seen`, a version the caller
-    /// has seen recorded in this stream (the version it loaded, or its last
-    /// append's). The same as [`append`](Self::append) with
-    /// [`ExpectedVersion::Exact`]`(seen)`, which is what this default does; a
-    /// store may skip checking that the stream reached `seen` (recorded events
-    /// are never removed) and only make sure it has not moved past it.
-    /// [`App`](crate::App) appends to the aggregates it caches this way.
-    fn append_after_seen(
-        &self,
-        stream: &StreamId,
+    /// Appends `events` to `stream` right after version `seen`, the version
+    /// the caller last saw recorded in it (`0`: the stream must not exist),
+    /// with the [`StreamHint`] of the caller's last append to it (or
+    /// [`StreamHint::NONE`]).
+    ///
+    /// The same as [`append`](Self::append) with
+    /// [`ExpectedVersion::Exact`]`(seen)`, which is what this default does: a
+    /// `seen` the stream never reached (a stale cache, a snapshot ahead of its
+    /// stream) is a [`StoreError::WrongExpectedVersion`], never a gap. A store
+    /// may use the hint to find the stream faster, but must stay correct
+    /// whatever hint it is given. [`App`](crate::App) appends this way.
+    fn append_after_seen<'a>(
+        &'a self,
+        stream: &'a StreamId,
         seen: u64,
+        hint: StreamHint,
         events: Vec<NewEvent>,
-    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
+    ) -> StoreFuture<'a, AppendResult> {
+        let _ = hint;
         self.append(stream, ExpectedVersion::Exact(seen), events)
     }
 
     /// Reads up to `max_count` events of `stream` whose version is `>= from_version`,
     /// in version order. A stream that does not exist reads as empty.
-    fn read_stream(
-        &self,
-        stream: &StreamId,
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a StreamId,
         from_version: u64,
         max_count: usize,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+    ) -> StoreFuture<'a, Vec<RecordedEvent>>;
 
     /// The current version of `stream`, or `None` when it has no events.
-    fn stream_version(
-        &self,
-        stream: &StreamId,
-    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+    fn stream_version<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<u64>>;
 
     /// Reads up to `max_count` events of the global log whose position is
     /// `>= from_position`, in position order.
     ///
     /// Only events that can no longer be preceded by a late-committing event
     /// are returned, so a reader that continues from the last position it saw
-    /// plus one never skips anything.
-    fn read_all(
-        &self,
-        from_position: u64,
-        max_count: usize,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+    /// plus one never skips anything. Positions increase but may have holes
+    /// (an append that failed may have drawn positions it never used).
+    ///
+    /// A stored event that cannot be read back is a
+    /// [`StoreError::Corrupt`] naming its stream, version and global
+    /// position. The events before it are returned first (by this call, when
+    /// it starts before the bad one); the call that starts at it fails. A
+    /// reader decides what to do: stop, or step past it by reading on from
+    /// [`StoreError::corrupt_position`] plus one.
+    ///
+    /// ```
+    /// # use annals::{EventStore, StoreError};
+    /// # async fn follow(store: &impl EventStore) -> Result<(), StoreError> {
+    /// let mut next = 1;
+    /// loop {
+    ///     match store.read_all(next, 500).await {
+    ///         Ok(page) if page.is_empty() => break,
+    ///         Ok(page) => next = page.last().unwrap().global_position + 1,
+    ///         Err(bad) if bad.corrupt_position().is_some() => {
+    ///             tracing::error!(error = %bad, "skipping a corrupt event");
+    ///             next = bad.corrupt_position().unwrap() + 1;
+    ///         }
+    ///         Err(other) => return Err(other),
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn read_all(&self, from_position: u64, max_count: usize)
+    -> StoreFuture<'_, Vec<RecordedEvent>>;
 
     /// Follows the global log from `from_position`: first what is stored, then
-    /// new events as they are appended, forever. The stream ends only on error.
+    /// new events as they are appended, forever.
+    ///
+    /// The stream ends after yielding an error. For a corrupt event, that
+    /// error comes after every event before it, and names its position
+    /// ([`StoreError::corrupt_position`]); subscribing again from that
+    /// position plus one steps past it.
     fn subscribe_all(
         &self,
         from_position: u64,
     ) -> BoxStream<'static, Result<RecordedEvent, StoreError>>;
 
     /// Stores `snapshot`, replacing an older one of the same stream.
-    fn save_snapshot(
-        &self,
-        snapshot: Snapshot,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()>;
 
     /// Loads the newest snapshot of `stream`, if any.
-    fn load_snapshot(
-        &self,
-        stream: &StreamId,
-    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send;
+    fn load_snapshot<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<Snapshot>>;
+
+    /// Waits until this caller alone among the store's lockers holds `stream`,
+    /// until the returned [`StreamLock`] is dropped.
+    ///
+    /// The lock is advisory: appends do not take it, and the expected-version
+    /// check stays what keeps a stream consistent. It is how writers that keep
+    /// colliding on one hot stream take turns instead of starving each other
+    /// ([`App`](crate::App) takes it after a conflict). How far it reaches is
+    /// the store's: the in-memory and SQLite stores exclude lockers in this
+    /// process, PostgreSQL every process on the database. This default
+    /// excludes nobody.
+    fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
+        let _ = stream;
+        Box::pin(std::future::ready(Ok(StreamLock::shared())))
+    }
+
+    /// Flushes what the store buffers and closes its connections; operations
+    /// after it fail. [`App::shutdown`](crate::App::shutdown) calls it. This
+    /// default does nothing.
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }

@@ -9,7 +9,13 @@ use uuid::Uuid;
 
 /// The name of a stream: for aggregates, `"{AggregateType}-{id}"`.
 ///
-/// Cheap to clone (a shared string).
+/// Cheap to clone (a shared string). The aggregate type (the stream's
+/// *category*) never contains `-`, so the first `-` separates it from the
+/// aggregate's id, which may contain any character but NUL.
+///
+/// Stores refuse, with [`StoreError::InvalidStreamId`](crate::StoreError::InvalidStreamId),
+/// a stream id that is empty, holds a NUL character or is longer than
+/// [`StreamId::MAX_LEN`] bytes, before anything is read or written.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StreamId(Arc<str>);
@@ -29,6 +35,153 @@ impl StreamId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The longest stream id, in bytes, that every store accepts.
+    pub const MAX_LEN: usize = 1024;
+
+    /// The stream of aggregate `id` of type `category`: `"{category}-{id}"`,
+    /// checked as [`validate`](Self::validate) does and so that no two
+    /// (category, id) pairs can name the same stream.
+    ///
+    /// ```
+    /// use annals::{InvalidStreamId, StreamId};
+    /// let stream = StreamId::for_aggregate("Account", "7-b").unwrap();
+    /// assert_eq!(stream.as_str(), "Account-7-b");
+    /// assert_eq!(stream.category(), Some("Account"));
+    /// assert_eq!(stream.aggregate_id(), Some("7-b"));
+    /// assert!(matches!(StreamId::for_aggregate("Account", ""), Err(InvalidStreamId::EmptyAggregateId { .. })));
+    /// assert!(matches!(StreamId::for_aggregate("Acct-x", "R"), Err(InvalidStreamId::BadCategory { .. })));
+    /// ```
+    pub fn for_aggregate(category: &str, id: impl fmt::Display) -> Result<Self, InvalidStreamId> {
+        let stream = format!("{category}-{id}");
+        validate_aggregate_stream(category, &stream)?;
+        Ok(Self::new(stream))
+    }
+
+    /// Checks that every store can hold this stream id: not empty, no NUL
+    /// character, at most [`MAX_LEN`](Self::MAX_LEN) bytes.
+    ///
+    /// ```
+    /// use annals::{InvalidStreamId, StreamId};
+    /// assert!(StreamId::new("Account-1").validate().is_ok());
+    /// assert_eq!(StreamId::new("").validate(), Err(InvalidStreamId::Empty));
+    /// assert!(matches!(StreamId::new("a\0b").validate(), Err(InvalidStreamId::Nul { .. })));
+    /// ```
+    pub fn validate(&self) -> Result<(), InvalidStreamId> {
+        validate_stream(&self.0)
+    }
+
+    /// The aggregate type of an aggregate's stream: the part before the first
+    /// `-` (`None` when there is none).
+    pub fn category(&self) -> Option<&str> {
+        self.0.split_once('-').map(|(category, _)| category)
+    }
+
+    /// The aggregate id of an aggregate's stream: the part after the first
+    /// `-` (`None` when there is none).
+    pub fn aggregate_id(&self) -> Option<&str> {
+        self.0.split_once('-').map(|(_, id)| id)
+    }
+}
+
+/// Why a stream id (or an aggregate type name or id) cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidStreamId {
+    /// The stream id is empty.
+    #[error("a stream id must not be empty")]
+    Empty,
+    /// An aggregate's id is empty, so its stream would be just `"{category}-"`.
+    #[error("the id of a `{category}` aggregate must not be empty")]
+    EmptyAggregateId {
+        /// The aggregate type.
+        category: String,
+    },
+    /// The stream id holds a NUL character, which PostgreSQL cannot store.
+    #[error("stream id {stream:?} contains a NUL character")]
+    Nul {
+        /// The stream id (at most its first 100 characters).
+        stream: String,
+    },
+    /// The stream id is longer than [`StreamId::MAX_LEN`] bytes.
+    #[error(
+        "a stream id of {len} bytes is longer than the limit of {max} bytes (starts {start:?})"
+    )]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+        /// Its first 40 characters.
+        start: String,
+    },
+    /// An aggregate type name that cannot prefix stream names: empty, or
+    /// containing `-` (which would let two aggregates share a stream),
+    /// whitespace or a NUL.
+    #[error("aggregate type name {category:?} cannot name streams: {reason}")]
+    BadCategory {
+        /// The aggregate type name.
+        category: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+fn truncated(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}
+
+fn validate_stream(stream: &str) -> Result<(), InvalidStreamId> {
+    if stream.is_empty() {
+        return Err(InvalidStreamId::Empty);
+    }
+    if stream.len() > StreamId::MAX_LEN {
+        return Err(InvalidStreamId::TooLong {
+            len: stream.len(),
+            max: StreamId::MAX_LEN,
+            start: truncated(stream, 40),
+        });
+    }
+    if stream.as_bytes().contains(&0) {
+        return Err(InvalidStreamId::Nul {
+            stream: truncated(stream, 100),
+        });
+    }
+    Ok(())
+}
+
+/// Checks an aggregate type name: what `#[aggregate(name = ..)]` also checks
+/// at compile time.
+pub(crate) fn validate_category(category: &str) -> Result<(), InvalidStreamId> {
+    let reason = if category.is_empty() {
+        "it is empty"
+    } else if category.contains('-') {
+        "it contains `-`, which separates the type from the id in a stream name"
+    } else if category.contains('\0') {
+        "it contains a NUL character"
+    } else if category.chars().any(char::is_whitespace) {
+        "it contains whitespace"
+    } else {
+        return Ok(());
+    };
+    Err(InvalidStreamId::BadCategory {
+        category: truncated(category, 100),
+        reason,
+    })
+}
+
+/// Checks `stream`, the stream `"{category}-{id}"` of an aggregate.
+pub(crate) fn validate_aggregate_stream(
+    category: &str,
+    stream: &str,
+) -> Result<(), InvalidStreamId> {
+    validate_category(category)?;
+    if stream.len() == category.len() + 1 {
+        return Err(InvalidStreamId::EmptyAggregateId {
+            category: category.to_owned(),
+        });
+    }
+    validate_stream(stream)
 }
 
 impl Borrow<str> for StreamId {
@@ -272,6 +425,45 @@ pub struct AppendResult {
     pub first_position: u64,
     /// The global position of the last appended event.
     pub last_position: u64,
+    /// Where the store keeps the stream, for the next
+    /// [`append_after_seen`](crate::EventStore::append_after_seen) to it.
+    pub hint: StreamHint,
+}
+
+impl AppendResult {
+    /// An append's result without a [`StreamHint`].
+    pub fn new(stream_version: u64, first_position: u64, last_position: u64) -> Self {
+        Self {
+            stream_version,
+            first_position,
+            last_position,
+            hint: StreamHint::NONE,
+        }
+    }
+}
+
+/// An opaque note a store returns with an append ([`AppendResult::hint`]) and
+/// takes back with the next append to the same stream
+/// ([`EventStore::append_after_seen`](crate::EventStore::append_after_seen)),
+/// so it can find the stream faster. Only the store that made a hint can read
+/// it; a store must stay correct whatever hint it is given (a stale one, one
+/// of another stream, or [`StreamHint::NONE`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct StreamHint(u64);
+
+impl StreamHint {
+    /// No hint.
+    pub const NONE: Self = Self(0);
+
+    /// A hint carrying `value` (for stores; `0` is [`NONE`](Self::NONE)).
+    pub const fn new(value: u64) -> Self {
+        Self(value)
+    }
+
+    /// The value the store put in.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
 }
 
 /// An aggregate's state at a stream version, so loads can skip the events before it.

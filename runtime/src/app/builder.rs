@@ -1,0 +1,113 @@
+//! Building an [`App`]: its store, services, cache, retry policy and middleware.
+
+use super::cache::Cache;
+use super::registry::Registry;
+use super::{App, BuildError, Inner, Middleware, RetryPolicy, Services};
+use crate::store::AnyStore;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// Builds an [`App`]; from [`App::builder`].
+#[must_use]
+pub struct AppBuilder {
+    store: Option<AnyStore>,
+    services: Services,
+    cache_capacity: usize,
+    cache_idle: Duration,
+    retry: RetryPolicy,
+    middleware: Vec<Arc<dyn Middleware>>,
+}
+
+impl AppBuilder {
+    pub(super) fn new() -> Self {
+        Self {
+            store: None,
+            services: Services::default(),
+            cache_capacity: 100_000,
+            cache_idle: Duration::from_secs(600),
+            retry: RetryPolicy::default(),
+            middleware: Vec::new(),
+        }
+    }
+
+    /// The event store (required): any [`EventStore`](crate::EventStore), or
+    /// an [`AnyStore`] chosen at run time.
+    pub fn store(mut self, store: impl Into<AnyStore>) -> Self {
+        self.store = Some(store.into());
+        self
+    }
+
+    /// Registers a service value that handlers can take as an argument
+    /// (`fn open(&self, cmd: OpenAccount, hasher: &PinHasher)`). One per type.
+    pub fn service<S: Send + Sync + 'static>(mut self, service: S) -> Self {
+        self.services.insert(service);
+        self
+    }
+
+    /// How many aggregates stay cached at most (default 100,000).
+    pub fn cache_capacity(mut self, aggregates: usize) -> Self {
+        self.cache_capacity = aggregates;
+        self
+    }
+
+    /// How long an unused aggregate stays cached (default 10 minutes).
+    pub fn cache_idle_timeout(mut self, idle: Duration) -> Self {
+        self.cache_idle = idle;
+        self
+    }
+
+    /// What a command does after another writer changed its stream in
+    /// between (see [`RetryPolicy`] for the defaults).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How many times a command is tried at most (default 10): a shorthand
+    /// for [`RetryPolicy::max_attempts`]. Then [`DispatchError::Conflict`](crate::DispatchError::Conflict).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.retry = self.retry.max_attempts(attempts);
+        self
+    }
+
+    /// Adds a middleware around every dispatched command. Middleware runs in
+    /// the order added before the command, and in the same order after it.
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// Builds the app, checking the registry of aggregates and commands.
+    ///
+    /// Called inside a tokio runtime, it also starts a task that drops idle
+    /// aggregates from the cache; elsewhere they are dropped as the cache fills.
+    pub fn build(self) -> Result<App, BuildError> {
+        let store = self.store.ok_or(BuildError::NoStore)?;
+        let inner = Arc::new(Inner {
+            store,
+            cache: Cache::new(self.cache_capacity, self.cache_idle),
+            services: self.services,
+            registry: Registry::collect()?,
+            retry: self.retry,
+            middleware: self.middleware,
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(sweep_idle(Arc::downgrade(&inner)));
+        }
+        Ok(App { inner })
+    }
+}
+
+async fn sweep_idle(inner: Weak<Inner>) {
+    let period = match inner.upgrade() {
+        Some(i) => (i.cache.idle() / 2).clamp(Duration::from_millis(10), Duration::from_secs(60)),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(period).await;
+        match inner.upgrade() {
+            Some(i) => i.cache.sweep_idle(),
+            None => return,
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! What a caller gives a command besides the command, and what it gets back.
+
+use crate::aggregate::Aggregate;
+use crate::store::StreamId;
+use std::collections::BTreeMap;
+use std::fmt;
+use uuid::Uuid;
+
+/// Per-command options: ids and metadata recorded with the events.
+///
+/// ```
+/// use annals::DispatchOptions;
+/// let options = DispatchOptions::new()
+///     .correlation_id(uuid::Uuid::now_v7())
+///     .metadata("user", "alice");
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct DispatchOptions {
+    pub(crate) command_id: Option<Uuid>,
+    pub(crate) correlation_id: Option<Uuid>,
+    pub(crate) causation_id: Option<Uuid>,
+    pub(crate) custom: BTreeMap<String, serde_json::Value>,
+}
+
+impl DispatchOptions {
+    /// Default options: a fresh command id, which is also the correlation and causation id.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The command's id (default: a fresh uuid v7).
+    ///
+    /// Give one to make retries safe: the command's event ids are then derived
+    /// from it, so dispatching the same command id again records nothing and
+    /// fails with [`DispatchError::DuplicateCommand`](crate::DispatchError::DuplicateCommand)
+    /// (e.g. a client retrying after a timeout learns the first attempt went through).
+    pub fn command_id(mut self, id: Uuid) -> Self {
+        self.command_id = Some(id);
+        self
+    }
+
+    /// The correlation id (default: the command id).
+    pub fn correlation_id(mut self, id: Uuid) -> Self {
+        self.correlation_id = Some(id);
+        self
+    }
+
+    /// The causation id (default: the command id).
+    pub fn causation_id(mut self, id: Uuid) -> Self {
+        self.causation_id = Some(id);
+        self
+    }
+
+    /// A user metadata key/value recorded with every event.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.custom.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// What a dispatched command did.
+#[derive(Clone)]
+pub struct Dispatched<A: Aggregate> {
+    /// The events recorded, in order (empty if the handler returned none).
+    pub events: Vec<A::Event>,
+    /// The aggregate's stream.
+    pub stream_id: StreamId,
+    /// The stream version after the command.
+    pub version: u64,
+    /// Global positions of the first and last recorded event, if any.
+    pub positions: Option<(u64, u64)>,
+    /// The command id recorded as causation.
+    pub command_id: Uuid,
+    /// The correlation id recorded with the events.
+    pub correlation_id: Uuid,
+}
+
+impl<A: Aggregate> fmt::Debug for Dispatched<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatched")
+            .field("events", &self.events)
+            .field("stream_id", &self.stream_id)
+            .field("version", &self.version)
+            .field("positions", &self.positions)
+            .field("command_id", &self.command_id)
+            .field("correlation_id", &self.correlation_id)
+            .finish()
+    }
+}

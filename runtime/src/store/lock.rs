@@ -1,0 +1,127 @@
+//! Advisory stream locks ([`EventStore::lock_stream`](super::EventStore::lock_stream)).
+
+use super::StreamId;
+use parking_lot::Mutex;
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A stream held by one caller among the store's lockers; dropping it lets
+/// the next one in. From [`EventStore::lock_stream`](super::EventStore::lock_stream).
+#[must_use = "the stream is released as soon as the lock is dropped"]
+pub struct StreamLock {
+    guard: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl StreamLock {
+    /// A lock held by `guard` (for stores): dropping the lock drops the guard,
+    /// which must release the stream.
+    pub fn new(guard: impl Any + Send + Sync) -> Self {
+        Self {
+            guard: Some(Box::new(guard)),
+        }
+    }
+
+    /// A lock that excludes nobody: what a store without locks returns.
+    pub fn shared() -> Self {
+        Self { guard: None }
+    }
+
+    /// Whether this lock excludes other lockers.
+    pub fn is_exclusive(&self) -> bool {
+        self.guard.is_some()
+    }
+}
+
+impl fmt::Debug for StreamLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamLock")
+            .field("exclusive", &self.is_exclusive())
+            .finish()
+    }
+}
+
+type Slot = Arc<tokio::sync::Mutex<()>>;
+
+/// Stream locks within one process: one async mutex per locked stream, kept
+/// only while someone holds or waits for it.
+#[derive(Default)]
+pub(crate) struct LocalLocks {
+    streams: Mutex<HashMap<StreamId, Slot>>,
+}
+
+impl LocalLocks {
+    pub(crate) async fn lock(self: &Arc<Self>, stream: &StreamId) -> StreamLock {
+        let slot = self
+            .streams
+            .lock()
+            .entry(stream.clone())
+            .or_default()
+            .clone();
+        let held = slot.clone().lock_owned().await;
+        StreamLock::new(LocalGuard {
+            locks: self.clone(),
+            stream: stream.clone(),
+            slot,
+            held: Some(held),
+        })
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.streams.lock().len()
+    }
+}
+
+struct LocalGuard {
+    locks: Arc<LocalLocks>,
+    stream: StreamId,
+    slot: Slot,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for LocalGuard {
+    fn drop(&mut self) {
+        drop(self.held.take());
+        let mut streams = self.locks.streams.lock();
+        // The map's reference and ours: nobody else holds or waits for it.
+        // (Lockers clone it under this same map lock.)
+        if Arc::strong_count(&self.slot) == 2 {
+            streams.remove(&self.stream);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn one_holder_per_stream_and_nothing_kept_after() {
+        let locks = Arc::new(LocalLocks::default());
+        let (a, b) = (StreamId::new("a"), StreamId::new("b"));
+        let held = locks.lock(&a).await;
+        assert!(held.is_exclusive());
+        // Another stream is free.
+        let other = tokio::time::timeout(Duration::from_millis(50), locks.lock(&b)).await;
+        assert!(other.is_ok());
+        drop(other);
+        // The same stream waits until the holder lets go.
+        let waiter = tokio::spawn({
+            let locks = locks.clone();
+            let a = a.clone();
+            async move { locks.lock(&a).await }
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(!waiter.is_finished());
+        drop(held);
+        let second = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter gets the lock once it is released")
+            .unwrap();
+        drop(second);
+        assert_eq!(locks.len(), 0, "released streams are forgotten");
+    }
+}
