@@ -60,12 +60,13 @@
 //! retried behind the caller's back: a commit whose outcome is unknown is
 //! reported, not repeated.
 
+mod lock;
 mod writer;
 
 use crate::store::DEFAULT_READ_BATCH;
 use crate::{
     AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, Payload, RecordedEvent,
-    Snapshot, StoreError, StoreFuture, StreamHint, StreamId,
+    Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
 };
 use futures::stream::BoxStream;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
@@ -94,6 +95,7 @@ pub struct PostgresStoreBuilder {
     notifications: bool,
     migrate: bool,
     max_concurrent_appends: usize,
+    lock_timeout: Duration,
 }
 
 impl PostgresStoreBuilder {
@@ -118,6 +120,13 @@ impl PostgresStoreBuilder {
     /// [`StoreError::Unavailable`] (default 10 s).
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long [`lock_stream`](EventStore::lock_stream) waits for another
+    /// holder of the stream before failing (default 10 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
         self
     }
 
@@ -200,6 +209,7 @@ impl PostgresStoreBuilder {
                 horizon: parking_lot::Mutex::new(Horizon::default()),
                 notify: self.notifications.then_some(notify),
                 poll_interval: self.poll_interval,
+                lock_timeout: self.lock_timeout,
                 listener: parking_lot::Mutex::new(None),
                 tasks: parking_lot::Mutex::new(tasks),
             }),
@@ -247,6 +257,7 @@ struct Shared {
     /// Asks the notifier task to send a `NOTIFY`; `None` when notifications are off.
     notify: Option<Arc<Notify>>,
     poll_interval: Duration,
+    lock_timeout: Duration,
     listener: parking_lot::Mutex<Option<JoinHandle<()>>>,
     tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
 }
@@ -293,6 +304,7 @@ impl PostgresStore {
             notifications: true,
             migrate: true,
             max_concurrent_appends: 2,
+            lock_timeout: Duration::from_secs(10),
         }
     }
 
@@ -417,7 +429,13 @@ impl PostgresStore {
             if position as u64 > settled {
                 break;
             }
-            out.push(decode_event(row)?);
+            match decode_event(row) {
+                Ok(event) => out.push(event),
+                // The good events before a corrupt one come first; the read
+                // that starts at the corrupt one reports it.
+                Err(_) if !out.is_empty() => return Ok((out, false)),
+                Err(e) => return Err(e),
+            }
         }
         Ok((out, settled < fence.last))
     }
@@ -849,6 +867,25 @@ impl EventStore for PostgresStore {
         Box::pin(async move {
             PostgresStore::close(self).await;
             Ok(())
+        })
+    }
+
+    /// A session-level advisory lock (`pg_advisory_lock`) on a pooled
+    /// connection, keyed by the store's schema and a hash of the stream, so it
+    /// excludes every process whose store uses the same schema. It is given
+    /// up on drop (the connection is closed if that cannot be done cleanly, which
+    /// releases it too), and waiting for it ends with an error after
+    /// [`lock_timeout`](PostgresStoreBuilder::lock_timeout).
+    fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
+        Box::pin(async move {
+            stream.validate()?;
+            lock::acquire(
+                &self.shared.pool,
+                &self.shared.schema,
+                stream,
+                self.shared.lock_timeout,
+            )
+            .await
         })
     }
 }
