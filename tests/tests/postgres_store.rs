@@ -458,3 +458,132 @@ async fn migrations_are_idempotent_and_explicit() {
     );
     annals_tests::postgres::drop_schema(&store).await;
 }
+
+/// A column the schema declares `NOT NULL` that a hand-edited row nulls out
+/// (after dropping the constraint) is reported as NULL, naming the row, and
+/// never read as a default (a version 0, an empty payload).
+#[tokio::test]
+async fn null_columns_are_reported_as_null() {
+    let store = PostgresFactory.create().await;
+    let pool = store.pool();
+    let columns = [
+        "stream_id",
+        "stream_version",
+        "event_id",
+        "event_type",
+        "event_version",
+        "payload",
+        "metadata",
+        "recorded_at",
+    ];
+    for column in columns {
+        let sql = format!("ALTER TABLE events ALTER COLUMN {column} DROP NOT NULL");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let mut positions = Vec::new();
+    for column in columns {
+        let stream = format!("Null-{column}");
+        // Version 2: the streams trigger (version 1) would refuse a NULL stream id.
+        let values = [
+            ("stream_id", "$1"),
+            ("stream_version", "2"),
+            ("event_id", "gen_random_uuid()"),
+            ("event_type", "'Edited'"),
+            ("event_version", "1"),
+            ("payload", "'{}'"),
+            ("metadata", "'{}'"),
+            ("recorded_at", "now()"),
+        ]
+        .map(|(c, v)| match (c == column, c) {
+            (false, _) => v,
+            // Still uses the bound parameter.
+            (true, "stream_id") => "NULLIF($1, $1)",
+            (true, _) => "NULL",
+        })
+        .join(", ");
+        let sql = format!(
+            "INSERT INTO events (stream_id, stream_version, event_id, event_type, \
+             event_version, payload, metadata, recorded_at) VALUES ({values}) RETURNING position"
+        );
+        let position: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(&stream)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        positions.push(position as u64);
+    }
+    for (column, position) in columns.iter().zip(positions) {
+        let expected = format!("column `{column}` is NULL");
+        let err = first_error_at(&store, position).await;
+        match &err {
+            StoreError::Corrupt {
+                position: at,
+                version,
+                reason,
+                ..
+            } => {
+                assert_eq!(*at, Some(position), "{column}: names the row");
+                assert!(reason.starts_with(&expected), "{column}: {err}");
+                let stream_version_known = *column != "stream_version" && *column != "stream_id";
+                let read_version = if stream_version_known { 2 } else { 0 };
+                assert_eq!(*version, read_version, "{column}");
+            }
+            other => panic!("{column}: expected Corrupt, got {other:?}"),
+        }
+        if *column != "stream_version" && *column != "stream_id" {
+            let stream = StreamId::new(format!("Null-{column}"));
+            match store.read_stream(&stream, 1, 10).await {
+                Err(StoreError::Corrupt { reason, .. }) => {
+                    assert!(reason.starts_with(&expected), "{column}: {reason}")
+                }
+                other => panic!("{column}: expected Corrupt from read_stream, got {other:?}"),
+            }
+        }
+    }
+
+    // The same for snapshots.
+    let stream = StreamId::new("NullSnapshot-1");
+    for column in ["stream_version", "snapshot_version", "state", "taken_at"] {
+        let sql = format!(
+            "ALTER TABLE snapshots ALTER COLUMN {column} DROP NOT NULL;
+             DELETE FROM snapshots;
+             INSERT INTO snapshots (stream_id, stream_version, snapshot_version, state, taken_at)
+             VALUES ('{stream}', 1, 1, '{{}}', now());
+             UPDATE snapshots SET {column} = NULL;"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
+        match store.load_snapshot(&stream).await {
+            Err(StoreError::Corrupt { reason, .. }) => assert_eq!(
+                reason,
+                format!("snapshot: column `{column}` is NULL"),
+                "{column}"
+            ),
+            other => panic!("snapshot {column}: expected Corrupt, got {other:?}"),
+        }
+    }
+    PostgresFactory.dispose(store).await;
+}
+
+/// The error `read_all` gives from `position`, once the log has settled there.
+async fn first_error_at(store: &PostgresStore, position: u64) -> StoreError {
+    let started = std::time::Instant::now();
+    loop {
+        match store.read_all(position, 1).await {
+            Err(e) => return e,
+            Ok(events) if events.is_empty() => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "position {position} never settled"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(events) => panic!("position {position} must not decode: {events:?}"),
+        }
+    }
+}

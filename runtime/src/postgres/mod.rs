@@ -643,26 +643,42 @@ impl Horizon {
     }
 }
 
+/// Reads `column`, which the schema declares `NOT NULL`: a NULL (a row edited
+/// by hand after dropping the constraint) is reported as such, never read as
+/// a default.
+fn required<'r, T>(row: &'r PgRow, column: &str) -> Result<T, String>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    match row.try_get::<Option<T>, _>(column) {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(format!("column `{column}` is NULL")),
+        Err(sqlx::Error::ColumnDecode { source, .. }) => {
+            Err(format!("column `{column}` cannot be decoded: {source}"))
+        }
+        Err(e) => Err(format!("column `{column}`: {e}")),
+    }
+}
+
 fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     // The position is the primary key (never NULL): every error names it.
     let at: Option<u64> = row
         .try_get::<i64, _>("position")
         .ok()
         .and_then(|p| u64::try_from(p).ok());
-    let stream_id: String = row.try_get("stream_id").map_err(|e| StoreError::Corrupt {
+    let stream_id: String = required(row, "stream_id").map_err(|reason| StoreError::Corrupt {
         stream: StreamId::new("<unreadable>"),
         version: 0,
         position: at,
-        reason: e.to_string(),
+        reason,
     })?;
     let stream = StreamId::new(stream_id);
-    let raw_version: i64 = row
-        .try_get("stream_version")
-        .map_err(|e| StoreError::Corrupt {
+    let raw_version: i64 =
+        required(row, "stream_version").map_err(|reason| StoreError::Corrupt {
             stream: stream.clone(),
             version: 0,
             position: at,
-            reason: e.to_string(),
+            reason,
         })?;
     let version = u64::try_from(raw_version).unwrap_or(0);
     let corrupt = |reason: String| StoreError::Corrupt {
@@ -676,28 +692,25 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
             "stream version {raw_version} is not positive"
         )));
     }
-    let get_err = |e: sqlx::Error| corrupt(e.to_string());
-    let position: i64 = row.try_get("position").map_err(get_err)?;
-    let event_type: String = row.try_get("event_type").map_err(get_err)?;
+    let position: i64 = required(row, "position").map_err(corrupt)?;
+    let event_type: String = required(row, "event_type").map_err(corrupt)?;
     let with_type = |reason: String| corrupt(format!("{reason} (event type `{event_type}`)"));
-    let event_version: i32 = row
-        .try_get("event_version")
-        .map_err(|e| with_type(e.to_string()))?;
+    let event_version: i32 = required(row, "event_version").map_err(with_type)?;
     let event_version = u32::try_from(event_version)
         .map_err(|_| with_type(format!("event version {event_version} is negative")))?;
-    let payload: String = row
-        .try_get("payload")
-        .map_err(|e| with_type(e.to_string()))?;
+    let payload: String = required(row, "payload").map_err(with_type)?;
     let payload = Payload::from_json(payload).map_err(|e| with_type(format!("payload: {e}")))?;
-    let custom: String = row
-        .try_get("metadata")
-        .map_err(|e| with_type(e.to_string()))?;
+    let custom: String = required(row, "metadata").map_err(with_type)?;
     let custom: BTreeMap<String, serde_json::Value> = serde_json::from_str(&custom)
         .map_err(|e| with_type(format!("metadata is not a JSON object: {e}")))?;
+    let correlation_id = row
+        .try_get("correlation_id")
+        .map_err(|e| with_type(e.to_string()))?;
+    let causation_id = row
+        .try_get("causation_id")
+        .map_err(|e| with_type(e.to_string()))?;
     Ok(RecordedEvent {
-        event_id: row
-            .try_get("event_id")
-            .map_err(|e| with_type(e.to_string()))?,
+        event_id: required(row, "event_id").map_err(with_type)?,
         stream_id: stream.clone(),
         stream_version: version,
         global_position: u64::try_from(position)
@@ -705,17 +718,11 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         event_version,
         payload,
         metadata: Metadata {
-            correlation_id: row
-                .try_get("correlation_id")
-                .map_err(|e| with_type(e.to_string()))?,
-            causation_id: row
-                .try_get("causation_id")
-                .map_err(|e| with_type(e.to_string()))?,
+            correlation_id,
+            causation_id,
             custom,
         },
-        recorded_at: row
-            .try_get("recorded_at")
-            .map_err(|e| with_type(e.to_string()))?,
+        recorded_at: required(row, "recorded_at").map_err(with_type)?,
         event_type: Cow::Owned(event_type),
     })
 }
@@ -756,28 +763,27 @@ impl PostgresStore {
         .await
         .map_err(map_err)?;
         let Some(row) = row else { return Ok(None) };
-        let raw_version: i64 = row.try_get("stream_version").unwrap_or(-1);
-        let corrupt = |reason: String| StoreError::Corrupt {
+        let snapshot_corrupt = |version: u64, reason: String| StoreError::Corrupt {
             stream: stream.clone(),
-            version: u64::try_from(raw_version).unwrap_or(0),
+            version,
             position: None,
             reason: format!("snapshot: {reason}"),
         };
-        let stream_version = u64::try_from(raw_version)
-            .map_err(|_| corrupt(format!("stream version {raw_version}")))?;
-        let snapshot_version: i32 = row
-            .try_get("snapshot_version")
-            .map_err(|e| corrupt(e.to_string()))?;
-        let state: String = row.try_get("state").map_err(|e| corrupt(e.to_string()))?;
+        let raw_version: i64 =
+            required(&row, "stream_version").map_err(|reason| snapshot_corrupt(0, reason))?;
+        let stream_version = u64::try_from(raw_version).map_err(|_| {
+            snapshot_corrupt(0, format!("stream version {raw_version} is negative"))
+        })?;
+        let corrupt = |reason: String| snapshot_corrupt(stream_version, reason);
+        let snapshot_version: i32 = required(&row, "snapshot_version").map_err(corrupt)?;
+        let state: String = required(&row, "state").map_err(corrupt)?;
         Ok(Some(Snapshot {
             stream_id: stream.clone(),
             stream_version,
             snapshot_version: u32::try_from(snapshot_version)
-                .map_err(|_| corrupt(format!("snapshot version {snapshot_version}")))?,
-            state: Payload::from_json(state).map_err(|e| corrupt(e.to_string()))?,
-            taken_at: row
-                .try_get("taken_at")
-                .map_err(|e| corrupt(e.to_string()))?,
+                .map_err(|_| corrupt(format!("snapshot version {snapshot_version} is negative")))?,
+            state: Payload::from_json(state).map_err(|e| corrupt(format!("state: {e}")))?,
+            taken_at: required(&row, "taken_at").map_err(corrupt)?,
         }))
     }
 }
