@@ -3,10 +3,10 @@
 //! connections give typed errors the store recovers from.
 //! Server: `ANNALS_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/test).
 
-use annals::postgres::PostgresStore;
+use annals::postgres::{ConnectError, PostgresStore};
 use annals::{EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamId};
 use annals_tests::conformance::{StoreFactory, event, next_event};
-use annals_tests::postgres::{PostgresFactory, Stalls, test_url};
+use annals_tests::postgres::{PostgresFactory, Relay, Stalls, test_url};
 use futures::StreamExt;
 use std::time::Duration;
 
@@ -586,4 +586,171 @@ async fn first_error_at(store: &PostgresStore, position: u64) -> StoreError {
             Ok(events) => panic!("position {position} must not decode: {events:?}"),
         }
     }
+}
+
+/// Each error of `error`'s chain says something its source does not: no
+/// message repeats the one below it.
+fn assert_says_each_thing_once(error: &(dyn std::error::Error + 'static)) {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let source = e.source();
+        if let Some(source) = source {
+            let (outer, inner) = (e.to_string(), source.to_string());
+            assert!(
+                !outer.contains(&inner),
+                "`{outer}` repeats its source `{inner}`"
+            );
+        }
+        current = source;
+    }
+}
+
+/// The whole chain of `error`, one message per line.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut current = error.source();
+    while let Some(e) = current {
+        out.push_str(&format!("\n  caused by: {e}"));
+        current = e.source();
+    }
+    out
+}
+
+/// The connect error at the bottom of `error`'s chain, and its own source.
+fn connect_error(error: &StoreError) -> (&ConnectError, &(dyn std::error::Error + 'static)) {
+    let mut current = std::error::Error::source(error);
+    while let Some(e) = current {
+        if let Some(connect) = e.downcast_ref::<ConnectError>() {
+            let cause = std::error::Error::source(connect).expect("a connect error has a cause");
+            return (connect, cause);
+        }
+        current = e.source();
+    }
+    panic!("no ConnectError in {}", chain(error));
+}
+
+/// A free port on 127.0.0.1 that nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A wrong port says at once what failed and where (without the password),
+/// with the refused connection as its cause, instead of retrying until a
+/// pool times out.
+#[tokio::test]
+async fn a_closed_port_says_where_and_why() {
+    let port = closed_port();
+    let started = std::time::Instant::now();
+    let result =
+        PostgresStore::builder(format!("postgres://postgres:s3cret@127.0.0.1:{port}/test"))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect()
+            .await;
+    let err = result.expect_err("nothing listens there");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}: a refused connection is not retried until the timeout",
+        started.elapsed()
+    );
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let (connect, cause) = connect_error(&err);
+    assert_eq!(
+        connect.to_string(),
+        format!("cannot connect to PostgreSQL at 127.0.0.1:{port}")
+    );
+    assert_eq!(connect.address(), format!("127.0.0.1:{port}"));
+    let io = cause
+        .downcast_ref::<std::io::Error>()
+        .unwrap_or_else(|| panic!("the cause is the I/O error: {}", chain(&err)));
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_says_each_thing_once(&err);
+    let everything = format!("{}\n{err:?}", chain(&err));
+    assert!(!everything.contains("s3cret"), "{everything}");
+}
+
+/// The writer's own connections, and the pool's after it, say the same when
+/// the server has gone away since the store connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_gone_away_says_where_and_why() {
+    let mut relay = Relay::start();
+    let store = PostgresStore::builder(relay.url())
+        .schema(annals_tests::postgres::fresh_schema())
+        .acquire_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    let stream = StreamId::new("Gone-1");
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![event("Before", 1)])
+        .await
+        .unwrap();
+    relay.shut_down();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let appended = store
+        .append(&stream, ExpectedVersion::Exact(1), vec![event("After", 2)])
+        .await;
+    let read = store.read_stream(&stream, 1, 10).await;
+    for (what, err) in [
+        ("append", appended.unwrap_err()),
+        ("read", read.unwrap_err()),
+    ] {
+        assert!(matches!(err, StoreError::Unavailable(_)), "{what}: {err:?}");
+        let (connect, cause) = connect_error(&err);
+        assert_eq!(connect.address(), relay.address(), "{what}");
+        assert_eq!(
+            cause.downcast_ref::<std::io::Error>().map(|e| e.kind()),
+            Some(std::io::ErrorKind::ConnectionRefused),
+            "{what}: {}",
+            chain(&err)
+        );
+        assert_says_each_thing_once(&err);
+    }
+
+    // The schema is reachable directly, and dropped that way.
+    let direct = PostgresStore::builder(test_url())
+        .schema(store.schema())
+        .connect()
+        .await
+        .unwrap();
+    annals_tests::postgres::drop_schema(&direct).await;
+}
+
+/// Failures of statements, shared by coalesced appends or not, say what
+/// happened once, with the server's message as their cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statement_errors_say_each_thing_once() {
+    // No tables: every statement fails.
+    let store = PostgresStore::builder(test_url())
+        .schema(annals_tests::postgres::fresh_schema())
+        .max_concurrent_appends(1)
+        .migrate_on_connect(false)
+        .connect()
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new(format!("Missing-{i}"));
+                let events = (0..2).map(|n| event("Lost", n)).collect();
+                store.append(&stream, ExpectedVersion::Any, events).await
+            })
+        })
+        .collect();
+    let mut shared = 0;
+    for task in tasks {
+        let err = task.await.unwrap().unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        assert_says_each_thing_once(&err);
+        let text = chain(&err);
+        assert!(text.contains("\"events\" does not exist"), "{text}");
+        shared += usize::from(text.contains("other appends failed"));
+    }
+    assert!(shared > 0, "no statement carried several appends");
+    let read = store.read_stream(&StreamId::new("Missing-1"), 1, 10).await;
+    let err = read.unwrap_err();
+    assert_says_each_thing_once(&err);
+    annals_tests::postgres::drop_schema(&store).await;
 }

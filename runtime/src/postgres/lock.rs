@@ -6,21 +6,24 @@
 //! streams whose hashes collide share a lock, which only makes them take
 //! turns.
 
-use super::map_err;
+use super::{Shared, map_err};
 use crate::{StoreError, StreamId, StreamLock};
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgPool, Postgres};
+use sqlx::postgres::Postgres;
 use std::time::Duration;
 
-/// Waits for the lock on `stream` on a connection of `pool`, for at most `timeout`.
+/// Waits for the lock on `stream` on a connection of the store's pool, for at
+/// most `timeout`.
 pub(super) async fn acquire(
-    pool: &PgPool,
-    schema: &str,
+    shared: &Shared,
     stream: &StreamId,
     timeout: Duration,
 ) -> Result<StreamLock, StoreError> {
-    let key = (fnv1a(&format!("annals:{schema}")), fnv1a(stream.as_str()));
-    let conn = pool.acquire().await.map_err(map_err)?;
+    let key = (
+        fnv1a(&format!("annals:{}", shared.schema)),
+        fnv1a(stream.as_str()),
+    );
+    let conn = shared.pooled(shared.pool.acquire()).await?;
     // Until the lock is ours, a cancelled wait must not hand back a connection
     // whose pending `pg_advisory_lock` could still succeed: it is closed instead.
     let mut held = Held {

@@ -52,16 +52,27 @@
 //!   [`Payload::to_value`](crate::Payload::to_value), not by text).
 //!
 //! # Errors
-//! A refused or lost connection gives [`StoreError::Unavailable`]; the pool
-//! and the writer reconnect on the next operation (a writer connection idle
-//! for more than a millisecond is pinged before use, so one the server dropped
-//! meanwhile is replaced rather than failing an append). A stored row that cannot be decoded gives
-//! [`StoreError::Corrupt`] naming its stream and version. Appends are never
-//! retried behind the caller's back: a commit whose outcome is unknown is
-//! reported, not repeated.
+//! Every error's `Display` says what happened, once; what caused it is its
+//! [`source`](std::error::Error::source) (the server's message, the I/O
+//! error). A refused or lost connection gives [`StoreError::Unavailable`]; the
+//! pool and the writer reconnect on the next operation (a writer connection
+//! idle for more than a millisecond is pinged before use, so one the server
+//! dropped meanwhile is replaced rather than failing an append). When no new
+//! connection can be opened, the cause is a [`ConnectError`] naming the
+//! server's address (never the password), itself caused by, say, the refused
+//! TCP connection; [`connect`](PostgresStoreBuilder::connect) reports this at
+//! once rather than retrying until it times out. A stored row that cannot be
+//! decoded gives [`StoreError::Corrupt`] naming its stream, version and global
+//! position and what is wrong with it (a column that is NULL, JSON that does
+//! not parse). Appends are never retried behind the caller's back: a commit
+//! whose outcome is unknown is reported, not repeated.
 
+mod error;
 mod lock;
 mod writer;
+
+pub use error::ConnectError;
+use error::map_err;
 
 use crate::store::DEFAULT_READ_BATCH;
 use crate::{
@@ -117,7 +128,10 @@ impl PostgresStoreBuilder {
     }
 
     /// How long an operation waits for a connection before failing with
-    /// [`StoreError::Unavailable`] (default 10 s).
+    /// [`StoreError::Unavailable`] (default 10 s), and how long opening one
+    /// may take. When the pool has no connection to give in that time, the
+    /// store opens one of its own to tell why: the server cannot be reached
+    /// (a [`ConnectError`]), or all the pool's connections were in use.
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
         self
@@ -166,7 +180,8 @@ impl PostgresStoreBuilder {
     /// Connects, and migrates the schema unless told not to.
     ///
     /// Fails with [`StoreError::Config`] for a bad URL or schema name and with
-    /// [`StoreError::Unavailable`] when the server cannot be reached.
+    /// [`StoreError::Unavailable`] caused by a [`ConnectError`] when the server
+    /// cannot be reached (or [`StoreError::Backend`] when it refuses the login).
     pub async fn connect(self) -> Result<PostgresStore, StoreError> {
         validate_schema(&self.schema)?;
         let quoted = format!("\"{}\"", self.schema);
@@ -178,12 +193,18 @@ impl PostgresStoreBuilder {
                 // The read horizon relies on read-committed statement snapshots.
                 ("default_transaction_isolation", "read committed"),
             ]);
+        // The first connection is opened here rather than by the pool, which
+        // retries a refused connection until it times out and then reports only
+        // that: this one says where and why it failed. The writer keeps it.
+        let address = error::server_address(&options);
+        let writer_options = options.clone();
+        let first = error::connect(&writer_options, &address, self.acquire_timeout)
+            .await
+            .map_err(|e| e.to_store_error())?;
         let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
-            .connect_with(options.clone())
-            .await
-            .map_err(map_err)?;
+            .connect_lazy_with(options.clone());
         let channel: String = format!("annals:{}", self.schema).chars().take(63).collect();
         let notify = Arc::new(Notify::new());
         let mut tasks = Vec::new();
@@ -203,9 +224,13 @@ impl PostgresStoreBuilder {
                 wake: watch::channel(0).0,
                 writer: writer::Writer::new(
                     self.max_concurrent_appends,
-                    options.clone(),
+                    writer_options,
+                    address.clone(),
                     self.acquire_timeout,
+                    first,
                 ),
+                address,
+                acquire_timeout: self.acquire_timeout,
                 horizon: parking_lot::Mutex::new(Horizon::default()),
                 notify: self.notifications.then_some(notify),
                 poll_interval: self.poll_interval,
@@ -248,6 +273,9 @@ pub struct PostgresStore {
 
 struct Shared {
     pool: PgPool,
+    /// The server, as errors name it.
+    address: String,
+    acquire_timeout: Duration,
     schema: String,
     channel: String,
     /// Bumped after every local append and every `NOTIFY` received.
@@ -263,6 +291,34 @@ struct Shared {
 }
 
 impl Shared {
+    /// Runs `op` on the pool, explaining a pool timeout: when no connection
+    /// came in time, one direct connect tells an unreachable server (and why)
+    /// from a pool whose connections were all in use.
+    async fn pooled<T>(
+        &self,
+        op: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        match op.await {
+            Ok(value) => Ok(value),
+            Err(sqlx::Error::PoolTimedOut) => Err(self.pool_timed_out().await),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn pool_timed_out(&self) -> StoreError {
+        match self.writer.connection().await {
+            Err(e) => e.into_store_error(),
+            Ok(conn) => {
+                self.writer.keep(conn);
+                StoreError::Unavailable(Box::new(error::PoolExhausted {
+                    address: self.address.clone(),
+                    waited: self.acquire_timeout,
+                    size: self.pool.size(),
+                }))
+            }
+        }
+    }
+
     /// Wakes this process's followers, and asks the notifier to tell others.
     fn appended(&self) {
         self.wake.send_modify(|w| *w = w.wrapping_add(1));
@@ -320,10 +376,14 @@ impl PostgresStore {
             sqlx::migrate::Migrator::with_migrations(MIGRATIONS.iter().cloned().collect());
         // Validated by `validate_schema`, so quoting it cannot break out.
         migrator.create_schema(format!("\"{}\"", self.shared.schema));
-        migrator.run(&self.shared.pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => map_err(e),
-            other => StoreError::Backend(Box::new(other)),
-        })
+        match migrator.run(&self.shared.pool).await {
+            Ok(()) => Ok(()),
+            Err(sqlx::migrate::MigrateError::Execute(sqlx::Error::PoolTimedOut)) => {
+                Err(self.shared.pool_timed_out().await)
+            }
+            Err(sqlx::migrate::MigrateError::Execute(e)) => Err(map_err(e)),
+            Err(other) => Err(StoreError::Backend(Box::new(other))),
+        }
     }
 
     /// The schema holding the store's tables.
@@ -371,7 +431,8 @@ impl PostgresStore {
         if max_count == 0 {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
+        let rows = self.shared
+            .pooled(sqlx::query(
             "SELECT position, stream_id, stream_version, event_id, event_type, event_version, \
              payload::text AS payload, correlation_id, causation_id, metadata::text AS metadata, \
              recorded_at FROM events WHERE stream_id = $1 AND stream_version >= $2 \
@@ -380,9 +441,8 @@ impl PostgresStore {
         .bind(stream.as_str())
         .bind(clamp_i64(from_version))
         .bind(clamp_i64(max_count as u64))
-        .fetch_all(&self.shared.pool)
-        .await
-        .map_err(map_err)?;
+        .fetch_all(&self.shared.pool))
+            .await?;
         rows.iter().map(decode_event).collect()
     }
 
@@ -396,25 +456,28 @@ impl PostgresStore {
         if max_count == 0 {
             return Ok((Vec::new(), false));
         }
-        let fence = Fence::take(&self.shared.pool).await?;
+        let fence = Fence::take(&self.shared).await?;
         if fence.last < from_position {
             // Nothing was ever drawn there; nothing can be missed by stopping.
             return Ok((Vec::new(), false));
         }
-        let rows = sqlx::query(
-            "SELECT s.xmin, e.* FROM \
+        let rows = self
+            .shared
+            .pooled(
+                sqlx::query(
+                    "SELECT s.xmin, e.* FROM \
              (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) AS s \
              LEFT JOIN LATERAL (SELECT position, stream_id, stream_version, event_id, event_type, \
              event_version, payload::text AS payload, correlation_id, causation_id, \
              metadata::text AS metadata, recorded_at FROM events \
              WHERE position >= $1 AND position <= $2 ORDER BY position LIMIT $3) AS e ON true",
-        )
-        .bind(clamp_i64(from_position))
-        .bind(clamp_i64(fence.last))
-        .bind(clamp_i64(max_count as u64))
-        .fetch_all(&self.shared.pool)
-        .await
-        .map_err(map_err)?;
+                )
+                .bind(clamp_i64(from_position))
+                .bind(clamp_i64(fence.last))
+                .bind(clamp_i64(max_count as u64))
+                .fetch_all(&self.shared.pool),
+            )
+            .await?;
         let xmin: i64 = match rows.first() {
             Some(row) => row
                 .try_get("xmin")
@@ -526,54 +589,15 @@ fn clamp_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// What kind of failure a sqlx error is.
-enum ErrorClass {
-    /// A refused, lost or exhausted connection: retry once the server is back.
-    Unavailable,
-    Config,
-    Backend,
-}
-
-fn classify_error(error: &sqlx::Error) -> ErrorClass {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => ErrorClass::Unavailable,
-        sqlx::Error::Configuration(_) => ErrorClass::Config,
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            // 08: connection exception; 57P01-57P05: shutdown, terminated,
-            // cannot connect now; 53300: too many connections.
-            if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
-                ErrorClass::Unavailable
-            } else {
-                ErrorClass::Backend
-            }
-        }
-        _ => ErrorClass::Backend,
-    }
-}
-
-/// Classifies a sqlx error: lost or refused connections are `Unavailable`.
-fn map_err(error: sqlx::Error) -> StoreError {
-    match classify_error(&error) {
-        ErrorClass::Unavailable => StoreError::Unavailable(Box::new(error)),
-        ErrorClass::Config => StoreError::Config(error.to_string()),
-        ErrorClass::Backend => StoreError::Backend(Box::new(error)),
-    }
-}
-
 /// The version of `stream`: its newest event's (`None` = no stream).
 async fn stream_version_of(shared: &Shared, stream: &StreamId) -> Result<Option<u64>, StoreError> {
-    let version: Option<i64> =
-        sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
-            .bind(stream.as_str())
-            .fetch_one(&shared.pool)
-            .await
-            .map_err(map_err)?;
+    let version: Option<i64> = shared
+        .pooled(
+            sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
+                .bind(stream.as_str())
+                .fetch_one(&shared.pool),
+        )
+        .await?;
     Ok(version.map(|v| v as u64))
 }
 
@@ -592,15 +616,17 @@ impl Fence {
     /// Reads the sequence, then takes a transaction id, in that order; the
     /// transaction commits at once (without waiting for the disk: it wrote
     /// nothing that matters).
-    async fn take(pool: &PgPool) -> Result<Self, StoreError> {
-        let (last, xid): (i64, i64) = sqlx::query_as(
-            "SELECT f.last, pg_current_xact_id()::text::bigint FROM \
+    async fn take(shared: &Shared) -> Result<Self, StoreError> {
+        let (last, xid): (i64, i64) = shared
+            .pooled(
+                sqlx::query_as(
+                    "SELECT f.last, pg_current_xact_id()::text::bigint FROM \
              (SELECT coalesce(pg_sequence_last_value('events_position_seq'), 0) AS last, \
              set_config('synchronous_commit', 'off', true) OFFSET 0) AS f",
-        )
-        .fetch_one(pool)
-        .await
-        .map_err(map_err)?;
+                )
+                .fetch_one(&shared.pool),
+            )
+            .await?;
         Ok(Self {
             last: last.max(0) as u64,
             xid: xid.max(0) as u64,
@@ -735,7 +761,7 @@ impl PostgresStore {
                 snapshot.snapshot_version
             ))
         })?;
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO snapshots (stream_id, stream_version, snapshot_version, state, taken_at) \
                  VALUES ($1, $2, $3, $4::jsonb, $5) \
                  ON CONFLICT (stream_id) DO UPDATE SET stream_version = EXCLUDED.stream_version, \
@@ -746,22 +772,23 @@ impl PostgresStore {
         .bind(clamp_i64(snapshot.stream_version))
         .bind(version)
         .bind(snapshot.state.as_str())
-        .bind(snapshot.taken_at)
-        .execute(&self.shared.pool)
-        .await
-        .map_err(map_err)?;
+        .bind(snapshot.taken_at);
+        self.shared.pooled(query.execute(&self.shared.pool)).await?;
         Ok(())
     }
 
     async fn load_snapshot_now(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
-        let row = sqlx::query(
-            "SELECT stream_version, snapshot_version, state::text AS state, taken_at \
+        let row = self
+            .shared
+            .pooled(
+                sqlx::query(
+                    "SELECT stream_version, snapshot_version, state::text AS state, taken_at \
                  FROM snapshots WHERE stream_id = $1",
-        )
-        .bind(stream.as_str())
-        .fetch_optional(&self.shared.pool)
-        .await
-        .map_err(map_err)?;
+                )
+                .bind(stream.as_str())
+                .fetch_optional(&self.shared.pool),
+            )
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let snapshot_corrupt = |version: u64, reason: String| StoreError::Corrupt {
             stream: stream.clone(),
@@ -885,13 +912,7 @@ impl EventStore for PostgresStore {
     fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
         Box::pin(async move {
             stream.validate()?;
-            lock::acquire(
-                &self.shared.pool,
-                &self.shared.schema,
-                stream,
-                self.shared.lock_timeout,
-            )
-            .await
+            lock::acquire(&self.shared, stream, self.shared.lock_timeout).await
         })
     }
 }

@@ -19,7 +19,8 @@
 //! index caught a race or a recorded event id) is split in halves until the
 //! culprit is alone. Callers hear back only after the commit.
 
-use super::{Shared, map_err};
+use super::Shared;
+use super::error::{ConnectError, ErrorClass, cause, classify_error, map_err};
 use crate::{AppendResult, ExpectedVersion, NewEvent, StoreError, StreamId};
 use parking_lot::Mutex;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -165,6 +166,8 @@ pub(crate) struct Writer {
     /// Connections between appends, with when they were last used.
     idle: Mutex<Vec<(PgConnection, Instant)>>,
     options: PgConnectOptions,
+    /// The server, as connect errors name it.
+    address: String,
     connect_timeout: Duration,
     /// Set by `PostgresStore::close`.
     closed: AtomicBool,
@@ -183,20 +186,26 @@ struct State {
 const PING_IF_IDLE_FOR: Duration = Duration::from_millis(1);
 
 impl Writer {
+    /// A writer with `first` as its first idle connection.
     pub(crate) fn new(
         max_concurrent: usize,
         options: PgConnectOptions,
+        address: String,
         connect_timeout: Duration,
+        first: PgConnection,
     ) -> Self {
         let max_concurrent = max_concurrent.max(1);
+        let mut idle = Vec::with_capacity(max_concurrent);
+        idle.push((first, Instant::now()));
         Self {
             state: Mutex::new(State {
                 running: 0,
                 queue: VecDeque::new(),
             }),
             max_concurrent,
-            idle: Mutex::new(Vec::with_capacity(max_concurrent)),
+            idle: Mutex::new(idle),
             options,
+            address,
             connect_timeout,
             closed: AtomicBool::new(false),
         }
@@ -207,9 +216,9 @@ impl Writer {
     /// Appends use connections of their own rather than the pool's: checking
     /// one out of the pool and back costs more client time than the append's
     /// statement itself at one caller.
-    async fn connection(&self) -> Result<PgConnection, sqlx::Error> {
+    pub(crate) async fn connection(&self) -> Result<PgConnection, Failure> {
         if self.closed.load(Ordering::Relaxed) {
-            return Err(sqlx::Error::PoolClosed);
+            return Err(Failure::Closed);
         }
         loop {
             let idle = self.idle.lock().pop();
@@ -218,12 +227,17 @@ impl Writer {
                 return Ok(conn);
             }
         }
-        tokio::time::timeout(
-            self.connect_timeout,
-            PgConnection::connect_with(&self.options),
-        )
-        .await
-        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+        super::error::connect(&self.options, &self.address, self.connect_timeout)
+            .await
+            .map_err(Failure::Connect)
+    }
+
+    /// Keeps `conn`, open but unused, for a later statement.
+    pub(crate) fn keep(&self, conn: PgConnection) {
+        let mut idle = self.idle.lock();
+        if !self.closed.load(Ordering::Relaxed) {
+            idle.push((conn, Instant::now()));
+        }
     }
 
     /// Closes the idle connections; appends from now on fail.
@@ -242,8 +256,8 @@ impl Writer {
     /// because of the connection (it is closed instead).
     fn release<T>(&self, conn: PgConnection, result: &Result<T, sqlx::Error>) {
         let broken = matches!(
-            result.as_ref().map_err(super::classify_error),
-            Err(super::ErrorClass::Unavailable)
+            result.as_ref().map_err(classify_error),
+            Err(ErrorClass::Unavailable)
         );
         let mut idle = self.idle.lock();
         if !broken && !self.closed.load(Ordering::Relaxed) {
@@ -391,17 +405,18 @@ async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
                     let _ = p.reply.send(result);
                 }
             }
-            Err(e) if is_unique_violation(&e) => {
+            Err(Failure::Statement(e)) if is_unique_violation(&e) => {
                 // A race or a recorded id in one of them: halve the statement
                 // until the culprit is alone (a few statements, not one each).
                 let second = batch.split_off(batch.len() / 2);
                 work.push(second);
                 work.push(batch);
             }
-            Err(e) => {
-                let shared_error = Arc::new(e);
+            Err(failure) => {
+                let others = batch.len() - 1;
+                let failure = failure.shared_by(others);
                 for p in batch {
-                    let _ = p.reply.send(Err(batch_error(&shared_error)));
+                    let _ = p.reply.send(Err(failure.to_store_error()));
                 }
             }
         }
@@ -421,7 +436,7 @@ async fn append_alone(shared: &Shared, request: &Request) -> Result<AppendResult
                 let outcome = outcomes.pop().unwrap_or(Outcome::Refused(None));
                 return finish(shared, request, outcome);
             }
-            Err(e) => match classify(&e) {
+            Err(Failure::Statement(e)) => match classify(&e) {
                 Unique::StreamVersion if request.expected == ExpectedVersion::Any => {
                     // Another writer took the version first: `Any` takes the next one.
                     if attempts >= ANY_PAUSE_AFTER {
@@ -453,6 +468,7 @@ async fn append_alone(shared: &Shared, request: &Request) -> Result<AppendResult
                 }
                 Unique::No => return Err(map_err(e)),
             },
+            Err(failure) => return Err(failure.into_store_error()),
         }
     }
 }
@@ -487,7 +503,7 @@ fn finish(
 ///
 /// If the caller gives up half-way, the connection is dropped (closed), not
 /// reused: its state is unknown.
-async fn execute(shared: &Shared, requests: &[&Request]) -> Result<Vec<Outcome>, sqlx::Error> {
+async fn execute(shared: &Shared, requests: &[&Request]) -> Result<Vec<Outcome>, Failure> {
     let mut conn = shared.writer.connection().await?;
     let result = if let [one] = requests
         && let [event] = one.events.as_slice()
@@ -503,7 +519,7 @@ async fn execute(shared: &Shared, requests: &[&Request]) -> Result<Vec<Outcome>,
         execute_many(&mut conn, requests).await
     };
     shared.writer.release(conn, &result);
-    result
+    result.map_err(Failure::Statement)
 }
 
 /// [`APPEND_MANY_SQL`] for `requests`.
@@ -734,27 +750,108 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     !matches!(classify(error), Unique::No)
 }
 
-/// One statement's failure, reported to each of the appends it carried.
+/// Why a statement could not be written.
+pub(crate) enum Failure {
+    /// The store was closed.
+    Closed,
+    /// No connection could be opened.
+    Connect(ConnectError),
+    /// The statement failed.
+    Statement(sqlx::Error),
+}
+
+/// A failure reported to every append of one statement.
+enum SharedFailure {
+    Closed,
+    Connect(ConnectError),
+    Statement(Arc<StatementFailed>, ErrorClass),
+}
+
+impl Failure {
+    /// This failure, for the one append it concerns.
+    pub(crate) fn into_store_error(self) -> StoreError {
+        self.shared_by(0).to_store_error()
+    }
+
+    /// This failure, as each of the `1 + others` appends of its statement reports it.
+    fn shared_by(self, others: usize) -> SharedFailure {
+        match self {
+            Failure::Closed => SharedFailure::Closed,
+            Failure::Connect(e) => SharedFailure::Connect(e),
+            Failure::Statement(e) => {
+                let class = classify_error(&e);
+                let failed = StatementFailed {
+                    others,
+                    cause: cause(e).into(),
+                };
+                SharedFailure::Statement(Arc::new(failed), class)
+            }
+        }
+    }
+}
+
+impl SharedFailure {
+    fn to_store_error(&self) -> StoreError {
+        match self {
+            SharedFailure::Closed => {
+                StoreError::Unavailable("the PostgreSQL store was closed".into())
+            }
+            SharedFailure::Connect(e) => e.to_store_error(),
+            SharedFailure::Statement(failed, class) => {
+                let failed: Box<dyn std::error::Error + Send + Sync> = if failed.others == 0 {
+                    Box::new(Cause(failed.cause.clone()))
+                } else {
+                    Box::new(SharedStatement(failed.clone()))
+                };
+                match class {
+                    ErrorClass::Unavailable => StoreError::Unavailable(failed),
+                    ErrorClass::Config => StoreError::Config(failed.to_string()),
+                    ErrorClass::Backend => StoreError::Backend(failed),
+                }
+            }
+        }
+    }
+}
+
+/// A statement's failure: the cause, and how many other appends it carried.
 #[derive(Debug)]
-struct BatchFailure(Arc<sqlx::Error>);
+struct StatementFailed {
+    others: usize,
+    cause: Arc<dyn std::error::Error + Send + Sync>,
+}
 
-impl std::fmt::Display for BatchFailure {
+/// The failure of a statement that carried several appends, as each reports it.
+#[derive(Debug)]
+struct SharedStatement(Arc<StatementFailed>);
+
+impl std::fmt::Display for SharedStatement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (in a statement shared with other appends)", self.0)
+        write!(
+            f,
+            "the statement writing this append and {} other appends failed",
+            self.0.others
+        )
     }
 }
 
-impl std::error::Error for BatchFailure {
+impl std::error::Error for SharedStatement {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.0)
+        Some(&*self.0.cause)
     }
 }
 
-fn batch_error(error: &Arc<sqlx::Error>) -> StoreError {
-    let failure = Box::new(BatchFailure(error.clone()));
-    match super::classify_error(error) {
-        super::ErrorClass::Unavailable => StoreError::Unavailable(failure),
-        super::ErrorClass::Config => StoreError::Config(failure.to_string()),
-        super::ErrorClass::Backend => StoreError::Backend(failure),
+/// A shared cause, reported as itself.
+#[derive(Debug)]
+struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
