@@ -197,7 +197,7 @@ impl PostgresStoreBuilder {
         // retries a refused connection until it times out and then reports only
         // that: this one says where and why it failed. The writer keeps it.
         let address = error::server_address(&options);
-        let writer_options = options.clone();
+        let writer_options = writer::connect_options(&options);
         let first = error::connect(&writer_options, &address, self.acquire_timeout)
             .await
             .map_err(|e| e.to_store_error())?;

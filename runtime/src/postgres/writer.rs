@@ -18,6 +18,10 @@
 //! never fails its neighbours; a statement that fails as a whole (a unique
 //! index caught a race or a recorded event id) is split in halves until the
 //! culprit is alone. Callers hear back only after the commit.
+//!
+//! The writer's connections run with `plan_cache_mode = force_generic_plan`:
+//! each statement is planned once per connection, never again for the
+//! lengths of a coalesced statement's arrays (see [`connect_options`]).
 
 use super::Shared;
 use super::error::{ConnectError, ErrorClass, cause, classify_error, map_err};
@@ -98,50 +102,56 @@ RETURNING position, stream_version";
 /// element per event, events of one append together and in order: `$4` the
 /// append's 1-based index, `$5` the event's 1-based index in its append, then
 /// id, type, type version, payload, correlation and causation ids, user
-/// metadata. Returns one row per append, in order: its index, the stream's
-/// version before (NULL: no stream) and, when written, its first and last
-/// positions and new version.
+/// metadata. Returns one row per written append (`stream`, its `first` and
+/// `last` positions and new `version`), and one row whose `heads` are every
+/// append's stream version before the statement (NULL: no stream), in order,
+/// which is what refused the appends that have no row.
 ///
-/// The transaction takes its id (`tx`) before the `INSERT` draws any
-/// position: `nextval` sits in the target list, which PostgreSQL evaluates
-/// after the `ORDER BY` sort, so after every input row, `tx` included, has
-/// been produced, and in event order.
+/// `h` (one row) takes the transaction id and reads every append's head once
+/// (the `OFFSET 0` keeps the planner from copying the head probe into each
+/// place that uses it); each event then only indexes into its arrays: no
+/// join, no per-event probe. Why the order of the steps holds: `nextval` sits
+/// in the insert's target list, which PostgreSQL computes on the rows of `h`
+/// joined with the events (above the `ORDER BY` sort, when it needs one:
+/// `unnest ... WITH ORDINALITY` already yields that order), so only once `h`
+/// has been computed: the transaction has its id before any position is
+/// drawn, and positions are drawn in event order.
 pub(crate) const APPEND_MANY_SQL: &str = "\
-WITH tx AS MATERIALIZED (
-    SELECT pg_current_xact_id() AS id
-),
-a AS MATERIALIZED (
-    SELECT a.i, a.stream, a.kind, a.expected,
-           (SELECT max(e.stream_version) FROM events AS e WHERE e.stream_id = a.stream) AS cur
-    FROM tx, unnest($1::text[], $2::int2[], $3::int8[]) WITH ORDINALITY AS a (stream, kind, expected, i)
-),
-ok AS MATERIALIZED (
-    SELECT a.i, a.stream, a.cur FROM a
-    WHERE CASE a.kind
-        WHEN 0 THEN true
-        WHEN 1 THEN a.cur IS NULL
-        WHEN 2 THEN a.cur IS NOT NULL
-        ELSE a.cur IS NOT DISTINCT FROM a.expected
-    END
+WITH h AS MATERIALIZED (
+    SELECT pg_current_xact_id() AS tx, $1::text[] AS streams,
+           array_agg(a.cur ORDER BY a.i) AS heads,
+           array_agg(CASE WHEN CASE a.kind
+                                   WHEN 0 THEN true
+                                   WHEN 1 THEN a.cur IS NULL
+                                   WHEN 2 THEN a.cur IS NOT NULL
+                                   ELSE a.cur IS NOT DISTINCT FROM a.expected
+                               END
+                          THEN coalesce(a.cur, 0) END ORDER BY a.i) AS bases
+    FROM (SELECT s.i, s.kind, s.expected,
+                 (SELECT max(e.stream_version) FROM events AS e WHERE e.stream_id = s.stream) AS cur
+          FROM unnest($1::text[], $2::int2[], $3::int8[]) WITH ORDINALITY AS s (stream, kind, expected, i)
+          OFFSET 0) AS a
 ),
 ins AS (
     INSERT INTO events (position, stream_id, stream_version, event_id, event_type, event_version,
                         payload, correlation_id, causation_id, metadata, transaction_id)
-    SELECT nextval('events_position_seq'), ok.stream, coalesce(ok.cur, 0) + ev.k, ev.id, ev.ty,
-           ev.ver, ev.payload::jsonb, ev.corr, ev.caus, coalesce(ev.meta::jsonb, '{}'::jsonb), tx.id
-    FROM tx,
+    SELECT nextval('events_position_seq'), h.streams[ev.ai], h.bases[ev.ai] + ev.k, ev.id, ev.ty,
+           ev.ver, ev.payload::jsonb, ev.corr, ev.caus, coalesce(ev.meta::jsonb, '{}'::jsonb), h.tx
+    FROM h,
          unnest($4::int8[], $5::int8[], $6::uuid[], $7::text[], $8::int4[], $9::text[],
                 $10::uuid[], $11::uuid[], $12::text[])
              WITH ORDINALITY AS ev (ai, k, id, ty, ver, payload, corr, caus, meta, n)
-         JOIN ok ON ok.i = ev.ai
+    WHERE h.bases[ev.ai] IS NOT NULL
     ORDER BY ev.n
     RETURNING stream_id, position, stream_version
 )
-SELECT a.i, a.cur, min(ins.position) AS first, max(ins.position) AS last,
-       max(ins.stream_version) AS version
-FROM a LEFT JOIN ins ON ins.stream_id = a.stream
-GROUP BY a.i, a.cur
-ORDER BY a.i";
+SELECT NULL::text AS stream, NULL::int8 AS first, NULL::int8 AS last, NULL::int8 AS version,
+       h.heads
+FROM h
+UNION ALL
+SELECT stream_id, min(position), max(position), max(stream_version), NULL
+FROM ins
+GROUP BY stream_id";
 
 /// One append, as queued.
 pub(crate) struct Request {
@@ -184,6 +194,15 @@ struct State {
 /// backend) is replaced instead of failing the append. Under load a
 /// connection is never idle that long, and pays no ping.
 const PING_IF_IDLE_FOR: Duration = Duration::from_millis(1);
+
+/// The writer's connections: the pool's settings, and generic plans for the
+/// append statements. PostgreSQL otherwise re-plans a statement whose array
+/// parameters vary in length whenever it estimates a custom plan cheaper,
+/// which for a coalesced append costs about as much server time as running it.
+pub(crate) fn connect_options(pool: &PgConnectOptions) -> PgConnectOptions {
+    pool.clone()
+        .options([("plan_cache_mode", "force_generic_plan")])
+}
 
 impl Writer {
     /// A writer with `first` as its first idle connection.
@@ -573,27 +592,33 @@ async fn execute_many(
         .bind(&metadata)
         .fetch_all(&mut *conn)
         .await?;
-    let mut outcomes = Vec::with_capacity(requests.len());
+    let mut heads: Option<Vec<Option<i64>>> = None;
+    let mut written = std::collections::HashMap::with_capacity(rows.len());
     for row in &rows {
-        let cur: Option<i64> = row.try_get("cur")?;
-        let first: Option<i64> = row.try_get("first")?;
-        let last: Option<i64> = row.try_get("last")?;
-        let version: Option<i64> = row.try_get("version")?;
-        outcomes.push(match (first, last, version) {
-            (Some(first), Some(last), Some(version)) => {
-                Outcome::Done(AppendResult::new(version as u64, first as u64, last as u64))
+        match row.try_get::<Option<String>, _>("stream")? {
+            Some(stream) => {
+                let first: i64 = row.try_get("first")?;
+                let last: i64 = row.try_get("last")?;
+                let version: i64 = row.try_get("version")?;
+                written.insert(
+                    stream,
+                    AppendResult::new(version as u64, first as u64, last as u64),
+                );
             }
-            _ => Outcome::Refused(cur.map(|v| v as u64)),
-        });
+            None => heads = row.try_get("heads")?,
+        }
     }
-    if outcomes.len() != requests.len() {
-        return Err(sqlx::Error::Protocol(format!(
-            "the append statement answered for {} of {} appends",
-            outcomes.len(),
-            requests.len()
-        )));
-    }
-    Ok(outcomes)
+    let heads = heads.filter(|h| h.len() == requests.len()).ok_or_else(|| {
+        sqlx::Error::Protocol("the append statement did not return the streams' heads".into())
+    })?;
+    Ok(requests
+        .iter()
+        .zip(heads)
+        .map(|(r, head)| match written.remove(r.stream.as_str()) {
+            Some(done) => Outcome::Done(done),
+            None => Outcome::Refused(head.map(|v| v as u64)),
+        })
+        .collect())
 }
 
 /// [`APPEND_ONE_SQL`] for one event.
