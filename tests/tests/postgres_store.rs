@@ -754,3 +754,43 @@ async fn statement_errors_say_each_thing_once() {
     assert_says_each_thing_once(&err);
     annals_tests::postgres::drop_schema(&store).await;
 }
+
+/// Group commit: writers that append again as soon as their previous append
+/// returns all share one statement and one commit per round, rather than the
+/// quickest of them taking a commit of its own each time while the others
+/// wait for the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_appending_again_at_once_share_the_next_commit() {
+    const WRITERS: usize = 8;
+    const ROUNDS: usize = 30;
+    let store = one_slot_store().await;
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new(format!("Group-{w}"));
+                for n in 0..ROUNDS as u64 {
+                    store
+                        .append(&stream, ExpectedVersion::Exact(n), vec![event("Again", n)])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let commits: i64 = sqlx::query_scalar("SELECT count(DISTINCT transaction_id) FROM events")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    // About one commit per round (two when the quickest writer of each
+    // round is not waited for).
+    assert!(
+        commits <= (ROUNDS + ROUNDS / 2) as i64,
+        "{} appends in {ROUNDS} rounds took {commits} commits",
+        WRITERS * ROUNDS
+    );
+    annals_tests::postgres::drop_schema(&store).await;
+}

@@ -23,8 +23,9 @@
 //!   [`max_concurrent_appends`](PostgresStoreBuilder::max_concurrent_appends)
 //!   appends run at once; appends arriving while all of those are busy are
 //!   written together, several streams in one statement and one commit, each
-//!   append still checked and failing on its own. An append returns only
-//!   after its commit.
+//!   append still checked and failing on its own. Callers answered by one
+//!   statement who append again straight away are written together in the
+//!   next (group commit). An append returns only after its commit.
 //! - **Gap-safe global order without a global lock.** Positions are drawn
 //!   concurrently, so a transaction can commit after another that drew a
 //!   higher position. A writer takes its transaction id before it draws
