@@ -26,23 +26,26 @@
 //!   append still checked and failing on its own. Callers answered by one
 //!   statement who append again straight away are written together in the
 //!   next (group commit). An append returns only after its commit.
-//! - **Gap-safe global order without a global lock.** Positions are drawn
-//!   concurrently, so a transaction can commit after another that drew a
-//!   higher position. A writer takes its transaction id before it draws
-//!   positions. A reader of the global log first reads the highest position
-//!   drawn so far, then takes a transaction id of its own (a *fence*); once
-//!   no transaction older than the fence is running
-//!   (`pg_snapshot_xmin(pg_current_snapshot())`), every position up to what
-//!   it read has committed or never will, and the reader returns events up to
-//!   there. A reader therefore never skips an event that commits late. Each
-//!   global read thus uses one transaction id of its own (committed without
-//!   waiting for the disk), and a store remembers fences that have not
-//!   settled yet, so the next read can return what they cover. A
-//!   transaction left open for a long time anywhere on the server holds
-//!   global readers back until it ends. So `read_all` may not yet return an
-//!   event whose `append` just returned while other transactions run; it does
-//!   within moments. Positions drawn by an append that then fails are
-//!   skipped, leaving gaps in the numbering.
+//! - **An ordered global log that no reader skips through.** Every event
+//!   has a global position; `read_all` and `subscribe_all` return events in
+//!   position order, and a reader never skips an event that commits late: it
+//!   waits for it instead of passing it by. Positions increase but have
+//!   holes: positions drawn by an append that then fails (a conflict, a
+//!   duplicate id, a lost connection) are never used.
+//! - **How, without a global lock.** Positions are drawn concurrently, so a
+//!   transaction can commit after another that drew a higher position. A
+//!   writer takes its transaction id before it draws positions. A reader of
+//!   the global log first reads the highest position drawn so far, then
+//!   takes a transaction id of its own (a *fence*); once no transaction older
+//!   than the fence is running (`pg_snapshot_xmin(pg_current_snapshot())`),
+//!   every position up to what it read has committed or never will, and the
+//!   reader returns events up to there. Each global read thus uses one
+//!   transaction id of its own (committed without waiting for the disk), and
+//!   a store remembers fences that have not settled yet, so the next read can
+//!   return what they cover. A transaction left open for a long time anywhere
+//!   on the server holds global readers back until it ends. So `read_all` may
+//!   not yet return an event whose `append` just returned while other
+//!   transactions run; it does within moments.
 //! - **Immutability.** A trigger rejects `UPDATE`, `DELETE` and `TRUNCATE` of
 //!   `events`. An administrator who must rewrite history (erasure, repair)
 //!   runs `SET LOCAL annals.admin = 'on'` first in the same transaction.
