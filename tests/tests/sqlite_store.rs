@@ -478,10 +478,16 @@ async fn corrupt_rows_are_typed_errors_naming_the_event() {
             .len(),
         1
     );
+    // A read that starts before the bad row returns what precedes it; the
+    // read that starts at it fails, naming its position.
     assert_eq!(store.read_all(1, 1).await.unwrap().len(), 1);
+    assert_eq!(store.read_all(1, 10).await.unwrap().len(), 1);
     assert!(matches!(
-        store.read_all(1, 10).await,
-        Err(StoreError::Corrupt { .. })
+        store.read_all(2, 10).await,
+        Err(StoreError::Corrupt {
+            position: Some(2),
+            ..
+        })
     ));
     // A subscription reports the corruption and ends rather than skipping it.
     let mut sub = store.subscribe_all(1);
@@ -888,4 +894,121 @@ async fn a_large_append_cancelled_at_any_point_leaves_no_open_transaction() {
         Some(last.last_position)
     );
     assert!(log.len() > acknowledged * 2_500);
+}
+
+/// NOT NULL columns a hand-made table lets be NULL: each read names the
+/// event (stream, version, global position) and says the column is NULL,
+/// instead of reading an empty string ("bad JSON: EOF") or a zero.
+#[tokio::test]
+async fn null_columns_are_named_as_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    // The store's columns without their constraints, as a hand-rebuilt table may be.
+    conn.execute(
+        "CREATE TABLE annals_events (position INTEGER PRIMARY KEY, stream_id TEXT, \
+         stream_version INTEGER, event_id TEXT, event_type TEXT, event_version INTEGER, \
+         payload TEXT, metadata TEXT, correlation_id TEXT, causation_id TEXT, recorded_at TEXT);
+         CREATE TABLE annals_snapshots (stream_id TEXT PRIMARY KEY, stream_version INTEGER, \
+         snapshot_version INTEGER, state TEXT, taken_at TEXT);",
+    )
+    .await
+    .unwrap();
+    let columns = [
+        "payload",
+        "event_type",
+        "event_version",
+        "recorded_at",
+        "event_id",
+        "stream_version",
+        "stream_id",
+    ];
+    for (i, column) in columns.iter().enumerate() {
+        let insert = format!(
+            "INSERT INTO annals_events (position, stream_id, stream_version, event_id, event_type, \
+             event_version, payload, recorded_at) VALUES ({position}, 'Null-{column}', 1, '{id}', \
+             'MoneyDeposited', 1, '{{}}', '2025-01-01T00:00:00Z')",
+            position = 10 + i,
+            id = Uuid::now_v7()
+        );
+        conn.execute(sqlx::AssertSqlSafe(insert)).await.unwrap();
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "UPDATE annals_events SET {column} = NULL WHERE position = {}",
+            10 + i
+        )))
+        .await
+        .unwrap();
+    }
+    for column in ["state", "taken_at", "snapshot_version", "stream_version"] {
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO annals_snapshots VALUES ('Null-{column}', 3, 1, '{{}}', \
+             '2025-01-01T00:00:00Z'); \
+             UPDATE annals_snapshots SET {column} = NULL WHERE stream_id = 'Null-{column}'"
+        )))
+        .await
+        .unwrap();
+    }
+    let store = SqliteStore::builder()
+        .path(&path)
+        .migrate_on_open(false)
+        .open()
+        .await
+        .unwrap();
+    for (i, column) in columns.iter().enumerate() {
+        let position = 10 + i as u64;
+        let err = store.read_all(position, 1).await.unwrap_err();
+        let StoreError::Corrupt {
+            stream,
+            version,
+            position: at,
+            reason,
+        } = &err
+        else {
+            panic!("{column}: {err:?}")
+        };
+        assert_eq!(reason, &format!("column {column} is NULL"), "{err}");
+        assert_eq!(*at, Some(position), "{err}");
+        let (expected_stream, expected_version) = match *column {
+            "stream_id" => ("<unreadable stream id>".to_owned(), 1),
+            "stream_version" => (format!("Null-{column}"), 0),
+            _ => (format!("Null-{column}"), 1),
+        };
+        assert_eq!(
+            (stream.as_str(), *version),
+            (expected_stream.as_str(), expected_version),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains(&format!("(global position {position})")),
+            "{err}"
+        );
+        // A NULL stream id or version is not found by stream.
+        if !matches!(*column, "stream_id" | "stream_version") {
+            let by_stream = store
+                .read_stream(&StreamId::new(format!("Null-{column}")), 1, 10)
+                .await;
+            assert!(
+                matches!(&by_stream, Err(StoreError::Corrupt { reason: r, position: Some(p), .. })
+                    if r == reason && *p == position),
+                "{column}: {by_stream:?}"
+            );
+        }
+    }
+    for column in ["state", "taken_at", "snapshot_version", "stream_version"] {
+        let err = store
+            .load_snapshot(&StreamId::new(format!("Null-{column}")))
+            .await
+            .unwrap_err();
+        let StoreError::Corrupt {
+            reason, version, ..
+        } = &err
+        else {
+            panic!("{column}: {err:?}")
+        };
+        assert_eq!(reason, &format!("snapshot: column {column} is NULL"));
+        assert_eq!(*version, if column == "stream_version" { 0 } else { 3 });
+    }
 }
