@@ -15,11 +15,15 @@ use crate::{AppendResult, ExpectedVersion, NewEvent, StoreError, StreamId};
 use chrono::Utc;
 use parking_lot::Mutex;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{Executor as _, Row as _};
+use sqlx::{Connection as _, Executor as _, Row as _};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{OwnedMutexGuard, oneshot, watch};
+use tokio::sync::{OwnedMappedMutexGuard, OwnedMutexGuard, oneshot, watch};
+
+/// The writer connection, held.
+type Conn = OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>;
 
 /// How often an append whose guard failed is retried when the stream turns
 /// out to accept it after all (another process wrote in between).
@@ -27,8 +31,11 @@ const MAX_ATTEMPTS: u32 = 5;
 
 pub(crate) struct Writer {
     queue: Mutex<Vec<Pending>>,
-    conn: Arc<tokio::sync::Mutex<SqliteConnection>>,
+    /// `None` once the store is closed.
+    conn: Arc<tokio::sync::Mutex<Option<SqliteConnection>>>,
     schema: Arc<Schema>,
+    /// The database file, for the error of a closed store.
+    path: PathBuf,
     /// The highest global position this process has committed.
     pub(crate) head: watch::Sender<u64>,
     next_id: AtomicU64,
@@ -57,19 +64,44 @@ enum Outcome {
 }
 
 impl Writer {
-    pub(crate) fn new(conn: SqliteConnection, schema: Arc<Schema>, head: u64) -> Self {
+    pub(crate) fn new(
+        conn: SqliteConnection,
+        schema: Arc<Schema>,
+        path: PathBuf,
+        head: u64,
+    ) -> Self {
         Self {
             queue: Mutex::new(Vec::new()),
-            conn: Arc::new(tokio::sync::Mutex::new(conn)),
+            conn: Arc::new(tokio::sync::Mutex::new(Some(conn))),
             schema,
+            path,
             head: watch::channel(head).0,
             next_id: AtomicU64::new(0),
         }
     }
 
-    /// The writer connection, between appends.
-    pub(crate) async fn conn(&self) -> tokio::sync::MutexGuard<'_, SqliteConnection> {
-        self.conn.lock().await
+    /// The writer connection, between appends; an error once the store is closed.
+    pub(crate) async fn conn(
+        &self,
+    ) -> Result<tokio::sync::MappedMutexGuard<'_, SqliteConnection>, StoreError> {
+        tokio::sync::MutexGuard::try_map(self.conn.lock().await, Option::as_mut)
+            .map_err(|_| super::closed(&self.path))
+    }
+
+    /// Waits for the appends being written, folds the WAL into the database
+    /// file and closes the connection; appends after it fail. A no-op when
+    /// already closed.
+    pub(crate) async fn close(&self) -> Result<(), StoreError> {
+        let Some(mut conn) = self.conn.lock().await.take() else {
+            return Ok(());
+        };
+        // Appends that queued behind the ones just written are answered by
+        // their own callers, who find the connection gone.
+        let folded = checkpoint(&mut conn).await;
+        let closed = conn.close().await.map_err(codec::backend);
+        // Subscriptions waiting for appends look again, and find the store closed.
+        self.head.send_modify(|_| {});
+        folded.and(closed)
     }
 
     pub(crate) async fn append(
@@ -103,6 +135,10 @@ impl Writer {
             conn = self.conn.clone().lock_owned() => conn,
         };
         let batch = std::mem::take(&mut *self.queue.lock());
+        let Ok(conn) = OwnedMutexGuard::try_map(conn, Option::as_mut) else {
+            self.refuse_closed(batch);
+            return flatten(answer.await);
+        };
         if let [own] = batch.as_slice()
             && own.id == id
             && own.events.len() <= MAX_EVENTS_PER_STATEMENT
@@ -125,11 +161,7 @@ impl Writer {
 
     /// Writes `batch`, then whatever queued meanwhile, until the queue is
     /// empty; waiting callers are answered without taking the lock themselves.
-    async fn drain(
-        self: Arc<Self>,
-        mut conn: OwnedMutexGuard<SqliteConnection>,
-        mut batch: Vec<Pending>,
-    ) {
+    async fn drain(self: Arc<Self>, mut conn: Conn, mut batch: Vec<Pending>) {
         loop {
             if !batch.is_empty() {
                 self.write(&mut conn, batch).await;
@@ -138,6 +170,13 @@ impl Writer {
             if batch.is_empty() {
                 return;
             }
+        }
+    }
+
+    /// Answers appends that found the store closed.
+    fn refuse_closed(&self, batch: Vec<Pending>) {
+        for p in batch {
+            let _ = p.reply.send(Err(super::closed(&self.path)));
         }
     }
 
@@ -559,6 +598,26 @@ impl Written {
         }
         Ok(Self(written))
     }
+}
+
+/// Folds the WAL into the database file and empties it. Another
+/// connection reading at that moment keeps part of it from being folded:
+/// that is said, not failed, since what the WAL holds is committed and the
+/// next checkpoint (or the last connection to close) folds it.
+async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let (busy, frames, folded): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(codec::backend)?;
+    if busy != 0 {
+        tracing::warn!(
+            frames,
+            folded,
+            "another connection is using the SQLite database: the WAL could not be folded into \
+             the database file completely; it will be when that connection closes"
+        );
+    }
+    Ok(())
 }
 
 pub(crate) async fn stream_version(
