@@ -787,7 +787,7 @@ async fn migrations_can_be_run_explicitly() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2, "every embedded migration");
 }
 
 /// Callers that give up mid-append (timeouts, dropped futures) leave no open
@@ -1375,4 +1375,47 @@ async fn null_columns_are_named_as_null() {
         assert_eq!(reason, &format!("snapshot: column {column} is NULL"));
         assert_eq!(*version, if column == "stream_version" { 0 } else { 3 });
     }
+}
+
+/// An append to an existing stream writes its events and nothing else: the
+/// stream's row in `streams` is written once, with its first event (it used
+/// to be updated by every append, one more page written per commit), and
+/// the stream's version is its newest event's.
+#[tokio::test]
+async fn a_streams_row_is_written_once_with_the_first_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let s = StreamId::new("Account-1");
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap();
+    let first = store.read_stream(&s, 1, 1).await.unwrap().remove(0);
+    let mut conn = raw(&path).await;
+    let row = || {
+        sqlx::query_as::<_, (String, String)>("SELECT stream_id, created_at FROM annals_streams")
+    };
+    let created = row().fetch_all(&mut conn).await.unwrap();
+    assert_eq!(
+        created,
+        vec![(
+            "Account-1".to_owned(),
+            first
+                .recorded_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        )]
+    );
+    for v in 1..5 {
+        store
+            .append(&s, ExpectedVersion::Exact(v), vec![event(v + 1)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(row().fetch_all(&mut conn).await.unwrap(), created);
+    assert_eq!(store.stream_version(&s).await.unwrap(), Some(5));
+    assert_eq!(
+        store.stream_version(&"Account-2".into()).await.unwrap(),
+        None
+    );
 }

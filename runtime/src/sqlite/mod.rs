@@ -27,15 +27,20 @@
 //!
 //! Four tables share a prefix (default `annals_`, see
 //! [`SqliteStoreBuilder::table_prefix`]): `events` (the log; the global
-//! position is the rowid), `streams` (each stream's version), `snapshots` and
-//! `checkpoints`. Embedded, versioned migrations create them when the store is
-//! opened; [`SqliteStore::migrate`] runs them explicitly. Triggers keep the
-//! `streams` table in step with the log, refuse a stream version out of
-//! sequence whoever writes it, and refuse `UPDATE` and `DELETE` of recorded
-//! events.
+//! position is the rowid), `streams` (one row per stream, written with its
+//! first event: when it was created), `snapshots` and `checkpoints`.
+//! Embedded, versioned migrations create them when the store is opened;
+//! [`SqliteStore::migrate`] runs them explicitly. A stream's version is its
+//! newest event's, found in the unique `(stream_id, stream_version)` index.
+//! Triggers refuse a stream version out of sequence whoever writes it, and
+//! refuse `UPDATE` and `DELETE` of recorded events.
 //!
 //! Every append is checked and written by one statement, so the expected
-//! version is checked atomically with the write. SQLite admits one writer at a
+//! version is checked atomically with the write. An append that expects no
+//! stream or an exact version (as [`App`](crate::App) appends, through
+//! [`EventStore::append_after_seen`]) is a plain `INSERT` of the versions
+//! that follow it, which the out-of-sequence trigger refuses unless the
+//! stream is at the expected version: no other row is read or written. SQLite admits one writer at a
 //! time and positions are assigned inside the write, so the global log never
 //! shows a gap to readers. Concurrent appends from one process are coalesced
 //! into shared statements (see [`EventStore::append`] below) and each caller
@@ -722,8 +727,8 @@ fn clamp(n: u64) -> i64 {
 }
 
 impl SqliteStore {
-    /// Appends in one statement that checks `expected` against the `streams`
-    /// table and inserts the events, committed before this returns.
+    /// Appends in one statement that checks `expected` against the stream's
+    /// newest version and inserts the events, committed before this returns.
     ///
     /// Appends that arrive while another is being written queue up, and the
     /// next writer takes them all: appends to distinct streams go into one
@@ -765,7 +770,7 @@ impl SqliteStore {
     async fn stream_version_now(&self, stream: &StreamId) -> Result<Option<u64>, StoreError> {
         let version: Option<i64> = sqlx::query_scalar(self.inner.schema.stream_version.q())
             .bind(stream.as_str())
-            .fetch_optional(self.readers()?)
+            .fetch_one(self.readers()?)
             .await
             .map_err(|e| self.read_failed(e))?;
         Ok(version.map(|v| v as u64))
@@ -855,8 +860,8 @@ impl SqliteStore {
 }
 
 impl EventStore for SqliteStore {
-    /// Appends in one statement that checks `expected` against the `streams`
-    /// table and inserts the events, committed before this returns.
+    /// Appends in one statement that checks `expected` against the stream's
+    /// newest version and inserts the events, committed before this returns.
     ///
     /// Appends that arrive while another is being written queue up, and the
     /// next writer takes them all: appends to distinct streams go into one

@@ -627,7 +627,7 @@ pub(crate) async fn stream_version(
 ) -> Result<Option<u64>, StoreError> {
     let version: Option<i64> = sqlx::query_scalar(schema.stream_version.q())
         .bind(stream.as_str())
-        .fetch_optional(conn)
+        .fetch_one(conn)
         .await
         .map_err(codec::backend)?;
     Ok(version.map(|v| v as u64))
