@@ -182,8 +182,9 @@ impl Writer {
 
     async fn write(&self, conn: &mut SqliteConnection, batch: Vec<Pending>) {
         // Appends whose callers gave up before their turn are not written.
-        let mut queue: VecDeque<Pending> =
-            batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
+        let mut batch = batch;
+        batch.retain(|p| !p.reply.is_closed());
+        let mut queue = VecDeque::from(batch);
         while !queue.is_empty() {
             let round = next_round(&mut queue);
             let outcomes = if round[0].events.len() > MAX_EVENTS_PER_STATEMENT {
@@ -353,7 +354,7 @@ impl Writer {
         }
         for e in events {
             let found = sqlx::query(self.schema.event_id_exists.q())
-                .bind(e.event_id.hyphenated().to_string())
+                .bind(codec::uuid_text(e.event_id))
                 .fetch_optional(&mut *conn)
                 .await;
             match found {
@@ -394,7 +395,7 @@ fn next_round(queue: &mut VecDeque<Pending>) -> Vec<Pending> {
     let first = queue
         .pop_front()
         .expect("next_round is called on a non-empty queue");
-    if first.alone || first.events.len() > MAX_EVENTS_PER_STATEMENT {
+    if first.alone || first.events.len() > MAX_EVENTS_PER_STATEMENT || queue.is_empty() {
         return vec![first];
     }
     let mut events = first.events.len();
@@ -429,11 +430,19 @@ struct Part<'a> {
 }
 
 /// What one insert statement wrote, per stream.
-struct Written(HashMap<String, AppendResult>);
+enum Written {
+    /// The one append of a statement that holds no other.
+    Alone(AppendResult),
+    ByStream(HashMap<String, AppendResult>),
+}
 
 impl Written {
     fn outcome(&self, stream: &StreamId) -> Outcome {
-        match self.0.get(stream.as_str()) {
+        let done = match self {
+            Self::Alone(done) => Some(done),
+            Self::ByStream(written) => written.get(stream.as_str()),
+        };
+        match done {
             Some(done) => Outcome::Done(*done),
             None => Outcome::Refused,
         }
@@ -481,21 +490,13 @@ async fn insert(
     for p in parts {
         for e in p.events {
             query = query
-                .bind(e.event_id.hyphenated().to_string())
+                .bind(codec::uuid_text(e.event_id))
                 .bind(&*e.event_type)
                 .bind(i64::from(e.event_version))
                 .bind(e.payload.as_str())
                 .bind(codec::custom_metadata(&e.metadata))
-                .bind(
-                    e.metadata
-                        .correlation_id
-                        .map(|id| id.hyphenated().to_string()),
-                )
-                .bind(
-                    e.metadata
-                        .causation_id
-                        .map(|id| id.hyphenated().to_string()),
-                );
+                .bind(e.metadata.correlation_id.map(codec::uuid_text))
+                .bind(e.metadata.causation_id.map(codec::uuid_text));
         }
     }
     if returning {
@@ -506,7 +507,7 @@ async fn insert(
     let total: u64 = counts.iter().map(|&n| n as u64).sum();
     let (written, last) = (done.rows_affected(), done.last_insert_rowid() as u64);
     if written == 0 {
-        return Ok(Written(HashMap::new()));
+        return Ok(Written::ByStream(HashMap::new()));
     }
     // One statement of the only writer: its rows hold consecutive positions.
     let first = last + 1 - written;
@@ -531,7 +532,7 @@ async fn insert(
         );
         position += n;
     }
-    Ok(Written(map))
+    Ok(Written::ByStream(map))
 }
 
 /// Appends one append whose versions are known with a plain insert; the
@@ -548,31 +549,23 @@ async fn insert_alone(
         query = query
             .bind(part.stream.as_str())
             .bind(version as i64)
-            .bind(e.event_id.hyphenated().to_string())
+            .bind(codec::uuid_text(e.event_id))
             .bind(&*e.event_type)
             .bind(i64::from(e.event_version))
             .bind(e.payload.as_str())
             .bind(codec::custom_metadata(&e.metadata))
-            .bind(
-                e.metadata
-                    .correlation_id
-                    .map(|id| id.hyphenated().to_string()),
-            )
-            .bind(
-                e.metadata
-                    .causation_id
-                    .map(|id| id.hyphenated().to_string()),
-            )
+            .bind(e.metadata.correlation_id.map(codec::uuid_text))
+            .bind(e.metadata.causation_id.map(codec::uuid_text))
             .bind(part.recorded_at);
     }
     let done = query.execute(&mut *conn).await?;
     let n = part.events.len() as u64;
     let last = done.last_insert_rowid() as u64;
-    let result = AppendResult::new(base + n, last + 1 - n, last);
-    Ok(Written(HashMap::from([(
-        part.stream.as_str().to_owned(),
-        result,
-    )])))
+    Ok(Written::Alone(AppendResult::new(
+        base + n,
+        last + 1 - n,
+        last,
+    )))
 }
 
 impl Written {
@@ -596,7 +589,7 @@ impl Written {
                 })
                 .or_insert(AppendResult::new(version, low, high));
         }
-        Ok(Self(written))
+        Ok(Self::ByStream(written))
     }
 }
 
