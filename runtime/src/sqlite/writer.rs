@@ -128,11 +128,19 @@ impl Writer {
             reply,
         });
         let mut answer = answer;
-        let conn = tokio::select! {
-            biased;
-            // Another caller's writer took our append and has answered.
-            done = &mut answer => return flatten(done),
-            conn = self.conn.clone().lock_owned() => conn,
+        // A free connection is taken at once, without listening for the
+        // answer: a listener registers this task's waker, which our own reply
+        // would then fire, rescheduling the task and waking an idle worker
+        // thread for nothing (a futex or eventfd write and an epoll round per
+        // append, measured).
+        let conn = match self.conn.clone().try_lock_owned() {
+            Ok(conn) => conn,
+            Err(_) => tokio::select! {
+                biased;
+                // Another caller's writer took our append and has answered.
+                done = &mut answer => return flatten(done),
+                conn = self.conn.clone().lock_owned() => conn,
+            },
         };
         let batch = std::mem::take(&mut *self.queue.lock());
         let Ok(conn) = OwnedMutexGuard::try_map(conn, Option::as_mut) else {
