@@ -7,6 +7,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Result codes (primary, the low byte of the extended code) that mean the
@@ -158,11 +159,17 @@ fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("bad timestamp `{text}`: {e}"))
 }
 
+/// Text to bind: sqlx copies a bound `&str` into a `String` and then into
+/// an `Arc`, two allocations per value; an `Arc<str>` is bound as it is.
+pub(crate) fn text(value: &str) -> Arc<str> {
+    Arc::from(value)
+}
+
 /// A uuid as stored: hyphenated lower-case text.
-pub(crate) fn uuid_text(id: Uuid) -> String {
+pub(crate) fn uuid_text(id: Uuid) -> Arc<str> {
     // Encoding into a buffer skips the formatting machinery of `to_string`.
     let mut buf = Uuid::encode_buffer();
-    id.hyphenated().encode_lower(&mut buf).to_owned()
+    text(id.hyphenated().encode_lower(&mut buf))
 }
 
 /// Metadata's user part as stored: a JSON object, or NULL when empty.

@@ -493,18 +493,18 @@ async fn insert(
             ExpectedVersion::Exact(n) => (3, i64::try_from(n).unwrap_or(-1)),
         };
         query = query
-            .bind(p.stream.as_str())
+            .bind(codec::text(p.stream.as_str()))
             .bind(kind)
             .bind(expected)
-            .bind(p.recorded_at);
+            .bind(codec::text(p.recorded_at));
     }
     for p in parts {
         for e in p.events {
             query = query
                 .bind(codec::uuid_text(e.event_id))
-                .bind(&*e.event_type)
+                .bind(codec::text(&e.event_type))
                 .bind(i64::from(e.event_version))
-                .bind(e.payload.as_str())
+                .bind(codec::text(e.payload.as_str()))
                 .bind(codec::custom_metadata(&e.metadata))
                 .bind(e.metadata.correlation_id.map(codec::uuid_text))
                 .bind(e.metadata.causation_id.map(codec::uuid_text));
@@ -566,16 +566,16 @@ async fn insert_alone(
     let mut query = sqlx::query_with(sql.q(), arguments(10 * part.events.len()));
     for (version, e) in (base + 1..).zip(part.events) {
         query = query
-            .bind(part.stream.as_str())
+            .bind(codec::text(part.stream.as_str()))
             .bind(version as i64)
             .bind(codec::uuid_text(e.event_id))
-            .bind(&*e.event_type)
+            .bind(codec::text(&e.event_type))
             .bind(i64::from(e.event_version))
-            .bind(e.payload.as_str())
+            .bind(codec::text(e.payload.as_str()))
             .bind(codec::custom_metadata(&e.metadata))
             .bind(e.metadata.correlation_id.map(codec::uuid_text))
             .bind(e.metadata.causation_id.map(codec::uuid_text))
-            .bind(part.recorded_at);
+            .bind(codec::text(part.recorded_at));
     }
     let done = query.execute(&mut *conn).await?;
     let n = part.events.len() as u64;
