@@ -48,10 +48,8 @@ impl StoreFactory for SqliteFactory {
 
     /// Closes the store, so that every check also ends with a close (and
     /// its checkpoint) after whatever it left running.
-    fn dispose(&self, store: Self::Store) -> impl Future<Output = ()> + Send {
-        async move {
-            store.close().await.expect("close the store");
-        }
+    async fn dispose(&self, store: Self::Store) {
+        store.close().await.expect("close the store");
     }
 
     fn write_corrupt_event(
