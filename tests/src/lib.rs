@@ -1,4 +1,5 @@
 //! Workspace tests of annals.
 
 pub mod conformance;
+pub mod contention;
 pub mod postgres;

@@ -6,21 +6,33 @@
 //! streams whose hashes collide share a lock, which only makes them take
 //! turns.
 
-use super::map_err;
+use super::{Shared, map_err};
 use crate::{StoreError, StreamId, StreamLock};
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgPool, Postgres};
-use std::time::Duration;
+use sqlx::postgres::Postgres;
 
-/// Waits for the lock on `stream` on a connection of `pool`, for at most `timeout`.
-pub(super) async fn acquire(
-    pool: &PgPool,
-    schema: &str,
-    stream: &StreamId,
-    timeout: Duration,
-) -> Result<StreamLock, StoreError> {
-    let key = (fnv1a(&format!("annals:{schema}")), fnv1a(stream.as_str()));
-    let conn = pool.acquire().await.map_err(map_err)?;
+/// Waits for `stream` within this process, then across processes, for at
+/// most the store's lock timeout in all.
+pub(super) async fn acquire(shared: &Shared, stream: &StreamId) -> Result<StreamLock, StoreError> {
+    let timeout = shared.lock_timeout;
+    let waited_too_long = || {
+        StoreError::Backend(
+            format!(
+                "waited more than {timeout:?} for another holder of stream `{stream}` to release it"
+            )
+            .into(),
+        )
+    };
+    let started = std::time::Instant::now();
+    let local = tokio::time::timeout(timeout, shared.locks.lock(stream))
+        .await
+        .map_err(|_| waited_too_long())?;
+    let left = timeout.saturating_sub(started.elapsed());
+    let key = (
+        fnv1a(&format!("annals:{}", shared.schema)),
+        fnv1a(stream.as_str()),
+    );
+    let conn = shared.lock_pool.acquire().await.map_err(map_err)?;
     // Until the lock is ours, a cancelled wait must not hand back a connection
     // whose pending `pg_advisory_lock` could still succeed: it is closed instead.
     let mut held = Held {
@@ -33,7 +45,7 @@ pub(super) async fn acquire(
     // session-level lock outlives it. Only integers are interpolated.
     let sql = format!(
         "BEGIN; SET LOCAL lock_timeout = {}; SELECT pg_advisory_lock({}, {}); COMMIT;",
-        timeout.as_millis().clamp(1, i32::MAX as u128),
+        left.as_millis().clamp(1, i32::MAX as u128),
         key.0,
         key.1
     );
@@ -48,16 +60,14 @@ pub(super) async fn acquire(
             .is_some_and(|code| code == "55P03");
         // The failed transaction is rolled back when the connection is closed.
         return Err(if timed_out {
-            StoreError::Backend(
-                format!("waited more than {timeout:?} for another holder of stream `{stream}` to release it")
-                    .into(),
-            )
+            waited_too_long()
         } else {
             map_err(error)
         });
     }
     held.locked = true;
-    Ok(StreamLock::new(held))
+    // Fields drop in order: the advisory lock is given up before the local one.
+    Ok(StreamLock::new((held, local)))
 }
 
 /// A connection holding (or waiting for) an advisory lock.
