@@ -83,6 +83,8 @@ mod app;
 pub mod store;
 pub mod testing;
 
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
