@@ -3,7 +3,7 @@
 use super::{
     AppendResult, EventStore, ExpectedVersion, LocalLocks, Metadata, NewEvent, Payload,
     RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
-    validate_append,
+    validate_events,
 };
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
@@ -128,7 +128,6 @@ impl MemoryStore {
         events: Vec<NewEvent>,
         hint: StreamHint,
     ) -> Result<AppendResult, StoreError> {
-        validate_append(stream, &events)?;
         let mut guard = self.inner.state.lock();
         let state = &mut *guard;
         let hinted = usize::try_from(hint.get())
@@ -142,6 +141,11 @@ impl MemoryStore {
                     .is_some_and(|known| known.id == *stream)
             });
         let slot = hinted.or_else(|| state.stream_index.get(stream.as_str()).copied());
+        if slot.is_none() {
+            // A stream already in the store had its id checked when it was created.
+            stream.validate()?;
+        }
+        validate_events(stream, &events)?;
         let actual = slot.map(|s| state.streams[s].events.len() as u64);
         if !expected.accepts(actual) {
             return Err(StoreError::WrongExpectedVersion {

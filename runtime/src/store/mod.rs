@@ -24,6 +24,7 @@ pub use types::{
 };
 pub(crate) use types::{validate_aggregate_stream, validate_category};
 pub use validate::validate_append;
+pub(crate) use validate::validate_events;
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
