@@ -117,10 +117,12 @@ fn impl_aggregate(ir: &AggregateStruct, errors: &mut Errors) -> TokenStream {
         Some((key, every)) => {
             let version = ir.snapshot_version;
             // `Deserialize` is checked behind `Serialize`, so a state with
-            // neither is one error.
+            // neither is one error; through an alias spanned at the key, so
+            // that is where the error points.
             let check = quote_spanned! {key.span()=>
-                const __SERIALIZE_OK: bool = #krate::__private::snapshot_serialize::<#ident>();
-                type __Serializable = #krate::__private::Checked<#ident, { __SERIALIZE_OK }>;
+                type __Snapshot = #ident;
+                const __SERIALIZE_OK: bool = #krate::__private::snapshot_serialize::<__Snapshot>();
+                type __Serializable = #krate::__private::Checked<__Snapshot, { __SERIALIZE_OK }>;
                 const __SNAPSHOT_OK: bool = #krate::__private::snapshot_deserialize::<__Serializable>();
             };
             let items = quote! {
