@@ -359,10 +359,18 @@ fn impl_handles(
     // Is the command a command (that passed its own checks), and one for
     // this aggregate? Checked once; the `Handles` impl rests on it, so a
     // failure adds nothing there or at dispatch sites.
+    // The generated code names the command once, as `__Handled`, so a
+    // misspelt one is reported once, like in the handler's signature.
+    let handled = if generic {
+        quote!(#command)
+    } else {
+        quote_spanned!(command_span=> __Handled)
+    };
     let command_check = (!generic).then(|| {
         quote_spanned! {command_span=>
-            const __IS_COMMAND: bool = <#command as #krate::__private::CommandDeclared>::OK;
-            type __Command = #krate::__private::Checked<#command, { __IS_COMMAND }>;
+            type __Handled = #command;
+            const __IS_COMMAND: bool = <__Handled as #krate::__private::CommandDeclared>::OK;
+            type __Command = #krate::__private::Checked<__Handled, { __IS_COMMAND }>;
             const __COMMAND_OK: bool = #krate::__private::command_for::<__Command, __Aggregate>();
         }
     });
@@ -394,7 +402,7 @@ fn impl_handles(
         #[allow(clippy::manual_async_fn)]
         fn handle<'__a>(
             &'__a self,
-            command: #command,
+            command: #handled,
             services: &'__a Self::Services,
         ) -> impl ::core::future::Future<
             Output = ::core::result::Result<::std::vec::Vec<#events>, Self::Error>,
@@ -413,7 +421,7 @@ fn impl_handles(
     // at the command type in the handler's signature.
     let handles = quote_spanned! {command_span=>
         #[automatically_derived]
-        impl #impl_generics #krate::Handles<#command> for #self_ty #where_clause {
+        impl #impl_generics #krate::Handles<#handled> for #self_ty #where_clause {
             #items
         }
     };

@@ -45,14 +45,15 @@ const _: () = {
             AccountEvent,
             <__Aggregate as ::annals::Aggregate>::Event,
         >();
-        const __IS_COMMAND: bool = <DepositMoney as ::annals::__private::CommandDeclared>::OK;
-        type __Command = ::annals::__private::Checked<DepositMoney, { __IS_COMMAND }>;
+        type __Handled = DepositMoney;
+        const __IS_COMMAND: bool = <__Handled as ::annals::__private::CommandDeclared>::OK;
+        type __Command = ::annals::__private::Checked<__Handled, { __IS_COMMAND }>;
         const __COMMAND_OK: bool = ::annals::__private::command_for::<
             __Command,
             __Aggregate,
         >();
         #[automatically_derived]
-        impl ::annals::Handles<DepositMoney> for Account
+        impl ::annals::Handles<__Handled> for Account
         where
             [(); __AGGREGATE_OK as usize]:,
             [(); __COMMAND_OK as usize]:,
@@ -66,7 +67,7 @@ const _: () = {
             #[allow(clippy::manual_async_fn)]
             fn handle<'__a>(
                 &'__a self,
-                command: DepositMoney,
+                command: __Handled,
                 services: &'__a Self::Services,
             ) -> impl ::core::future::Future<
                 Output = ::core::result::Result<
@@ -118,14 +119,15 @@ const _: () = {
             Vec<AccountEvent>,
             <__Aggregate as ::annals::Aggregate>::Event,
         >() & ::annals::__private::domain_error::<AccountError>();
-        const __IS_COMMAND: bool = <OpenAccount as ::annals::__private::CommandDeclared>::OK;
-        type __Command = ::annals::__private::Checked<OpenAccount, { __IS_COMMAND }>;
+        type __Handled = OpenAccount;
+        const __IS_COMMAND: bool = <__Handled as ::annals::__private::CommandDeclared>::OK;
+        type __Command = ::annals::__private::Checked<__Handled, { __IS_COMMAND }>;
         const __COMMAND_OK: bool = ::annals::__private::command_for::<
             __Command,
             __Aggregate,
         >();
         #[automatically_derived]
-        impl ::annals::Handles<OpenAccount> for Account
+        impl ::annals::Handles<__Handled> for Account
         where
             [(); __AGGREGATE_OK as usize]:,
             [(); __COMMAND_OK as usize]:,
@@ -142,7 +144,7 @@ const _: () = {
             #[allow(clippy::manual_async_fn)]
             fn handle<'__a>(
                 &'__a self,
-                command: OpenAccount,
+                command: __Handled,
                 services: &'__a Self::Services,
             ) -> impl ::core::future::Future<
                 Output = ::core::result::Result<
