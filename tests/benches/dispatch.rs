@@ -1,4 +1,4 @@
-//! In-memory dispatch throughput (issue 2): Annals vs cqrs-es 0.5 `MemStore`.
+//! In-memory dispatch throughput (issues 2 and 7): Annals vs cqrs-es 0.5 `MemStore`.
 //!
 //! Run with `cargo bench -p annals-tests --bench dispatch`.
 //!
@@ -654,13 +654,12 @@ fn main() {
     if let (Some(a), Some(b)) = (a, b) {
         println!();
         println!(
-            "targets: (a) {} >= 1,000,000/s: {}; (a) {:.1}x cqrs-es >= 15x: {}; (b)/(a) = {:.2} >= 0.9: {}",
+            "targets (issue 7): (a) {} >= 1,500,000/s: {}; (b)/(a) = {:.2} >= 0.9: {}; (a) is {:.1}x cqrs-es",
             fmt_rate(a.annals.per_second()),
-            a.annals.per_second() >= 1e6,
-            a.annals.per_second() / a.cqrs.per_second(),
-            a.annals.per_second() / a.cqrs.per_second() >= 15.0,
+            a.annals.per_second() >= 1.5e6,
             b.annals.per_second() / a.annals.per_second(),
             b.annals.per_second() / a.annals.per_second() >= 0.9,
+            a.annals.per_second() / a.cqrs.per_second(),
         );
     }
     println!("total bench time: {:.1} s", total.elapsed().as_secs_f64());
