@@ -21,6 +21,7 @@ use annals::postgres::PostgresStore;
 use annals::sqlite::SqliteStore;
 use annals::{AnyStore, App, MemoryStore, RetryPolicy};
 use annals_tests::contention::{self, Counting, HotCounter, HotRun, Tally};
+use annals_tests::fmt_rate;
 use annals_tests::postgres::test_url;
 use sqlx::Connection as _;
 use std::future::Future;
@@ -71,7 +72,7 @@ async fn case<F, Fut>(
     per_app: u64,
     policy: Policy,
     counter: &str,
-    open: F,
+    open: &F,
 ) -> Row
 where
     F: Fn() -> Fut,
@@ -102,18 +103,6 @@ where
     }
 }
 
-fn fmt(n: f64) -> String {
-    let s = (n.round() as u64).to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn print(store: &str, rows: &[Row], raw: Option<(String, f64)>) {
     println!();
     println!("### {store}: {APPS} apps x 1 stream");
@@ -127,8 +116,8 @@ fn print(store: &str, rows: &[Row], raw: Option<(String, f64)>) {
         println!(
             "| {} | {} | {} | {} | {} | {} | {} |",
             row.case,
-            fmt(r.commands as f64),
-            fmt(r.rate()),
+            fmt_rate(r.commands as f64),
+            fmt_rate(r.rate()),
             r.conflicts_returned,
             r.errors.len(),
             r.conflicts_met,
@@ -139,8 +128,46 @@ fn print(store: &str, rows: &[Row], raw: Option<(String, f64)>) {
         }
     }
     if let Some((what, rate)) = raw {
-        println!("| raw: {what} | | {} | | | | |", fmt(rate));
+        println!("| raw: {what} | | {} | | | | |", fmt_rate(rate));
     }
+}
+
+/// The three cases of one store, on counters `{prefix}1..3`.
+async fn cases<F, Fut>(prefix: &str, per_app: u64, open: F) -> Vec<Row>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = AnyStore>,
+{
+    let counter = |n: u32| format!("{prefix}{n}");
+    vec![
+        case(
+            "16 apps, default settings",
+            APPS,
+            per_app,
+            Policy::Default,
+            &counter(1),
+            &open,
+        )
+        .await,
+        case(
+            "16 apps, retries only (before)",
+            APPS,
+            per_app,
+            Policy::RetriesOnly,
+            &counter(2),
+            &open,
+        )
+        .await,
+        case(
+            "1 app",
+            1,
+            per_app * APPS as u64,
+            Policy::Default,
+            &counter(3),
+            &open,
+        )
+        .await,
+    ]
 }
 
 /// One connection appending rows to one stream, a transaction each, for `secs`.
@@ -235,35 +262,7 @@ fn main() {
                 let store = store.clone();
                 async move { AnyStore::new(store) }
             };
-            let rows = vec![
-                case(
-                    "16 apps, default settings",
-                    APPS,
-                    per_app,
-                    Policy::Default,
-                    "m1",
-                    open,
-                )
-                .await,
-                case(
-                    "16 apps, retries only (before)",
-                    APPS,
-                    per_app,
-                    Policy::RetriesOnly,
-                    "m2",
-                    open,
-                )
-                .await,
-                case(
-                    "1 app",
-                    1,
-                    per_app * APPS as u64,
-                    Policy::Default,
-                    "m3",
-                    open,
-                )
-                .await,
-            ];
+            let rows = cases("m", per_app, open).await;
             print("MemoryStore (one store shared)", &rows, None);
         }
         if wanted("sqlite") {
@@ -273,35 +272,7 @@ fn main() {
                 let path = path.clone();
                 async move { AnyStore::new(SqliteStore::open(&path).await.expect("open")) }
             };
-            let rows = vec![
-                case(
-                    "16 apps, default settings",
-                    APPS,
-                    per_app,
-                    Policy::Default,
-                    "s1",
-                    open,
-                )
-                .await,
-                case(
-                    "16 apps, retries only (before)",
-                    APPS,
-                    per_app,
-                    Policy::RetriesOnly,
-                    "s2",
-                    open,
-                )
-                .await,
-                case(
-                    "1 app",
-                    1,
-                    per_app * APPS as u64,
-                    Policy::Default,
-                    "s3",
-                    open,
-                )
-                .await,
-            ];
+            let rows = cases("s", per_app, open).await;
             let raw = raw_sqlite(&dir.path().join("raw.db"), Duration::from_secs(4)).await;
             print(
                 "SQLite (a handle per app on one file, WAL, synchronous = NORMAL)",
@@ -326,35 +297,7 @@ fn main() {
                     )
                 }
             };
-            let rows = vec![
-                case(
-                    "16 apps, default settings",
-                    APPS,
-                    per_app,
-                    Policy::Default,
-                    "p1",
-                    open,
-                )
-                .await,
-                case(
-                    "16 apps, retries only (before)",
-                    APPS,
-                    per_app,
-                    Policy::RetriesOnly,
-                    "p2",
-                    open,
-                )
-                .await,
-                case(
-                    "1 app",
-                    1,
-                    per_app * APPS as u64,
-                    Policy::Default,
-                    "p3",
-                    open,
-                )
-                .await,
-            ];
+            let rows = cases("p", per_app, open).await;
             let raw = raw_postgres(&url, &schema, Duration::from_secs(4)).await;
             print(
                 "PostgreSQL (a store per app on one schema, 3 connections each)",

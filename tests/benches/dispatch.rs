@@ -15,6 +15,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use annals::prelude::*;
+use annals_tests::fmt_rate;
 use uuid::Uuid;
 
 const ACCOUNTS: usize = 1_000;
@@ -496,19 +497,6 @@ fn quiet_stdout<T>(f: impl FnOnce() -> T) -> T {
 
 fn block_on<F: Future>(rt: &tokio::runtime::Runtime, f: F) -> F::Output {
     rt.block_on(f)
-}
-
-fn fmt_rate(r: f64) -> String {
-    let r = r.round() as u64;
-    let s = r.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 struct Row {

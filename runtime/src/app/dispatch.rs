@@ -12,7 +12,7 @@ use super::ids::EventIds;
 use super::middleware::{BoxError, CommandContext, CommandOutcome, OutcomeKind};
 use super::{App, DispatchError, DispatchOptions, Dispatched};
 use crate::aggregate::{Aggregate, Command, Event, Handles};
-use crate::store::{Metadata, NewEvent, StoreError, StreamId, StreamLock};
+use crate::store::{ExpectedVersion, Metadata, NewEvent, StoreError, StreamId, StreamLock};
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -268,7 +268,13 @@ impl App {
                 let appended = self
                     .inner
                     .store
-                    .append_after_seen(stream, loaded.version, loaded.hint, new_events)
+                    .append_after_seen(
+                        stream,
+                        loaded.version,
+                        loaded.hint,
+                        lock.as_ref(),
+                        new_events,
+                    )
                     .await;
                 match appended {
                     Ok(done) => {
@@ -285,9 +291,18 @@ impl App {
                         }
                         return Ok((events, Some((done.first_position, done.last_position))));
                     }
-                    Err(StoreError::WrongExpectedVersion {
-                        actual, expected, ..
-                    }) => {
+                    Err(
+                        error @ (StoreError::WrongExpectedVersion { .. }
+                        | StoreError::StreamLocked { .. }),
+                    ) => {
+                        // Another writer got in first, or holds the stream's turn.
+                        let (expected, actual, behind) = match error {
+                            StoreError::WrongExpectedVersion {
+                                expected, actual, ..
+                            } => (expected, actual, actual.unwrap_or(0) <= loaded.version),
+                            // A yield to a lock says nothing of the version.
+                            _ => (ExpectedVersion::Exact(loaded.version), None, false),
+                        };
                         tries.conflicts += 1;
                         loaded.contended = policy.contended_commands;
                         if tries.attempts >= policy.max_attempts {
@@ -303,12 +318,17 @@ impl App {
                             ?actual,
                             "another writer changed the stream; catching up"
                         );
-                        // A stream behind what the cache holds means the cache (or
+                        // A stream not past what the cache holds means the cache (or
                         // the snapshot it came from) is wrong: reload it all.
-                        loaded.fresh &= actual.unwrap_or(0) > loaded.version;
+                        loaded.fresh &= !behind;
                         if lock.is_none() && policy.lock_stream {
                             lock = Box::pin(self.lock(stream)).await;
-                        } else {
+                        }
+                        // Only a writer without the lock backs off: for the
+                        // holder it is its turn, and a pause would hand the
+                        // stream to a writer that has not met a conflict yet
+                        // (and so does not lock), again and again.
+                        if lock.is_none() {
                             Box::pin(pause(policy.pause(tries.conflicts))).await;
                         }
                         self.catch_up_boxed(stream, loaded).await?;

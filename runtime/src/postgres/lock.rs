@@ -66,8 +66,24 @@ pub(super) async fn acquire(shared: &Shared, stream: &StreamId) -> Result<Stream
         });
     }
     held.locked = true;
-    // Fields drop in order: the advisory lock is given up before the local one.
-    Ok(StreamLock::new((held, local)))
+    Ok(StreamLock::new(Both {
+        _advisory: held,
+        local,
+    }))
+}
+
+/// A stream held in this process and across processes. Fields drop in
+/// order: the advisory lock is given up before the local one.
+struct Both {
+    /// Kept for its `Drop`, which gives the advisory lock up.
+    _advisory: Held,
+    local: StreamLock,
+}
+
+/// The in-process part of a lock this store gave, to tell the local locks
+/// that its holder is the caller.
+pub(super) fn local_part(lock: &StreamLock) -> Option<&StreamLock> {
+    lock.guard::<Both>().map(|both| &both.local)
 }
 
 /// A connection holding (or waiting for) an advisory lock.

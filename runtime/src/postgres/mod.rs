@@ -815,8 +815,21 @@ impl EventStore for PostgresStore {
         stream: &'a StreamId,
         seen: u64,
         _hint: StreamHint,
+        held: Option<&'a StreamLock>,
         events: Vec<NewEvent>,
     ) -> StoreFuture<'a, AppendResult> {
+        // A holder in this process is seen here; one in another process by
+        // the statement (see `writer`).
+        if self
+            .shared
+            .locks
+            .must_yield(stream, held.and_then(lock::local_part))
+        {
+            let locked = StoreError::StreamLocked {
+                stream: stream.clone(),
+            };
+            return Box::pin(std::future::ready(Err(locked)));
+        }
         Box::pin(self.append_now(stream, ExpectedVersion::Exact(seen), events, seen > 0))
     }
 

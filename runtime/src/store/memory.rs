@@ -343,8 +343,14 @@ impl EventStore for MemoryStore {
         stream: &'a StreamId,
         seen: u64,
         hint: StreamHint,
+        held: Option<&'a StreamLock>,
         events: Vec<NewEvent>,
     ) -> StoreFuture<'a, AppendResult> {
+        if self.inner.locks.must_yield(stream, held) {
+            return Box::pin(ready(Err(StoreError::StreamLocked {
+                stream: stream.clone(),
+            })));
+        }
         Box::pin(ready(self.append_now(
             stream,
             ExpectedVersion::Exact(seen),
