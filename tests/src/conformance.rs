@@ -772,13 +772,19 @@ pub async fn stream_locks_exclude_other_lockers<F: StoreFactory>(factory: &F, st
 /// Writers racing on one stream with `Exact` each win or get a typed conflict;
 /// the stream ends with no version lost or written twice.
 pub async fn concurrent_writers_of_one_stream_never_overwrite<F: StoreFactory>(
-    _: &F,
+    factory: &F,
     store: &F::Store,
 ) {
     let stream = StreamId::new("Contended-1");
+    // Half the writers on a second handle of the database, as another process.
+    let other = factory.open_again(store).await;
     let writers: Vec<_> = (0..8u64)
         .map(|w| {
-            let store = store.clone();
+            let store = if w % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
             let stream = stream.clone();
             tokio::spawn(async move {
                 let mut won = 0u64;
