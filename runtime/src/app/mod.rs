@@ -258,7 +258,20 @@ impl App {
     /// Stops the app: forgets the cache and closes the store (a SQLite store
     /// checkpoints its write-ahead log into the database file). Commands
     /// dispatched afterwards, by this app or its clones, fail with
-    /// [`StoreError`]s.
+    /// [`StoreError`]s (with the in-memory store, whose `close` does nothing,
+    /// they still work).
+    ///
+    /// ```
+    /// # use annals::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app = App::builder().store(MemoryStore::new()).build()?;
+    /// // ... serve commands ...
+    /// app.shutdown().await?;
+    /// assert_eq!(app.cached_aggregates(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn shutdown(&self) -> Result<(), StoreError> {
         self.inner.cache.sweep_all();
         self.inner.store.close().await

@@ -198,6 +198,25 @@ pub trait EventStore: Send + Sync + 'static {
     /// the store's: the in-memory and SQLite stores exclude lockers in this
     /// process, PostgreSQL every process on the database. This default
     /// excludes nobody.
+    ///
+    /// ```
+    /// use annals::{EventStore, MemoryStore, StreamHint, StreamId, StoreError};
+    /// # use annals::{NewEvent, Payload};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), StoreError> {
+    /// let store = MemoryStore::new();
+    /// let stream = StreamId::new("Counter-1");
+    /// # let event = || NewEvent::new("Bumped", 1, Payload::from_json("{}").unwrap());
+    /// let turn = store.lock_stream(&stream).await?;
+    /// // Others' `append_after_seen` without the lock yields while we hold it...
+    /// let theirs = store.append_after_seen(&stream, 0, StreamHint::NONE, None, vec![event()]).await;
+    /// assert!(matches!(theirs, Err(StoreError::StreamLocked { .. })));
+    /// // ...ours goes through.
+    /// store.append_after_seen(&stream, 0, StreamHint::NONE, Some(&turn), vec![event()]).await?;
+    /// drop(turn);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
         let _ = stream;
         Box::pin(std::future::ready(Ok(StreamLock::shared())))
