@@ -1059,7 +1059,7 @@ async fn operations_after_close_fail_with_a_typed_error() {
     closed(
         "append_after_seen",
         clone
-            .append_after_seen(&s, 1, annals::StreamHint::NONE, vec![event(2)])
+            .append_after_seen(&s, 1, annals::StreamHint::NONE, None, vec![event(2)])
             .await
             .map(drop),
     );

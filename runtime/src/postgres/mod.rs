@@ -60,12 +60,13 @@
 //! retried behind the caller's back: a commit whose outcome is unknown is
 //! reported, not repeated.
 
+mod lock;
 mod writer;
 
 use crate::store::DEFAULT_READ_BATCH;
 use crate::{
     AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, Payload, RecordedEvent,
-    Snapshot, StoreError, StoreFuture, StreamHint, StreamId,
+    Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
 };
 use futures::stream::BoxStream;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
@@ -79,6 +80,9 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The most connections a store keeps for stream locks.
+const MAX_LOCK_CONNECTIONS: u32 = 64;
 
 /// The default schema of a [`PostgresStore`].
 pub const DEFAULT_SCHEMA: &str = "annals";
@@ -94,6 +98,7 @@ pub struct PostgresStoreBuilder {
     notifications: bool,
     migrate: bool,
     max_concurrent_appends: usize,
+    lock_timeout: Duration,
 }
 
 impl PostgresStoreBuilder {
@@ -118,6 +123,13 @@ impl PostgresStoreBuilder {
     /// [`StoreError::Unavailable`] (default 10 s).
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long [`lock_stream`](EventStore::lock_stream) waits for another
+    /// holder of the stream before failing (default 10 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
         self
     }
 
@@ -175,6 +187,14 @@ impl PostgresStoreBuilder {
             .connect_with(options.clone())
             .await
             .map_err(map_err)?;
+        // Lock holders keep a connection each, waiting or holding; they get
+        // their own pool so that they can never starve the reads a holder makes.
+        let lock_pool = PgPoolOptions::new()
+            .max_connections(MAX_LOCK_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(self.acquire_timeout)
+            .idle_timeout(Duration::from_secs(60))
+            .connect_lazy_with(options.clone());
         let channel: String = format!("annals:{}", self.schema).chars().take(63).collect();
         let notify = Arc::new(Notify::new());
         let mut tasks = Vec::new();
@@ -200,6 +220,9 @@ impl PostgresStoreBuilder {
                 horizon: parking_lot::Mutex::new(Horizon::default()),
                 notify: self.notifications.then_some(notify),
                 poll_interval: self.poll_interval,
+                lock_timeout: self.lock_timeout,
+                locks: Arc::default(),
+                lock_pool,
                 listener: parking_lot::Mutex::new(None),
                 tasks: parking_lot::Mutex::new(tasks),
             }),
@@ -247,6 +270,11 @@ struct Shared {
     /// Asks the notifier task to send a `NOTIFY`; `None` when notifications are off.
     notify: Option<Arc<Notify>>,
     poll_interval: Duration,
+    lock_timeout: Duration,
+    /// Stream locks within this process, taken before the advisory lock.
+    locks: Arc<crate::store::LocalLocks>,
+    /// Connections holding (or waiting for) advisory locks.
+    lock_pool: PgPool,
     listener: parking_lot::Mutex<Option<JoinHandle<()>>>,
     tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
 }
@@ -293,6 +321,7 @@ impl PostgresStore {
             notifications: true,
             migrate: true,
             max_concurrent_appends: 2,
+            lock_timeout: Duration::from_secs(10),
         }
     }
 
@@ -329,6 +358,7 @@ impl PostgresStore {
     /// the writer's idle connections. Operations after this fail with
     /// [`StoreError::Unavailable`].
     pub async fn close(&self) {
+        self.shared.lock_pool.close().await;
         self.shared.pool.close().await;
         self.shared.writer.close().await;
     }
@@ -417,7 +447,13 @@ impl PostgresStore {
             if position as u64 > settled {
                 break;
             }
-            out.push(decode_event(row)?);
+            match decode_event(row) {
+                Ok(event) => out.push(event),
+                // The good events before a corrupt one come first; the read
+                // that starts at the corrupt one reports it.
+                Err(_) if !out.is_empty() => return Ok((out, false)),
+                Err(e) => return Err(e),
+            }
         }
         Ok((out, settled < fence.last))
     }
@@ -779,8 +815,21 @@ impl EventStore for PostgresStore {
         stream: &'a StreamId,
         seen: u64,
         _hint: StreamHint,
+        held: Option<&'a StreamLock>,
         events: Vec<NewEvent>,
     ) -> StoreFuture<'a, AppendResult> {
+        // A holder in this process is seen here; one in another process by
+        // the statement (see `writer`).
+        if self
+            .shared
+            .locks
+            .must_yield(stream, held.and_then(lock::local_part))
+        {
+            let locked = StoreError::StreamLocked {
+                stream: stream.clone(),
+            };
+            return Box::pin(std::future::ready(Err(locked)));
+        }
         Box::pin(self.append_now(stream, ExpectedVersion::Exact(seen), events, seen > 0))
     }
 
@@ -849,6 +898,22 @@ impl EventStore for PostgresStore {
         Box::pin(async move {
             PostgresStore::close(self).await;
             Ok(())
+        })
+    }
+
+    /// First a lock within this process (so one process waits on PostgreSQL
+    /// with one connection per stream at most), then a session-level advisory
+    /// lock (`pg_advisory_lock`) keyed by the store's schema and a hash of the
+    /// stream, which excludes every process whose store uses the same schema.
+    /// Lock connections come from a small pool of their own (at most 64), so
+    /// waiting lockers never take the connections a holder reads with. Both
+    /// are given up on drop (the connection is closed if the advisory lock
+    /// cannot be released cleanly, which releases it too); waiting ends with
+    /// an error after [`lock_timeout`](PostgresStoreBuilder::lock_timeout).
+    fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
+        Box::pin(async move {
+            stream.validate()?;
+            lock::acquire(&self.shared, stream).await
         })
     }
 }

@@ -35,8 +35,10 @@ use uuid::Uuid;
 const MAX_APPENDS_PER_STATEMENT: usize = 64;
 /// Appends are added to a shared statement while it holds fewer events than this.
 const MAX_EVENTS_PER_STATEMENT: usize = 2_000;
-/// How often an `Any` append is retried after losing a race for its stream.
-const MAX_ANY_ATTEMPTS: u32 = 3;
+/// After this many lost races, an `Any` append pauses briefly before each
+/// retry, so writers hammering one stream spread out. It never gives up on a
+/// race: `Any` accepts every version, so it is never a conflict.
+const ANY_PAUSE_AFTER: u32 = 3;
 
 /// Appends one event (the common case: one command, one event).
 ///
@@ -67,20 +69,24 @@ END
 RETURNING position, stream_version";
 
 /// Appends one event after a version the caller has seen recorded
-/// (`EventStore::append_after_seen`): [`APPEND_ONE_SQL`] without reading the
-/// stream's head. Recorded events are never removed, so the stream is at
-/// least at `$2`; the unique `(stream_id, stream_version)` index refuses the
-/// insert if it has moved past it.
+/// (`EventStore::append_after_seen`): instead of reading the stream's head,
+/// it checks that version `$2` is recorded (one probe of the unique index)
+/// and inserts version `$2 + 1`, which the unique `(stream_id,
+/// stream_version)` index refuses if the stream has moved past `$2`. So a
+/// stale or wrong `seen` (never recorded, or a snapshot ahead of its stream)
+/// writes nothing and returns no row, never a gap.
 ///
-/// Parameters: `$1` stream id, `$2` the seen version (at least 1), then the
-/// event's fields as `$4`..`$10` of [`APPEND_ONE_SQL`], here `$3`..`$9`. The
-/// transaction takes its id in the sub-select, before the position is drawn.
+/// Parameters: `$1` stream id, `$2` the seen version (1 to `i64::MAX - 1`),
+/// then the event's fields as `$4`..`$10` of [`APPEND_ONE_SQL`], here
+/// `$3`..`$9`. The transaction takes its id in the sub-select, before the
+/// position is drawn.
 pub(crate) const APPEND_AFTER_SEEN_SQL: &str = "\
 INSERT INTO events (position, stream_id, stream_version, event_id, event_type, event_version,
                     payload, correlation_id, causation_id, metadata, transaction_id)
 SELECT nextval('events_position_seq'), $1, $2::int8 + 1, $3, $4, $5, $6::jsonb, $7, $8,
        coalesce($9::jsonb, '{}'::jsonb), v.tx
 FROM (SELECT pg_current_xact_id() AS tx OFFSET 0) AS v
+WHERE EXISTS (SELECT 1 FROM events AS e WHERE e.stream_id = $1 AND e.stream_version = $2::int8)
 RETURNING position, stream_version";
 
 /// Appends several appends to distinct streams (or one append of several
@@ -339,6 +345,11 @@ async fn drain(shared: Arc<Shared>) {
 
 /// The next appends to write together: distinct streams, in queue order, up
 /// to the statement's limits. A stream's later appends keep their place.
+///
+/// The batch is sorted by stream, so every statement inserts its rows (and
+/// waits on other transactions' uncommitted index entries) in one global
+/// order of `(stream, version)`: two statements can then never wait on each
+/// other in a cycle, so coalesced appends never deadlock.
 fn next_batch(queue: &mut VecDeque<Pending>) -> Vec<Pending> {
     let mut batch = Vec::new();
     let mut events = 0;
@@ -358,6 +369,7 @@ fn next_batch(queue: &mut VecDeque<Pending>) -> Vec<Pending> {
         }
     }
     *queue = rest;
+    batch.sort_by(|a, b| a.request.stream.cmp(&b.request.stream));
     batch
 }
 
@@ -398,6 +410,9 @@ async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
 
 /// Writes one append in a statement of its own, retrying `Any` after a lost race.
 async fn append_alone(shared: &Shared, request: &Request) -> Result<AppendResult, StoreError> {
+    if let Some(refused) = beyond_any_stream(shared, request).await {
+        return refused;
+    }
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -407,9 +422,12 @@ async fn append_alone(shared: &Shared, request: &Request) -> Result<AppendResult
                 return finish(shared, request, outcome);
             }
             Err(e) => match classify(&e) {
-                Unique::StreamVersion
-                    if request.expected == ExpectedVersion::Any && attempts < MAX_ANY_ATTEMPTS =>
-                {
+                Unique::StreamVersion if request.expected == ExpectedVersion::Any => {
+                    // Another writer took the version first: `Any` takes the next one.
+                    if attempts >= ANY_PAUSE_AFTER {
+                        let jitter = crate::app::ids::random() % 2_000;
+                        tokio::time::sleep(Duration::from_micros(jitter)).await;
+                    }
                     continue;
                 }
                 Unique::StreamVersion => {
@@ -573,21 +591,16 @@ async fn execute_one(
         .bind(request.stream.as_str())
         .bind(kind)
         .bind(n);
-    let row = bind_event(query, event).fetch_optional(&mut *conn).await?;
-    let Some(row) = row else {
+    match bind_event(query, event).fetch_optional(&mut *conn).await? {
+        Some(row) => written_one(&row),
         // Refused: report the version that refused it.
-        let actual: Option<i64> =
-            sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
-                .bind(request.stream.as_str())
-                .fetch_one(&mut *conn)
-                .await?;
-        return Ok(Outcome::Refused(actual.map(|v| v as u64)));
-    };
-    written_one(&row)
+        None => refused(conn, &request.stream).await,
+    }
 }
 
 /// [`APPEND_AFTER_SEEN_SQL`] for one event. A stream that moved past the
-/// seen version fails on the unique index, as a race does.
+/// seen version fails on the unique index, as a race does; one that never
+/// reached it writes nothing and is refused with its actual version.
 async fn execute_after_seen(
     conn: &mut PgConnection,
     request: &Request,
@@ -597,8 +610,44 @@ async fn execute_after_seen(
     let query = sqlx::query(APPEND_AFTER_SEEN_SQL)
         .bind(request.stream.as_str())
         .bind(seen);
-    let row = bind_event(query, event).fetch_one(&mut *conn).await?;
-    written_one(&row)
+    match bind_event(query, event).fetch_optional(&mut *conn).await? {
+        Some(row) => written_one(&row),
+        None => refused(conn, &request.stream).await,
+    }
+}
+
+/// The outcome of an append its expectation refused: the stream's version.
+async fn refused(conn: &mut PgConnection, stream: &StreamId) -> Result<Outcome, sqlx::Error> {
+    let actual: Option<i64> =
+        sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
+            .bind(stream.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(Outcome::Refused(actual.map(|v| v as u64)))
+}
+
+/// An expected version no stream can reach (past `i64::MAX - 1`, where the
+/// next version would not fit a `bigint`) is refused before any statement,
+/// with the stream's actual version.
+async fn beyond_any_stream(
+    shared: &Shared,
+    request: &Request,
+) -> Option<Result<AppendResult, StoreError>> {
+    match request.expected {
+        ExpectedVersion::Exact(n) if n >= i64::MAX as u64 => {
+            Some(
+                match super::stream_version_of(shared, &request.stream).await {
+                    Ok(actual) => Err(StoreError::WrongExpectedVersion {
+                        stream: request.stream.clone(),
+                        expected: request.expected,
+                        actual,
+                    }),
+                    Err(e) => Err(e),
+                },
+            )
+        }
+        _ => None,
+    }
 }
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;

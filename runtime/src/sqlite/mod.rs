@@ -87,7 +87,7 @@ use crate::store::DEFAULT_READ_BATCH;
 use crate::store::LocalLocks;
 use crate::{
     AppendResult, EventStore, ExpectedVersion, NewEvent, RecordedEvent, Snapshot, StoreError,
-    StoreFuture, StreamId, StreamLock,
+    StoreFuture, StreamHint, StreamId, StreamLock,
 };
 use futures::stream::BoxStream;
 use schema::Schema;
@@ -875,6 +875,25 @@ impl EventStore for SqliteStore {
         events: Vec<NewEvent>,
     ) -> StoreFuture<'a, AppendResult> {
         Box::pin(self.append_now(stream, expected, events))
+    }
+
+    /// Yields to another holder of the stream's lock in this process (through
+    /// any `SqliteStore` of this file); otherwise `append` with the exact version.
+    fn append_after_seen<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        seen: u64,
+        _hint: StreamHint,
+        held: Option<&'a StreamLock>,
+        events: Vec<NewEvent>,
+    ) -> StoreFuture<'a, AppendResult> {
+        if self.inner.locks.must_yield(stream, held) {
+            let locked = StoreError::StreamLocked {
+                stream: stream.clone(),
+            };
+            return Box::pin(std::future::ready(Err(locked)));
+        }
+        Box::pin(self.append_now(stream, ExpectedVersion::Exact(seen), events))
     }
 
     fn read_stream<'a>(
