@@ -88,6 +88,7 @@ macro_rules! conformance_suite {
             snapshots_save_load_replace,
             corrupt_event_is_a_typed_error,
             a_corrupt_event_does_not_hold_back_the_others,
+            closing_keeps_everything_for_the_next_opener,
         );
     };
     (@checks $factory:expr; $($check:ident),* $(,)?) => {
@@ -1407,6 +1408,62 @@ pub async fn a_corrupt_event_does_not_hold_back_the_others<F: StoreFactory>(
     for _ in 0..2 {
         assert_eq!(next_event(&mut resumed).await.stream_id, after);
     }
+}
+
+/// `close` loses nothing: everything appended and saved before it is there
+/// for whoever opens the database next, and closing twice is harmless.
+pub async fn closing_keeps_everything_for_the_next_opener<F: StoreFactory>(
+    factory: &F,
+    store: &F::Store,
+) {
+    let (a, b) = (StreamId::new("Closing-a"), StreamId::new("Closing-b"));
+    store
+        .append(&a, ExpectedVersion::NoStream, events(3))
+        .await
+        .unwrap();
+    store
+        .append(&b, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    store
+        .append_after_seen(&a, 3, StreamHint::NONE, None, events(2))
+        .await
+        .unwrap();
+    let snapshot = Snapshot {
+        stream_id: a.clone(),
+        stream_version: 5,
+        snapshot_version: 1,
+        state: Payload::from_json(r#"{"n":5}"#).unwrap(),
+        taken_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+    };
+    store.save_snapshot(snapshot.clone()).await.unwrap();
+    let written = read_whole_log(store).await;
+    store.close().await.unwrap();
+    store.close().await.unwrap();
+
+    let again = factory.open_again(store).await;
+    let read = read_whole_log(&again).await;
+    assert_eq!(
+        read.iter()
+            .map(|e| (e.event_id, e.global_position))
+            .collect::<Vec<_>>(),
+        written
+            .iter()
+            .map(|e| (e.event_id, e.global_position))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(again.stream_version(&a).await.unwrap(), Some(5));
+    assert_eq!(again.stream_version(&b).await.unwrap(), Some(1));
+    let loaded = again
+        .load_snapshot(&a)
+        .await
+        .unwrap()
+        .expect("the snapshot");
+    assert_eq!(
+        (loaded.stream_version, loaded.taken_at),
+        (5, snapshot.taken_at)
+    );
+    again.close().await.unwrap();
 }
 
 /// While one caller holds a stream's lock, `append_after_seen` by a caller
