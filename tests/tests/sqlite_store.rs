@@ -1034,12 +1034,13 @@ async fn operations_after_close_fail_with_a_typed_error() {
 
     let closed = |what: &str, result: Result<(), StoreError>| {
         let err = result.expect_err(what);
-        assert!(matches!(err, StoreError::Unavailable(_)), "{what}: {err:?}");
-        let source = std::error::Error::source(&err).unwrap();
-        let closed = source
-            .downcast_ref::<annals::sqlite::StoreClosed>()
-            .unwrap_or_else(|| panic!("{what}: {source:?}"));
-        assert_eq!(closed.path(), store.filename());
+        match &err {
+            StoreError::Closed { store: named } => assert!(
+                named.contains(&store.filename().display().to_string()),
+                "{what}: {named}"
+            ),
+            other => panic!("{what}: expected Closed, got {other:?}"),
+        }
         assert_chain_does_not_repeat(&err);
     };
     let snapshot = Snapshot {
@@ -1107,11 +1108,7 @@ async fn appends_racing_close_are_recorded_or_refused() {
                         .await
                     {
                         Ok(done) => acknowledged.push(done.last_position),
-                        Err(StoreError::Unavailable(source))
-                            if source.is::<annals::sqlite::StoreClosed>() =>
-                        {
-                            break;
-                        }
+                        Err(StoreError::Closed { .. }) => break,
                         Err(e) => panic!("append {i} to {stream}: {e:?}"),
                     }
                 }

@@ -431,47 +431,11 @@ impl OpenError {
     }
 }
 
-/// What an operation on a [`SqliteStore`] fails with after
-/// [`close`](SqliteStore::close): the
-/// [`source`](std::error::Error::source) of a [`StoreError::Unavailable`].
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), annals::StoreError> {
-/// use annals::sqlite::{SqliteStore, StoreClosed};
-/// use annals::{EventStore, StoreError, StreamId};
-/// use std::error::Error as _;
-///
-/// let dir = std::env::temp_dir().join(format!("annals-doc-{}", uuid::Uuid::now_v7()));
-/// std::fs::create_dir_all(&dir).unwrap();
-/// let store = SqliteStore::open(dir.join("events.db")).await?;
-/// store.close().await?;
-///
-/// let err = store.stream_version(&StreamId::new("Account-1")).await.unwrap_err();
-/// assert!(matches!(err, StoreError::Unavailable(_)));
-/// assert!(err.source().unwrap().is::<StoreClosed>());
-/// # std::fs::remove_dir_all(dir).ok();
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the SQLite store on `{}` is closed", path.display())]
-pub struct StoreClosed {
-    path: PathBuf,
-}
-
-impl StoreClosed {
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
 /// The error of an operation on a closed store.
 pub(crate) fn closed(path: &Path) -> StoreError {
-    StoreError::Unavailable(Box::new(StoreClosed {
-        path: path.to_owned(),
-    }))
+    StoreError::Closed {
+        store: format!("SQLite `{}`", path.display()),
+    }
 }
 
 /// An [`EventStore`] in a SQLite database file; clones share the connections.
@@ -556,7 +520,7 @@ impl SqliteStore {
     ///
     /// Afterwards the database file alone holds every event (see the module
     /// docs on the WAL), and every operation on this store or its clones
-    /// fails with [`StoreError::Unavailable`] caused by [`StoreClosed`].
+    /// fails with [`StoreError::Closed`].
     /// Closing again does nothing.
     ///
     /// ```

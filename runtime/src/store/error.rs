@@ -79,6 +79,14 @@ pub enum StoreError {
     /// The operation may be retried once it is back.
     #[error("the event store is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store was closed ([`EventStore::close`](crate::EventStore::close),
+    /// [`App::shutdown`](crate::App::shutdown)); open a new one. Unlike
+    /// [`Unavailable`](Self::Unavailable), retrying does not help.
+    #[error("the event store ({store}) is closed")]
+    Closed {
+        /// Which store: its kind and file or schema.
+        store: String,
+    },
     /// The store's configuration is invalid (bad table prefix, bad URL, ...).
     #[error("invalid event store configuration: {0}")]
     Config(String),
