@@ -1425,10 +1425,11 @@ pub async fn closing_keeps_everything_for_the_next_opener<F: StoreFactory>(
         .append(&b, ExpectedVersion::NoStream, events(1))
         .await
         .unwrap();
-    store
+    let last = store
         .append_after_seen(&a, 3, StreamHint::NONE, None, events(2))
         .await
-        .unwrap();
+        .unwrap()
+        .last_position;
     let snapshot = Snapshot {
         stream_id: a.clone(),
         stream_version: 5,
@@ -1437,12 +1438,13 @@ pub async fn closing_keeps_everything_for_the_next_opener<F: StoreFactory>(
         taken_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
     };
     store.save_snapshot(snapshot.clone()).await.unwrap();
-    let written = read_whole_log(store).await;
+    // A store may hold back the newest events until they settle: wait for them.
+    let written = log_through(store, last).await;
     store.close().await.unwrap();
     store.close().await.unwrap();
 
     let again = factory.open_again(store).await;
-    let read = read_whole_log(&again).await;
+    let read = log_through(&again, last).await;
     assert_eq!(
         read.iter()
             .map(|e| (e.event_id, e.global_position))
