@@ -1,9 +1,14 @@
 //! `#[command(aggregate = A)]`: the target aggregate, the identity field and serde.
+//!
+//! Whatever is wrong, the `Command` impl is still written (with an error type
+//! for an unknown aggregate, a stub identity for a missing `#[id]`), so the
+//! command's handler and its dispatch sites add no errors of their own.
 
 use crate::event::add_derives;
 use crate::internals::ast::CommandItem;
+use crate::internals::ctxt::{Ctxt, Errors};
 use crate::internals::symbol::ID;
-use crate::internals::{attr, ctxt::Ctxt, debug_expansion, krate};
+use crate::internals::{attr, debug_expansion, krate, respan};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -22,11 +27,17 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         _ => Vec::new(),
     };
     let cx = Ctxt::new();
-    let (generated, krate_path, name) = match CommandItem::from_ast(&cx, args, &item, &id_attrs) {
-        Some(ir) => (impl_command(&ir), ir.krate.clone(), ir.ident.to_string()),
+    let ir = CommandItem::from_ast(&cx, args, &item, &id_attrs);
+    let mut errors = cx.check();
+    let (generated, krate_path, name) = match &ir {
+        Some(ir) => (
+            impl_command(ir, &mut errors),
+            ir.krate.clone(),
+            ir.ident.to_string(),
+        ),
         None => (TokenStream::new(), None, String::new()),
     };
-    let errors = cx.check().err().map(syn::Error::into_compile_error);
+    let errors = errors.into_compile_errors();
     let krate = krate(krate_path.as_ref());
     add_derives(&mut item, &krate, &["Clone", "Debug"], true);
     let out = quote! {
@@ -38,37 +49,83 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     out
 }
 
-/// Emits what it can: with no aggregate there is nothing sound to implement;
-/// with no `#[id]` a stub keeps the command usable so handlers add no errors.
-fn impl_command(ir: &CommandItem) -> TokenStream {
-    let Some(aggregate) = &ir.aggregate else {
-        return TokenStream::new();
-    };
+fn impl_command(ir: &CommandItem, errors: &mut Errors) -> TokenStream {
     let krate = krate(ir.krate.as_ref());
     let ident = ir.ident;
     let name = &ir.name;
-    let aggregate_ty = quote_spanned!(aggregate.span()=> type Aggregate = #aggregate;);
-    let id = match &ir.id {
-        Some((member, id_ty)) => quote_spanned!(id_ty.span()=> &self.#member),
-        None => quote!(::core::unreachable!()),
+    let (impl_generics, ty_generics, where_clause) = ir.generics.split_for_impl();
+    let declared = quote! {
+        #[automatically_derived]
+        impl #impl_generics #krate::__private::CommandDeclared for #ident #ty_generics #where_clause {
+            const OK: bool = __AGGREGATE_OK;
+        }
     };
-    // Spanned at the aggregate, so "implemented for `Loan`" points there.
+    let aggregate = ir
+        .aggregate
+        .as_ref()
+        .filter(|_| ir.generics.params.is_empty());
+    let Some(aggregate) = aggregate else {
+        // Reported already (its error is the failed check here); the impls
+        // only keep uses of the type quiet, and handlers of the command read
+        // the failed check and add nothing.
+        let failed = errors.take_as_check();
+        let mut generics = ir.generics.clone();
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!([(); __AGGREGATE_OK as usize]:));
+        let (_, _, poisoned_where) = generics.split_for_impl();
+        return quote! {
+            const _: () = {
+                const __AGGREGATE_OK: bool = #failed;
+
+                #[automatically_derived]
+                impl #impl_generics #krate::Command for #ident #ty_generics #poisoned_where {
+                    const NAME: &'static str = #name;
+                    type Aggregate = [(); __AGGREGATE_OK as usize];
+                    fn aggregate_id(&self) -> &dyn ::core::fmt::Display {
+                        ::core::unreachable!()
+                    }
+                }
+
+                #declared
+            };
+        };
+    };
+    // The aggregate is named once (so a misspelt one is one error) and
+    // checked once, at the user's token: if it is not an `#[aggregate]` type,
+    // or its state failed its own checks, `Self::Aggregate` is an error type
+    // and dispatch sites add nothing.
+    let aggregate_check = quote_spanned! {aggregate.span()=>
+        type __Aggregate = #aggregate;
+        const __AGGREGATE_OK: bool = <__Aggregate as #krate::__private::AggregateDeclared>::OK;
+    };
+    // Spanned at the aggregate, so "but it is implemented for `Loan`" points there.
     let command_for = quote_spanned! {aggregate.span()=>
         #[automatically_derived]
-        impl #krate::__private::CommandFor<#aggregate> for #ident {}
+        impl #krate::__private::CommandFor<__Aggregate> for #ident {}
+    };
+    let id = match &ir.id {
+        Some((member, id_ty)) => {
+            let krate = respan(&krate, id_ty.span());
+            quote_spanned!(id_ty.span()=> #krate::__private::id_display(&self.#member))
+        }
+        None => quote!(::core::unreachable!()),
     };
     quote! {
         const _: () = {
+            #aggregate_check
             #[automatically_derived]
             impl #krate::Command for #ident {
                 const NAME: &'static str = #name;
-                #aggregate_ty
+                type Aggregate = #krate::__private::Checked<__Aggregate, { __AGGREGATE_OK }>;
                 fn aggregate_id(&self) -> &dyn ::core::fmt::Display {
                     #id
                 }
             }
 
             #command_for
+            #declared
         };
     }
 }

@@ -1,8 +1,13 @@
 //! `#[event]`: stable type names, versions, serde and the decode table.
+//!
+//! With any error, a stub `Event` impl (no types, unreachable bodies) is
+//! written in place of the real one, so aggregates and handlers using the
+//! type add no errors of their own.
 
-use crate::internals::ast::{EventItem, EventShape, EventVariant};
+use crate::internals::ast::{EventItem, EventShape, EventVariant, Payload, PayloadField};
+use crate::internals::ctxt::{Ctxt, Errors};
 use crate::internals::symbol::EVENT;
-use crate::internals::{attr, check, ctxt::Ctxt, debug_expansion, krate};
+use crate::internals::{attr, check, debug_expansion, krate};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
@@ -20,20 +25,23 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         _ => Vec::new(),
     };
     let cx = Ctxt::new();
-    let (generated, krate_path, name) = match EventItem::from_ast(&cx, args, &item, &variant_attrs)
-    {
+    let ir = EventItem::from_ast(&cx, args, &item, &variant_attrs);
+    if let Some(ir) = &ir {
+        check::event_names_unique(&cx, ir);
+    }
+    let mut errors = cx.check();
+    let (generated, krate_path, name) = match &ir {
         Some(ir) => {
-            check::event_names_unique(&cx, &ir);
-            let generated = if cx.has_errors() {
-                TokenStream::new()
+            let generated = if errors.is_empty() {
+                impl_event(ir)
             } else {
-                impl_event(&ir)
+                impl_event_stub(ir, &mut errors)
             };
             (generated, ir.krate.clone(), ir.ident.to_string())
         }
         None => (TokenStream::new(), None, String::new()),
     };
-    let errors = cx.check().err().map(syn::Error::into_compile_error);
+    let errors = errors.into_compile_errors();
     let krate = krate(krate_path.as_ref());
     add_derives(&mut item, &krate, &["Clone", "Debug", "PartialEq"], true);
     let out = quote! {
@@ -112,7 +120,7 @@ fn impl_event(ir: &EventItem) -> TokenStream {
                     let (name, version) = (&v.name, v.version);
                     parts.0.push(quote!(Self::#vi { .. } => #name));
                     parts.1.push(quote!(Self::#vi { .. } => #version));
-                    let (enc, dec) = variant_codec(&krate, &serde_crate, vi, v.fields);
+                    let (enc, dec) = variant_codec(&krate, &serde_crate, vi, &v.payload);
                     parts.2.push(enc);
                     parts.3.push(quote!((#name, #version) => #dec));
                 }
@@ -153,51 +161,106 @@ fn impl_event(ir: &EventItem) -> TokenStream {
     }
 }
 
+/// What an erroneous declaration still provides: the type is an `Event`, so
+/// `events = ..` and handlers accept it; it is never run, since the crate
+/// does not compile. A generic type is bound on a failed check carrying its
+/// error, so its impl (which could not hold for every parameter) stays quiet.
+fn impl_event_stub(ir: &EventItem, errors: &mut Errors) -> TokenStream {
+    let krate = krate(ir.krate.as_ref());
+    let ident = ir.ident;
+    let mut generics = ir.generics.clone();
+    let failed = (!generics.params.is_empty()).then(|| {
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!([(); __EVENT_OK as usize]:));
+        let failed = errors.take_as_check();
+        quote!(const __EVENT_OK: bool = #failed;)
+    });
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    quote! {
+        const _: () = {
+        #failed
+        #[automatically_derived]
+        impl #impl_generics #krate::Event for #ident #ty_generics #where_clause {
+            const TYPES: &'static [#krate::EventType] = &[];
+
+            fn event_type(&self) -> &'static str {
+                ::core::unreachable!()
+            }
+
+            fn event_version(&self) -> u32 {
+                ::core::unreachable!()
+            }
+
+            fn encode(&self) -> ::core::result::Result<#krate::Payload, #krate::__private::serde_json::Error> {
+                ::core::unreachable!()
+            }
+
+            fn decode(
+                _event_type: &str,
+                _event_version: u32,
+                _payload: &#krate::Payload,
+            ) -> ::core::result::Result<Self, #krate::DecodeError> {
+                ::core::unreachable!()
+            }
+        }
+        };
+    }
+}
+
 /// The encode arm and decode expression of one variant. The payload is the
-/// variant's fields as a JSON object (or the wrapped value), without the type name.
+/// variant's fields as a JSON object (or the wrapped value), without the type
+/// name; the fields' own `#[serde(..)]` attributes apply.
 fn variant_codec(
     krate: &TokenStream,
     serde_crate: &str,
     vi: &syn::Ident,
-    fields: &syn::Fields,
+    payload: &Payload,
 ) -> (TokenStream, TokenStream) {
-    match fields {
-        syn::Fields::Unit => (
+    let serde_path = quote!(#krate::__private::serde);
+    match payload {
+        Payload::Unit => (
             quote!(Self::#vi => #krate::Payload::from_json("{}")),
             quote!(::core::result::Result::Ok(Self::#vi)),
         ),
-        syn::Fields::Unnamed(f) => {
-            let ty = &f.unnamed[0].ty;
-            (
-                quote!(Self::#vi(inner) => #krate::Payload::from_serialize(inner)),
-                quote_spanned! {vi.span()=>
-                    #krate::__private::decode_payload::<#ty>(event_type, event_version, payload).map(Self::#vi)
-                },
-            )
-        }
-        syn::Fields::Named(f) => {
-            let names: Vec<_> = f
-                .named
+        Payload::Newtype(PayloadField { ty, serde, .. }) if serde.is_empty() => (
+            quote!(Self::#vi(inner) => #krate::Payload::from_serialize(inner)),
+            quote_spanned! {vi.span()=>
+                #krate::__private::decode_payload::<#ty>(event_type, event_version, payload).map(Self::#vi)
+            },
+        ),
+        // A newtype struct is stored as its one field, so this is the same
+        // payload as above, with the field's attributes applied.
+        Payload::Newtype(PayloadField { ty, serde, .. }) => (
+            quote! {
+                Self::#vi(inner) => {
+                    #[derive(#serde_path::Serialize)]
+                    #[serde(crate = #serde_crate)]
+                    struct __Payload<'__payload>(#(#serde)* &'__payload #ty);
+                    #krate::Payload::from_serialize(&__Payload(inner))
+                }
+            },
+            quote! {{
+                #[derive(#serde_path::Deserialize)]
+                #[serde(crate = #serde_crate)]
+                struct __Payload(#(#serde)* #ty);
+                #krate::__private::decode_payload::<__Payload>(event_type, event_version, payload)
+                    .map(|p| Self::#vi(p.0))
+            }},
+        ),
+        Payload::Named(fields) => {
+            let names: Vec<_> = fields
                 .iter()
-                .map(|f| f.ident.as_ref().expect("named field"))
+                .map(|f| f.ident.expect("named fields have idents"))
                 .collect();
-            let tys: Vec<_> = f.named.iter().map(|f| &f.ty).collect();
-            let serde_attrs: Vec<Vec<&syn::Attribute>> = f
-                .named
-                .iter()
-                .map(|f| {
-                    f.attrs
-                        .iter()
-                        .filter(|a| a.path().is_ident("serde"))
-                        .collect()
-                })
-                .collect();
-            let serde_path = quote!(#krate::__private::serde);
+            let tys: Vec<_> = fields.iter().map(|f| f.ty).collect();
+            let serde_attrs: Vec<&Vec<&syn::Attribute>> = fields.iter().map(|f| &f.serde).collect();
             let encode = quote! {
                 Self::#vi { #(#names),* } => {
                     #[derive(#serde_path::Serialize)]
                     #[serde(crate = #serde_crate)]
-                    struct __Payload<'__a> { #( #(#serde_attrs)* #names: &'__a #tys, )* }
+                    struct __Payload<'__payload> { #( #(#serde_attrs)* #names: &'__payload #tys, )* }
                     #krate::Payload::from_serialize(&__Payload { #(#names),* })
                 }
             };

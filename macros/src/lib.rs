@@ -7,6 +7,14 @@
 //!
 //! Set `ANNALS_MACROS_DEBUG=1` while building to print every expansion to
 //! stderr, or run `cargo expand` on your crate.
+//!
+//! # One mistake, one error
+//!
+//! Every check below is reported once, at your token, and says what to do.
+//! Whatever is wrong, each macro still writes the impls the rest of your
+//! program relies on (with an error type or a stub where a piece is
+//! missing), so a misspelt key, a missing `#[event]` or a state without
+//! `Default` is one error, not one per handler, command and dispatch site.
 
 mod aggregate;
 mod command;
@@ -55,7 +63,13 @@ use proc_macro::TokenStream;
 /// fields (stored as `{}`), or wraps exactly one type (stored as that type's
 /// serde form). The type name is stored beside the payload, not in it, so
 /// renaming a Rust variant with `rename` keeps old events readable.
-/// `#[serde(..)]` attributes on named fields are honoured.
+///
+/// `#[serde(..)]` attributes on fields (named fields, or the one field of a
+/// wrapping variant) shape the stored payload. On an enum or a variant they
+/// are rejected: each variant is stored on its own, so they would change the
+/// enum's own serde form but not what is stored. Name a stored type with
+/// `#[event(rename = "..")]` instead. (On the struct form, which is stored
+/// through its own serde derive, all of serde's attributes apply.)
 ///
 /// # What it generates
 ///
@@ -68,9 +82,14 @@ use proc_macro::TokenStream;
 ///
 /// # Checked at compile time
 ///
-/// Unknown or duplicate keys; two variants with the same (name, version);
-/// `version = 0`; a tuple variant with more than one field; discriminants;
-/// generic event types.
+/// - unknown keys (with the likely intended one) and duplicate keys; `rename`
+///   or `version` on the enum instead of its variants; `crate` on a variant;
+/// - two variants with the same (name, version); `version = 0`;
+/// - a variant wrapping more than one type; discriminants; an enum with no
+///   variant; `#[serde(..)]` on the enum or a variant;
+/// - generic event types; `#[event]` on anything but an enum or a struct;
+/// - where a type is used as `#[aggregate(events = ..)]`, that it is an
+///   `#[event]` type: a missing `#[event]` is one error, at `events = ..`.
 #[proc_macro_attribute]
 pub fn event(args: TokenStream, input: TokenStream) -> TokenStream {
     event::expand(args.into(), input.into()).into()
@@ -102,20 +121,25 @@ pub fn event(args: TokenStream, input: TokenStream) -> TokenStream {
 /// | `crate = "path"` | `"::annals"` | where generated code finds the runtime |
 ///
 /// Exactly one field carries `#[id]`: its value, through `Display`, names the
-/// aggregate instance, whose stream is `"{aggregate name}-{id}"`.
+/// aggregate instance, whose stream is `"{aggregate name}-{id}"`. A command
+/// can be a tuple struct: `pub struct CloseAccount(#[id] pub AccountId);`.
 ///
 /// # What it generates
 ///
 /// - `#[derive(Clone, Debug, Serialize, Deserialize)]`, skipping any you
 ///   derive yourself;
 /// - `impl annals::Command` (`NAME`, `type Aggregate`, `aggregate_id()`);
-/// - a hidden marker impl tying the command to its aggregate, which is how
+/// - hidden marker impls tying the command to its aggregate, which is how
 ///   `#[aggregate]` rejects a handler in the wrong aggregate.
 ///
 /// # Checked at compile time
 ///
-/// Unknown or duplicate keys; a missing `aggregate = ..`; an `aggregate` that
-/// is not an `#[aggregate]` type; no `#[id]` field, or two; generic commands.
+/// - unknown keys (with the likely intended one) and duplicate keys; a
+///   missing `aggregate = ..`;
+/// - an `aggregate` that is not an `#[aggregate]` type;
+/// - no `#[id]` field, two, or `#[id]` with arguments; an `#[id]` field whose
+///   type does not implement `Display`;
+/// - generic commands; `#[command]` on anything but a struct.
 #[proc_macro_attribute]
 pub fn command(args: TokenStream, input: TokenStream) -> TokenStream {
     command::expand(args.into(), input.into()).into()
@@ -158,13 +182,14 @@ pub fn command(args: TokenStream, input: TokenStream) -> TokenStream {
 ///
 /// # On the state struct
 ///
-/// A struct with named fields (or a unit struct) that implements `Default`:
-/// the state before the first event.
+/// A struct with named fields (or a unit struct) that implements `Default`
+/// (the state before the first event) and is `Send + Sync + 'static` (the
+/// `App` caches it and shares it between tasks).
 ///
 /// | key | default | meaning |
 /// | --- | --- | --- |
 /// | `events = Type` | required | the `#[event]` type this aggregate records and folds |
-/// | `name = "name"` | the struct's name | the stable aggregate name, the prefix of its streams (`"{name}-{id}"`) |
+/// | `name = "name"` | the struct's name | the stable aggregate name, the prefix of its streams (`"{name}-{id}"`); not empty, and without `-` (which would let one aggregate's streams alias another's), NUL or whitespace |
 /// | `snapshot_every = N` | no snapshots | store a snapshot of the state every N events, so a cold load replays at most N; the state must implement `Serialize` and `Deserialize` |
 /// | `snapshot_version = N` | `1` | the snapshot schema version (needs `snapshot_every`); bump it when the state's shape changes and older snapshots are ignored |
 /// | `crate = "path"` | `"::annals"` | where generated code finds the runtime |
@@ -195,8 +220,10 @@ pub fn command(args: TokenStream, input: TokenStream) -> TokenStream {
 ///   an array of events; or a `Result` of one of those with a domain error
 ///   type implementing `std::error::Error`, which `dispatch` returns intact.
 ///
-/// For each handler it generates `impl annals::Handles<Cmd> for State` and
-/// registers a JSON route for the command with `inventory`.
+/// For each handler it generates `impl annals::Handles<Cmd> for State` (so a
+/// second handler for the command does not compile, and the command's
+/// aggregate is checked by the types) and registers a JSON route for the
+/// command with `inventory`.
 ///
 /// The `#[apply]` function, `fn apply(&mut self, event: &Events)`, folds one
 /// event into the state. It cannot fail and cannot be `async`. It generates
@@ -204,22 +231,46 @@ pub fn command(args: TokenStream, input: TokenStream) -> TokenStream {
 ///
 /// # Checked at compile time, at your tokens
 ///
-/// - a second handler for one command, in the same impl block or another;
-/// - a handler for a command whose `aggregate = ..` names another aggregate;
-/// - a handler returning another aggregate's events, or a type that is not
-///   an event output;
-/// - an event variant the `#[apply]` `match` does not handle (rustc's own
-///   non-exhaustive `match` error on your code), and a catch-all arm (`_`,
-///   or a binding) in that `match`, which would hide variants added later;
-/// - a missing `#[apply]` function;
-/// - wrong signatures: `&mut self` or `self` in a handler, the command by
-///   reference, more than one services argument, generic handlers, an
-///   `async` or fallible `#[apply]`;
-/// - `#[aggregate]` on an enum, a tuple struct, a trait impl or a generic
-///   type; unknown or duplicate keys; keys of the struct form on the impl.
+/// On the state struct:
 ///
-/// A handler with a wrong signature is reported once and still counts as the
-/// command's handler, so code that dispatches the command adds no errors.
+/// - unknown keys (with the likely intended one) and duplicate keys; a
+///   missing `events = ..`; `snapshot_version` without `snapshot_every`;
+///   `snapshot_every = 0`;
+/// - an `events` type that is not an `#[event]` type;
+/// - a `name` that is empty or contains `-`, NUL or whitespace;
+/// - a state that does not implement `Default`, or is not
+///   `Send + Sync + 'static`; with `snapshot_every`, a state that does not
+///   implement `Serialize` and `Deserialize`;
+/// - `#[aggregate]` on an enum, a tuple struct or a generic type.
+///
+/// On the impl block:
+///
+/// - a second handler for one command, in the same impl block or another;
+/// - a handler for a type that is not a `#[command]`, or for a command whose
+///   `aggregate = ..` names another aggregate;
+/// - a handler returning another aggregate's events, or a type that is not
+///   an event output; a `Result` whose error type is not a
+///   `std::error::Error + Send + Sync + 'static`; an `async` handler whose
+///   future is not `Send`;
+/// - wrong signatures: `&mut self` or `self` in a handler, the command by
+///   reference, more than one services argument, generic handlers; an
+///   `async`, generic or fallible `#[apply]`, or one with other arguments
+///   than `&mut self` and the event by reference;
+/// - a missing `#[apply]` function, or two; an event variant the `#[apply]`
+///   `match` does not handle (rustc's own non-exhaustive `match` error on
+///   your code), and a catch-all arm (`_`, or a binding) in that `match`,
+///   which would hide variants added later;
+/// - `#[aggregate]` on a trait impl or a generic impl; keys of the struct
+///   form on the impl; `#[handle]` or `#[apply]` with arguments, twice, or
+///   both on one function.
+///
+/// A handler or `#[apply]` with a wrong signature is reported once and still
+/// counts as the command's handler (or the fold), so code that dispatches
+/// the command adds no errors.
+///
+/// Where your code dispatches a command that no `#[handle]` function takes,
+/// `App::dispatch` does not compile: "`Account` has no handler for command
+/// `Open`".
 #[proc_macro_attribute]
 pub fn aggregate(args: TokenStream, input: TokenStream) -> TokenStream {
     aggregate::expand(args.into(), input.into()).into()

@@ -76,6 +76,11 @@ pub trait Event: Clone + fmt::Debug + Send + Sync + 'static {
 )]
 pub trait Aggregate: Default + Send + Sync + 'static {
     /// The aggregate type name; streams are named `"{TYPE}-{id}"`.
+    ///
+    /// Not empty, and without `-`, NUL or whitespace: a `-` would let one
+    /// aggregate's streams alias another's (`Acct` with id `x-R` and `Acct-x`
+    /// with id `R` are both `Acct-x-R`). `#[aggregate(name = "..")]` rejects
+    /// such a name at compile time.
     const TYPE: &'static str;
 
     /// The events this aggregate records and folds.

@@ -83,6 +83,8 @@ mod app;
 pub mod store;
 pub mod testing;
 
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -103,8 +105,9 @@ pub use aggregate::{
 pub use annals_macros::{aggregate, command, event};
 pub use app::{
     AggregateRegistration, AnyDomainError, App, AppBuilder, BoxError, BuildError, CommandContext,
-    CommandOutcome, CommandRoute, DispatchError, DispatchOptions, Dispatched, JsonDispatchError,
-    JsonDispatchFn, JsonDispatched, LoadError, Middleware, OutcomeKind, RetryPolicy,
+    CommandOutcome, CommandRoute, DispatchError, DispatchFuture, DispatchOptions, Dispatched,
+    JsonDispatchError, JsonDispatchFn, JsonDispatched, LoadError, Middleware, OutcomeKind,
+    RetryPolicy,
 };
 pub use store::{
     AnyStore, AppendResult, EventStore, ExpectedVersion, InvalidStreamId, MemoryStore, Metadata,

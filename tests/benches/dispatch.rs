@@ -1,4 +1,4 @@
-//! In-memory dispatch throughput (issue 2): Annals vs cqrs-es 0.5 `MemStore`.
+//! In-memory dispatch throughput (issues 2 and 7): Annals vs cqrs-es 0.5 `MemStore`.
 //!
 //! Run with `cargo bench -p annals-tests --bench dispatch`.
 //!
@@ -15,6 +15,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use annals::prelude::*;
+use annals_tests::fmt_rate;
 use uuid::Uuid;
 
 const ACCOUNTS: usize = 1_000;
@@ -498,19 +499,6 @@ fn block_on<F: Future>(rt: &tokio::runtime::Runtime, f: F) -> F::Output {
     rt.block_on(f)
 }
 
-fn fmt_rate(r: f64) -> String {
-    let r = r.round() as u64;
-    let s = r.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 struct Row {
     workload: String,
     annals: Run,
@@ -654,13 +642,12 @@ fn main() {
     if let (Some(a), Some(b)) = (a, b) {
         println!();
         println!(
-            "targets: (a) {} >= 1,000,000/s: {}; (a) {:.1}x cqrs-es >= 15x: {}; (b)/(a) = {:.2} >= 0.9: {}",
+            "targets (issue 7): (a) {} >= 1,500,000/s: {}; (b)/(a) = {:.2} >= 0.9: {}; (a) is {:.1}x cqrs-es",
             fmt_rate(a.annals.per_second()),
-            a.annals.per_second() >= 1e6,
-            a.annals.per_second() / a.cqrs.per_second(),
-            a.annals.per_second() / a.cqrs.per_second() >= 15.0,
+            a.annals.per_second() >= 1.5e6,
             b.annals.per_second() / a.annals.per_second(),
             b.annals.per_second() / a.annals.per_second() >= 0.9,
+            a.annals.per_second() / a.cqrs.per_second(),
         );
     }
     println!("total bench time: {:.1} s", total.elapsed().as_secs_f64());

@@ -11,7 +11,8 @@
 //! - `sqlite-commands`: single-event deposit commands through `App::dispatch`
 //!   on a SQLite file at the store's default `synchronous = NORMAL`, next to one
 //!   sqlx autocommit INSERT per transaction (rusqlite and store-level appends:
-//!   see `benches/sqlite_store.rs`);
+//!   see `benches/sqlite_store.rs`), in `STORES_BENCH_SQLITE_ROUNDS` (default
+//!   6) paired rounds of `STORES_BENCH_SQLITE_SECS` (default 2) per case;
 //! - `cold-load`: `App::load` of a 10,000-event aggregate with an empty cache,
 //!   with and without snapshots, on both stores.
 //!
@@ -849,7 +850,51 @@ struct SqliteRow {
     annals: Samples,
 }
 
-async fn sqlite_commands(dir: &std::path::Path, secs: Duration) -> Vec<SqliteRow> {
+impl SqliteRow {
+    /// Each round's Annals rate over its raw rate, the two measured back to
+    /// back.
+    fn ratios(&self) -> Vec<f64> {
+        self.annals
+            .0
+            .iter()
+            .zip(&self.sqlx.0)
+            .map(|(a, r)| a / r)
+            .collect()
+    }
+
+    /// The median round's ratio: a burst of load elsewhere on the machine
+    /// that lands on one case of one round moves it, not the median.
+    fn median_ratio(&self) -> f64 {
+        let mut ratios = self.ratios();
+        ratios.sort_by(f64::total_cmp);
+        match ratios.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => ratios[n / 2],
+            n => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
+        }
+    }
+}
+
+/// Rounds of the SQLite section (`STORES_BENCH_SQLITE_ROUNDS`, default 6),
+/// each `STORES_BENCH_SQLITE_SECS` (default 2) per case: a one-caller SQLite
+/// command waits on two thread wake-ups, so its rate follows the machine's
+/// load from second to second, and many short paired rounds say more than a
+/// few long ones.
+fn sqlite_rounds() -> (usize, Duration) {
+    let var = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    (
+        var("STORES_BENCH_SQLITE_ROUNDS", 6).max(1) as usize,
+        Duration::from_secs(var("STORES_BENCH_SQLITE_SECS", 2).max(1)),
+    )
+}
+
+async fn sqlite_commands(dir: &std::path::Path) -> Vec<SqliteRow> {
+    let (rounds, secs) = sqlite_rounds();
     let mut rows = Vec::new();
     for tasks in [1, 16] {
         let mut row = SqliteRow {
@@ -857,7 +902,7 @@ async fn sqlite_commands(dir: &std::path::Path, secs: Duration) -> Vec<SqliteRow
             sqlx: Samples::default(),
             annals: Samples::default(),
         };
-        for round in 0..ROUNDS {
+        for round in 0..rounds {
             let accounts = ids(ACCOUNTS);
             for case in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
                 if case == 0 {
@@ -874,6 +919,7 @@ async fn sqlite_commands(dir: &std::path::Path, secs: Duration) -> Vec<SqliteRow
                     open_accounts(&app, &accounts).await;
                     let annals = annals_deposits(&app, &accounts, tasks, secs).await;
                     check_deposits(&app, &accounts, annals.ops).await;
+                    app.shutdown().await.expect("closes");
                     row.annals.0.push(annals.rate());
                 }
             }
@@ -1096,40 +1142,50 @@ fn main() {
     }
 
     if wanted("sqlite-commands") {
-        let rows = rt.block_on(sqlite_commands(dir.path(), secs));
+        let rows = rt.block_on(sqlite_commands(dir.path()));
+        let (rounds, secs) = sqlite_rounds();
         println!();
         println!(
-            "### SQLite: single-event deposit commands, {ACCOUNTS} accounts, WAL, synchronous = NORMAL (the store's default), mean of {ROUNDS} rounds"
+            "### SQLite: single-event deposit commands, {ACCOUNTS} accounts, WAL, synchronous = NORMAL (the store's default), {rounds} rounds of {} s per case",
+            secs.as_secs()
         );
         println!();
         println!(
-            "| concurrency | raw sqlx, one autocommit INSERT per tx | Annals App::dispatch | Annals / sqlx |"
+            "| concurrency | raw sqlx, one autocommit INSERT per tx | Annals App::dispatch | Annals / sqlx (means) | Annals / sqlx (median round) |"
         );
-        println!("|---:|---:|---:|---:|");
+        println!("|---:|---:|---:|---:|---:|");
         for r in &rows {
             println!(
-                "| {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {:.2}x |",
                 r.concurrency,
                 fmt_rate(r.sqlx.mean()),
                 fmt_rate(r.annals.mean()),
-                ratio(r.annals.mean(), r.sqlx.mean())
+                ratio(r.annals.mean(), r.sqlx.mean()),
+                r.median_ratio()
             );
         }
         println!();
         for r in &rows {
             println!(
-                "rounds at c={}: sqlx {}; Annals {}",
+                "rounds at c={}: sqlx {}; Annals {}; ratios {}",
                 r.concurrency,
                 r.sqlx.spread(),
-                r.annals.spread()
+                r.annals.spread(),
+                r.ratios()
+                    .iter()
+                    .map(|x| format!("{x:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
             );
         }
         for r in &rows {
-            let x = r.annals.mean() / r.sqlx.mean();
+            let x = r.median_ratio();
+            // Issue 7 raised the one-caller target from issue 3's 0.8x.
+            let target = if r.concurrency == 1 { 0.85 } else { 0.8 };
             println!(
-                "target c={}: Annals {x:.2}x raw sqlx >= 0.8x: {}",
+                "target c={}: Annals {x:.2}x raw sqlx (median round) >= {target}x: {}",
                 r.concurrency,
-                x >= 0.8
+                x >= target
             );
         }
     }

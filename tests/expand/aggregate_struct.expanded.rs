@@ -13,10 +13,24 @@ impl ::core::default::Default for Account {
     }
 }
 const _: () = {
+    type __Events = AccountEvent;
+    const __EVENTS_OK: bool = ::annals::__private::is_event::<__Events>();
+    const __DEFAULT_OK: bool = ::annals::__private::state_default::<Account>();
+    const __SEND_OK: bool = ::annals::__private::state_send::<Account>();
+    type __Sendable = ::annals::__private::Checked<Account, { __SEND_OK }>;
+    const __STATE_OK: bool = __DEFAULT_OK
+        & ::annals::__private::state_sync::<__Sendable>();
     #[automatically_derived]
-    impl ::annals::Aggregate for Account {
+    impl ::annals::__private::AggregateDeclared for Account {
+        const OK: bool = __STATE_OK;
+    }
+    #[automatically_derived]
+    impl ::annals::Aggregate for Account
+    where
+        [(); __STATE_OK as usize]:,
+    {
         const TYPE: &'static str = "Account";
-        type Event = AccountEvent;
+        type Event = ::annals::__private::Checked<__Events, { __EVENTS_OK }>;
         fn apply(&mut self, event: &Self::Event) {
             <Self as ::annals::__private::ApplyEvents>::apply_event(self, event)
         }
@@ -28,7 +42,7 @@ const _: () = {
                 ::annals::AggregateRegistration {
                     name: "Account",
                     rust_type: "aggregate_struct::Account",
-                    event_types: <AccountEvent as ::annals::Event>::TYPES,
+                    event_types: ::annals::__private::event_types::<Account>(),
                 }
             },
             next: ::inventory::__private::UnsafeCell::new(

@@ -291,15 +291,21 @@ const _: () = {
     }
 };
 const _: () = {
+    type __Aggregate = Account;
+    const __AGGREGATE_OK: bool = <__Aggregate as ::annals::__private::AggregateDeclared>::OK;
     #[automatically_derived]
     impl ::annals::Command for DepositMoney {
         const NAME: &'static str = "DepositMoney";
-        type Aggregate = Account;
+        type Aggregate = ::annals::__private::Checked<__Aggregate, { __AGGREGATE_OK }>;
         fn aggregate_id(&self) -> &dyn ::core::fmt::Display {
-            &self.account_id
+            ::annals::__private::id_display(&self.account_id)
         }
     }
     #[automatically_derived]
-    impl ::annals::__private::CommandFor<Account> for DepositMoney {}
+    impl ::annals::__private::CommandFor<__Aggregate> for DepositMoney {}
+    #[automatically_derived]
+    impl ::annals::__private::CommandDeclared for DepositMoney {
+        const OK: bool = __AGGREGATE_OK;
+    }
 };
 fn main() {}

@@ -712,8 +712,8 @@ const _: () = {
             match self {
                 Self::Opened { owner } => {
                     #[serde(crate = "::annals::__private::serde")]
-                    struct __Payload<'__a> {
-                        owner: &'__a String,
+                    struct __Payload<'__payload> {
+                        owner: &'__payload String,
                     }
                     #[doc(hidden)]
                     #[allow(
@@ -725,7 +725,7 @@ const _: () = {
                     const _: () = {
                         use ::annals::__private::serde as _serde;
                         #[automatically_derived]
-                        impl<'__a> _serde::Serialize for __Payload<'__a> {
+                        impl<'__payload> _serde::Serialize for __Payload<'__payload> {
                             fn serialize<__S>(
                                 &self,
                                 __serializer: __S,
@@ -751,8 +751,8 @@ const _: () = {
                 }
                 Self::MoneyDeposited { amount } => {
                     #[serde(crate = "::annals::__private::serde")]
-                    struct __Payload<'__a> {
-                        amount: &'__a u64,
+                    struct __Payload<'__payload> {
+                        amount: &'__payload u64,
                     }
                     #[doc(hidden)]
                     #[allow(
@@ -764,7 +764,7 @@ const _: () = {
                     const _: () = {
                         use ::annals::__private::serde as _serde;
                         #[automatically_derived]
-                        impl<'__a> _serde::Serialize for __Payload<'__a> {
+                        impl<'__payload> _serde::Serialize for __Payload<'__payload> {
                             fn serialize<__S>(
                                 &self,
                                 __serializer: __S,

@@ -77,6 +77,7 @@ macro_rules! conformance_suite {
             invalid_stream_ids_are_refused_before_anything_is_touched,
             invalid_events_are_refused_alike,
             stream_locks_exclude_other_lockers,
+            append_after_seen_yields_to_a_lock_holder,
             concurrent_writers_of_one_stream_never_overwrite,
             duplicate_event_id_is_rejected_and_nothing_written,
             concurrent_appends_fail_alone,
@@ -87,6 +88,7 @@ macro_rules! conformance_suite {
             snapshots_save_load_replace,
             corrupt_event_is_a_typed_error,
             a_corrupt_event_does_not_hold_back_the_others,
+            closing_keeps_everything_for_the_next_opener,
         );
     };
     (@checks $factory:expr; $($check:ident),* $(,)?) => {
@@ -421,12 +423,12 @@ pub async fn append_after_seen_refuses_a_moved_stream<F: StoreFactory>(_: &F, st
         .await
         .unwrap();
     let done = store
-        .append_after_seen(&stream, 3, StreamHint::NONE, vec![event("Next", 4)])
+        .append_after_seen(&stream, 3, StreamHint::NONE, None, vec![event("Next", 4)])
         .await
         .unwrap();
     assert_eq!(done.stream_version, 4);
     match store
-        .append_after_seen(&stream, 3, done.hint, vec![event("Stale", 5)])
+        .append_after_seen(&stream, 3, done.hint, None, vec![event("Stale", 5)])
         .await
     {
         Err(StoreError::WrongExpectedVersion {
@@ -438,7 +440,7 @@ pub async fn append_after_seen_refuses_a_moved_stream<F: StoreFactory>(_: &F, st
         other => panic!("expected WrongExpectedVersion, got {other:?}"),
     }
     let two = store
-        .append_after_seen(&stream, 4, done.hint, events(2))
+        .append_after_seen(&stream, 4, done.hint, None, events(2))
         .await
         .unwrap();
     assert_eq!(two.stream_version, 6);
@@ -466,7 +468,7 @@ pub async fn append_after_seen_never_writes_a_gap<F: StoreFactory>(_: &F, store:
         u64::MAX,
     ] {
         match store
-            .append_after_seen(&stream, claimed, StreamHint::NONE, events(1))
+            .append_after_seen(&stream, claimed, StreamHint::NONE, None, events(1))
             .await
         {
             Err(StoreError::WrongExpectedVersion {
@@ -480,17 +482,23 @@ pub async fn append_after_seen_never_writes_a_gap<F: StoreFactory>(_: &F, store:
     }
     // `0` means "no stream": a conflict on an existing one, a creation on a new one.
     let zero = store
-        .append_after_seen(&stream, 0, StreamHint::NONE, events(1))
+        .append_after_seen(&stream, 0, StreamHint::NONE, None, events(1))
         .await;
     assert_wrong_version(zero, &stream, ExpectedVersion::Exact(0), Some(1));
     let new = StreamId::new("Seen-new");
     let created = store
-        .append_after_seen(&new, 0, StreamHint::NONE, events(2))
+        .append_after_seen(&new, 0, StreamHint::NONE, None, events(2))
         .await
         .unwrap();
     assert_eq!(created.stream_version, 2);
     let far = store
-        .append_after_seen(&StreamId::new("Seen-none"), 3, StreamHint::NONE, events(1))
+        .append_after_seen(
+            &StreamId::new("Seen-none"),
+            3,
+            StreamHint::NONE,
+            None,
+            events(1),
+        )
         .await;
     assert_wrong_version(
         far,
@@ -502,7 +510,7 @@ pub async fn append_after_seen_never_writes_a_gap<F: StoreFactory>(_: &F, store:
     assert_eq!(read.len(), 1, "nothing was written past the head");
     assert_eq!(store.stream_version(&stream).await.unwrap(), Some(1));
     let next = store
-        .append_after_seen(&stream, 1, StreamHint::NONE, events(1))
+        .append_after_seen(&stream, 1, StreamHint::NONE, None, events(1))
         .await
         .unwrap();
     assert_eq!(next.stream_version, 2);
@@ -522,7 +530,9 @@ pub async fn stream_hints_are_never_trusted_blindly<F: StoreFactory>(_: &F, stor
         .await
         .unwrap();
     // b's hint, b's version, on a: a is at 1.
-    let wrong = store.append_after_seen(&a, 3, on_b.hint, events(1)).await;
+    let wrong = store
+        .append_after_seen(&a, 3, on_b.hint, None, events(1))
+        .await;
     assert_wrong_version(wrong, &a, ExpectedVersion::Exact(3), Some(1));
     let mut version = 1;
     for hint in [
@@ -533,13 +543,13 @@ pub async fn stream_hints_are_never_trusted_blindly<F: StoreFactory>(_: &F, stor
         on_a.hint,
     ] {
         let done = store
-            .append_after_seen(&a, version, hint, events(1))
+            .append_after_seen(&a, version, hint, None, events(1))
             .await
             .unwrap_or_else(|e| panic!("hint {hint:?}: {e}"));
         version += 1;
         assert_eq!(done.stream_version, version);
         let stale = store
-            .append_after_seen(&a, version - 1, done.hint, events(1))
+            .append_after_seen(&a, version - 1, done.hint, None, events(1))
             .await;
         assert_wrong_version(
             stale,
@@ -631,7 +641,7 @@ pub async fn invalid_stream_ids_are_refused_before_anything_is_touched<F: StoreF
         expect(
             "append_after_seen",
             store
-                .append_after_seen(&stream, 0, StreamHint::NONE, events(1))
+                .append_after_seen(&stream, 0, StreamHint::NONE, None, events(1))
                 .await
                 .unwrap_err(),
         );
@@ -763,13 +773,19 @@ pub async fn stream_locks_exclude_other_lockers<F: StoreFactory>(factory: &F, st
 /// Writers racing on one stream with `Exact` each win or get a typed conflict;
 /// the stream ends with no version lost or written twice.
 pub async fn concurrent_writers_of_one_stream_never_overwrite<F: StoreFactory>(
-    _: &F,
+    factory: &F,
     store: &F::Store,
 ) {
     let stream = StreamId::new("Contended-1");
+    // Half the writers on a second handle of the database, as another process.
+    let other = factory.open_again(store).await;
     let writers: Vec<_> = (0..8u64)
         .map(|w| {
-            let store = store.clone();
+            let store = if w % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
             let stream = stream.clone();
             tokio::spawn(async move {
                 let mut won = 0u64;
@@ -1392,4 +1408,138 @@ pub async fn a_corrupt_event_does_not_hold_back_the_others<F: StoreFactory>(
     for _ in 0..2 {
         assert_eq!(next_event(&mut resumed).await.stream_id, after);
     }
+}
+
+/// `close` loses nothing: everything appended and saved before it is there
+/// for whoever opens the database next, and closing twice is harmless.
+pub async fn closing_keeps_everything_for_the_next_opener<F: StoreFactory>(
+    factory: &F,
+    store: &F::Store,
+) {
+    let (a, b) = (StreamId::new("Closing-a"), StreamId::new("Closing-b"));
+    store
+        .append(&a, ExpectedVersion::NoStream, events(3))
+        .await
+        .unwrap();
+    store
+        .append(&b, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    let last = store
+        .append_after_seen(&a, 3, StreamHint::NONE, None, events(2))
+        .await
+        .unwrap()
+        .last_position;
+    let snapshot = Snapshot {
+        stream_id: a.clone(),
+        stream_version: 5,
+        snapshot_version: 1,
+        state: Payload::from_json(r#"{"n":5}"#).unwrap(),
+        taken_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+    };
+    store.save_snapshot(snapshot.clone()).await.unwrap();
+    // A store may hold back the newest events until they settle: wait for them.
+    let written = log_through(store, last).await;
+    store.close().await.unwrap();
+    store.close().await.unwrap();
+
+    let again = factory.open_again(store).await;
+    let read = log_through(&again, last).await;
+    assert_eq!(
+        read.iter()
+            .map(|e| (e.event_id, e.global_position))
+            .collect::<Vec<_>>(),
+        written
+            .iter()
+            .map(|e| (e.event_id, e.global_position))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(again.stream_version(&a).await.unwrap(), Some(5));
+    assert_eq!(again.stream_version(&b).await.unwrap(), Some(1));
+    let loaded = again
+        .load_snapshot(&a)
+        .await
+        .unwrap()
+        .expect("the snapshot");
+    assert_eq!(
+        (loaded.stream_version, loaded.taken_at),
+        (5, snapshot.taken_at)
+    );
+    again.close().await.unwrap();
+}
+
+/// While one caller holds a stream's lock, `append_after_seen` by a caller
+/// without it (on another handle of the database, as another process would
+/// be) yields with `StreamLocked` and writes nothing; the holder appends; a
+/// plain `append` never yields; once released, everyone appends again.
+pub async fn append_after_seen_yields_to_a_lock_holder<F: StoreFactory>(
+    factory: &F,
+    store: &F::Store,
+) {
+    let other = factory.open_again(store).await;
+    let stream = StreamId::new("Turn-1");
+    let free = StreamId::new("Turn-2");
+    store
+        .append(&stream, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    let held = store.lock_stream(&stream).await.unwrap();
+    for handle in [store, &other] {
+        match handle
+            .append_after_seen(&stream, 1, StreamHint::NONE, None, events(1))
+            .await
+        {
+            Err(StoreError::StreamLocked { stream: s }) => assert_eq!(s, stream),
+            other => panic!("expected StreamLocked, got {other:?}"),
+        }
+    }
+    assert!(
+        StoreError::StreamLocked {
+            stream: stream.clone()
+        }
+        .is_conflict()
+    );
+    // Another stream is not held up.
+    other
+        .append_after_seen(&free, 0, StreamHint::NONE, None, events(1))
+        .await
+        .unwrap();
+    // A lock of another stream does not count as this one's.
+    let elsewhere = store.lock_stream(&free).await.unwrap();
+    assert!(matches!(
+        other
+            .append_after_seen(&stream, 1, StreamHint::NONE, Some(&elsewhere), events(1))
+            .await,
+        Err(StoreError::StreamLocked { .. })
+    ));
+    drop(elsewhere);
+    let mine = store
+        .append_after_seen(&stream, 1, StreamHint::NONE, Some(&held), events(1))
+        .await
+        .expect("the holder appends");
+    assert_eq!(mine.stream_version, 2);
+    // A plain append, with an expected version, is never held up by a lock.
+    other
+        .append(&stream, ExpectedVersion::Exact(2), events(1))
+        .await
+        .expect("append does not yield");
+    drop(held);
+    // Released (a store may release asynchronously): appends go through again.
+    let started = std::time::Instant::now();
+    loop {
+        match other
+            .append_after_seen(&stream, 3, StreamHint::NONE, None, events(1))
+            .await
+        {
+            Ok(done) => {
+                assert_eq!(done.stream_version, 4);
+                break;
+            }
+            Err(StoreError::StreamLocked { .. }) if started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            other => panic!("after the release: {other:?}"),
+        }
+    }
+    assert_eq!(store.read_stream(&stream, 1, 10).await.unwrap().len(), 4);
 }

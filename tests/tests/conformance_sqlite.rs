@@ -46,6 +46,12 @@ impl StoreFactory for SqliteFactory {
         }
     }
 
+    /// Closes the store, so that every check also ends with a close (and
+    /// its checkpoint) after whatever it left running.
+    async fn dispose(&self, store: Self::Store) {
+        store.close().await.expect("close the store");
+    }
+
     fn write_corrupt_event(
         &self,
         store: &Self::Store,

@@ -118,12 +118,15 @@ impl EventStore for Probe {
 async fn concurrent_commands_to_one_aggregate_get_consecutive_versions() {
     let store = MemoryStore::new();
     let app = app_on(store.clone());
+    // Four nodes of one service: tasks of one app queue on its cache, the
+    // apps race through the store.
+    let nodes: Vec<App> = (0..4).map(|_| app_on(store.clone())).collect();
     let id = AccountId::new();
     open(&app, id).await;
     const N: u64 = 200;
     let tasks: Vec<_> = (0..N)
         .map(|i| {
-            let app = app.clone();
+            let app = nodes[i as usize % nodes.len()].clone();
             tokio::spawn(async move {
                 app.dispatch(DepositMoney {
                     account_id: id,

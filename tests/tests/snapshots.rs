@@ -114,3 +114,64 @@ async fn a_snapshot_of_another_version_or_unreadable_is_ignored() {
         "an undecodable snapshot is ignored"
     );
 }
+
+/// A snapshot that claims a version its stream never reached (a restored
+/// backup, a hand-edited row) is ignored: loads report the stream's real
+/// version and state, and the next command appends right after it, never
+/// leaving a gap. On every store.
+async fn a_snapshot_ahead_of_its_stream_is_ignored_on(store: impl Into<AnyStore>) {
+    let store: AnyStore = store.into();
+    let app = App::builder().store(store.clone()).build().unwrap();
+    for n in 1..=3 {
+        app.dispatch(Add { id: 3, n }).await.unwrap();
+    }
+    let stream = StreamId::new("Tally-3");
+    store
+        .save_snapshot(Snapshot {
+            stream_id: stream.clone(),
+            stream_version: 10,
+            snapshot_version: 2,
+            state: annals::Payload::from_json(r#"{"sum":1000,"seen":10}"#).unwrap(),
+            taken_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    let cold = App::builder().store(store.clone()).build().unwrap();
+    let (tally, version) = cold.load::<Tally>(3).await.unwrap();
+    assert_eq!((tally.sum, tally.seen, version), (6, 3, 3));
+    let next = cold.dispatch(Add { id: 3, n: 4 }).await.unwrap();
+    assert_eq!(next.version, 4, "appended right after the real head");
+    let versions: Vec<u64> = store
+        .read_stream(&stream, 1, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.stream_version)
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4]);
+    let again = App::builder().store(store.clone()).build().unwrap();
+    assert_eq!(again.load::<Tally>(3).await.unwrap().0.sum, 10);
+}
+
+#[tokio::test]
+async fn a_snapshot_ahead_of_its_stream_is_ignored_in_memory() {
+    a_snapshot_ahead_of_its_stream_is_ignored_on(MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn a_snapshot_ahead_of_its_stream_is_ignored_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = annals::sqlite::SqliteStore::open(dir.path().join("s.db"))
+        .await
+        .unwrap();
+    a_snapshot_ahead_of_its_stream_is_ignored_on(store).await;
+}
+
+#[tokio::test]
+async fn a_snapshot_ahead_of_its_stream_is_ignored_on_postgres() {
+    use annals_tests::conformance::StoreFactory;
+    let factory = annals_tests::postgres::PostgresFactory;
+    let store = factory.create().await;
+    a_snapshot_ahead_of_its_stream_is_ignored_on(store.clone()).await;
+    factory.dispose(store).await;
+}

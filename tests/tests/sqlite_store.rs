@@ -478,10 +478,16 @@ async fn corrupt_rows_are_typed_errors_naming_the_event() {
             .len(),
         1
     );
+    // A read that starts before the bad row returns what precedes it; the
+    // read that starts at it fails, naming its position.
     assert_eq!(store.read_all(1, 1).await.unwrap().len(), 1);
+    assert_eq!(store.read_all(1, 10).await.unwrap().len(), 1);
     assert!(matches!(
-        store.read_all(1, 10).await,
-        Err(StoreError::Corrupt { .. })
+        store.read_all(2, 10).await,
+        Err(StoreError::Corrupt {
+            position: Some(2),
+            ..
+        })
     ));
     // A subscription reports the corruption and ends rather than skipping it.
     let mut sub = store.subscribe_all(1);
@@ -526,7 +532,7 @@ async fn a_locked_or_unreadable_file_gives_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing_dir = dir.path().join("no-such-dir").join("events.db");
     let err = SqliteStore::open(&missing_dir).await.unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Config(_)), "{err:?}");
 
     let garbage = dir.path().join("garbage.db");
     std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
@@ -781,7 +787,7 @@ async fn migrations_can_be_run_explicitly() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2, "every embedded migration");
 }
 
 /// Callers that give up mid-append (timeouts, dropped futures) leave no open
@@ -888,4 +894,525 @@ async fn a_large_append_cancelled_at_any_point_leaves_no_open_transaction() {
         Some(last.last_position)
     );
     assert!(log.len() > acknowledged * 2_500);
+}
+
+/// Every message in an error's chain, outermost first.
+fn chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut messages = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(e) = next {
+        messages.push(e.to_string());
+        next = e.source();
+    }
+    messages
+}
+
+/// No message repeats its cause's (the Rust API guidelines: a cause is
+/// reached through `source()`, or a printed chain says everything twice).
+fn assert_chain_does_not_repeat(err: &(dyn std::error::Error + 'static)) {
+    let messages = chain(err);
+    for pair in messages.windows(2) {
+        assert!(
+            !pair[0].contains(&pair[1]),
+            "`{}` repeats its source `{}` (chain: {messages:?})",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+/// The issue: after clean exits every event was still in `events.db-wal`,
+/// and a copy of `events.db` alone (the file the docs name) was an empty
+/// store. Closing folds the log into the file.
+#[tokio::test]
+async fn closing_leaves_every_event_in_the_database_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    for n in 1..=3 {
+        store
+            .append(
+                &StreamId::new(format!("Account-{n}")),
+                ExpectedVersion::NoStream,
+                vec![event(n), event(n + 10)],
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .save_snapshot(Snapshot {
+            stream_id: "Account-1".into(),
+            stream_version: 2,
+            snapshot_version: 1,
+            state: Payload::from_json(r#"{"balance":12}"#).unwrap(),
+            taken_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    store.save_checkpoint("projector", 6).await.unwrap();
+    let written = store.read_all(1, 100).await.unwrap();
+    // Through the trait, as `App::shutdown` does.
+    EventStore::close(&store).await.unwrap();
+
+    let wal = dir.path().join("events.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the log is folded in"
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    let copied = SqliteStore::open(&copy).await.unwrap();
+    assert_eq!(copied.read_all(1, 100).await.unwrap(), written);
+    assert_eq!(
+        copied
+            .load_snapshot(&"Account-1".into())
+            .await
+            .unwrap()
+            .map(|s| s.stream_version),
+        Some(2)
+    );
+    assert_eq!(copied.load_checkpoint("projector").await.unwrap(), Some(6));
+    copied.close().await.unwrap();
+}
+
+/// `App::shutdown` closes the store: the same self-contained file.
+#[tokio::test]
+async fn app_shutdown_leaves_every_event_in_the_database_file_alone() {
+    use bank::accounts::{AccountId, DepositMoney, OpenAccount, PinHasher};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bank.db");
+    let app = annals::App::builder()
+        .store(SqliteStore::open(&path).await.unwrap())
+        .service(PinHasher::new("shutdown"))
+        .build()
+        .unwrap();
+    let id = AccountId::new();
+    app.dispatch(OpenAccount {
+        account_id: id,
+        owner: "Ada".into(),
+        pin: "1357".into(),
+    })
+    .await
+    .unwrap();
+    app.dispatch(DepositMoney {
+        account_id: id,
+        amount: 5,
+    })
+    .await
+    .unwrap();
+    app.shutdown().await.unwrap();
+    let refused = app
+        .dispatch(DepositMoney {
+            account_id: id,
+            amount: 5,
+        })
+        .await;
+    assert!(refused.is_err(), "dispatch after shutdown: {refused:?}");
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    let copied = SqliteStore::open(&copy).await.unwrap();
+    assert_eq!(copied.read_all(1, 100).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn operations_after_close_fail_with_a_typed_error() {
+    let (_dir, store) = fresh().await;
+    let s = StreamId::new("Account-1");
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap();
+    let mut subscription = store.subscribe_all(2);
+    let clone = store.clone();
+    store.close().await.unwrap();
+    // Closing again is harmless.
+    store.close().await.unwrap();
+    EventStore::close(&clone).await.unwrap();
+
+    let closed = |what: &str, result: Result<(), StoreError>| {
+        let err = result.expect_err(what);
+        match &err {
+            StoreError::Closed { store: named } => assert!(
+                named.contains(&store.filename().display().to_string()),
+                "{what}: {named}"
+            ),
+            other => panic!("{what}: expected Closed, got {other:?}"),
+        }
+        assert_chain_does_not_repeat(&err);
+    };
+    let snapshot = Snapshot {
+        stream_id: s.clone(),
+        stream_version: 1,
+        snapshot_version: 1,
+        state: Payload::from_json("{}").unwrap(),
+        taken_at: chrono::Utc::now(),
+    };
+    closed(
+        "append",
+        store
+            .append(&s, ExpectedVersion::Exact(1), vec![event(2)])
+            .await
+            .map(drop),
+    );
+    closed(
+        "append_after_seen",
+        clone
+            .append_after_seen(&s, 1, annals::StreamHint::NONE, None, vec![event(2)])
+            .await
+            .map(drop),
+    );
+    closed("read_stream", store.read_stream(&s, 1, 10).await.map(drop));
+    closed("read_all", store.read_all(1, 10).await.map(drop));
+    closed("stream_version", store.stream_version(&s).await.map(drop));
+    closed("save_snapshot", store.save_snapshot(snapshot).await);
+    closed("load_snapshot", store.load_snapshot(&s).await.map(drop));
+    closed("lock_stream", store.lock_stream(&s).await.map(drop));
+    closed("save_checkpoint", store.save_checkpoint("p", 1).await);
+    closed(
+        "load_checkpoint",
+        store.load_checkpoint("p").await.map(drop),
+    );
+    closed("migrate", store.migrate().await);
+    // A subscription waiting for appends ends with the same error.
+    let next = tokio::time::timeout(PATIENCE, subscription.next())
+        .await
+        .expect("a subscription wakes when the store closes")
+        .expect("an error, then the end");
+    closed("subscribe_all", next.map(drop));
+    assert!(subscription.next().await.is_none());
+    closed(
+        "subscribe_all after close",
+        store.subscribe_all(1).next().await.unwrap().map(drop),
+    );
+}
+
+/// Appends racing `close` are each either recorded (and in the closed file)
+/// or refused with the typed error; none is acknowledged and then missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn appends_racing_close_are_recorded_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let tasks: Vec<_> = (0..16u64)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new(format!("Account-{t}"));
+                let mut acknowledged = Vec::new();
+                for i in 0..200u64 {
+                    match store
+                        .append(&stream, ExpectedVersion::Exact(i), vec![event(i)])
+                        .await
+                    {
+                        Ok(done) => acknowledged.push(done.last_position),
+                        Err(StoreError::Closed { .. }) => break,
+                        Err(e) => panic!("append {i} to {stream}: {e:?}"),
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    store.close().await.unwrap();
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        acknowledged.extend(t.await.unwrap());
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "some appends ran before the close"
+    );
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    let copied = SqliteStore::open(&copy).await.unwrap();
+    let recorded: HashSet<u64> = copied
+        .read_all(1, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.global_position)
+        .collect();
+    assert_eq!(recorded.len(), acknowledged.len(), "nothing unacknowledged");
+    for p in acknowledged {
+        assert!(
+            recorded.contains(&p),
+            "acknowledged position {p} is missing"
+        );
+    }
+}
+
+/// The issue: `connect("sqlite:data/new.db")` failed on a new file with
+/// "(code: 14) unable to open database file", naming no path.
+#[tokio::test]
+async fn connect_creates_a_new_file_like_open() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        format!("sqlite:{}", dir.path().join("new.db").display()),
+        format!("sqlite://{}", dir.path().join("other.db").display()),
+    ] {
+        let store = SqliteStore::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e:?}"));
+        store
+            .append(&"a".into(), ExpectedVersion::NoStream, vec![event(1)])
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+    }
+    // A URL that sets `mode` keeps it: `rw` opens only an existing file.
+    let absent = dir.path().join("absent.db");
+    let err = SqliteStore::connect(&format!("sqlite://{}?mode=rw", absent.display()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+    assert!(
+        err.to_string().contains(&absent.display().to_string()),
+        "{err}"
+    );
+    assert!(!absent.exists());
+    let existing = dir.path().join("new.db");
+    SqliteStore::connect(&format!("sqlite://{}?mode=rw", existing.display()))
+        .await
+        .unwrap();
+}
+
+/// A missing directory is not created, and the error says which it is.
+#[tokio::test]
+async fn a_missing_directory_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("data");
+    let file = missing.join("new.db");
+    let by_url = SqliteStore::connect(&format!("sqlite:{}", file.display()))
+        .await
+        .unwrap_err();
+    let by_path = SqliteStore::open(&file).await.unwrap_err();
+    for err in [by_url, by_path] {
+        assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid event store configuration: cannot open SQLite database `{}`: \
+                 directory `{}` does not exist",
+                file.display(),
+                missing.display()
+            )
+        );
+    }
+    assert!(!missing.exists(), "not created");
+
+    // A file where the directory should be, and a directory where the file should be.
+    std::fs::write(&missing, "").unwrap();
+    let err = SqliteStore::open(&file).await.unwrap_err();
+    assert!(err.to_string().contains("is not a directory"), "{err}");
+    let err = SqliteStore::open(dir.path()).await.unwrap_err();
+    assert!(err.to_string().contains("it is a directory"), "{err}");
+}
+
+/// SQLite's own open failures name the file, and the chain says each thing once.
+#[tokio::test]
+async fn open_failures_name_the_file_without_repeating_their_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+    let err = SqliteStore::open(&garbage).await.unwrap_err();
+    let messages = chain(&err);
+    assert_eq!(
+        messages[1],
+        format!("cannot open SQLite database `{}`", garbage.display()),
+        "{messages:?}"
+    );
+    assert!(
+        messages[2].contains("file is not a database"),
+        "{messages:?}"
+    );
+    let open = std::error::Error::source(&err)
+        .and_then(|e| e.downcast_ref::<annals::sqlite::OpenError>())
+        .unwrap();
+    assert_eq!(open.path(), garbage);
+    assert_chain_does_not_repeat(&err);
+
+    // A locked file: SQLite's message, once.
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::builder()
+        .path(&path)
+        .busy_timeout(Duration::from_millis(50))
+        .open()
+        .await
+        .unwrap();
+    let mut locker = raw(&path).await;
+    locker.execute("BEGIN EXCLUSIVE").await.unwrap();
+    let err = store
+        .append(&"a".into(), ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(chain(&err).last().unwrap().contains("database is locked"));
+    assert_chain_does_not_repeat(&err);
+    locker.execute("ROLLBACK").await.unwrap();
+}
+
+/// NOT NULL columns a hand-made table lets be NULL: each read names the
+/// event (stream, version, global position) and says the column is NULL,
+/// instead of reading an empty string ("bad JSON: EOF") or a zero.
+#[tokio::test]
+async fn null_columns_are_named_as_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    // The store's columns without their constraints, as a hand-rebuilt table may be.
+    conn.execute(
+        "CREATE TABLE annals_events (position INTEGER PRIMARY KEY, stream_id TEXT, \
+         stream_version INTEGER, event_id TEXT, event_type TEXT, event_version INTEGER, \
+         payload TEXT, metadata TEXT, correlation_id TEXT, causation_id TEXT, recorded_at TEXT);
+         CREATE TABLE annals_snapshots (stream_id TEXT PRIMARY KEY, stream_version INTEGER, \
+         snapshot_version INTEGER, state TEXT, taken_at TEXT);",
+    )
+    .await
+    .unwrap();
+    let columns = [
+        "payload",
+        "event_type",
+        "event_version",
+        "recorded_at",
+        "event_id",
+        "stream_version",
+        "stream_id",
+    ];
+    for (i, column) in columns.iter().enumerate() {
+        let insert = format!(
+            "INSERT INTO annals_events (position, stream_id, stream_version, event_id, event_type, \
+             event_version, payload, recorded_at) VALUES ({position}, 'Null-{column}', 1, '{id}', \
+             'MoneyDeposited', 1, '{{}}', '2025-01-01T00:00:00Z')",
+            position = 10 + i,
+            id = Uuid::now_v7()
+        );
+        conn.execute(sqlx::AssertSqlSafe(insert)).await.unwrap();
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "UPDATE annals_events SET {column} = NULL WHERE position = {}",
+            10 + i
+        )))
+        .await
+        .unwrap();
+    }
+    for column in ["state", "taken_at", "snapshot_version", "stream_version"] {
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO annals_snapshots VALUES ('Null-{column}', 3, 1, '{{}}', \
+             '2025-01-01T00:00:00Z'); \
+             UPDATE annals_snapshots SET {column} = NULL WHERE stream_id = 'Null-{column}'"
+        )))
+        .await
+        .unwrap();
+    }
+    let store = SqliteStore::builder()
+        .path(&path)
+        .migrate_on_open(false)
+        .open()
+        .await
+        .unwrap();
+    for (i, column) in columns.iter().enumerate() {
+        let position = 10 + i as u64;
+        let err = store.read_all(position, 1).await.unwrap_err();
+        let StoreError::Corrupt {
+            stream,
+            version,
+            position: at,
+            reason,
+        } = &err
+        else {
+            panic!("{column}: {err:?}")
+        };
+        assert_eq!(reason, &format!("column {column} is NULL"), "{err}");
+        assert_eq!(*at, Some(position), "{err}");
+        let (expected_stream, expected_version) = match *column {
+            "stream_id" => ("<unreadable stream id>".to_owned(), 1),
+            "stream_version" => (format!("Null-{column}"), 0),
+            _ => (format!("Null-{column}"), 1),
+        };
+        assert_eq!(
+            (stream.as_str(), *version),
+            (expected_stream.as_str(), expected_version),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains(&format!("(global position {position})")),
+            "{err}"
+        );
+        // A NULL stream id or version is not found by stream.
+        if !matches!(*column, "stream_id" | "stream_version") {
+            let by_stream = store
+                .read_stream(&StreamId::new(format!("Null-{column}")), 1, 10)
+                .await;
+            assert!(
+                matches!(&by_stream, Err(StoreError::Corrupt { reason: r, position: Some(p), .. })
+                    if r == reason && *p == position),
+                "{column}: {by_stream:?}"
+            );
+        }
+    }
+    for column in ["state", "taken_at", "snapshot_version", "stream_version"] {
+        let err = store
+            .load_snapshot(&StreamId::new(format!("Null-{column}")))
+            .await
+            .unwrap_err();
+        let StoreError::Corrupt {
+            reason, version, ..
+        } = &err
+        else {
+            panic!("{column}: {err:?}")
+        };
+        assert_eq!(reason, &format!("snapshot: column {column} is NULL"));
+        assert_eq!(*version, if column == "stream_version" { 0 } else { 3 });
+    }
+}
+
+/// An append to an existing stream writes its events and nothing else: the
+/// stream's row in `streams` is written once, with its first event (it used
+/// to be updated by every append, one more page written per commit), and
+/// the stream's version is its newest event's.
+#[tokio::test]
+async fn a_streams_row_is_written_once_with_the_first_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let s = StreamId::new("Account-1");
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap();
+    let first = store.read_stream(&s, 1, 1).await.unwrap().remove(0);
+    let mut conn = raw(&path).await;
+    let row = || {
+        sqlx::query_as::<_, (String, String)>("SELECT stream_id, created_at FROM annals_streams")
+    };
+    let created = row().fetch_all(&mut conn).await.unwrap();
+    assert_eq!(
+        created,
+        vec![(
+            "Account-1".to_owned(),
+            first
+                .recorded_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        )]
+    );
+    for v in 1..5 {
+        store
+            .append(&s, ExpectedVersion::Exact(v), vec![event(v + 1)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(row().fetch_all(&mut conn).await.unwrap(), created);
+    assert_eq!(store.stream_version(&s).await.unwrap(), Some(5));
+    assert_eq!(
+        store.stream_version(&"Account-2".into()).await.unwrap(),
+        None
+    );
 }

@@ -19,7 +19,7 @@ async fn main() -> std::process::ExitCode {
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("bank: {error}");
+            eprintln!("bank: {}", chain(&*error));
             std::process::ExitCode::FAILURE
         }
     }
@@ -86,7 +86,23 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await,
     );
+    // Stops the app and closes the store: SQLite folds its write-ahead log
+    // into the database file, so `bank.db` alone holds every event.
+    app.shutdown().await?;
     Ok(())
+}
+
+/// An error and its causes, `: `-separated (errors name their cause through
+/// `source()`, not in their own message).
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 async fn open_store() -> Result<(AnyStore, String), Box<dyn std::error::Error>> {
@@ -133,7 +149,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn report<A: annals::Aggregate, E: std::error::Error>(
+fn report<A: annals::Aggregate, E: std::error::Error + 'static>(
     what: &str,
     outcome: Result<annals::Dispatched<A>, DispatchError<E>>,
 ) where
@@ -150,6 +166,6 @@ fn report<A: annals::Aggregate, E: std::error::Error>(
             );
         }
         Err(DispatchError::Domain(refused)) => println!("{what:<20} refused  {refused}"),
-        Err(other) => println!("{what:<20} failed   {other}"),
+        Err(other) => println!("{what:<20} failed   {}", chain(&other)),
     }
 }

@@ -14,6 +14,7 @@ const VERSION_FROM_1: &str = "versions count from 1, and an event type starts at
 pub struct EventItem<'a> {
     pub krate: Option<syn::Path>,
     pub ident: &'a syn::Ident,
+    pub generics: &'a syn::Generics,
     pub shape: EventShape<'a>,
 }
 
@@ -28,7 +29,25 @@ pub struct EventVariant<'a> {
     pub name: String,
     pub name_span: Span,
     pub version: u32,
-    pub fields: &'a syn::Fields,
+    pub payload: Payload<'a>,
+}
+
+/// How a variant's data is stored.
+pub enum Payload<'a> {
+    /// No fields: `{}`.
+    Unit,
+    /// One wrapped type, stored as its serde form, through the field's own
+    /// `#[serde(..)]` attributes.
+    Newtype(PayloadField<'a>),
+    /// Named fields, stored as a JSON object of them.
+    Named(Vec<PayloadField<'a>>),
+}
+
+pub struct PayloadField<'a> {
+    /// `None` for the newtype form.
+    pub ident: Option<&'a syn::Ident>,
+    pub ty: &'a syn::Type,
+    pub serde: Vec<&'a syn::Attribute>,
 }
 
 impl<'a> EventItem<'a> {
@@ -63,30 +82,38 @@ impl<'a> EventItem<'a> {
                 ),
             ]
         };
-        attr::parse_keys(cx, EVENT, allowed, elsewhere, args, |key, meta| {
-            match key.0 {
-                "crate" => krate.set(&meta.path, attr::crate_path(meta)?),
-                "rename" => {
-                    let lit = attr::lit_str(meta)?;
-                    rename.set(&lit, lit.clone());
-                }
-                _ => {
-                    let (lit, v) = attr::positive::<u32>(meta, VERSION_FROM_1)?;
-                    version.set(&lit, v);
-                }
+        attr::parse_keys(cx, EVENT, allowed, elsewhere, args, |meta| {
+            if meta.path == CRATE {
+                krate.set(&meta.path, attr::crate_path(meta)?);
+            } else if meta.path == RENAME && is_struct {
+                let lit = attr::lit_str(meta)?;
+                rename.set(&meta.path, lit);
+            } else if meta.path == VERSION && is_struct {
+                let (lit, v) = attr::positive::<u32>(meta, VERSION_FROM_1)?;
+                version.set(&meta.path, (lit, v));
+            } else {
+                return Ok(false);
             }
-            Ok(())
+            Ok(true)
         });
-        let (ident, shape) = match item {
+        let (ident, generics, shape) = match item {
             syn::Item::Enum(e) => {
-                if !e.generics.params.is_empty() {
+                no_generics(cx, &e.generics, GENERIC_EVENT);
+                if e.variants.is_empty() {
                     cx.error_spanned_by(
-                        &e.generics,
-                        "event types cannot be generic: each stored event names one concrete type",
+                        &e.ident,
+                        "an event enum needs at least one variant: each variant is one event type",
                     );
                 }
-                if e.variants.is_empty() {
-                    cx.error_spanned_by(&e.ident, "an event enum needs at least one variant");
+                for a in e.attrs.iter().filter(|a| a.path() == SERDE) {
+                    if !only_serde_crate(a) {
+                        cx.error_spanned_by(
+                            a,
+                            "`#[serde(..)]` on an `#[event]` enum would change the enum's serde form but not what is stored: \
+                             each variant is stored on its own, as its fields; name a variant's stored type with \
+                             `#[event(rename = \"..\")]` on the variant, and put `#[serde(..)]` on the fields",
+                        );
+                    }
                 }
                 let variants = e
                     .variants
@@ -94,15 +121,10 @@ impl<'a> EventItem<'a> {
                     .zip(variant_attrs)
                     .map(|(v, attrs)| EventVariant::from_variant(cx, v, attrs))
                     .collect();
-                (&e.ident, EventShape::Enum(variants))
+                (&e.ident, &e.generics, EventShape::Enum(variants))
             }
             syn::Item::Struct(s) => {
-                if !s.generics.params.is_empty() {
-                    cx.error_spanned_by(
-                        &s.generics,
-                        "event types cannot be generic: each stored event names one concrete type",
-                    );
-                }
+                no_generics(cx, &s.generics, GENERIC_EVENT);
                 let (name, name_span) = match rename.get() {
                     Some(lit) => (lit.value(), lit.span()),
                     None => (s.ident.to_string(), s.ident.span()),
@@ -111,10 +133,11 @@ impl<'a> EventItem<'a> {
                     ident: None,
                     name,
                     name_span,
-                    version: version.get().unwrap_or(1),
-                    fields: &s.fields,
+                    version: version.get().map_or(1, |(_, v)| v),
+                    // The struct is stored through its own serde derive.
+                    payload: Payload::Unit,
                 };
-                (&s.ident, EventShape::Struct(variant))
+                (&s.ident, &s.generics, EventShape::Struct(variant))
             }
             other => {
                 cx.error_spanned_by(
@@ -127,45 +150,73 @@ impl<'a> EventItem<'a> {
         Some(Self {
             krate: krate.get(),
             ident,
+            generics,
             shape,
         })
     }
 }
 
+const GENERIC_EVENT: &str =
+    "event types cannot be generic: each stored event names one concrete type";
+
 impl<'a> EventVariant<'a> {
     fn from_variant(cx: &Ctxt, v: &'a syn::Variant, attrs: &[syn::Attribute]) -> Self {
         let mut rename = Attr::none(cx, EVENT, RENAME);
         let mut version = Attr::none(cx, EVENT, VERSION);
+        let elsewhere = [(
+            CRATE,
+            "`crate = \"..\"` goes on the enum's own `#[event(crate = \"..\")]`",
+        )];
         for a in attrs {
-            let elsewhere = [(
-                CRATE,
-                "`crate = \"..\"` goes on the enum's own `#[event(crate = \"..\")]`",
-            )];
-            attr::parse_attr_keys(cx, a, EVENT, &[RENAME, VERSION], &elsewhere, |key, meta| {
-                if key == RENAME {
+            attr::parse_attr_keys(cx, a, EVENT, &[RENAME, VERSION], &elsewhere, |meta| {
+                if meta.path == RENAME {
                     let lit = attr::lit_str(meta)?;
-                    rename.set(&lit, lit.clone());
+                    rename.set(&meta.path, lit);
+                } else if meta.path == VERSION {
+                    let (_, n) = attr::positive::<u32>(meta, VERSION_FROM_1)?;
+                    version.set(&meta.path, n);
                 } else {
-                    let (lit, n) = attr::positive::<u32>(meta, VERSION_FROM_1)?;
-                    version.set(&lit, n);
+                    return Ok(false);
                 }
-                Ok(())
+                Ok(true)
             });
         }
-        if let syn::Fields::Unnamed(f) = &v.fields
-            && f.unnamed.len() != 1
-        {
+        for a in v.attrs.iter().filter(|a| a.path() == SERDE) {
             cx.error_spanned_by(
-                &v.fields,
+                a,
                 format!(
-                    "an event variant wraps exactly one type, `{0}(Your{0})`, or names its fields, `{0} {{ amount: u64, .. }}`: the payload is stored as one JSON object",
+                    "`#[serde(..)]` on an event variant is not applied to what is stored: the variant is stored as its fields, \
+                     under its event type name; name the stored type with `#[event(rename = \"..\")]` on `{}`, and put \
+                     `#[serde(..)]` on its fields",
                     v.ident
                 ),
             );
         }
         if let Some((_, d)) = &v.discriminant {
-            cx.error_spanned_by(d, "event variants cannot have discriminants");
+            cx.error_spanned_by(
+                d,
+                "event variants cannot have discriminants: an event is stored by its type name, never by a number",
+            );
         }
+        let payload = match &v.fields {
+            syn::Fields::Unit => Payload::Unit,
+            syn::Fields::Named(f) => {
+                Payload::Named(f.named.iter().map(PayloadField::new).collect())
+            }
+            syn::Fields::Unnamed(f) if f.unnamed.len() == 1 => {
+                Payload::Newtype(PayloadField::new(&f.unnamed[0]))
+            }
+            syn::Fields::Unnamed(_) => {
+                cx.error_spanned_by(
+                    &v.fields,
+                    format!(
+                        "an event variant wraps exactly one type, `{0}(Your{0})`, or names its fields, `{0} {{ amount: u64, .. }}`: the payload is stored as one JSON object",
+                        v.ident
+                    ),
+                );
+                Payload::Unit
+            }
+        };
         let (name, name_span) = match rename.get() {
             Some(lit) => (lit.value(), lit.span()),
             None => (v.ident.to_string(), v.ident.span()),
@@ -175,15 +226,39 @@ impl<'a> EventVariant<'a> {
             name,
             name_span,
             version: version.get().unwrap_or(1),
-            fields: &v.fields,
+            payload,
         }
     }
+}
+
+impl<'a> PayloadField<'a> {
+    fn new(field: &'a syn::Field) -> Self {
+        Self {
+            ident: field.ident.as_ref(),
+            ty: &field.ty,
+            serde: field.attrs.iter().filter(|a| a.path() == SERDE).collect(),
+        }
+    }
+}
+
+/// `#[serde(crate = "..")]` only: where the user's own serde derive finds serde.
+fn only_serde_crate(attr: &syn::Attribute) -> bool {
+    let mut only_crate = true;
+    let parsed = attr.parse_nested_meta(|meta| {
+        only_crate &= meta.path == CRATE;
+        if meta.input.peek(syn::Token![=]) {
+            let _: syn::Expr = meta.value()?.parse()?;
+        }
+        Ok(())
+    });
+    parsed.is_ok() && only_crate
 }
 
 /// `#[command(aggregate = A)]` on a struct.
 pub struct CommandItem<'a> {
     pub krate: Option<syn::Path>,
     pub ident: &'a syn::Ident,
+    pub generics: &'a syn::Generics,
     pub name: String,
     pub aggregate: Option<syn::Type>,
     /// The `#[id]` field: its accessor (`account_id` or `0`) and type.
@@ -200,27 +275,21 @@ impl<'a> CommandItem<'a> {
         let mut krate = Attr::none(cx, COMMAND, CRATE);
         let mut aggregate = Attr::none(cx, COMMAND, AGGREGATE);
         let mut name = Attr::none(cx, COMMAND, NAME);
-        attr::parse_keys(
-            cx,
-            COMMAND,
-            &[AGGREGATE, NAME, CRATE],
-            &[],
-            args.clone(),
-            |key, meta| {
-                match key.0 {
-                    "crate" => krate.set(&meta.path, attr::crate_path(meta)?),
-                    "name" => {
-                        let lit = attr::lit_str(meta)?;
-                        name.set(&lit, lit.value());
-                    }
-                    _ => {
-                        let t = attr::ty(meta)?;
-                        aggregate.set(&meta.path, t);
-                    }
-                }
-                Ok(())
-            },
-        );
+        let args_tokens = args.clone();
+        let clean = attr::parse_keys(cx, COMMAND, &[AGGREGATE, NAME, CRATE], &[], args, |meta| {
+            if meta.path == CRATE {
+                krate.set(&meta.path, attr::crate_path(meta)?);
+            } else if meta.path == NAME {
+                let lit = attr::lit_str(meta)?;
+                name.set(&meta.path, lit.value());
+            } else if meta.path == AGGREGATE {
+                let t = attr::ty(meta)?;
+                aggregate.set(&meta.path, t);
+            } else {
+                return Ok(false);
+            }
+            Ok(true)
+        });
         let syn::Item::Struct(s) = item else {
             cx.error_spanned_by(
                 item_keyword(item),
@@ -228,23 +297,24 @@ impl<'a> CommandItem<'a> {
             );
             return None;
         };
-        if !s.generics.params.is_empty() {
-            cx.error_spanned_by(
-                &s.generics,
-                "commands cannot be generic: each command type is routed by its name",
-            );
-        }
+        no_generics(
+            cx,
+            &s.generics,
+            "commands cannot be generic: each command type is routed by its name",
+        );
         let aggregate = aggregate.get();
-        if aggregate.is_none() {
-            let at: TokenStream = if args.is_empty() {
-                quote::ToTokens::to_token_stream(&s.ident)
-            } else {
-                args
-            };
-            cx.error_spanned_by(
-                at,
-                format!("`#[command]` needs the aggregate it targets: `#[command(aggregate = YourAggregate)]` on `{}`", s.ident),
+        // An unknown or malformed key is most likely a misspelt `aggregate`:
+        // that error is the one to read.
+        if aggregate.is_none() && clean {
+            let message = format!(
+                "`#[command]` needs the aggregate it targets: `#[command(aggregate = YourAggregate)]` on `{}`",
+                s.ident
             );
+            if args_tokens.is_empty() {
+                cx.error_spanned_by(&s.ident, message);
+            } else {
+                cx.error_spanned_by(args_tokens, message);
+            }
         }
         let mut id: Option<(syn::Member, &syn::Type)> = None;
         for (index, (field, attrs)) in s.fields.iter().zip(id_attrs).enumerate() {
@@ -252,8 +322,15 @@ impl<'a> CommandItem<'a> {
                 if !matches!(a.meta, syn::Meta::Path(_)) {
                     cx.error_spanned_by(a, "`#[id]` takes no arguments");
                 }
-                if id.is_some() {
-                    cx.error_spanned_by(a, "a command has one `#[id]` field; this is a second one");
+                if let Some((first, _)) = &id {
+                    cx.error_spanned_by(
+                        a,
+                        format!(
+                            "a command has one `#[id]` field, and `{}` already is it; the id names one aggregate instance: \
+                             if it is made of several values, make it one type that implements `Display`",
+                            member_name(first)
+                        ),
+                    );
                     continue;
                 }
                 let member = match &field.ident {
@@ -269,13 +346,14 @@ impl<'a> CommandItem<'a> {
         if id.is_none() {
             cx.error_spanned_by(
                 &s.ident,
-                format!("command `{}` has no identity: mark the field naming the target aggregate with `#[id]`", s.ident),
+                format!("command `{}` has no identity: mark the field naming the target aggregate instance with `#[id]`", s.ident),
             );
         }
         let name = name.get().unwrap_or_else(|| s.ident.to_string());
         Some(Self {
             krate: krate.get(),
             ident: &s.ident,
+            generics: &s.generics,
             name,
             aggregate,
             id,
@@ -283,12 +361,21 @@ impl<'a> CommandItem<'a> {
     }
 }
 
+fn member_name(member: &syn::Member) -> String {
+    match member {
+        syn::Member::Named(i) => i.to_string(),
+        syn::Member::Unnamed(i) => i.index.to_string(),
+    }
+}
+
 /// `#[aggregate(events = E)]` on the state struct.
 pub struct AggregateStruct<'a> {
     pub krate: Option<syn::Path>,
     pub ident: &'a syn::Ident,
+    pub generics: &'a syn::Generics,
     pub name: String,
     pub events: Option<syn::Type>,
+    /// The `snapshot_every` key's tokens, for spans, and its value.
     pub snapshot_every: Option<(TokenStream, u64)>,
     pub snapshot_version: u32,
 }
@@ -301,35 +388,33 @@ impl<'a> AggregateStruct<'a> {
         let mut every = Attr::none(cx, AGGREGATE, SNAPSHOT_EVERY);
         let mut sversion = Attr::none(cx, AGGREGATE, SNAPSHOT_VERSION);
         let allowed = [EVENTS, NAME, SNAPSHOT_EVERY, SNAPSHOT_VERSION, CRATE];
-        attr::parse_keys(cx, AGGREGATE, &allowed, &[], args.clone(), |key, meta| {
-            match key.0 {
-                "crate" => krate.set(&meta.path, attr::crate_path(meta)?),
-                "events" => {
-                    let t = attr::ty(meta)?;
-                    events.set(&meta.path, t);
-                }
-                "name" => {
-                    let lit = attr::lit_str(meta)?;
-                    name.set(&lit, lit.value());
-                }
-                "snapshot_every" => {
-                    let (lit, n) =
-                        attr::positive::<u64>(meta, "a snapshot is taken every this many events")?;
-                    every.set(&meta.path, (quote::quote!(#lit), n));
-                }
-                _ => {
-                    let (lit, n) = attr::positive::<u32>(meta, "snapshot versions count from 1")?;
-                    sversion.set(&lit, n);
-                }
+        let clean = attr::parse_keys(cx, AGGREGATE, &allowed, &[], args, |meta| {
+            if meta.path == CRATE {
+                krate.set(&meta.path, attr::crate_path(meta)?);
+            } else if meta.path == EVENTS {
+                let t = attr::ty(meta)?;
+                events.set(&meta.path, t);
+            } else if meta.path == NAME {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                check_aggregate_name(cx, &lit);
+                name.set(&meta.path, lit.value());
+            } else if meta.path == SNAPSHOT_EVERY {
+                let (_, n) =
+                    attr::positive::<u64>(meta, "a snapshot is taken every this many events")?;
+                every.set(&meta.path, n);
+            } else if meta.path == SNAPSHOT_VERSION {
+                let (_, n) = attr::positive::<u32>(meta, "snapshot versions count from 1")?;
+                sversion.set(&meta.path, n);
+            } else {
+                return Ok(false);
             }
-            Ok(())
+            Ok(true)
         });
-        if !s.generics.params.is_empty() {
-            cx.error_spanned_by(
-                &s.generics,
-                "aggregates cannot be generic: each aggregate names its own stream type",
-            );
-        }
+        no_generics(
+            cx,
+            &s.generics,
+            "aggregates cannot be generic: each aggregate names its own streams",
+        );
         if let syn::Fields::Unnamed(f) = &s.fields {
             cx.error_spanned_by(
                 f,
@@ -337,24 +422,58 @@ impl<'a> AggregateStruct<'a> {
             );
         }
         let events = events.get();
-        if events.is_none() {
+        // An unknown or malformed key is most likely a misspelt `events`.
+        if events.is_none() && clean {
             cx.error_spanned_by(
                 &s.ident,
                 format!("`#[aggregate]` on a struct needs its event type: `#[aggregate(events = {}Event)]`", s.ident),
             );
         }
         let sversion = sversion.get_with_tokens();
-        if let (Some((tokens, _)), None) = (&sversion, &every.value_ref()) {
-            cx.error_spanned_by(tokens, "`snapshot_version` needs `snapshot_every = N` too");
+        if let (Some((key, _)), None) = (&sversion, &every.value_ref()) {
+            cx.error_spanned_by(
+                key,
+                "`snapshot_version` versions the snapshots that `snapshot_every = N` turns on; add `snapshot_every = N`, or remove `snapshot_version`",
+            );
         }
         Self {
             krate: krate.get(),
             ident: &s.ident,
+            generics: &s.generics,
             name: name.get().unwrap_or_else(|| s.ident.to_string()),
             events,
-            snapshot_every: every.get(),
+            snapshot_every: every.get_with_tokens(),
             snapshot_version: sversion.map_or(1, |(_, v)| v),
         }
+    }
+}
+
+/// An aggregate name is the prefix of its stream names, `"{name}-{id}"`.
+fn check_aggregate_name(cx: &Ctxt, lit: &syn::LitStr) {
+    let name = lit.value();
+    let why = "it is the prefix of every stream name of this aggregate, `\"{name}-{id}\"`";
+    let problem = if name.is_empty() {
+        Some(format!("an aggregate name cannot be empty: {why}"))
+    } else if name.contains('-') {
+        Some(format!(
+            "an aggregate name cannot contain `-`: {why}, so a `-` lets two aggregates share streams \
+             (`Acct` with id `x-R` and `Acct-x` with id `R` would both be `Acct-x-R`); use `_` or `.` instead"
+        ))
+    } else if name.contains(|c: char| c.is_whitespace() || c == '\0') {
+        Some(format!(
+            "an aggregate name cannot contain whitespace or NUL: {why}"
+        ))
+    } else {
+        None
+    };
+    if let Some(message) = problem {
+        cx.error_spanned_by(lit, message);
+    }
+}
+
+fn no_generics(cx: &Ctxt, generics: &syn::Generics, message: &str) {
+    if !generics.params.is_empty() {
+        cx.error_spanned_by(generics, message);
     }
 }
 
@@ -362,6 +481,9 @@ impl<'a> AggregateStruct<'a> {
 pub struct AggregateImpl<'a> {
     pub krate: Option<syn::Path>,
     pub self_ty: &'a syn::Type,
+    pub generics: &'a syn::Generics,
+    /// `impl Trait for ..`: reported; nothing is generated for it.
+    pub is_trait_impl: bool,
     pub handlers: Vec<Handler<'a>>,
     pub apply: Option<Apply<'a>>,
 }
@@ -372,13 +494,53 @@ pub struct Handler<'a> {
     pub services: Option<&'a syn::Type>,
     pub output: syn::Type,
     pub is_async: bool,
-    /// The signature is wrong (and reported): expand only a stub `Handles` impl.
+    /// The signature is wrong (and reported): expand only a stub `Handles` impl,
+    /// so the command still has its handler and uses of it add no errors.
     pub stub: bool,
+}
+
+/// A handler's output, as far as its tokens tell.
+pub enum OutputShape<'a> {
+    /// `Result<T, E>`: the events and the domain error, checked one by one.
+    Result {
+        events: &'a syn::Type,
+        error: &'a syn::Type,
+    },
+    /// Anything else, checked as a whole.
+    Other,
+}
+
+impl Handler<'_> {
+    pub fn output_shape(&self) -> OutputShape<'_> {
+        let syn::Type::Path(p) = &self.output else {
+            return OutputShape::Other;
+        };
+        let Some(last) = p.path.segments.last() else {
+            return OutputShape::Other;
+        };
+        if p.qself.is_some() || last.ident != "Result" {
+            return OutputShape::Other;
+        }
+        let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+            return OutputShape::Other;
+        };
+        match (args.args.len(), args.args.first(), args.args.last()) {
+            (
+                2,
+                Some(syn::GenericArgument::Type(events)),
+                Some(syn::GenericArgument::Type(error)),
+            ) => OutputShape::Result { events, error },
+            _ => OutputShape::Other,
+        }
+    }
 }
 
 pub struct Apply<'a> {
     pub method: &'a syn::ImplItemFn,
     pub event_arg: Option<&'a syn::Ident>,
+    /// The signature is wrong (and reported): expand only a stub fold, so the
+    /// aggregate is not also reported as having no `#[apply]`.
+    pub stub: bool,
 }
 
 /// What kind of function an `#[aggregate]` impl item is.
@@ -393,16 +555,22 @@ impl<'a> AggregateImpl<'a> {
         let mut krate = Attr::none(cx, AGGREGATE, CRATE);
         let on_struct = "it goes on the aggregate's state struct, `#[aggregate(events = ..)] struct ..`; on the impl block `#[aggregate]` takes only `crate = \"..\"`";
         let elsewhere = [EVENTS, NAME, SNAPSHOT_EVERY, SNAPSHOT_VERSION].map(|k| (k, on_struct));
-        attr::parse_keys(cx, AGGREGATE, &[CRATE], &elsewhere, args, |_, meta| {
-            krate.set(&meta.path, attr::crate_path(meta)?);
-            Ok(())
+        attr::parse_keys(cx, AGGREGATE, &[CRATE], &elsewhere, args, |meta| {
+            if meta.path == CRATE {
+                krate.set(&meta.path, attr::crate_path(meta)?);
+            } else {
+                return Ok(false);
+            }
+            Ok(true)
         });
         if let Some((_, path, _)) = &item.trait_ {
             cx.error_spanned_by(path, "`#[aggregate]` goes on the aggregate's inherent impl block (`impl Account { .. }`), not on a trait impl");
         }
-        if !item.generics.params.is_empty() {
-            cx.error_spanned_by(&item.generics, "aggregates cannot be generic");
-        }
+        no_generics(
+            cx,
+            &item.generics,
+            "aggregates cannot be generic: each aggregate names its own streams",
+        );
         let mut handlers = Vec::new();
         let mut apply: Option<Apply> = None;
         let fns = item.items.iter().filter_map(|i| match i {
@@ -427,12 +595,12 @@ impl<'a> AggregateImpl<'a> {
                             ),
                         );
                     } else {
-                        apply = Apply::from_fn(cx, method);
+                        apply = Some(Apply::from_fn(cx, method));
                     }
                 }
             }
         }
-        if handlers.is_empty() && apply.is_none() {
+        if item.trait_.is_none() && roles.iter().all(|r| matches!(r, Role::Plain)) {
             cx.error_spanned_by(
                 &item.self_ty,
                 "this `#[aggregate]` impl has no `#[handle]` or `#[apply]` function; mark the command handlers with `#[handle]` and the event fold with `#[apply]`",
@@ -441,6 +609,8 @@ impl<'a> AggregateImpl<'a> {
         Self {
             krate: krate.get(),
             self_ty: &item.self_ty,
+            generics: &item.generics,
+            is_trait_impl: item.trait_.is_some(),
             handlers,
             apply,
         }
@@ -545,63 +715,62 @@ impl<'a> Handler<'a> {
 }
 
 impl<'a> Apply<'a> {
-    fn from_fn(cx: &Ctxt, method: &'a syn::ImplItemFn) -> Option<Self> {
+    /// Reports every signature mistake, and then marks the fold a stub.
+    fn from_fn(cx: &Ctxt, method: &'a syn::ImplItemFn) -> Self {
         let sig = &method.sig;
         let shape = "an `#[apply]` function looks like `fn apply(&mut self, event: &YourEvents)`";
-        if sig.asyncness.is_some() {
+        let before = cx.error_count();
+        if let Some(asyncness) = &sig.asyncness {
             cx.error_spanned_by(
-                sig.asyncness,
-                "`#[apply]` cannot be async: folding an event is pure state change",
+                asyncness,
+                "`#[apply]` cannot be async: folding an event is a plain state change; do any waiting in a `#[handle]` function",
             );
-            return None;
         }
         if !sig.generics.params.is_empty() {
-            cx.error_spanned_by(&sig.generics, shape);
-            return None;
+            cx.error_spanned_by(&sig.generics, format!("{shape}: it cannot be generic"));
         }
         let mut inputs = sig.inputs.iter();
         match inputs.next() {
             Some(syn::FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_some() => {}
             Some(other) => {
                 cx.error_spanned_by(other, format!("{shape}: it takes `&mut self`"));
-                return None;
             }
-            None => {
-                cx.error_spanned_by(&sig.ident, shape);
-                return None;
-            }
+            None => cx.error_spanned_by(&sig.ident, shape),
         }
-        let event_arg = match inputs.next() {
+        let mut event_arg = None;
+        match inputs.next() {
             Some(syn::FnArg::Typed(t)) if matches!(&*t.ty, syn::Type::Reference(r) if r.mutability.is_none()) => {
-                match &*t.pat {
-                    syn::Pat::Ident(p) => Some(&p.ident),
-                    _ => None,
+                if let syn::Pat::Ident(p) = &*t.pat {
+                    event_arg = Some(&p.ident);
                 }
             }
-            Some(other) => {
-                cx.error_spanned_by(
-                    other,
-                    format!("{shape}: the event is taken by shared reference"),
-                );
-                return None;
-            }
+            Some(other) => cx.error_spanned_by(
+                other,
+                format!("{shape}: the event is taken by shared reference"),
+            ),
             None => {
-                cx.error_spanned_by(&sig.ident, shape);
-                return None;
+                if cx.error_count() == before {
+                    cx.error_spanned_by(&sig.ident, format!("{shape}: it takes the event"));
+                }
             }
-        };
+        }
         if let Some(extra) = inputs.next() {
-            cx.error_spanned_by(extra, shape);
-            return None;
+            cx.error_spanned_by(
+                extra,
+                format!("{shape}: it takes only `&mut self` and the event"),
+            );
         }
         if let syn::ReturnType::Type(_, ty) = &sig.output {
             cx.error_spanned_by(
                 ty,
-                "`#[apply]` returns nothing: events are facts and folding them cannot fail",
+                "`#[apply]` returns nothing and cannot fail: events are facts that already happened; refuse a command in its `#[handle]` function instead",
             );
-            return None;
         }
-        Some(Self { method, event_arg })
+        Self {
+            method,
+            event_arg,
+            stub: cx.error_count() != before,
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
 
-/// One key's value, remembering where it was set so a duplicate can be reported.
+/// One key's value, remembering its key's tokens for later errors.
 pub struct Attr<'c, T> {
     cx: &'c Ctxt,
     macro_name: Symbol,
@@ -25,8 +25,9 @@ impl<'c, T> Attr<'c, T> {
         }
     }
 
-    pub fn set<S: ToTokens>(&mut self, at: S, value: T) {
-        let tokens = at.into_token_stream();
+    /// Records the value of `key`; a second one is reported at its key.
+    pub fn set(&mut self, key: &syn::Path, value: T) {
+        let tokens = key.to_token_stream();
         if self.value.is_some() {
             self.cx.error_spanned_by(
                 tokens,
@@ -50,49 +51,58 @@ impl<'c, T> Attr<'c, T> {
     }
 }
 
-/// Parses `key = value` pairs, reporting unknown keys with the list of valid ones.
-/// `elsewhere` names keys that are valid on another item, with where they go.
+/// Parses `key = value` pairs. `on_key` has one arm per key it knows and
+/// returns `Ok(false)` for any other, which is then reported with the list of
+/// valid keys (and a likely intended one); `elsewhere` names keys that are
+/// valid on another item, with where they go.
+///
+/// Returns whether every key parsed: a caller reports a missing required key
+/// only then, since an unknown or malformed key is most likely that key.
 pub fn parse_keys(
     cx: &Ctxt,
     macro_name: Symbol,
     allowed: &[Symbol],
     elsewhere: &[(Symbol, &str)],
     input: TokenStream,
-    mut on_key: impl FnMut(Symbol, &ParseNestedMeta) -> syn::Result<()>,
-) {
+    mut on_key: impl FnMut(&ParseNestedMeta) -> syn::Result<bool>,
+) -> bool {
+    let mut clean = true;
     let parser = syn::meta::parser(|meta| {
-        match allowed.iter().find(|k| meta.path == **k) {
-            Some(key) => on_key(*key, &meta)?,
-            None => {
-                let found = meta.path.to_token_stream().to_string().replace(' ', "");
-                let message =
-                    if let Some((_, hint)) = elsewhere.iter().find(|(k, _)| meta.path == *k) {
-                        format!("`{found}` does not go here: {hint}")
-                    } else if allowed.is_empty() {
-                        format!("`#[{macro_name}]` takes no arguments here, found `{found}`")
-                    } else {
-                        format!(
-                            "unknown `#[{macro_name}(..)]` key `{found}`; expected {}",
-                            symbol::one_of(allowed)
-                        )
-                    };
-                cx.error_spanned_by(&meta.path, message);
-                // Skip the value so parsing continues with the next key.
-                if meta.input.peek(syn::Token![=]) {
-                    let _: syn::Expr = meta.value()?.parse()?;
-                } else if meta.input.peek(syn::token::Paren) {
-                    meta.parse_nested_meta(|inner| {
-                        let _ = inner.input.parse::<TokenStream>();
-                        Ok(())
-                    })?;
-                }
-            }
+        if on_key(&meta)? {
+            return Ok(());
+        }
+        clean = false;
+        let found = meta.path.to_token_stream().to_string().replace(' ', "");
+        let message = if let Some((_, hint)) = elsewhere.iter().find(|(k, _)| meta.path == *k) {
+            format!("`{found}` does not go here: {hint}")
+        } else if allowed.is_empty() {
+            format!("`#[{macro_name}]` takes no arguments here, found `{found}`")
+        } else {
+            let guess = symbol::closest(&found, allowed)
+                .map(|k| format!("did you mean `{k}`? "))
+                .unwrap_or_default();
+            format!(
+                "unknown `#[{macro_name}(..)]` key `{found}`; {guess}expected {}",
+                symbol::one_of(allowed)
+            )
+        };
+        cx.error_spanned_by(&meta.path, message);
+        // Skip the value so parsing continues with the next key.
+        if meta.input.peek(syn::Token![=]) {
+            let _: syn::Expr = meta.value()?.parse()?;
+        } else if meta.input.peek(syn::token::Paren) {
+            meta.parse_nested_meta(|inner| {
+                let _ = inner.input.parse::<TokenStream>();
+                Ok(())
+            })?;
         }
         Ok(())
     });
     if let Err(e) = parser.parse2(input) {
         cx.syn_error(e);
+        clean = false;
     }
+    clean
 }
 
 /// Parses the arguments of a helper attribute such as `#[event(rename = "..")]`.
@@ -102,10 +112,10 @@ pub fn parse_attr_keys(
     macro_name: Symbol,
     allowed: &[Symbol],
     elsewhere: &[(Symbol, &str)],
-    on_key: impl FnMut(Symbol, &ParseNestedMeta) -> syn::Result<()>,
-) {
+    on_key: impl FnMut(&ParseNestedMeta) -> syn::Result<bool>,
+) -> bool {
     match &attr.meta {
-        syn::Meta::Path(_) => {}
+        syn::Meta::Path(_) => true,
         syn::Meta::List(list) => parse_keys(
             cx,
             macro_name,
@@ -114,10 +124,15 @@ pub fn parse_attr_keys(
             list.tokens.clone(),
             on_key,
         ),
-        syn::Meta::NameValue(nv) => cx.error_spanned_by(
-            nv,
-            format!("expected `#[{macro_name}(key = value, ..)]`, found `#[{macro_name} = ..]`"),
-        ),
+        syn::Meta::NameValue(nv) => {
+            cx.error_spanned_by(
+                nv,
+                format!(
+                    "expected `#[{macro_name}(key = value, ..)]`, found `#[{macro_name} = ..]`"
+                ),
+            );
+            false
+        }
     }
 }
 

@@ -4,7 +4,7 @@ pub mod check;
 pub mod ctxt;
 pub mod symbol;
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::quote;
 
 /// The path generated code uses to reach the runtime: `::annals` unless `crate = "..."`.
@@ -13,6 +13,26 @@ pub fn krate(path: Option<&syn::Path>) -> TokenStream {
         Some(p) => quote!(#p),
         None => quote!(::annals),
     }
+}
+
+/// `tokens` with every span set to `span`, so that rustc, pointing at an
+/// expression made of them, points at the user's token instead of the
+/// attribute.
+pub fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(g) = &tree {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(&g.stream(), span));
+                group.set_span(span);
+                tree = TokenTree::Group(group);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }
 
 /// Prints the expansion to stderr when `ANNALS_MACROS_DEBUG` is set.

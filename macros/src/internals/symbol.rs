@@ -11,6 +11,7 @@ pub const AGGREGATE: Symbol = Symbol("aggregate");
 pub const HANDLE: Symbol = Symbol("handle");
 pub const APPLY: Symbol = Symbol("apply");
 pub const ID: Symbol = Symbol("id");
+pub const SERDE: Symbol = Symbol("serde");
 
 pub const CRATE: Symbol = Symbol("crate");
 pub const EVENTS: Symbol = Symbol("events");
@@ -58,4 +59,31 @@ pub fn one_of(symbols: &[Symbol]) -> String {
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     }
+}
+
+/// The valid key `found` most likely misspells, if one is close enough.
+pub fn closest(found: &str, symbols: &[Symbol]) -> Option<Symbol> {
+    symbols
+        .iter()
+        .map(|s| (edit_distance(found, s.0), *s))
+        .filter(|(d, s)| *d <= (s.0.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, s)| s)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }

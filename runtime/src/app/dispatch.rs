@@ -12,7 +12,7 @@ use super::ids::EventIds;
 use super::middleware::{BoxError, CommandContext, CommandOutcome, OutcomeKind};
 use super::{App, DispatchError, DispatchOptions, Dispatched};
 use crate::aggregate::{Aggregate, Command, Event, Handles};
-use crate::store::{Metadata, NewEvent, StoreError, StreamId, StreamLock};
+use crate::store::{ExpectedVersion, Metadata, NewEvent, StoreError, StreamId, StreamLock};
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -68,43 +68,46 @@ impl App {
             );
             (self.inner.cache.slot::<C::Aggregate>(key), span)
         });
+        // The (rare) error boxed: this future is moved on every command.
+        let found = found.map_err(Box::new);
         let metadata = Metadata {
             correlation_id: Some(correlation_id),
             causation_id: Some(options.causation_id.unwrap_or(command_id)),
             custom: options.custom,
         };
-        let in_span = span.clone();
         async move {
             let (stream, slot) = found.map_err(|source| {
                 let error = DispatchError::InvalidId {
                     command: C::NAME,
-                    source,
+                    source: *source,
                 };
                 tracing::debug!(%error, "rejected");
                 error
             })?;
             let mut metadata = metadata;
             let mut tries = Tries::default();
-            // Middleware: only built when there is some, boxed so that it does
-            // not make every dispatch future larger.
+            // Middleware: only when there is some, boxed so that it does not
+            // make every dispatch future larger.
             let started = (!self.inner.middleware.is_empty()).then(Instant::now);
             if started.is_some() {
-                let mut context = context::<C>(&stream, command_id, metadata, &command);
-                let refused = Box::pin(self.before(&mut context)).await;
-                metadata = context.metadata.clone();
+                let before = Box::pin(self.before::<C>(&stream, command_id, metadata, &command));
+                let (enriched, refused) = before.await;
+                metadata = enriched;
                 if metadata.correlation_id != Some(correlation_id) {
                     let id = metadata.correlation_id.unwrap_or_default();
-                    in_span.record("correlation_id", tracing::field::display(id));
+                    tracing::Span::current().record("correlation_id", tracing::field::display(id));
                 }
                 if let Err(error) = refused {
                     tracing::debug!(%error, "rejected");
+                    let context = context::<C>(&stream, command_id, metadata, &command);
                     self.observe(&context, Err(&error), 0, 0, tries, started);
                     return Err(error);
                 }
             }
             let mut loaded = match slot.try_lock() {
                 Ok(free) => free,
-                Err(_) => slot.lock().await,
+                // Boxed: only a command that waits for another one pays for it.
+                Err(_) => Box::pin(slot.lock()).await,
             };
             let outcome = self
                 .decide_and_append(
@@ -145,18 +148,29 @@ impl App {
         .instrument(span)
     }
 
-    /// Runs every middleware's `before`, in order, until one refuses.
-    async fn before<E>(&self, context: &mut CommandContext<'_>) -> Result<(), DispatchError<E>> {
+    /// Runs every middleware's `before`, in order, until one refuses; returns
+    /// the metadata as they left it.
+    async fn before<C: Command>(
+        &self,
+        stream: &StreamId,
+        command_id: uuid::Uuid,
+        metadata: Metadata,
+        command: &C,
+    ) -> (Metadata, Result<(), Error<C>>)
+    where
+        C::Aggregate: Handles<C>,
+    {
+        let mut context = context::<C>(stream, command_id, metadata, command);
         for middleware in &self.inner.middleware {
-            middleware
-                .before(context)
-                .await
-                .map_err(|source: BoxError| DispatchError::Rejected {
+            if let Err(source) = middleware.before(&mut context).await {
+                let refused = DispatchError::Rejected {
                     middleware: middleware.name(),
-                    source,
-                })?;
+                    source: source as BoxError,
+                };
+                return (context.metadata, Err(refused));
+            }
         }
-        Ok(())
+        (context.metadata, Ok(()))
     }
 
     /// Runs every middleware's `after`.
@@ -208,12 +222,12 @@ impl App {
         C::Aggregate: Handles<C>,
     {
         async move {
-            let policy = self.inner.retry;
+            let policy = &self.inner.retry;
             // Held from a conflict (or a recent one) to the end of the command.
             let mut lock: Option<StreamLock> = None;
             if policy.lock_stream && loaded.contended > 0 {
                 loaded.contended -= 1;
-                lock = self.lock(stream).await;
+                lock = Box::pin(self.lock(stream)).await;
                 // Whatever another writer recorded before we held the lock is read now.
                 self.catch_up_boxed(stream, loaded).await?;
             } else if !loaded.fresh {
@@ -254,7 +268,13 @@ impl App {
                 let appended = self
                     .inner
                     .store
-                    .append_after_seen(stream, loaded.version, loaded.hint, new_events)
+                    .append_after_seen(
+                        stream,
+                        loaded.version,
+                        loaded.hint,
+                        lock.as_ref(),
+                        new_events,
+                    )
                     .await;
                 match appended {
                     Ok(done) => {
@@ -271,9 +291,18 @@ impl App {
                         }
                         return Ok((events, Some((done.first_position, done.last_position))));
                     }
-                    Err(StoreError::WrongExpectedVersion {
-                        actual, expected, ..
-                    }) => {
+                    Err(
+                        error @ (StoreError::WrongExpectedVersion { .. }
+                        | StoreError::StreamLocked { .. }),
+                    ) => {
+                        // Another writer got in first, or holds the stream's turn.
+                        let (expected, actual, behind) = match error {
+                            StoreError::WrongExpectedVersion {
+                                expected, actual, ..
+                            } => (expected, actual, actual.unwrap_or(0) <= loaded.version),
+                            // A yield to a lock says nothing of the version.
+                            _ => (ExpectedVersion::Exact(loaded.version), None, false),
+                        };
                         tries.conflicts += 1;
                         loaded.contended = policy.contended_commands;
                         if tries.attempts >= policy.max_attempts {
@@ -289,13 +318,18 @@ impl App {
                             ?actual,
                             "another writer changed the stream; catching up"
                         );
-                        // A stream behind what the cache holds means the cache (or
+                        // A stream not past what the cache holds means the cache (or
                         // the snapshot it came from) is wrong: reload it all.
-                        loaded.fresh &= actual.unwrap_or(0) > loaded.version;
+                        loaded.fresh &= !behind;
                         if lock.is_none() && policy.lock_stream {
-                            lock = self.lock(stream).await;
-                        } else {
-                            pause(policy.pause(tries.conflicts)).await;
+                            lock = Box::pin(self.lock(stream)).await;
+                        }
+                        // Only a writer without the lock backs off: for the
+                        // holder it is its turn, and a pause would hand the
+                        // stream to a writer that has not met a conflict yet
+                        // (and so does not lock), again and again.
+                        if lock.is_none() {
+                            Box::pin(pause(policy.pause(tries.conflicts))).await;
                         }
                         self.catch_up_boxed(stream, loaded).await?;
                     }

@@ -43,19 +43,18 @@ impl App {
                 .await?;
             let full = batch.len() == DEFAULT_READ_BATCH;
             let mut batch = batch.into_iter().peekable();
-            if let Some(claimed) = unconfirmed.take() {
-                if batch
+            if let Some(claimed) = unconfirmed.take()
+                && batch
                     .next_if(|first| first.stream_version == claimed)
                     .is_none()
-                {
-                    tracing::warn!(
-                        %stream,
-                        snapshot_version = claimed,
-                        "ignoring a snapshot ahead of its stream; replaying the stream"
-                    );
-                    loaded.reset();
-                    continue;
-                }
+            {
+                tracing::warn!(
+                    %stream,
+                    snapshot_version = claimed,
+                    "ignoring a snapshot ahead of its stream; replaying the stream"
+                );
+                loaded.reset();
+                continue;
             }
             for recorded in batch {
                 if recorded.stream_version != loaded.version + 1 {

@@ -34,6 +34,7 @@ pub(crate) use services::Services;
 use crate::aggregate::{Aggregate, Command, Handles};
 use crate::store::{AnyStore, StoreError};
 use cache::Cache;
+use futures::FutureExt as _;
 use registry::Registry;
 use std::fmt;
 use std::sync::Arc;
@@ -112,6 +113,15 @@ impl fmt::Debug for App {
     }
 }
 
+/// What [`App::dispatch`] (and `dispatch_with`, `dispatch_and_inspect`)
+/// return: a boxed future of the command's outcome `T`, or its
+/// [`DispatchError`]. Boxed once, it is cheap to move, and naming it lets a
+/// command nobody handles be one compile error.
+pub type DispatchFuture<'a, T, C> = futures::future::BoxFuture<
+    'a,
+    Result<T, DispatchError<<<C as Command>::Aggregate as Handles<C>>::Error>>,
+>;
+
 impl App {
     /// Starts building an app.
     pub fn builder() -> AppBuilder {
@@ -147,32 +157,31 @@ impl App {
     /// stream (see [`RetryPolicy`]). Before returning a domain refusal it
     /// checks the stream's version once, so a refusal is never based on a
     /// cache that another node has made stale.
-    pub async fn dispatch<C>(
-        &self,
-        command: C,
-    ) -> Result<Dispatched<C::Aggregate>, DispatchError<<C::Aggregate as Handles<C>>::Error>>
+    pub fn dispatch<C>(&self, command: C) -> DispatchFuture<'_, Dispatched<C::Aggregate>, C>
     where
         C: Command,
         C::Aggregate: Handles<C>,
     {
-        self.run(command, DispatchOptions::default(), |_| ())
-            .await
-            .map(|(done, ())| done)
+        Box::pin(
+            self.run(command, DispatchOptions::default(), |_| ())
+                .map(|result| result.map(|(done, ())| done)),
+        )
     }
 
     /// Dispatches `command` with explicit ids and metadata.
-    pub async fn dispatch_with<C>(
+    pub fn dispatch_with<C>(
         &self,
         command: C,
         options: DispatchOptions,
-    ) -> Result<Dispatched<C::Aggregate>, DispatchError<<C::Aggregate as Handles<C>>::Error>>
+    ) -> DispatchFuture<'_, Dispatched<C::Aggregate>, C>
     where
         C: Command,
         C::Aggregate: Handles<C>,
     {
-        self.run(command, options, |_| ())
-            .await
-            .map(|(done, ())| done)
+        Box::pin(
+            self.run(command, options, |_| ())
+                .map(|result| result.map(|(done, ())| done)),
+        )
     }
 
     /// Dispatches `command` and runs `inspect` on the aggregate's new state,
@@ -198,17 +207,18 @@ impl App {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn dispatch_and_inspect<C, R>(
-        &self,
+    pub fn dispatch_and_inspect<'a, C, R>(
+        &'a self,
         command: C,
         options: DispatchOptions,
-        inspect: impl FnOnce(&C::Aggregate) -> R + Send,
-    ) -> Result<(Dispatched<C::Aggregate>, R), DispatchError<<C::Aggregate as Handles<C>>::Error>>
+        inspect: impl FnOnce(&C::Aggregate) -> R + Send + 'a,
+    ) -> DispatchFuture<'a, (Dispatched<C::Aggregate>, R), C>
     where
         C: Command,
         C::Aggregate: Handles<C>,
+        R: Send + 'a,
     {
-        self.run(command, options, inspect).await
+        Box::pin(self.run(command, options, inspect))
     }
 
     /// Dispatches a command given by name and JSON fields, as an HTTP layer would.
@@ -248,7 +258,20 @@ impl App {
     /// Stops the app: forgets the cache and closes the store (a SQLite store
     /// checkpoints its write-ahead log into the database file). Commands
     /// dispatched afterwards, by this app or its clones, fail with
-    /// [`StoreError`]s.
+    /// [`StoreError`]s (with the in-memory store, whose `close` does nothing,
+    /// they still work).
+    ///
+    /// ```
+    /// # use annals::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app = App::builder().store(MemoryStore::new()).build()?;
+    /// // ... serve commands ...
+    /// app.shutdown().await?;
+    /// assert_eq!(app.cached_aggregates(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn shutdown(&self) -> Result<(), StoreError> {
         self.inner.cache.sweep_all();
         self.inner.store.close().await

@@ -4,10 +4,12 @@
 //! check catches a race. After a conflict the command takes the store's
 //! advisory lock on the stream ([`EventStore::lock_stream`]), catches up and
 //! tries again; writers that keep colliding then take turns instead of
-//! starving each other. Conflicts met while holding the lock (a writer that
-//! does not lock yet) back off for a random, growing time. A stream that saw a
-//! conflict stays *contended* for the next few commands, which take the lock
-//! before their first attempt.
+//! starving each other. The holder retries at once when a writer that does
+//! not lock (yet) got in first: it is its turn, and pausing would let such a
+//! writer win again and again. Without the lock (turned off, or the store
+//! could not give it) a retry backs off for a random, growing time. A stream
+//! that saw a conflict stays *contended* for the next few commands, which take
+//! the lock before their first attempt.
 //!
 //! [`EventStore::lock_stream`]: crate::EventStore::lock_stream
 
@@ -58,9 +60,9 @@ impl RetryPolicy {
         self
     }
 
-    /// The backoff before a retry that already holds the stream lock (or
-    /// runs without it): a random time up to `base`, doubling with each
-    /// attempt, never above `max` (defaults 1 ms and 100 ms).
+    /// The backoff before a retry without the stream lock: a random time up
+    /// to `base`, doubling with each attempt, never above `max` (defaults
+    /// 1 ms and 100 ms).
     pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
         self.backoff_base = base;
         self.backoff_max = max.max(base);

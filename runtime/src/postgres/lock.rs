@@ -10,20 +10,31 @@ use super::{Shared, map_err};
 use crate::{StoreError, StreamId, StreamLock};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::Postgres;
-use std::time::Duration;
 
-/// Waits for the lock on `stream` on a connection of the store's pool, for at
-/// most `timeout`.
-pub(super) async fn acquire(
-    shared: &Shared,
-    stream: &StreamId,
-    timeout: Duration,
-) -> Result<StreamLock, StoreError> {
+/// Waits for `stream` within this process, then across processes, for at
+/// most the store's lock timeout in all.
+pub(super) async fn acquire(shared: &Shared, stream: &StreamId) -> Result<StreamLock, StoreError> {
+    let timeout = shared.lock_timeout;
+    let waited_too_long = || {
+        StoreError::Backend(
+            format!(
+                "waited more than {timeout:?} for another holder of stream `{stream}` to release it"
+            )
+            .into(),
+        )
+    };
+    let started = std::time::Instant::now();
+    let local = tokio::time::timeout(timeout, shared.locks.lock(stream))
+        .await
+        .map_err(|_| waited_too_long())?;
+    let left = timeout.saturating_sub(started.elapsed());
     let key = (
         fnv1a(&format!("annals:{}", shared.schema)),
         fnv1a(stream.as_str()),
     );
-    let conn = shared.pooled(shared.pool.acquire()).await?;
+    let conn = shared
+        .pooled_in(&shared.lock_pool, shared.lock_pool.acquire())
+        .await?;
     // Until the lock is ours, a cancelled wait must not hand back a connection
     // whose pending `pg_advisory_lock` could still succeed: it is closed instead.
     let mut held = Held {
@@ -36,7 +47,7 @@ pub(super) async fn acquire(
     // session-level lock outlives it. Only integers are interpolated.
     let sql = format!(
         "BEGIN; SET LOCAL lock_timeout = {}; SELECT pg_advisory_lock({}, {}); COMMIT;",
-        timeout.as_millis().clamp(1, i32::MAX as u128),
+        left.as_millis().clamp(1, i32::MAX as u128),
         key.0,
         key.1
     );
@@ -51,16 +62,30 @@ pub(super) async fn acquire(
             .is_some_and(|code| code == "55P03");
         // The failed transaction is rolled back when the connection is closed.
         return Err(if timed_out {
-            StoreError::Backend(
-                format!("waited more than {timeout:?} for another holder of stream `{stream}` to release it")
-                    .into(),
-            )
+            waited_too_long()
         } else {
             map_err(error)
         });
     }
     held.locked = true;
-    Ok(StreamLock::new(held))
+    Ok(StreamLock::new(Both {
+        _advisory: held,
+        local,
+    }))
+}
+
+/// A stream held in this process and across processes. Fields drop in
+/// order: the advisory lock is given up before the local one.
+struct Both {
+    /// Kept for its `Drop`, which gives the advisory lock up.
+    _advisory: Held,
+    local: StreamLock,
+}
+
+/// The in-process part of a lock this store gave, to tell the local locks
+/// that its holder is the caller.
+pub(super) fn local_part(lock: &StreamLock) -> Option<&StreamLock> {
+    lock.guard::<Both>().map(|both| &both.local)
 }
 
 /// A connection holding (or waiting for) an advisory lock.

@@ -96,6 +96,9 @@ use tokio::task::JoinHandle;
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// The most connections a store keeps for stream locks.
+const MAX_LOCK_CONNECTIONS: u32 = 64;
+
 /// The default schema of a [`PostgresStore`].
 pub const DEFAULT_SCHEMA: &str = "annals";
 
@@ -209,6 +212,14 @@ impl PostgresStoreBuilder {
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
             .connect_lazy_with(options.clone());
+        // Lock holders keep a connection each, waiting or holding; they get
+        // their own pool so that they can never starve the reads a holder makes.
+        let lock_pool = PgPoolOptions::new()
+            .max_connections(MAX_LOCK_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(self.acquire_timeout)
+            .idle_timeout(Duration::from_secs(60))
+            .connect_lazy_with(options.clone());
         let channel: String = format!("annals:{}", self.schema).chars().take(63).collect();
         let notify = Arc::new(Notify::new());
         let mut tasks = Vec::new();
@@ -239,6 +250,8 @@ impl PostgresStoreBuilder {
                 notify: self.notifications.then_some(notify),
                 poll_interval: self.poll_interval,
                 lock_timeout: self.lock_timeout,
+                locks: Arc::default(),
+                lock_pool,
                 listener: parking_lot::Mutex::new(None),
                 tasks: parking_lot::Mutex::new(tasks),
             }),
@@ -290,6 +303,10 @@ struct Shared {
     notify: Option<Arc<Notify>>,
     poll_interval: Duration,
     lock_timeout: Duration,
+    /// Stream locks within this process, taken before the advisory lock.
+    locks: Arc<crate::store::LocalLocks>,
+    /// Connections holding (or waiting for) advisory locks.
+    lock_pool: PgPool,
     listener: parking_lot::Mutex<Option<JoinHandle<()>>>,
     tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
 }
@@ -302,14 +319,23 @@ impl Shared {
         &self,
         op: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
+        self.pooled_in(&self.pool, op).await
+    }
+
+    /// [`pooled`](Self::pooled) for an operation on `pool`.
+    async fn pooled_in<T>(
+        &self,
+        pool: &PgPool,
+        op: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
         match op.await {
             Ok(value) => Ok(value),
-            Err(sqlx::Error::PoolTimedOut) => Err(self.pool_timed_out().await),
+            Err(sqlx::Error::PoolTimedOut) => Err(self.pool_timed_out(pool).await),
             Err(e) => Err(map_err(e)),
         }
     }
 
-    async fn pool_timed_out(&self) -> StoreError {
+    async fn pool_timed_out(&self, pool: &PgPool) -> StoreError {
         match self.writer.connection().await {
             Err(e) => e.into_store_error(),
             Ok(conn) => {
@@ -317,7 +343,7 @@ impl Shared {
                 StoreError::Unavailable(Box::new(error::PoolExhausted {
                     address: self.address.clone(),
                     waited: self.acquire_timeout,
-                    size: self.pool.size(),
+                    size: pool.size(),
                 }))
             }
         }
@@ -383,7 +409,7 @@ impl PostgresStore {
         match migrator.run(&self.shared.pool).await {
             Ok(()) => Ok(()),
             Err(sqlx::migrate::MigrateError::Execute(sqlx::Error::PoolTimedOut)) => {
-                Err(self.shared.pool_timed_out().await)
+                Err(self.shared.pool_timed_out(&self.shared.pool).await)
             }
             Err(sqlx::migrate::MigrateError::Execute(e)) => Err(map_err(e)),
             Err(other) => Err(StoreError::Backend(Box::new(other))),
@@ -405,6 +431,7 @@ impl PostgresStore {
     /// the writer's idle connections. Operations after this fail with
     /// [`StoreError::Unavailable`].
     pub async fn close(&self) {
+        self.shared.lock_pool.close().await;
         self.shared.pool.close().await;
         self.shared.writer.close().await;
     }
@@ -834,8 +861,21 @@ impl EventStore for PostgresStore {
         stream: &'a StreamId,
         seen: u64,
         _hint: StreamHint,
+        held: Option<&'a StreamLock>,
         events: Vec<NewEvent>,
     ) -> StoreFuture<'a, AppendResult> {
+        // A holder in this process is seen here; one in another process by
+        // the statement (see `writer`).
+        if self
+            .shared
+            .locks
+            .must_yield(stream, held.and_then(lock::local_part))
+        {
+            let locked = StoreError::StreamLocked {
+                stream: stream.clone(),
+            };
+            return Box::pin(std::future::ready(Err(locked)));
+        }
         Box::pin(self.append_now(stream, ExpectedVersion::Exact(seen), events, seen > 0))
     }
 
@@ -907,16 +947,19 @@ impl EventStore for PostgresStore {
         })
     }
 
-    /// A session-level advisory lock (`pg_advisory_lock`) on a pooled
-    /// connection, keyed by the store's schema and a hash of the stream, so it
-    /// excludes every process whose store uses the same schema. It is given
-    /// up on drop (the connection is closed if that cannot be done cleanly, which
-    /// releases it too), and waiting for it ends with an error after
-    /// [`lock_timeout`](PostgresStoreBuilder::lock_timeout).
+    /// First a lock within this process (so one process waits on PostgreSQL
+    /// with one connection per stream at most), then a session-level advisory
+    /// lock (`pg_advisory_lock`) keyed by the store's schema and a hash of the
+    /// stream, which excludes every process whose store uses the same schema.
+    /// Lock connections come from a small pool of their own (at most 64), so
+    /// waiting lockers never take the connections a holder reads with. Both
+    /// are given up on drop (the connection is closed if the advisory lock
+    /// cannot be released cleanly, which releases it too); waiting ends with
+    /// an error after [`lock_timeout`](PostgresStoreBuilder::lock_timeout).
     fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
         Box::pin(async move {
             stream.validate()?;
-            lock::acquire(&self.shared, stream, self.shared.lock_timeout).await
+            lock::acquire(&self.shared, stream).await
         })
     }
 }

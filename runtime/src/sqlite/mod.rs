@@ -27,15 +27,20 @@
 //!
 //! Four tables share a prefix (default `annals_`, see
 //! [`SqliteStoreBuilder::table_prefix`]): `events` (the log; the global
-//! position is the rowid), `streams` (each stream's version), `snapshots` and
-//! `checkpoints`. Embedded, versioned migrations create them when the store is
-//! opened; [`SqliteStore::migrate`] runs them explicitly. Triggers keep the
-//! `streams` table in step with the log, refuse a stream version out of
-//! sequence whoever writes it, and refuse `UPDATE` and `DELETE` of recorded
-//! events.
+//! position is the rowid), `streams` (one row per stream, written with its
+//! first event: when it was created), `snapshots` and `checkpoints`.
+//! Embedded, versioned migrations create them when the store is opened;
+//! [`SqliteStore::migrate`] runs them explicitly. A stream's version is its
+//! newest event's, found in the unique `(stream_id, stream_version)` index.
+//! Triggers refuse a stream version out of sequence whoever writes it, and
+//! refuse `UPDATE` and `DELETE` of recorded events.
 //!
 //! Every append is checked and written by one statement, so the expected
-//! version is checked atomically with the write. SQLite admits one writer at a
+//! version is checked atomically with the write. An append that expects no
+//! stream or an exact version (as [`App`](crate::App) appends, through
+//! [`EventStore::append_after_seen`]) is a plain `INSERT` of the versions
+//! that follow it, which the out-of-sequence trigger refuses unless the
+//! stream is at the expected version: no other row is read or written. SQLite admits one writer at a
 //! time and positions are assigned inside the write, so the global log never
 //! shows a gap to readers. Concurrent appends from one process are coalesced
 //! into shared statements (see [`EventStore::append`] below) and each caller
@@ -44,6 +49,35 @@
 //! The store runs in WAL mode: readers never block the writer. Several
 //! processes may open the same file; [`EventStore::subscribe_all`] wakes at once
 //! on appends made through this process's store and polls for the others'.
+//!
+//! # The files on disk: the database, its `-wal` and its `-shm`
+//!
+//! In WAL mode a commit is appended to the write-ahead log, `events.db-wal`
+//! next to `events.db`, and copied into the database file only at a
+//! *checkpoint*: SQLite runs one when the log passes about 4 MB, and when the
+//! last connection to the file closes. `events.db-shm` is an index of the log
+//! shared by the connections; it holds nothing that cannot be rebuilt.
+//! So while a store is open, and after a process ended without closing it,
+//! recent events may be only in the `-wal` file, and the `.db` file alone
+//! can look empty.
+//!
+//! Nothing is lost that way: a commit in the log is as durable as one in the
+//! database file (see [`Synchronous`]), and whoever opens the database next,
+//! with the `-wal` file beside it, sees every event, and folds the log in.
+//! Dropping the last handle to a store without closing it, or a crash,
+//! therefore loses no committed event. What the log changes is what to copy:
+//!
+//! - [`SqliteStore::close`] (which [`App::shutdown`](crate::App::shutdown)
+//!   calls) folds the log into the database file and closes the connections;
+//!   afterwards `events.db` alone holds everything, and the `-wal` and `-shm`
+//!   files are gone (or empty, if another connection still has the file open).
+//!   Close before copying the file, or shipping it elsewhere.
+//! - To back up a database in use, do not copy the `.db` file: it may miss
+//!   what the log holds, and a copy taken during a checkpoint may be torn.
+//!   Copy the database, its `-wal` and `-shm` files together while no process
+//!   has it open, or, while it is open, let SQLite write a consistent copy:
+//!   `VACUUM INTO '/backups/events.db'` on any connection to the file (or the
+//!   `sqlite3` shell's `.backup`), which also takes what the log holds.
 
 mod codec;
 mod schema;
@@ -53,7 +87,7 @@ use crate::store::DEFAULT_READ_BATCH;
 use crate::store::LocalLocks;
 use crate::{
     AppendResult, EventStore, ExpectedVersion, NewEvent, RecordedEvent, Snapshot, StoreError,
-    StoreFuture, StreamId, StreamLock,
+    StoreFuture, StreamHint, StreamId, StreamLock,
 };
 use futures::stream::BoxStream;
 use schema::Schema;
@@ -65,6 +99,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use writer::Writer;
 
@@ -156,17 +191,20 @@ impl Default for SqliteStoreBuilder {
 }
 
 impl SqliteStoreBuilder {
-    /// The database file; created (with its tables) if missing.
+    /// The database file; created (with its tables) if missing. Its
+    /// directory must exist.
     pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
         self.target = Some(Target::Path(path.into()));
         self
     }
 
-    /// A `sqlite://` URL instead of a path, e.g. `sqlite://data/events.db?mode=rwc`.
+    /// A `sqlite:` URL instead of a path, e.g. `sqlite:data/events.db` or
+    /// `sqlite://data/events.db?mode=rw`.
     ///
-    /// The URL's own options (such as `mode=ro`) apply; without `mode` the file
-    /// must exist. In-memory databases are refused: use
-    /// [`MemoryStore`](crate::MemoryStore).
+    /// The URL's own options apply. Without `mode` the file is created if
+    /// missing, as with a path; `mode=rw` (or `ro`) opens only an existing
+    /// file. The directory must exist either way. In-memory databases are
+    /// refused: use [`MemoryStore`](crate::MemoryStore).
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.target = Some(Target::Url(url.into()));
         self
@@ -220,40 +258,50 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// Opens the store: connects, switches the file to WAL mode and applies
-    /// pending migrations.
+    /// Opens the store: connects (creating the file unless a URL's `mode`
+    /// says not to), switches the file to WAL mode and applies pending
+    /// migrations.
     ///
-    /// Fails with [`StoreError::Config`] for a missing target, a bad URL or a
-    /// bad prefix, [`StoreError::Unavailable`] when the file cannot be opened
-    /// or is locked, and [`StoreError::Backend`] when it is not a database.
+    /// Fails with [`StoreError::Config`] for a missing target, a bad URL, a
+    /// bad prefix, a directory that does not exist and a file that does not
+    /// exist and may not be created, each message naming the path;
+    /// [`StoreError::Unavailable`] when the file cannot be opened otherwise
+    /// (permissions) or is locked, and [`StoreError::Backend`] when it is not
+    /// a database. The source of those two is an [`OpenError`] naming the
+    /// file, caused by SQLite's own error.
     pub async fn open(self) -> Result<SqliteStore, StoreError> {
         let schema = Arc::new(Schema::new(&self.table_prefix)?);
-        let options = match &self.target {
+        let (options, create) = match &self.target {
             None => return Err(StoreError::Config("no SQLite path or URL given".into())),
-            Some(Target::Path(path)) => SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true),
+            Some(Target::Path(path)) => (SqliteConnectOptions::new().filename(path), true),
             Some(Target::Url(url)) => {
                 if url.contains(":memory:") || url.contains("mode=memory") {
                     return Err(StoreError::Config(format!(
                         "`{url}` is an in-memory SQLite database; use annals::MemoryStore for an in-memory store"
                     )));
                 }
-                SqliteConnectOptions::from_str(url)
-                    .map_err(|e| StoreError::Config(format!("bad SQLite URL `{url}`: {e}")))?
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::Config(format!("bad SQLite URL `{url}`: {e}")))?;
+                // Like a path, unless the URL says otherwise.
+                (options, !url_sets_mode(url))
             }
         };
+        let path = options.get_filename().to_owned();
         let options = options
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(self.synchronous.to_sqlx())
             .busy_timeout(self.busy_timeout);
-        let mut conn = options.connect().await.map_err(codec::backend)?;
+        let mut conn = match options.connect().await {
+            Ok(conn) => conn,
+            Err(e) => return Err(open_failure(&path, create, e)),
+        };
         if self.migrate {
             schema
                 .migrator()
                 .run_direct(None, &mut conn, false)
                 .await
-                .map_err(codec::migrate)?;
+                .map_err(|e| at_open(&path, codec::migrate(e)))?;
         }
         let head: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT coalesce(max(position), 0) FROM {}events",
@@ -268,7 +316,7 @@ impl SqliteStoreBuilder {
             {
                 Ok(0)
             }
-            _ => Err(codec::backend(e)),
+            _ => Err(at_open(&path, codec::backend(e))),
         })?;
         let readers = SqlitePoolOptions::new()
             .max_connections(self.readers)
@@ -276,14 +324,117 @@ impl SqliteStoreBuilder {
             .connect_lazy_with(options.clone());
         Ok(SqliteStore {
             inner: Arc::new(Inner {
-                writer: Arc::new(Writer::new(conn, schema.clone(), head as u64)),
-                locks: shared_locks(options.get_filename(), &schema.prefix),
+                writer: Arc::new(Writer::new(conn, schema.clone(), path.clone(), head as u64)),
+                locks: shared_locks(&path, &schema.prefix),
                 readers,
                 schema,
-                filename: options.get_filename().to_owned(),
+                filename: path,
                 poll_interval: self.poll_interval,
+                closed: AtomicBool::new(false),
             }),
         })
+    }
+}
+
+/// Whether a `sqlite:` URL sets `mode` (`ro`, `rw`, `rwc`) itself.
+fn url_sets_mode(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("mode"))
+    })
+}
+
+/// Why the file at `path` could not be opened: a missing directory, a
+/// directory where the file should be or a missing file the URL does not let
+/// SQLite create are configuration errors naming the path; anything else is
+/// SQLite's own error, under an [`OpenError`] naming the path.
+fn open_failure(path: &Path, create: bool, e: sqlx::Error) -> StoreError {
+    let shown = path.display();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        let why = if dir.exists() {
+            "is not a directory"
+        } else {
+            "does not exist"
+        };
+        return StoreError::Config(format!(
+            "cannot open SQLite database `{shown}`: directory `{}` {why}",
+            dir.display()
+        ));
+    }
+    if path.is_dir() {
+        return StoreError::Config(format!(
+            "cannot open SQLite database `{shown}`: it is a directory"
+        ));
+    }
+    if !create && !path.exists() {
+        return StoreError::Config(format!(
+            "cannot open SQLite database `{shown}`: the file does not exist, and the URL's \
+             `mode` does not let it be created (`mode=rwc` does)"
+        ));
+    }
+    at_open(path, codec::backend(e))
+}
+
+/// Puts a failure of opening the store under an [`OpenError`] naming the file.
+fn at_open(path: &Path, e: StoreError) -> StoreError {
+    let wrap = |source| {
+        Box::new(OpenError {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    match e {
+        StoreError::Unavailable(source) => StoreError::Unavailable(wrap(source)),
+        StoreError::Backend(source) => StoreError::Backend(wrap(source)),
+        other => other,
+    }
+}
+
+/// The file a [`SqliteStore`] could not be opened on; the
+/// [`source`](std::error::Error::source) of the [`StoreError`] that
+/// [`SqliteStoreBuilder::open`] returns then, and itself caused by SQLite's
+/// error.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use annals::sqlite::{OpenError, SqliteStore};
+/// use std::error::Error as _;
+///
+/// let dir = std::env::temp_dir().join(format!("annals-doc-{}", uuid::Uuid::now_v7()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let garbage = dir.join("not-a-database.db");
+/// std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+///
+/// let err = SqliteStore::open(&garbage).await.unwrap_err();
+/// let open = err.source().and_then(|e| e.downcast_ref::<OpenError>()).unwrap();
+/// assert_eq!(open.path(), garbage);
+/// assert!(open.source().unwrap().to_string().contains("not a database"));
+/// # std::fs::remove_dir_all(dir).ok();
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open SQLite database `{}`", path.display())]
+pub struct OpenError {
+    path: PathBuf,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl OpenError {
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The error of an operation on a closed store.
+pub(crate) fn closed(path: &Path) -> StoreError {
+    StoreError::Closed {
+        store: format!("SQLite `{}`", path.display()),
     }
 }
 
@@ -304,6 +455,8 @@ struct Inner {
     schema: Arc<Schema>,
     filename: PathBuf,
     poll_interval: Duration,
+    /// Set by [`SqliteStore::close`].
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -318,7 +471,8 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (creating it if missing) the database file at `path` with the
     /// default options: WAL mode, [`Synchronous::Normal`], tables prefixed
-    /// `annals_`, migrations applied.
+    /// `annals_`, migrations applied. The directory must exist: if it does
+    /// not, this fails with a [`StoreError::Config`] that says so.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -360,10 +514,70 @@ impl SqliteStore {
         SqliteStoreBuilder::default()
     }
 
+    /// Folds the write-ahead log into the database file and closes the
+    /// store's connections, once the operations under way have finished.
+    /// [`App::shutdown`](crate::App::shutdown) calls it.
+    ///
+    /// Afterwards the database file alone holds every event (see the module
+    /// docs on the WAL), and every operation on this store or its clones
+    /// fails with [`StoreError::Closed`].
+    /// Closing again does nothing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), annals::StoreError> {
+    /// use annals::sqlite::SqliteStore;
+    /// use annals::{EventStore, ExpectedVersion, NewEvent, Payload, StreamId};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("annals-doc-{}", uuid::Uuid::now_v7()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let store = SqliteStore::open(dir.join("events.db")).await?;
+    /// let opened = NewEvent::new("AccountOpened", 1, Payload::from_json("{}").unwrap());
+    /// store.append(&StreamId::new("Account-1"), ExpectedVersion::NoStream, vec![opened]).await?;
+    /// store.close().await?;
+    ///
+    /// // The file is self-contained: a copy of it alone holds the event.
+    /// std::fs::copy(dir.join("events.db"), dir.join("backup.db")).unwrap();
+    /// let backup = SqliteStore::open(dir.join("backup.db")).await?;
+    /// assert_eq!(backup.read_all(1, 10).await?.len(), 1);
+    /// # backup.close().await?;
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Fails only if SQLite fails to checkpoint or to close; the store is
+    /// closed all the same. When another connection to the file (another
+    /// process, or another `SqliteStore` on it) is reading at that moment,
+    /// part of the log may stay in the `-wal` file, committed; it is folded in
+    /// when that connection closes (a warning is logged).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.inner.closed.store(true, Ordering::Release);
+        // Reads under way finish first, so that none holds the checkpoint back.
+        self.inner.readers.close().await;
+        self.inner.writer.close().await
+    }
+
+    /// The reader connections, unless the store is closed.
+    fn readers(&self) -> Result<&SqlitePool, StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(closed(&self.inner.filename));
+        }
+        Ok(&self.inner.readers)
+    }
+
+    /// The error of a failed read: the store's own when it was closed meanwhile.
+    fn read_failed(&self, e: sqlx::Error) -> StoreError {
+        match e {
+            sqlx::Error::PoolClosed => closed(&self.inner.filename),
+            e => codec::backend(e),
+        }
+    }
+
     /// Applies the embedded migrations that are not yet applied; a no-op when
     /// the schema is current. `open` does this unless told not to.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.inner.writer.conn().await;
+        let mut conn = self.inner.writer.conn().await?;
         self.inner
             .schema
             .migrator()
@@ -387,9 +601,9 @@ impl SqliteStore {
     pub async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
         let position: Option<i64> = sqlx::query_scalar(self.inner.schema.load_checkpoint.q())
             .bind(name)
-            .fetch_optional(&self.inner.readers)
+            .fetch_optional(self.readers()?)
             .await
-            .map_err(codec::backend)?;
+            .map_err(|e| self.read_failed(e))?;
         Ok(position.map(|p| p as u64))
     }
 
@@ -399,7 +613,7 @@ impl SqliteStore {
         let position = i64::try_from(position).map_err(|_| {
             StoreError::Config(format!("checkpoint position {position} out of range"))
         })?;
-        let mut conn = self.inner.writer.conn().await;
+        let mut conn = self.inner.writer.conn().await?;
         sqlx::query(self.inner.schema.save_checkpoint.q())
             .bind(name)
             .bind(position)
@@ -436,9 +650,9 @@ impl SqliteStore {
         let rows = sqlx::query(self.inner.schema.read_all.q())
             .bind(clamp(from_position))
             .bind(clamp(max_count as u64))
-            .fetch_all(&self.inner.readers)
+            .fetch_all(self.readers()?)
             .await
-            .map_err(codec::backend)?;
+            .map_err(|e| self.read_failed(e))?;
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
             match codec::event(row) {
@@ -477,8 +691,8 @@ fn clamp(n: u64) -> i64 {
 }
 
 impl SqliteStore {
-    /// Appends in one statement that checks `expected` against the `streams`
-    /// table and inserts the events, committed before this returns.
+    /// Appends in one statement that checks `expected` against the stream's
+    /// newest version and inserts the events, committed before this returns.
     ///
     /// Appends that arrive while another is being written queue up, and the
     /// next writer takes them all: appends to distinct streams go into one
@@ -492,6 +706,9 @@ impl SqliteStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         crate::store::validate_append(stream, &events)?;
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(closed(&self.inner.filename));
+        }
         self.inner.writer.append(stream, expected, events).await
     }
 
@@ -508,18 +725,18 @@ impl SqliteStore {
             .bind(stream.as_str())
             .bind(clamp(from_version))
             .bind(clamp(max_count as u64))
-            .fetch_all(&self.inner.readers)
+            .fetch_all(self.readers()?)
             .await
-            .map_err(codec::backend)?;
+            .map_err(|e| self.read_failed(e))?;
         rows.iter().map(codec::event).collect()
     }
 
     async fn stream_version_now(&self, stream: &StreamId) -> Result<Option<u64>, StoreError> {
         let version: Option<i64> = sqlx::query_scalar(self.inner.schema.stream_version.q())
             .bind(stream.as_str())
-            .fetch_optional(&self.inner.readers)
+            .fetch_one(self.readers()?)
             .await
-            .map_err(codec::backend)?;
+            .map_err(|e| self.read_failed(e))?;
         Ok(version.map(|v| v as u64))
     }
 
@@ -583,7 +800,7 @@ impl SqliteStore {
             ))
         };
         let version = i64::try_from(snapshot.stream_version).map_err(|_| bad("stream version"))?;
-        let mut conn = self.inner.writer.conn().await;
+        let mut conn = self.inner.writer.conn().await?;
         sqlx::query(self.inner.schema.save_snapshot.q())
             .bind(snapshot.stream_id.as_str())
             .bind(version)
@@ -599,16 +816,16 @@ impl SqliteStore {
     async fn load_snapshot_now(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
         let row = sqlx::query(self.inner.schema.load_snapshot.q())
             .bind(stream.as_str())
-            .fetch_optional(&self.inner.readers)
+            .fetch_optional(self.readers()?)
             .await
-            .map_err(codec::backend)?;
+            .map_err(|e| self.read_failed(e))?;
         row.map(|row| codec::snapshot(stream, &row)).transpose()
     }
 }
 
 impl EventStore for SqliteStore {
-    /// Appends in one statement that checks `expected` against the `streams`
-    /// table and inserts the events, committed before this returns.
+    /// Appends in one statement that checks `expected` against the stream's
+    /// newest version and inserts the events, committed before this returns.
     ///
     /// Appends that arrive while another is being written queue up, and the
     /// next writer takes them all: appends to distinct streams go into one
@@ -622,6 +839,25 @@ impl EventStore for SqliteStore {
         events: Vec<NewEvent>,
     ) -> StoreFuture<'a, AppendResult> {
         Box::pin(self.append_now(stream, expected, events))
+    }
+
+    /// Yields to another holder of the stream's lock in this process (through
+    /// any `SqliteStore` of this file); otherwise `append` with the exact version.
+    fn append_after_seen<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        seen: u64,
+        _hint: StreamHint,
+        held: Option<&'a StreamLock>,
+        events: Vec<NewEvent>,
+    ) -> StoreFuture<'a, AppendResult> {
+        if self.inner.locks.must_yield(stream, held) {
+            let locked = StoreError::StreamLocked {
+                stream: stream.clone(),
+            };
+            return Box::pin(std::future::ready(Err(locked)));
+        }
+        Box::pin(self.append_now(stream, ExpectedVersion::Exact(seen), events))
     }
 
     fn read_stream<'a>(
@@ -680,7 +916,16 @@ impl EventStore for SqliteStore {
     fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
         Box::pin(async move {
             stream.validate()?;
+            if self.inner.closed.load(Ordering::Acquire) {
+                return Err(closed(&self.inner.filename));
+            }
             Ok(self.inner.locks.lock(stream).await)
         })
+    }
+
+    /// [`SqliteStore::close`]: folds the WAL into the database file and
+    /// closes the connections.
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(SqliteStore::close(self))
     }
 }

@@ -90,8 +90,9 @@ impl Schema {
             read_all: Sql::new(format!(
                 "SELECT {EVENT_COLUMNS} FROM {p}events WHERE position >= ?1 ORDER BY position LIMIT ?2"
             )),
+            // One row, NULL for a stream without events.
             stream_version: Sql::new(format!(
-                "SELECT version FROM {p}streams WHERE stream_id = ?1"
+                "SELECT max(stream_version) FROM {p}events WHERE stream_id = ?1"
             )),
             event_id_exists: Sql::new(format!("SELECT 1 FROM {p}events WHERE event_id = ?1")),
             save_snapshot: Sql::new(format!(
@@ -211,10 +212,11 @@ fn append_sql(p: &str, counts: &[usize], returning: bool) -> Sql {
     let _ = write!(
         s,
         "), b(i, stream_id, v, recorded_at) AS MATERIALIZED (\
-         SELECT a.i, a.stream_id, coalesce(s.version, 0), a.recorded_at \
-         FROM a LEFT JOIN {p}streams s ON s.stream_id = a.stream_id \
-         WHERE CASE a.kind WHEN 0 THEN 1 WHEN 1 THEN s.version IS NULL \
-         WHEN 2 THEN s.version IS NOT NULL ELSE coalesce(s.version, 0) = a.expected END) \
+         SELECT i, stream_id, coalesce(v, 0), recorded_at FROM (\
+         SELECT a.*, (SELECT max(stream_version) FROM {p}events e WHERE e.stream_id = a.stream_id) AS v \
+         FROM a) \
+         WHERE CASE kind WHEN 0 THEN 1 WHEN 1 THEN v IS NULL \
+         WHEN 2 THEN v IS NOT NULL ELSE coalesce(v, 0) = expected END) \
          INSERT INTO {p}events (stream_id, stream_version, event_id, event_type, event_version, \
          payload, metadata, correlation_id, causation_id, recorded_at) \
          SELECT b.stream_id, b.v + e.column3, e.column4, e.column5, e.column6, e.column7, \
@@ -260,6 +262,120 @@ mod tests {
         for good in ["", "annals_", "_x", "App2_"] {
             assert!(validate_prefix(good).is_ok(), "{good}");
         }
+    }
+
+    /// A file written by the first schema (streams kept their version in a
+    /// row updated by every append) keeps its streams, versions and
+    /// guarantees under the second (the version is the newest event's).
+    #[tokio::test]
+    async fn the_second_migration_keeps_what_the_first_recorded() {
+        use crate::sqlite::SqliteStore;
+        use crate::{EventStore, ExpectedVersion, NewEvent, Payload, StoreError, StreamId};
+        use sqlx::{ConnectOptions as _, Executor as _};
+
+        let dir = std::env::temp_dir().join(format!("annals-migrate-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v1.db");
+        let schema = Schema::new("annals_").unwrap();
+        let mut first =
+            Migrator::with_migrations(schema.migrator().iter().take(1).cloned().collect());
+        first.dangerous_set_table_name("annals_migrations");
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        first.run_direct(None, &mut conn, false).await.unwrap();
+        for (stream, version, at) in [
+            ("a", 1, "01"),
+            ("a", 2, "02"),
+            ("b", 1, "03"),
+            ("a", 3, "04"),
+        ] {
+            conn.execute(AssertSqlSafe(format!(
+                "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, \
+                 event_version, payload, recorded_at) VALUES ('{stream}', {version}, '{}', 'T', 1, \
+                 '{{}}', '2025-01-{at}T00:00:00.000000Z')",
+                uuid::Uuid::now_v7()
+            )))
+            .await
+            .unwrap();
+        }
+        drop(conn);
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let (a, b) = (StreamId::new("a"), StreamId::new("b"));
+        assert_eq!(store.stream_version(&a).await.unwrap(), Some(3));
+        assert_eq!(store.stream_version(&b).await.unwrap(), Some(1));
+        assert_eq!(store.stream_version(&"c".into()).await.unwrap(), None);
+        let event = || NewEvent::new("T", 1, Payload::from_json("{}").unwrap());
+        let refused = store
+            .append(&a, ExpectedVersion::Exact(2), vec![event()])
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::WrongExpectedVersion {
+                    actual: Some(3),
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        let refused = store
+            .append(&b, ExpectedVersion::NoStream, vec![event()])
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::WrongExpectedVersion { .. })),
+            "{refused:?}"
+        );
+        let done = store
+            .append(&a, ExpectedVersion::Exact(3), vec![event()])
+            .await
+            .unwrap();
+        assert_eq!(done.stream_version, 4);
+        let done = store
+            .append(&b, ExpectedVersion::StreamExists, vec![event()])
+            .await
+            .unwrap();
+        assert_eq!(done.stream_version, 2);
+        store
+            .append(&"c".into(), ExpectedVersion::Any, vec![event()])
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .connect()
+            .await
+            .unwrap();
+        let streams: Vec<(String, String)> =
+            sqlx::query_as("SELECT stream_id, created_at FROM annals_streams ORDER BY stream_id")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(streams.len(), 3);
+        assert_eq!(
+            streams[0],
+            ("a".to_owned(), "2025-01-01T00:00:00.000000Z".to_owned())
+        );
+        assert_eq!(
+            streams[1],
+            ("b".to_owned(), "2025-01-03T00:00:00.000000Z".to_owned())
+        );
+        // Written around the store, a version out of sequence is still refused.
+        let gap = conn
+            .execute(
+                "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, \
+                 event_version, payload, recorded_at) VALUES ('a', 6, 'x', 'T', 1, '{}', 'now')",
+            )
+            .await
+            .unwrap_err();
+        assert!(gap.to_string().contains("out of sequence"), "{gap}");
+        drop(conn);
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

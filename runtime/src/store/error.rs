@@ -18,6 +18,15 @@ pub enum StoreError {
         /// The stream's actual version (`None` = no stream).
         actual: Option<u64>,
     },
+    /// Another caller holds the stream's lock ([`EventStore::lock_stream`](crate::EventStore::lock_stream))
+    /// and this append, made without it, yields to it; nothing was written.
+    /// Only [`EventStore::append_after_seen`](crate::EventStore::append_after_seen)
+    /// yields so: take the lock, catch up and try again.
+    #[error("stream `{stream}` is locked by another writer; the append yielded to it")]
+    StreamLocked {
+        /// The stream appended to.
+        stream: StreamId,
+    },
     /// An event with this id is already recorded; nothing was written.
     #[error("event id {event_id} is already recorded (appending to stream `{stream}`)")]
     DuplicateEventId {
@@ -70,6 +79,14 @@ pub enum StoreError {
     /// The operation may be retried once it is back.
     #[error("the event store is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store was closed ([`EventStore::close`](crate::EventStore::close),
+    /// [`App::shutdown`](crate::App::shutdown)); open a new one. Unlike
+    /// [`Unavailable`](Self::Unavailable), retrying does not help.
+    #[error("the event store ({store}) is closed")]
+    Closed {
+        /// Which store: its kind and file or schema.
+        store: String,
+    },
     /// The store's configuration is invalid (bad table prefix, bad URL, ...).
     #[error("invalid event store configuration: {0}")]
     Config(String),
@@ -79,9 +96,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the operation failed because of a concurrent writer.
+    /// Whether the operation failed because of a concurrent writer (a
+    /// version conflict, or a lock it yielded to).
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::WrongExpectedVersion { .. })
+        matches!(
+            self,
+            Self::WrongExpectedVersion { .. } | Self::StreamLocked { .. }
+        )
     }
 
     /// The global position of the stored event this error is about, for a

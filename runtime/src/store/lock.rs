@@ -6,6 +6,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A stream held by one caller among the store's lockers; dropping it lets
 /// the next one in. From [`EventStore::lock_stream`](super::EventStore::lock_stream).
@@ -32,6 +33,12 @@ impl StreamLock {
     pub fn is_exclusive(&self) -> bool {
         self.guard.is_some()
     }
+
+    /// The guard a store put in with [`new`](Self::new), if it is a `T`
+    /// (for stores, to recognise their own locks).
+    pub fn guard<T: Any>(&self) -> Option<&T> {
+        self.guard.as_deref()?.downcast_ref()
+    }
 }
 
 impl fmt::Debug for StreamLock {
@@ -49,6 +56,8 @@ type Slot = Arc<tokio::sync::Mutex<()>>;
 #[derive(Default)]
 pub(crate) struct LocalLocks {
     streams: Mutex<HashMap<StreamId, Slot>>,
+    /// How many locks are held now: while none is, appends need not look.
+    held: AtomicUsize,
 }
 
 impl LocalLocks {
@@ -60,12 +69,35 @@ impl LocalLocks {
             .or_default()
             .clone();
         let held = slot.clone().lock_owned().await;
+        self.held.fetch_add(1, Ordering::SeqCst);
         StreamLock::new(LocalGuard {
             locks: self.clone(),
             stream: stream.clone(),
             slot,
             held: Some(held),
         })
+    }
+
+    /// Whether an append to `stream` by a caller holding `lock` (if any) must
+    /// yield: someone else holds the stream (see `EventStore::append_after_seen`).
+    pub(crate) fn must_yield(
+        self: &Arc<Self>,
+        stream: &StreamId,
+        lock: Option<&StreamLock>,
+    ) -> bool {
+        if self.held.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        let own = lock
+            .and_then(|l| l.guard::<LocalGuard>())
+            .is_some_and(|g| Arc::ptr_eq(&g.locks, self) && g.stream == *stream);
+        if own {
+            return false;
+        }
+        self.streams
+            .lock()
+            .get(stream)
+            .is_some_and(|slot| slot.try_lock().is_err())
     }
 
     #[cfg(test)]
@@ -84,6 +116,7 @@ struct LocalGuard {
 impl Drop for LocalGuard {
     fn drop(&mut self) {
         drop(self.held.take());
+        self.locks.held.fetch_sub(1, Ordering::SeqCst);
         let mut streams = self.locks.streams.lock();
         // The map's reference and ours: nobody else holds or waits for it.
         // (Lockers clone it under this same map lock.)
@@ -121,7 +154,23 @@ mod tests {
             .await
             .expect("the waiter gets the lock once it is released")
             .unwrap();
+        assert!(
+            locks.must_yield(&a, None),
+            "a caller without the lock yields"
+        );
+        assert!(!locks.must_yield(&a, Some(&second)), "the holder does not");
+        assert!(
+            !locks.must_yield(&b, Some(&second)),
+            "another stream is free"
+        );
+        let other = Arc::new(LocalLocks::default());
+        let foreign = other.lock(&a).await;
+        assert!(
+            locks.must_yield(&a, Some(&foreign)),
+            "another table's lock does not count"
+        );
         drop(second);
+        assert!(!locks.must_yield(&a, None));
         assert_eq!(locks.len(), 0, "released streams are forgotten");
     }
 }

@@ -3,7 +3,7 @@
 use super::{
     AppendResult, EventStore, ExpectedVersion, LocalLocks, Metadata, NewEvent, Payload,
     RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
-    validate_append,
+    validate_events,
 };
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
@@ -63,7 +63,7 @@ struct State {
     stream_index: HashMap<StreamId, usize>,
     streams: Vec<Stream>,
     /// Every recorded event id, so each is recorded at most once.
-    ids: HashSet<Uuid>,
+    ids: IdIndex,
     snapshots: HashMap<StreamId, Snapshot>,
     /// When the last append was recorded.
     last_recorded_at: SystemTime,
@@ -75,7 +75,7 @@ impl Default for State {
             events: Log::default(),
             stream_index: HashMap::default(),
             streams: Vec::new(),
-            ids: HashSet::default(),
+            ids: IdIndex::default(),
             snapshots: HashMap::default(),
             last_recorded_at: SystemTime::UNIX_EPOCH,
         }
@@ -128,7 +128,6 @@ impl MemoryStore {
         events: Vec<NewEvent>,
         hint: StreamHint,
     ) -> Result<AppendResult, StoreError> {
-        validate_append(stream, &events)?;
         let mut guard = self.inner.state.lock();
         let state = &mut *guard;
         let hinted = usize::try_from(hint.get())
@@ -142,6 +141,11 @@ impl MemoryStore {
                     .is_some_and(|known| known.id == *stream)
             });
         let slot = hinted.or_else(|| state.stream_index.get(stream.as_str()).copied());
+        if slot.is_none() {
+            // A stream already in the store had its id checked when it was created.
+            stream.validate()?;
+        }
+        validate_events(stream, &events)?;
         let actual = slot.map(|s| state.streams[s].events.len() as u64);
         if !expected.accepts(actual) {
             return Err(StoreError::WrongExpectedVersion {
@@ -197,20 +201,18 @@ impl MemoryStore {
 }
 
 impl State {
-    /// Claims the events' ids in one hash probe each; on a duplicate releases
-    /// the ones this append claimed, so nothing is written. (`validate_append`
-    /// has refused ids repeated within the append.)
+    /// Records the events' ids, or fails without recording any if one is
+    /// recorded already. (`validate_events` has refused ids repeated within
+    /// the append.)
     fn claim_ids(&mut self, stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
-        for (i, e) in events.iter().enumerate() {
-            if !self.ids.insert(e.event_id) {
-                for claimed in &events[..i] {
-                    self.ids.remove(&claimed.event_id);
-                }
-                return Err(StoreError::DuplicateEventId {
-                    stream: stream.clone(),
-                    event_id: e.event_id,
-                });
-            }
+        if let Some(e) = events.iter().find(|e| self.ids.contains(e.event_id)) {
+            return Err(StoreError::DuplicateEventId {
+                stream: stream.clone(),
+                event_id: e.event_id,
+            });
+        }
+        for e in events {
+            self.ids.insert(e.event_id);
         }
         Ok(())
     }
@@ -270,6 +272,45 @@ impl State {
             payload: e.payload.clone(),
             metadata: e.metadata.clone(),
             recorded_at: e.recorded_at.into(),
+        }
+    }
+}
+
+/// The recorded event ids.
+///
+/// Event ids are uuid v7s, which sort by the time they were made, so most
+/// arrive in increasing order. An id greater than every id recorded before it
+/// goes at the end of `rising`, which therefore stays sorted, and is known to
+/// be new without a lookup: every recorded id, in `rising` or in `others`, is
+/// at most the last of `rising`. Only an id that arrives out of order is
+/// looked up (a binary search of `rising`, a probe of `others`). So the common
+/// append touches the end of one vector instead of a random place in a large
+/// hash table.
+#[derive(Default)]
+struct IdIndex {
+    rising: Vec<u128>,
+    others: HashSet<u128>,
+}
+
+impl IdIndex {
+    fn contains(&self, id: Uuid) -> bool {
+        let id = id.as_u128();
+        match self.rising.last() {
+            Some(&last) if id <= last => {
+                self.rising.binary_search(&id).is_ok() || self.others.contains(&id)
+            }
+            _ => false,
+        }
+    }
+
+    /// Records `id`, known not to be recorded yet.
+    fn insert(&mut self, id: Uuid) {
+        let id = id.as_u128();
+        match self.rising.last() {
+            Some(&last) if id <= last => {
+                self.others.insert(id);
+            }
+            _ => self.rising.push(id),
         }
     }
 }
@@ -339,8 +380,14 @@ impl EventStore for MemoryStore {
         stream: &'a StreamId,
         seen: u64,
         hint: StreamHint,
+        held: Option<&'a StreamLock>,
         events: Vec<NewEvent>,
     ) -> StoreFuture<'a, AppendResult> {
+        if self.inner.locks.must_yield(stream, held) {
+            return Box::pin(ready(Err(StoreError::StreamLocked {
+                stream: stream.clone(),
+            })));
+        }
         Box::pin(ready(self.append_now(
             stream,
             ExpectedVersion::Exact(seen),
@@ -528,6 +575,26 @@ mod tests {
         );
         append(&store, &s, ExpectedVersion::Exact(1), vec![fresh, twice]).unwrap();
         assert_eq!(store.len(), 3);
+    }
+
+    /// Ids recorded in order, out of order and from the past are all found;
+    /// none is recorded twice.
+    #[test]
+    fn the_id_index_finds_every_recorded_id() {
+        let mut index = IdIndex::default();
+        let ids: Vec<Uuid> = [5u128, 9, 7, 12, 1, 30, 20, 31]
+            .into_iter()
+            .map(Uuid::from_u128)
+            .collect();
+        for (i, &id) in ids.iter().enumerate() {
+            assert!(!index.contains(id), "{id} before it is recorded");
+            index.insert(id);
+            assert!(ids[..=i].iter().all(|&seen| index.contains(seen)));
+        }
+        for absent in [0u128, 2, 8, 10, 13, 25, 32, u128::MAX] {
+            assert!(!index.contains(Uuid::from_u128(absent)), "{absent}");
+        }
+        assert_eq!(index.rising, [5, 9, 12, 30, 31]);
     }
 
     /// A hint finds its stream; a hint of another stream, or out of range,

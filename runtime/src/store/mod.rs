@@ -24,6 +24,7 @@ pub use types::{
 };
 pub(crate) use types::{validate_aggregate_stream, validate_category};
 pub use validate::validate_append;
+pub(crate) use validate::validate_events;
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -94,22 +95,30 @@ pub trait EventStore: Send + Sync + 'static {
     /// Appends `events` to `stream` right after version `seen`, the version
     /// the caller last saw recorded in it (`0`: the stream must not exist),
     /// with the [`StreamHint`] of the caller's last append to it (or
-    /// [`StreamHint::NONE`]).
+    /// [`StreamHint::NONE`]) and the caller's [lock](Self::lock_stream) on
+    /// the stream, if it holds one.
     ///
-    /// The same as [`append`](Self::append) with
-    /// [`ExpectedVersion::Exact`]`(seen)`, which is what this default does: a
-    /// `seen` the stream never reached (a stale cache, a snapshot ahead of its
-    /// stream) is a [`StoreError::WrongExpectedVersion`], never a gap. A store
-    /// may use the hint to find the stream faster, but must stay correct
-    /// whatever hint it is given. [`App`](crate::App) appends this way.
+    /// Like [`append`](Self::append) with [`ExpectedVersion::Exact`]`(seen)`:
+    /// a `seen` the stream never reached (a stale cache, a snapshot ahead of
+    /// its stream) is a [`StoreError::WrongExpectedVersion`], never a gap. A
+    /// store may use the hint to find the stream faster, but must stay
+    /// correct whatever hint it is given.
+    ///
+    /// A caller that does not hold the stream's lock yields to one that does:
+    /// a store with locks refuses such an append with
+    /// [`StoreError::StreamLocked`] while another caller holds the stream, so
+    /// that writers that never met a conflict (and so never lock) cannot keep
+    /// beating the writer whose turn it is. [`App`](crate::App) appends this
+    /// way. This default ignores the hint and the lock and calls `append`.
     fn append_after_seen<'a>(
         &'a self,
         stream: &'a StreamId,
         seen: u64,
         hint: StreamHint,
+        held: Option<&'a StreamLock>,
         events: Vec<NewEvent>,
     ) -> StoreFuture<'a, AppendResult> {
-        let _ = hint;
+        let _ = (hint, held);
         self.append(stream, ExpectedVersion::Exact(seen), events)
     }
 
@@ -189,6 +198,25 @@ pub trait EventStore: Send + Sync + 'static {
     /// the store's: the in-memory and SQLite stores exclude lockers in this
     /// process, PostgreSQL every process on the database. This default
     /// excludes nobody.
+    ///
+    /// ```
+    /// use annals::{EventStore, MemoryStore, StreamHint, StreamId, StoreError};
+    /// # use annals::{NewEvent, Payload};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), StoreError> {
+    /// let store = MemoryStore::new();
+    /// let stream = StreamId::new("Counter-1");
+    /// # let event = || NewEvent::new("Bumped", 1, Payload::from_json("{}").unwrap());
+    /// let turn = store.lock_stream(&stream).await?;
+    /// // Others' `append_after_seen` without the lock yields while we hold it...
+    /// let theirs = store.append_after_seen(&stream, 0, StreamHint::NONE, None, vec![event()]).await;
+    /// assert!(matches!(theirs, Err(StoreError::StreamLocked { .. })));
+    /// // ...ours goes through.
+    /// store.append_after_seen(&stream, 0, StreamHint::NONE, Some(&turn), vec![event()]).await?;
+    /// drop(turn);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
         let _ = stream;
         Box::pin(std::future::ready(Ok(StreamLock::shared())))

@@ -142,7 +142,7 @@ fn validate_stream(stream: &str) -> Result<(), InvalidStreamId> {
             start: truncated(stream, 40),
         });
     }
-    if stream.as_bytes().contains(&0) {
+    if memchr::memchr(0, stream.as_bytes()).is_some() {
         return Err(InvalidStreamId::Nul {
             stream: truncated(stream, 100),
         });

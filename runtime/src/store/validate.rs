@@ -24,6 +24,12 @@ use super::{NewEvent, StoreError, StreamId};
 /// ```
 pub fn validate_append(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
     stream.validate()?;
+    validate_events(stream, events)
+}
+
+/// [`validate_append`] without the stream id's check, for a store that knows
+/// the stream already holds events (so its id was checked then).
+pub(crate) fn validate_events(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Err(StoreError::EmptyAppend {
             stream: stream.clone(),
@@ -101,7 +107,7 @@ fn repeated_id(events: &[NewEvent]) -> Option<uuid::Uuid> {
 fn json_text_has_nul(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut i = 0;
-    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'\\') {
+    while let Some(offset) = memchr::memchr(b'\\', &bytes[i..]) {
         let at = i + offset;
         match bytes.get(at + 1) {
             Some(b'u') if bytes.get(at + 2..at + 6) == Some(b"0000") => return true,

@@ -1,4 +1,5 @@
-// A handler may return one event, several, maybe one, none, or a `Result` of those.
+// A handler may return one event, several, maybe one, none, or a `Result` of those,
+// spelt out or through an alias, in one impl block or several.
 use annals::prelude::*;
 
 #[event]
@@ -16,6 +17,12 @@ impl std::fmt::Display for TooBig {
 }
 
 impl std::error::Error for TooBig {}
+
+/// An alias the macros cannot see through: checked as a whole.
+pub type Checked = Result<Vec<CounterEvent>, TooBig>;
+
+/// A one-parameter `Result` alias, as many crates declare.
+pub type CounterResult<T> = std::result::Result<T, TooBig>;
 
 #[aggregate(events = CounterEvent)]
 #[derive(Default, Clone)]
@@ -54,6 +61,42 @@ pub struct AddChecked {
     #[id]
     pub id: String,
     pub n: u64,
+}
+
+#[command(aggregate = Counter)]
+pub struct AddViaAlias {
+    #[id]
+    pub id: String,
+}
+
+#[command(aggregate = Counter)]
+pub struct AddViaPath {
+    #[id]
+    pub id: String,
+}
+
+#[command(aggregate = Counter)]
+pub struct AddPair {
+    #[id]
+    pub id: String,
+}
+
+#[aggregate]
+impl Counter {
+    #[handle]
+    fn add_via_alias(&self, _cmd: AddViaAlias) -> Checked {
+        Ok(vec![CounterEvent::Added { n: 1 }])
+    }
+
+    #[handle]
+    fn add_via_path(&self, _cmd: AddViaPath) -> std::result::Result<CounterEvent, TooBig> {
+        Ok(CounterEvent::Added { n: 1 })
+    }
+
+    #[handle]
+    async fn add_pair(&self, _cmd: AddPair) -> CounterResult<[CounterEvent; 2]> {
+        Ok([CounterEvent::Added { n: 1 }, CounterEvent::Added { n: 1 }])
+    }
 }
 
 #[aggregate]
@@ -101,6 +144,9 @@ async fn main() {
     assert_eq!(app.dispatch(AddIfEven { id: id(), n: 3 }).await.unwrap().events.len(), 0);
     assert_eq!(app.dispatch(Touch { id: id() }).await.unwrap().events.len(), 0);
     assert!(app.dispatch(AddChecked { id: id(), n: 1000 }).await.is_err());
+    assert_eq!(app.dispatch(AddViaAlias { id: id() }).await.unwrap().events.len(), 1);
+    assert_eq!(app.dispatch(AddViaPath { id: id() }).await.unwrap().events.len(), 1);
+    assert_eq!(app.dispatch(AddPair { id: id() }).await.unwrap().events.len(), 2);
     let (counter, version) = app.load::<Counter>("c").await.unwrap();
-    assert_eq!((counter.total, version), (4, 4));
+    assert_eq!((counter.total, version), (8, 8));
 }
