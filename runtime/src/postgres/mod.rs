@@ -46,6 +46,14 @@
 //!   on the server holds global readers back until it ends. So `read_all` may
 //!   not yet return an event whose `append` just returned while other
 //!   transactions run; it does within moments.
+//! - **Lock holders go first.** While a caller holds a stream's lock
+//!   ([`lock_stream`](EventStore::lock_stream)),
+//!   [`append_after_seen`](EventStore::append_after_seen) by a caller without
+//!   it writes nothing and fails with [`StoreError::StreamLocked`]: in this
+//!   process by the in-process locks, from other processes by the append
+//!   statement itself, which takes the stream's advisory lock shared for its
+//!   transaction (`pg_try_advisory_xact_lock_shared`) and so fails while
+//!   another session holds it. A plain `append` never yields.
 //! - **Immutability.** A trigger rejects `UPDATE`, `DELETE` and `TRUNCATE` of
 //!   `events`. An administrator who must rewrite history (erasure, repair)
 //!   runs `SET LOCAL annals.admin = 'on'` first in the same transaction.
@@ -443,12 +451,14 @@ impl PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
         seen: bool,
+        yield_to: Option<(i32, i32)>,
     ) -> Result<AppendResult, StoreError> {
         let request = writer::Request {
             stream: stream.clone(),
             expected,
             events,
             seen,
+            yield_to,
         };
         writer::append(&self.shared, request).await
     }
@@ -853,7 +863,7 @@ impl EventStore for PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> StoreFuture<'a, AppendResult> {
-        Box::pin(self.append_now(stream, expected, events, false))
+        Box::pin(self.append_now(stream, expected, events, false, None))
     }
 
     fn append_after_seen<'a>(
@@ -876,7 +886,17 @@ impl EventStore for PostgresStore {
             };
             return Box::pin(std::future::ready(Err(locked)));
         }
-        Box::pin(self.append_now(stream, ExpectedVersion::Exact(seen), events, seen > 0))
+        // A holder in another process: the statement yields to it while it
+        // holds the advisory lock (see `writer::Request::yield_to`).
+        let key = lock::key(&self.shared.schema, stream);
+        let yield_to = (!lock::holds(held, key)).then_some(key);
+        Box::pin(self.append_now(
+            stream,
+            ExpectedVersion::Exact(seen),
+            events,
+            seen > 0,
+            yield_to,
+        ))
     }
 
     fn read_stream<'a>(

@@ -53,8 +53,10 @@ const ANY_PAUSE_AFTER: u32 = 3;
 /// Parameters: `$1` stream id, `$2` expectation kind (0 any, 1 no stream,
 /// 2 stream exists, 3 exactly `$3`), `$3` expected version, then the event's
 /// id, type, type version, payload, correlation and causation ids and user
-/// metadata (NULL for none). Returns its position and version, or no row when
-/// the expectation does not hold.
+/// metadata (NULL for none), then `$11` the stream's advisory lock key half
+/// (NULL: do not yield) and `$12` the schema's. Returns its position and
+/// version, or no row when the expectation does not hold or another session
+/// holds the stream's advisory lock (see [`Request::yield_to`]).
 ///
 /// Why the order of the steps matters (the global read horizon, see `Fence`
 /// in the parent module): the transaction takes its id in the sub-select
@@ -74,6 +76,7 @@ WHERE CASE $2::int2
     WHEN 2 THEN v.cur IS NOT NULL
     ELSE v.cur IS NOT DISTINCT FROM $3::int8
 END
+AND ($11::int4 IS NULL OR pg_try_advisory_xact_lock_shared($12::int4, $11::int4))
 RETURNING position, stream_version";
 
 /// Appends one event after a version the caller has seen recorded
@@ -86,8 +89,9 @@ RETURNING position, stream_version";
 ///
 /// Parameters: `$1` stream id, `$2` the seen version (1 to `i64::MAX - 1`),
 /// then the event's fields as `$4`..`$10` of [`APPEND_ONE_SQL`], here
-/// `$3`..`$9`. The transaction takes its id in the sub-select, before the
-/// position is drawn.
+/// `$3`..`$9`, and the advisory lock key halves as `$11` and `$12` of
+/// [`APPEND_ONE_SQL`], here `$10` and `$11`. The transaction takes its id in
+/// the sub-select, before the position is drawn.
 pub(crate) const APPEND_AFTER_SEEN_SQL: &str = "\
 INSERT INTO events (position, stream_id, stream_version, event_id, event_type, event_version,
                     payload, correlation_id, causation_id, metadata, transaction_id)
@@ -95,6 +99,7 @@ SELECT nextval('events_position_seq'), $1, $2::int8 + 1, $3, $4, $5, $6::jsonb, 
        coalesce($9::jsonb, '{}'::jsonb), v.tx
 FROM (SELECT pg_current_xact_id() AS tx OFFSET 0) AS v
 WHERE EXISTS (SELECT 1 FROM events AS e WHERE e.stream_id = $1 AND e.stream_version = $2::int8)
+  AND ($10::int4 IS NULL OR pg_try_advisory_xact_lock_shared($11::int4, $10::int4))
 RETURNING position, stream_version";
 
 /// Appends several appends to distinct streams (or one append of several
@@ -105,7 +110,9 @@ RETURNING position, stream_version";
 /// element per event, events of one append together and in order: `$4` the
 /// append's 1-based index, `$5` the event's 1-based index in its append, then
 /// id, type, type version, payload, correlation and causation ids, user
-/// metadata. Returns one row per written append (`stream`, its `first` and
+/// metadata. `$13` has one element per append again, its stream's advisory
+/// lock key half (NULL: do not yield, see [`Request::yield_to`]), and `$14` is
+/// the schema's half. Returns one row per written append (`stream`, its `first` and
 /// `last` positions and new `version`), and one row whose `heads` are every
 /// append's stream version before the statement (NULL: no stream), in order,
 /// which is what refused the appends that have no row.
@@ -129,10 +136,13 @@ WITH h AS MATERIALIZED (
                                    WHEN 2 THEN a.cur IS NOT NULL
                                    ELSE a.cur IS NOT DISTINCT FROM a.expected
                                END
+                               AND (a.lockkey IS NULL
+                                    OR pg_try_advisory_xact_lock_shared($14::int4, a.lockkey))
                           THEN coalesce(a.cur, 0) END ORDER BY a.i) AS bases
-    FROM (SELECT s.i, s.kind, s.expected,
+    FROM (SELECT s.i, s.kind, s.expected, s.lockkey,
                  (SELECT max(e.stream_version) FROM events AS e WHERE e.stream_id = s.stream) AS cur
-          FROM unnest($1::text[], $2::int2[], $3::int8[]) WITH ORDINALITY AS s (stream, kind, expected, i)
+          FROM unnest($1::text[], $2::int2[], $3::int8[], $13::int4[])
+               WITH ORDINALITY AS s (stream, kind, expected, lockkey, i)
           OFFSET 0) AS a
 ),
 ins AS (
@@ -164,6 +174,12 @@ pub(crate) struct Request {
     /// `expected` is `Exact(n)`, n >= 1, and the caller has seen version n
     /// recorded (`EventStore::append_after_seen`).
     pub(crate) seen: bool,
+    /// The stream's advisory lock key (schema half, stream half) when the
+    /// append yields to its holder (`append_after_seen` by a caller that does
+    /// not hold it): the statement then takes the lock shared for its
+    /// transaction, which fails while another session holds it, and writes
+    /// nothing. A holder taking the lock meanwhile waits for the commit.
+    pub(crate) yield_to: Option<(i32, i32)>,
 }
 
 struct Pending {
@@ -504,6 +520,8 @@ enum Outcome {
     Done(AppendResult),
     /// Its expectation did not hold; the stream's version then.
     Refused(Option<u64>),
+    /// It yielded to the holder of the stream's lock.
+    Locked,
 }
 
 fn finish(
@@ -520,6 +538,9 @@ fn finish(
             stream: request.stream.clone(),
             expected: request.expected,
             actual,
+        }),
+        Outcome::Locked => Err(StoreError::StreamLocked {
+            stream: request.stream.clone(),
         }),
     }
 }
@@ -566,11 +587,17 @@ async fn execute_many(
     let mut correlation = Vec::with_capacity(events);
     let mut causation = Vec::with_capacity(events);
     let mut metadata = Vec::with_capacity(events);
+    let mut lock_keys = Vec::with_capacity(requests.len());
+    let mut schema_key = 0;
     for (i, r) in requests.iter().enumerate() {
         let (kind, n) = expectation(r.expected);
         streams.push(r.stream.as_str());
         kinds.push(kind);
         expected.push(n);
+        lock_keys.push(r.yield_to.map(|(schema, stream)| {
+            schema_key = schema;
+            stream
+        }));
         for (k, e) in r.events.iter().enumerate() {
             append_index.push(i as i64 + 1);
             index_in_append.push(k as i64 + 1);
@@ -597,6 +624,8 @@ async fn execute_many(
         .bind(&correlation)
         .bind(&causation)
         .bind(&metadata)
+        .bind(&lock_keys)
+        .bind(schema_key)
         .fetch_all(&mut *conn)
         .await?;
     let mut heads: Option<Vec<Option<i64>>> = None;
@@ -623,7 +652,7 @@ async fn execute_many(
         .zip(heads)
         .map(|(r, head)| match written.remove(r.stream.as_str()) {
             Some(done) => Outcome::Done(done),
-            None => Outcome::Refused(head.map(|v| v as u64)),
+            None => not_written(r, head.map(|v| v as u64)),
         })
         .collect())
 }
@@ -639,10 +668,11 @@ async fn execute_one(
         .bind(request.stream.as_str())
         .bind(kind)
         .bind(n);
-    match bind_event(query, event).fetch_optional(&mut *conn).await? {
+    let query = bind_lock_key(bind_event(query, event), request);
+    match query.fetch_optional(&mut *conn).await? {
         Some(row) => written_one(&row),
         // Refused: report the version that refused it.
-        None => refused(conn, &request.stream).await,
+        None => refused(conn, request).await,
     }
 }
 
@@ -658,20 +688,47 @@ async fn execute_after_seen(
     let query = sqlx::query(APPEND_AFTER_SEEN_SQL)
         .bind(request.stream.as_str())
         .bind(seen);
-    match bind_event(query, event).fetch_optional(&mut *conn).await? {
+    let query = bind_lock_key(bind_event(query, event), request);
+    match query.fetch_optional(&mut *conn).await? {
         Some(row) => written_one(&row),
-        None => refused(conn, &request.stream).await,
+        None => refused(conn, request).await,
     }
 }
 
-/// The outcome of an append its expectation refused: the stream's version.
-async fn refused(conn: &mut PgConnection, stream: &StreamId) -> Result<Outcome, sqlx::Error> {
+/// The outcome of a one-event append that wrote nothing, from the stream's
+/// version read now.
+async fn refused(conn: &mut PgConnection, request: &Request) -> Result<Outcome, sqlx::Error> {
     let actual: Option<i64> =
         sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
-            .bind(stream.as_str())
+            .bind(request.stream.as_str())
             .fetch_one(&mut *conn)
             .await?;
-    Ok(Outcome::Refused(actual.map(|v| v as u64)))
+    Ok(not_written(request, actual.map(|v| v as u64)))
+}
+
+/// Why `request` wrote nothing, given the stream's version `head`: an
+/// expectation that `head` meets refused nothing, so the append yielded to
+/// the holder of the stream's lock.
+fn not_written(request: &Request, head: Option<u64>) -> Outcome {
+    let met = match request.expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => head.is_none(),
+        ExpectedVersion::StreamExists => head.is_some(),
+        ExpectedVersion::Exact(n) => head == Some(n),
+    };
+    if met && request.yield_to.is_some() {
+        Outcome::Locked
+    } else {
+        Outcome::Refused(head)
+    }
+}
+
+/// Binds the advisory lock key halves a one-event statement takes last: the
+/// stream's (NULL: do not yield) and the schema's.
+fn bind_lock_key<'q>(query: PgQuery<'q>, request: &Request) -> PgQuery<'q> {
+    query
+        .bind(request.yield_to.map(|(_, stream)| stream))
+        .bind(request.yield_to.map_or(0, |(schema, _)| schema))
 }
 
 /// An expected version no stream can reach (past `i64::MAX - 1`, where the
