@@ -347,10 +347,11 @@ async fn killed_connections_give_unavailable_and_the_store_recovers() {
     PostgresFactory.dispose(store).await;
 }
 
-/// After `close`, appends (on the writer's own connections) and reads (on
-/// the pool) both fail with `Unavailable`; nothing is written.
+/// After `close`, appends (on the writer's own connections), reads (on the
+/// pool) and locks (on theirs) all fail with `Closed`, naming the store, not
+/// `Unavailable` (retrying does not help); nothing is written.
 #[tokio::test]
-async fn a_closed_store_refuses_work_with_unavailable() {
+async fn a_closed_store_refuses_work_with_closed() {
     let store = PostgresFactory.create().await;
     let stream = StreamId::new("Closed-1");
     store
@@ -358,16 +359,21 @@ async fn a_closed_store_refuses_work_with_unavailable() {
         .await
         .unwrap();
     store.close().await;
-    match store
+    let appended = store
         .append(&stream, ExpectedVersion::Exact(1), vec![event("After", 2)])
         .await
-    {
-        Err(StoreError::Unavailable(_)) => {}
-        other => panic!("expected Unavailable from append, got {other:?}"),
-    }
-    match store.read_stream(&stream, 1, 10).await {
-        Err(StoreError::Unavailable(_)) => {}
-        other => panic!("expected Unavailable from read_stream, got {other:?}"),
+        .map(|_| ());
+    let read = store.read_stream(&stream, 1, 10).await.map(|_| ());
+    let locked = store.lock_stream(&stream).await.map(|_| ());
+    for (what, result) in [("append", appended), ("read", read), ("lock", locked)] {
+        match result {
+            Err(StoreError::Closed { store: named }) => assert_eq!(
+                named,
+                format!("PostgreSQL schema `{}`", store.schema()),
+                "{what}"
+            ),
+            other => panic!("{what}: expected Closed, got {other:?}"),
+        }
     }
     let reopened = PostgresStore::builder(test_url())
         .schema(store.schema())

@@ -76,8 +76,10 @@
 //! once rather than retrying until it times out. A stored row that cannot be
 //! decoded gives [`StoreError::Corrupt`] naming its stream, version and global
 //! position and what is wrong with it (a column that is NULL, JSON that does
-//! not parse). Appends are never retried behind the caller's back: a commit
-//! whose outcome is unknown is reported, not repeated.
+//! not parse). After [`close`](PostgresStore::close), every operation fails
+//! with [`StoreError::Closed`] naming the schema. Appends are never retried
+//! behind the caller's back: a commit whose outcome is unknown is reported,
+//! not repeated.
 
 mod error;
 mod lock;
@@ -239,6 +241,7 @@ impl PostgresStoreBuilder {
                 notify.clone(),
             )));
         }
+        let name = store_name(&self.schema);
         let store = PostgresStore {
             shared: Arc::new(Shared {
                 pool,
@@ -249,6 +252,7 @@ impl PostgresStoreBuilder {
                     self.max_concurrent_appends,
                     writer_options,
                     address.clone(),
+                    name,
                     self.acquire_timeout,
                     first,
                 ),
@@ -339,6 +343,9 @@ impl Shared {
         match op.await {
             Ok(value) => Ok(value),
             Err(sqlx::Error::PoolTimedOut) => Err(self.pool_timed_out(pool).await),
+            Err(sqlx::Error::PoolClosed) => Err(StoreError::Closed {
+                store: store_name(&self.schema),
+            }),
             Err(e) => Err(map_err(e)),
         }
     }
@@ -419,6 +426,11 @@ impl PostgresStore {
             Err(sqlx::migrate::MigrateError::Execute(sqlx::Error::PoolTimedOut)) => {
                 Err(self.shared.pool_timed_out(&self.shared.pool).await)
             }
+            Err(sqlx::migrate::MigrateError::Execute(sqlx::Error::PoolClosed)) => {
+                Err(StoreError::Closed {
+                    store: store_name(&self.shared.schema),
+                })
+            }
             Err(sqlx::migrate::MigrateError::Execute(e)) => Err(map_err(e)),
             Err(other) => Err(StoreError::Backend(Box::new(other))),
         }
@@ -437,7 +449,7 @@ impl PostgresStore {
 
     /// Closes the pool, waiting for connections in use to be returned, and
     /// the writer's idle connections. Operations after this fail with
-    /// [`StoreError::Unavailable`].
+    /// [`StoreError::Closed`].
     pub async fn close(&self) {
         self.shared.lock_pool.close().await;
         self.shared.pool.close().await;
@@ -609,6 +621,11 @@ async fn run_listener(pool: PgPool, channel: String, shared: std::sync::Weak<Sha
         // Subscribers keep polling meanwhile.
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// How `StoreError::Closed` names a store.
+fn store_name(schema: &str) -> String {
+    format!("PostgreSQL schema `{schema}`")
 }
 
 fn validate_schema(schema: &str) -> Result<(), StoreError> {

@@ -197,6 +197,8 @@ pub(crate) struct Writer {
     options: PgConnectOptions,
     /// The server, as connect errors name it.
     address: String,
+    /// The store, as `StoreError::Closed` names it.
+    store: String,
     connect_timeout: Duration,
     /// Set by `PostgresStore::close`.
     closed: AtomicBool,
@@ -229,6 +231,7 @@ impl Writer {
         max_concurrent: usize,
         options: PgConnectOptions,
         address: String,
+        store: String,
         connect_timeout: Duration,
         first: PgConnection,
     ) -> Self {
@@ -244,6 +247,7 @@ impl Writer {
             idle: Mutex::new(idle),
             options,
             address,
+            store,
             connect_timeout,
             closed: AtomicBool::new(false),
         }
@@ -256,7 +260,7 @@ impl Writer {
     /// statement itself at one caller.
     pub(crate) async fn connection(&self) -> Result<PgConnection, Failure> {
         if self.closed.load(Ordering::Relaxed) {
-            return Err(Failure::Closed);
+            return Err(Failure::Closed(self.store.clone()));
         }
         loop {
             let idle = self.idle.lock().pop();
@@ -841,8 +845,8 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 
 /// Why a statement could not be written.
 pub(crate) enum Failure {
-    /// The store was closed.
-    Closed,
+    /// The store was closed; which store.
+    Closed(String),
     /// No connection could be opened.
     Connect(ConnectError),
     /// The statement failed.
@@ -851,7 +855,7 @@ pub(crate) enum Failure {
 
 /// A failure reported to every append of one statement.
 enum SharedFailure {
-    Closed,
+    Closed(String),
     Connect(ConnectError),
     Statement(Arc<StatementFailed>, ErrorClass),
 }
@@ -865,7 +869,7 @@ impl Failure {
     /// This failure, as each of the `1 + others` appends of its statement reports it.
     fn shared_by(self, others: usize) -> SharedFailure {
         match self {
-            Failure::Closed => SharedFailure::Closed,
+            Failure::Closed(store) => SharedFailure::Closed(store),
             Failure::Connect(e) => SharedFailure::Connect(e),
             Failure::Statement(e) => {
                 let class = classify_error(&e);
@@ -882,9 +886,9 @@ impl Failure {
 impl SharedFailure {
     fn to_store_error(&self) -> StoreError {
         match self {
-            SharedFailure::Closed => {
-                StoreError::Unavailable("the PostgreSQL store was closed".into())
-            }
+            SharedFailure::Closed(store) => StoreError::Closed {
+                store: store.clone(),
+            },
             SharedFailure::Connect(e) => e.to_store_error(),
             SharedFailure::Statement(failed, class) => {
                 let failed: Box<dyn std::error::Error + Send + Sync> = if failed.others == 0 {
