@@ -1,5 +1,6 @@
-//! PostgreSQL test support: a factory giving each test its own schema, and
-//! test-only hooks that stall a writer's transaction on purpose.
+//! PostgreSQL test support: a factory giving each test its own schema,
+//! test-only hooks that stall a writer's transaction on purpose, and a relay
+//! that makes the server unreachable on demand.
 //!
 //! The server comes from `ANNALS_TEST_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test` (trust auth). An unreachable
@@ -9,6 +10,9 @@ use crate::conformance::StoreFactory;
 use annals::StreamId;
 use annals::postgres::PostgresStore;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The default test server.
@@ -186,4 +190,102 @@ impl Stalls {
         .await
         .expect("terminate the store's backends")
     }
+}
+
+/// A TCP relay to the test server on a port of its own. Shutting it down
+/// makes the server unreachable at that address, as a server that went away
+/// would be: open connections break and new ones are refused.
+pub struct Relay {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    sockets: Arc<Mutex<Vec<TcpStream>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    /// Starts relaying `127.0.0.1:<a free port>` to the test server.
+    pub fn start() -> Self {
+        let url = test_url();
+        let (start, end) = address_in(&url);
+        let upstream = match &url[start..end] {
+            a if a.contains(':') => a.to_owned(),
+            host => format!("{host}:5432"),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a relay port");
+        let port = listener.local_addr().expect("the relay's address").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sockets = Arc::new(Mutex::new(Vec::new()));
+        let accept = std::thread::spawn({
+            let (stop, sockets) = (stop.clone(), sockets.clone());
+            move || {
+                for client in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let (Ok(client), Ok(server)) = (client, TcpStream::connect(&upstream)) else {
+                        continue;
+                    };
+                    for (from, to) in [(&client, &server), (&server, &client)] {
+                        let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+                            continue;
+                        };
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(Shutdown::Both);
+                        });
+                    }
+                    sockets.lock().unwrap().extend([client, server]);
+                }
+            }
+        });
+        Self {
+            port,
+            stop,
+            sockets,
+            accept: Some(accept),
+        }
+    }
+
+    /// The relay's address, `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The test server's URL, with the relay's address in place of the server's.
+    pub fn url(&self) -> String {
+        let url = test_url();
+        let (start, end) = address_in(&url);
+        format!("{}{}{}", &url[..start], self.address(), &url[end..])
+    }
+
+    /// Closes the relay's port (connecting to it is refused from now on) and
+    /// breaks every connection it carried.
+    pub fn shut_down(&mut self) {
+        let Some(accept) = self.accept.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop, which then returns and closes the listener.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        accept.join().expect("the relay's accept loop ends");
+        for socket in self.sockets.lock().unwrap().drain(..) {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// Where the `host[:port]` part of `url` starts and ends.
+fn address_in(url: &str) -> (usize, usize) {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let start = url[start..].find('@').map_or(start, |i| start + i + 1);
+    let end = url[start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| start + i);
+    (start, end)
 }

@@ -3,10 +3,10 @@
 //! connections give typed errors the store recovers from.
 //! Server: `ANNALS_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/test).
 
-use annals::postgres::PostgresStore;
+use annals::postgres::{ConnectError, PostgresStore};
 use annals::{EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamId};
 use annals_tests::conformance::{StoreFactory, event, next_event};
-use annals_tests::postgres::{PostgresFactory, Stalls, test_url};
+use annals_tests::postgres::{PostgresFactory, Relay, Stalls, test_url};
 use futures::StreamExt;
 use std::time::Duration;
 
@@ -347,10 +347,11 @@ async fn killed_connections_give_unavailable_and_the_store_recovers() {
     PostgresFactory.dispose(store).await;
 }
 
-/// After `close`, appends (on the writer's own connections) and reads (on
-/// the pool) both fail with `Unavailable`; nothing is written.
+/// After `close`, appends (on the writer's own connections), reads (on the
+/// pool) and locks (on theirs) all fail with `Closed`, naming the store, not
+/// `Unavailable` (retrying does not help); nothing is written.
 #[tokio::test]
-async fn a_closed_store_refuses_work_with_unavailable() {
+async fn a_closed_store_refuses_work_with_closed() {
     let store = PostgresFactory.create().await;
     let stream = StreamId::new("Closed-1");
     store
@@ -358,16 +359,21 @@ async fn a_closed_store_refuses_work_with_unavailable() {
         .await
         .unwrap();
     store.close().await;
-    match store
+    let appended = store
         .append(&stream, ExpectedVersion::Exact(1), vec![event("After", 2)])
         .await
-    {
-        Err(StoreError::Unavailable(_)) => {}
-        other => panic!("expected Unavailable from append, got {other:?}"),
-    }
-    match store.read_stream(&stream, 1, 10).await {
-        Err(StoreError::Unavailable(_)) => {}
-        other => panic!("expected Unavailable from read_stream, got {other:?}"),
+        .map(|_| ());
+    let read = store.read_stream(&stream, 1, 10).await.map(|_| ());
+    let locked = store.lock_stream(&stream).await.map(|_| ());
+    for (what, result) in [("append", appended), ("read", read), ("lock", locked)] {
+        match result {
+            Err(StoreError::Closed { store: named }) => assert_eq!(
+                named,
+                format!("PostgreSQL schema `{}`", store.schema()),
+                "{what}"
+            ),
+            other => panic!("{what}: expected Closed, got {other:?}"),
+        }
     }
     let reopened = PostgresStore::builder(test_url())
         .schema(store.schema())
@@ -455,6 +461,342 @@ async fn migrations_are_idempotent_and_explicit() {
     assert!(
         in_schema,
         "migration bookkeeping lives in the store's schema"
+    );
+    annals_tests::postgres::drop_schema(&store).await;
+}
+
+/// A column the schema declares `NOT NULL` that a hand-edited row nulls out
+/// (after dropping the constraint) is reported as NULL, naming the row, and
+/// never read as a default (a version 0, an empty payload).
+#[tokio::test]
+async fn null_columns_are_reported_as_null() {
+    let store = PostgresFactory.create().await;
+    let pool = store.pool();
+    let columns = [
+        "stream_id",
+        "stream_version",
+        "event_id",
+        "event_type",
+        "event_version",
+        "payload",
+        "metadata",
+        "recorded_at",
+    ];
+    for column in columns {
+        let sql = format!("ALTER TABLE events ALTER COLUMN {column} DROP NOT NULL");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let mut positions = Vec::new();
+    for column in columns {
+        let stream = format!("Null-{column}");
+        // Version 2: the streams trigger (version 1) would refuse a NULL stream id.
+        let values = [
+            ("stream_id", "$1"),
+            ("stream_version", "2"),
+            ("event_id", "gen_random_uuid()"),
+            ("event_type", "'Edited'"),
+            ("event_version", "1"),
+            ("payload", "'{}'"),
+            ("metadata", "'{}'"),
+            ("recorded_at", "now()"),
+        ]
+        .map(|(c, v)| match (c == column, c) {
+            (false, _) => v,
+            // Still uses the bound parameter.
+            (true, "stream_id") => "NULLIF($1, $1)",
+            (true, _) => "NULL",
+        })
+        .join(", ");
+        let sql = format!(
+            "INSERT INTO events (stream_id, stream_version, event_id, event_type, \
+             event_version, payload, metadata, recorded_at) VALUES ({values}) RETURNING position"
+        );
+        let position: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(&stream)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        positions.push(position as u64);
+    }
+    for (column, position) in columns.iter().zip(positions) {
+        let expected = format!("column `{column}` is NULL");
+        let err = first_error_at(&store, position).await;
+        match &err {
+            StoreError::Corrupt {
+                position: at,
+                version,
+                reason,
+                ..
+            } => {
+                assert_eq!(*at, Some(position), "{column}: names the row");
+                assert!(reason.starts_with(&expected), "{column}: {err}");
+                let stream_version_known = *column != "stream_version" && *column != "stream_id";
+                let read_version = if stream_version_known { 2 } else { 0 };
+                assert_eq!(*version, read_version, "{column}");
+            }
+            other => panic!("{column}: expected Corrupt, got {other:?}"),
+        }
+        if *column != "stream_version" && *column != "stream_id" {
+            let stream = StreamId::new(format!("Null-{column}"));
+            match store.read_stream(&stream, 1, 10).await {
+                Err(StoreError::Corrupt { reason, .. }) => {
+                    assert!(reason.starts_with(&expected), "{column}: {reason}")
+                }
+                other => panic!("{column}: expected Corrupt from read_stream, got {other:?}"),
+            }
+        }
+    }
+
+    // The same for snapshots.
+    let stream = StreamId::new("NullSnapshot-1");
+    for column in ["stream_version", "snapshot_version", "state", "taken_at"] {
+        let sql = format!(
+            "ALTER TABLE snapshots ALTER COLUMN {column} DROP NOT NULL;
+             DELETE FROM snapshots;
+             INSERT INTO snapshots (stream_id, stream_version, snapshot_version, state, taken_at)
+             VALUES ('{stream}', 1, 1, '{{}}', now());
+             UPDATE snapshots SET {column} = NULL;"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
+        match store.load_snapshot(&stream).await {
+            Err(StoreError::Corrupt { reason, .. }) => assert_eq!(
+                reason,
+                format!("snapshot: column `{column}` is NULL"),
+                "{column}"
+            ),
+            other => panic!("snapshot {column}: expected Corrupt, got {other:?}"),
+        }
+    }
+    PostgresFactory.dispose(store).await;
+}
+
+/// The error `read_all` gives from `position`, once the log has settled there.
+async fn first_error_at(store: &PostgresStore, position: u64) -> StoreError {
+    let started = std::time::Instant::now();
+    loop {
+        match store.read_all(position, 1).await {
+            Err(e) => return e,
+            Ok(events) if events.is_empty() => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "position {position} never settled"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(events) => panic!("position {position} must not decode: {events:?}"),
+        }
+    }
+}
+
+/// Each error of `error`'s chain says something its source does not: no
+/// message repeats the one below it.
+fn assert_says_each_thing_once(error: &(dyn std::error::Error + 'static)) {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let source = e.source();
+        if let Some(source) = source {
+            let (outer, inner) = (e.to_string(), source.to_string());
+            assert!(
+                !outer.contains(&inner),
+                "`{outer}` repeats its source `{inner}`"
+            );
+        }
+        current = source;
+    }
+}
+
+/// The whole chain of `error`, one message per line.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut current = error.source();
+    while let Some(e) = current {
+        out.push_str(&format!("\n  caused by: {e}"));
+        current = e.source();
+    }
+    out
+}
+
+/// The connect error at the bottom of `error`'s chain, and its own source.
+fn connect_error(error: &StoreError) -> (&ConnectError, &(dyn std::error::Error + 'static)) {
+    let mut current = std::error::Error::source(error);
+    while let Some(e) = current {
+        if let Some(connect) = e.downcast_ref::<ConnectError>() {
+            let cause = std::error::Error::source(connect).expect("a connect error has a cause");
+            return (connect, cause);
+        }
+        current = e.source();
+    }
+    panic!("no ConnectError in {}", chain(error));
+}
+
+/// A free port on 127.0.0.1 that nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A wrong port says at once what failed and where (without the password),
+/// with the refused connection as its cause, instead of retrying until a
+/// pool times out.
+#[tokio::test]
+async fn a_closed_port_says_where_and_why() {
+    let port = closed_port();
+    let started = std::time::Instant::now();
+    let result =
+        PostgresStore::builder(format!("postgres://postgres:s3cret@127.0.0.1:{port}/test"))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect()
+            .await;
+    let err = result.expect_err("nothing listens there");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}: a refused connection is not retried until the timeout",
+        started.elapsed()
+    );
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let (connect, cause) = connect_error(&err);
+    assert_eq!(
+        connect.to_string(),
+        format!("cannot connect to PostgreSQL at 127.0.0.1:{port}")
+    );
+    assert_eq!(connect.address(), format!("127.0.0.1:{port}"));
+    let io = cause
+        .downcast_ref::<std::io::Error>()
+        .unwrap_or_else(|| panic!("the cause is the I/O error: {}", chain(&err)));
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_says_each_thing_once(&err);
+    let everything = format!("{}\n{err:?}", chain(&err));
+    assert!(!everything.contains("s3cret"), "{everything}");
+}
+
+/// The writer's own connections, and the pool's after it, say the same when
+/// the server has gone away since the store connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_gone_away_says_where_and_why() {
+    let mut relay = Relay::start();
+    let store = PostgresStore::builder(relay.url())
+        .schema(annals_tests::postgres::fresh_schema())
+        .acquire_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    let stream = StreamId::new("Gone-1");
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![event("Before", 1)])
+        .await
+        .unwrap();
+    relay.shut_down();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let appended = store
+        .append(&stream, ExpectedVersion::Exact(1), vec![event("After", 2)])
+        .await;
+    let read = store.read_stream(&stream, 1, 10).await;
+    for (what, err) in [
+        ("append", appended.unwrap_err()),
+        ("read", read.unwrap_err()),
+    ] {
+        assert!(matches!(err, StoreError::Unavailable(_)), "{what}: {err:?}");
+        let (connect, cause) = connect_error(&err);
+        assert_eq!(connect.address(), relay.address(), "{what}");
+        assert_eq!(
+            cause.downcast_ref::<std::io::Error>().map(|e| e.kind()),
+            Some(std::io::ErrorKind::ConnectionRefused),
+            "{what}: {}",
+            chain(&err)
+        );
+        assert_says_each_thing_once(&err);
+    }
+
+    // The schema is reachable directly, and dropped that way.
+    let direct = PostgresStore::builder(test_url())
+        .schema(store.schema())
+        .connect()
+        .await
+        .unwrap();
+    annals_tests::postgres::drop_schema(&direct).await;
+}
+
+/// Failures of statements, shared by coalesced appends or not, say what
+/// happened once, with the server's message as their cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statement_errors_say_each_thing_once() {
+    // No tables: every statement fails.
+    let store = PostgresStore::builder(test_url())
+        .schema(annals_tests::postgres::fresh_schema())
+        .max_concurrent_appends(1)
+        .migrate_on_connect(false)
+        .connect()
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new(format!("Missing-{i}"));
+                let events = (0..2).map(|n| event("Lost", n)).collect();
+                store.append(&stream, ExpectedVersion::Any, events).await
+            })
+        })
+        .collect();
+    let mut shared = 0;
+    for task in tasks {
+        let err = task.await.unwrap().unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        assert_says_each_thing_once(&err);
+        let text = chain(&err);
+        assert!(text.contains("\"events\" does not exist"), "{text}");
+        shared += usize::from(text.contains("other appends failed"));
+    }
+    assert!(shared > 0, "no statement carried several appends");
+    let read = store.read_stream(&StreamId::new("Missing-1"), 1, 10).await;
+    let err = read.unwrap_err();
+    assert_says_each_thing_once(&err);
+    annals_tests::postgres::drop_schema(&store).await;
+}
+
+/// Group commit: writers that append again as soon as their previous append
+/// returns all share one statement and one commit per round, rather than the
+/// quickest of them taking a commit of its own each time while the others
+/// wait for the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_appending_again_at_once_share_the_next_commit() {
+    const WRITERS: usize = 8;
+    const ROUNDS: usize = 30;
+    let store = one_slot_store().await;
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new(format!("Group-{w}"));
+                for n in 0..ROUNDS as u64 {
+                    store
+                        .append(&stream, ExpectedVersion::Exact(n), vec![event("Again", n)])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let commits: i64 = sqlx::query_scalar("SELECT count(DISTINCT transaction_id) FROM events")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    // About one commit per round (two when the quickest writer of each
+    // round is not waited for).
+    assert!(
+        commits <= (ROUNDS + ROUNDS / 2) as i64,
+        "{} appends in {ROUNDS} rounds took {commits} commits",
+        WRITERS * ROUNDS
     );
     annals_tests::postgres::drop_schema(&store).await;
 }

@@ -28,11 +28,10 @@ pub(super) async fn acquire(shared: &Shared, stream: &StreamId) -> Result<Stream
         .await
         .map_err(|_| waited_too_long())?;
     let left = timeout.saturating_sub(started.elapsed());
-    let key = (
-        fnv1a(&format!("annals:{}", shared.schema)),
-        fnv1a(stream.as_str()),
-    );
-    let conn = shared.lock_pool.acquire().await.map_err(map_err)?;
+    let key = key(&shared.schema, stream);
+    let conn = shared
+        .pooled_in(&shared.lock_pool, shared.lock_pool.acquire())
+        .await?;
     // Until the lock is ours, a cancelled wait must not hand back a connection
     // whose pending `pg_advisory_lock` could still succeed: it is closed instead.
     let mut held = Held {
@@ -67,16 +66,28 @@ pub(super) async fn acquire(shared: &Shared, stream: &StreamId) -> Result<Stream
     }
     held.locked = true;
     Ok(StreamLock::new(Both {
-        _advisory: held,
+        advisory: held,
         local,
     }))
+}
+
+/// The advisory lock key of `stream` in the store's `schema`.
+pub(super) fn key(schema: &str, stream: &StreamId) -> (i32, i32) {
+    (fnv1a(&format!("annals:{schema}")), fnv1a(stream.as_str()))
+}
+
+/// Whether `lock` is an advisory lock this store gave for `key`: its holder
+/// appends without yielding.
+pub(super) fn holds(lock: Option<&StreamLock>, key: (i32, i32)) -> bool {
+    lock.and_then(|l| l.guard::<Both>())
+        .is_some_and(|both| both.advisory.key == key)
 }
 
 /// A stream held in this process and across processes. Fields drop in
 /// order: the advisory lock is given up before the local one.
 struct Both {
-    /// Kept for its `Drop`, which gives the advisory lock up.
-    _advisory: Held,
+    /// Its `Drop` gives the advisory lock up.
+    advisory: Held,
     local: StreamLock,
 }
 

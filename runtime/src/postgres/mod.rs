@@ -23,25 +23,37 @@
 //!   [`max_concurrent_appends`](PostgresStoreBuilder::max_concurrent_appends)
 //!   appends run at once; appends arriving while all of those are busy are
 //!   written together, several streams in one statement and one commit, each
-//!   append still checked and failing on its own. An append returns only
-//!   after its commit.
-//! - **Gap-safe global order without a global lock.** Positions are drawn
-//!   concurrently, so a transaction can commit after another that drew a
-//!   higher position. A writer takes its transaction id before it draws
-//!   positions. A reader of the global log first reads the highest position
-//!   drawn so far, then takes a transaction id of its own (a *fence*); once
-//!   no transaction older than the fence is running
-//!   (`pg_snapshot_xmin(pg_current_snapshot())`), every position up to what
-//!   it read has committed or never will, and the reader returns events up to
-//!   there. A reader therefore never skips an event that commits late. Each
-//!   global read thus uses one transaction id of its own (committed without
-//!   waiting for the disk), and a store remembers fences that have not
-//!   settled yet, so the next read can return what they cover. A
-//!   transaction left open for a long time anywhere on the server holds
-//!   global readers back until it ends. So `read_all` may not yet return an
-//!   event whose `append` just returned while other transactions run; it does
-//!   within moments. Positions drawn by an append that then fails are
-//!   skipped, leaving gaps in the numbering.
+//!   append still checked and failing on its own. Callers answered by one
+//!   statement who append again straight away are written together in the
+//!   next (group commit). An append returns only after its commit.
+//! - **An ordered global log that no reader skips through.** Every event
+//!   has a global position; `read_all` and `subscribe_all` return events in
+//!   position order, and a reader never skips an event that commits late: it
+//!   waits for it instead of passing it by. Positions increase but have
+//!   holes: positions drawn by an append that then fails (a conflict, a
+//!   duplicate id, a lost connection) are never used.
+//! - **How, without a global lock.** Positions are drawn concurrently, so a
+//!   transaction can commit after another that drew a higher position. A
+//!   writer takes its transaction id before it draws positions. A reader of
+//!   the global log first reads the highest position drawn so far, then
+//!   takes a transaction id of its own (a *fence*); once no transaction older
+//!   than the fence is running (`pg_snapshot_xmin(pg_current_snapshot())`),
+//!   every position up to what it read has committed or never will, and the
+//!   reader returns events up to there. Each global read thus uses one
+//!   transaction id of its own (committed without waiting for the disk), and
+//!   a store remembers fences that have not settled yet, so the next read can
+//!   return what they cover. A transaction left open for a long time anywhere
+//!   on the server holds global readers back until it ends. So `read_all` may
+//!   not yet return an event whose `append` just returned while other
+//!   transactions run; it does within moments.
+//! - **Lock holders go first.** While a caller holds a stream's lock
+//!   ([`lock_stream`](EventStore::lock_stream)),
+//!   [`append_after_seen`](EventStore::append_after_seen) by a caller without
+//!   it writes nothing and fails with [`StoreError::StreamLocked`]: in this
+//!   process by the in-process locks, from other processes by the append
+//!   statement itself, which takes the stream's advisory lock shared for its
+//!   transaction (`pg_try_advisory_xact_lock_shared`) and so fails while
+//!   another session holds it. A plain `append` never yields.
 //! - **Immutability.** A trigger rejects `UPDATE`, `DELETE` and `TRUNCATE` of
 //!   `events`. An administrator who must rewrite history (erasure, repair)
 //!   runs `SET LOCAL annals.admin = 'on'` first in the same transaction.
@@ -52,16 +64,29 @@
 //!   [`Payload::to_value`](crate::Payload::to_value), not by text).
 //!
 //! # Errors
-//! A refused or lost connection gives [`StoreError::Unavailable`]; the pool
-//! and the writer reconnect on the next operation (a writer connection idle
-//! for more than a millisecond is pinged before use, so one the server dropped
-//! meanwhile is replaced rather than failing an append). A stored row that cannot be decoded gives
-//! [`StoreError::Corrupt`] naming its stream and version. Appends are never
-//! retried behind the caller's back: a commit whose outcome is unknown is
-//! reported, not repeated.
+//! Every error's `Display` says what happened, once; what caused it is its
+//! [`source`](std::error::Error::source) (the server's message, the I/O
+//! error). A refused or lost connection gives [`StoreError::Unavailable`]; the
+//! pool and the writer reconnect on the next operation (a writer connection
+//! idle for more than a millisecond is pinged before use, so one the server
+//! dropped meanwhile is replaced rather than failing an append). When no new
+//! connection can be opened, the cause is a [`ConnectError`] naming the
+//! server's address (never the password), itself caused by, say, the refused
+//! TCP connection; [`connect`](PostgresStoreBuilder::connect) reports this at
+//! once rather than retrying until it times out. A stored row that cannot be
+//! decoded gives [`StoreError::Corrupt`] naming its stream, version and global
+//! position and what is wrong with it (a column that is NULL, JSON that does
+//! not parse). After [`close`](PostgresStore::close), every operation fails
+//! with [`StoreError::Closed`] naming the schema. Appends are never retried
+//! behind the caller's back: a commit whose outcome is unknown is reported,
+//! not repeated.
 
+mod error;
 mod lock;
 mod writer;
+
+pub use error::ConnectError;
+use error::map_err;
 
 use crate::store::DEFAULT_READ_BATCH;
 use crate::{
@@ -120,7 +145,10 @@ impl PostgresStoreBuilder {
     }
 
     /// How long an operation waits for a connection before failing with
-    /// [`StoreError::Unavailable`] (default 10 s).
+    /// [`StoreError::Unavailable`] (default 10 s), and how long opening one
+    /// may take. When the pool has no connection to give in that time, the
+    /// store opens one of its own to tell why: the server cannot be reached
+    /// (a [`ConnectError`]), or all the pool's connections were in use.
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
         self
@@ -169,7 +197,8 @@ impl PostgresStoreBuilder {
     /// Connects, and migrates the schema unless told not to.
     ///
     /// Fails with [`StoreError::Config`] for a bad URL or schema name and with
-    /// [`StoreError::Unavailable`] when the server cannot be reached.
+    /// [`StoreError::Unavailable`] caused by a [`ConnectError`] when the server
+    /// cannot be reached (or [`StoreError::Backend`] when it refuses the login).
     pub async fn connect(self) -> Result<PostgresStore, StoreError> {
         validate_schema(&self.schema)?;
         let quoted = format!("\"{}\"", self.schema);
@@ -181,12 +210,18 @@ impl PostgresStoreBuilder {
                 // The read horizon relies on read-committed statement snapshots.
                 ("default_transaction_isolation", "read committed"),
             ]);
+        // The first connection is opened here rather than by the pool, which
+        // retries a refused connection until it times out and then reports only
+        // that: this one says where and why it failed. The writer keeps it.
+        let address = error::server_address(&options);
+        let writer_options = writer::connect_options(&options);
+        let first = error::connect(&writer_options, &address, self.acquire_timeout)
+            .await
+            .map_err(|e| e.to_store_error())?;
         let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
-            .connect_with(options.clone())
-            .await
-            .map_err(map_err)?;
+            .connect_lazy_with(options.clone());
         // Lock holders keep a connection each, waiting or holding; they get
         // their own pool so that they can never starve the reads a holder makes.
         let lock_pool = PgPoolOptions::new()
@@ -206,6 +241,7 @@ impl PostgresStoreBuilder {
                 notify.clone(),
             )));
         }
+        let name = store_name(&self.schema);
         let store = PostgresStore {
             shared: Arc::new(Shared {
                 pool,
@@ -214,9 +250,14 @@ impl PostgresStoreBuilder {
                 wake: watch::channel(0).0,
                 writer: writer::Writer::new(
                     self.max_concurrent_appends,
-                    options.clone(),
+                    writer_options,
+                    address.clone(),
+                    name,
                     self.acquire_timeout,
+                    first,
                 ),
+                address,
+                acquire_timeout: self.acquire_timeout,
                 horizon: parking_lot::Mutex::new(Horizon::default()),
                 notify: self.notifications.then_some(notify),
                 poll_interval: self.poll_interval,
@@ -261,6 +302,9 @@ pub struct PostgresStore {
 
 struct Shared {
     pool: PgPool,
+    /// The server, as errors name it.
+    address: String,
+    acquire_timeout: Duration,
     schema: String,
     channel: String,
     /// Bumped after every local append and every `NOTIFY` received.
@@ -280,6 +324,46 @@ struct Shared {
 }
 
 impl Shared {
+    /// Runs `op` on the pool, explaining a pool timeout: when no connection
+    /// came in time, one direct connect tells an unreachable server (and why)
+    /// from a pool whose connections were all in use.
+    async fn pooled<T>(
+        &self,
+        op: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        self.pooled_in(&self.pool, op).await
+    }
+
+    /// [`pooled`](Self::pooled) for an operation on `pool`.
+    async fn pooled_in<T>(
+        &self,
+        pool: &PgPool,
+        op: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        match op.await {
+            Ok(value) => Ok(value),
+            Err(sqlx::Error::PoolTimedOut) => Err(self.pool_timed_out(pool).await),
+            Err(sqlx::Error::PoolClosed) => Err(StoreError::Closed {
+                store: store_name(&self.schema),
+            }),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn pool_timed_out(&self, pool: &PgPool) -> StoreError {
+        match self.writer.connection().await {
+            Err(e) => e.into_store_error(),
+            Ok(conn) => {
+                self.writer.keep(conn);
+                StoreError::Unavailable(Box::new(error::PoolExhausted {
+                    address: self.address.clone(),
+                    waited: self.acquire_timeout,
+                    size: pool.size(),
+                }))
+            }
+        }
+    }
+
     /// Wakes this process's followers, and asks the notifier to tell others.
     fn appended(&self) {
         self.wake.send_modify(|w| *w = w.wrapping_add(1));
@@ -337,10 +421,19 @@ impl PostgresStore {
             sqlx::migrate::Migrator::with_migrations(MIGRATIONS.iter().cloned().collect());
         // Validated by `validate_schema`, so quoting it cannot break out.
         migrator.create_schema(format!("\"{}\"", self.shared.schema));
-        migrator.run(&self.shared.pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => map_err(e),
-            other => StoreError::Backend(Box::new(other)),
-        })
+        match migrator.run(&self.shared.pool).await {
+            Ok(()) => Ok(()),
+            Err(sqlx::migrate::MigrateError::Execute(sqlx::Error::PoolTimedOut)) => {
+                Err(self.shared.pool_timed_out(&self.shared.pool).await)
+            }
+            Err(sqlx::migrate::MigrateError::Execute(sqlx::Error::PoolClosed)) => {
+                Err(StoreError::Closed {
+                    store: store_name(&self.shared.schema),
+                })
+            }
+            Err(sqlx::migrate::MigrateError::Execute(e)) => Err(map_err(e)),
+            Err(other) => Err(StoreError::Backend(Box::new(other))),
+        }
     }
 
     /// The schema holding the store's tables.
@@ -356,7 +449,7 @@ impl PostgresStore {
 
     /// Closes the pool, waiting for connections in use to be returned, and
     /// the writer's idle connections. Operations after this fail with
-    /// [`StoreError::Unavailable`].
+    /// [`StoreError::Closed`].
     pub async fn close(&self) {
         self.shared.lock_pool.close().await;
         self.shared.pool.close().await;
@@ -370,12 +463,14 @@ impl PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
         seen: bool,
+        yield_to: Option<(i32, i32)>,
     ) -> Result<AppendResult, StoreError> {
         let request = writer::Request {
             stream: stream.clone(),
             expected,
             events,
             seen,
+            yield_to,
         };
         writer::append(&self.shared, request).await
     }
@@ -389,7 +484,8 @@ impl PostgresStore {
         if max_count == 0 {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
+        let rows = self.shared
+            .pooled(sqlx::query(
             "SELECT position, stream_id, stream_version, event_id, event_type, event_version, \
              payload::text AS payload, correlation_id, causation_id, metadata::text AS metadata, \
              recorded_at FROM events WHERE stream_id = $1 AND stream_version >= $2 \
@@ -398,9 +494,8 @@ impl PostgresStore {
         .bind(stream.as_str())
         .bind(clamp_i64(from_version))
         .bind(clamp_i64(max_count as u64))
-        .fetch_all(&self.shared.pool)
-        .await
-        .map_err(map_err)?;
+        .fetch_all(&self.shared.pool))
+            .await?;
         rows.iter().map(decode_event).collect()
     }
 
@@ -414,25 +509,28 @@ impl PostgresStore {
         if max_count == 0 {
             return Ok((Vec::new(), false));
         }
-        let fence = Fence::take(&self.shared.pool).await?;
+        let fence = Fence::take(&self.shared).await?;
         if fence.last < from_position {
             // Nothing was ever drawn there; nothing can be missed by stopping.
             return Ok((Vec::new(), false));
         }
-        let rows = sqlx::query(
-            "SELECT s.xmin, e.* FROM \
+        let rows = self
+            .shared
+            .pooled(
+                sqlx::query(
+                    "SELECT s.xmin, e.* FROM \
              (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) AS s \
              LEFT JOIN LATERAL (SELECT position, stream_id, stream_version, event_id, event_type, \
              event_version, payload::text AS payload, correlation_id, causation_id, \
              metadata::text AS metadata, recorded_at FROM events \
              WHERE position >= $1 AND position <= $2 ORDER BY position LIMIT $3) AS e ON true",
-        )
-        .bind(clamp_i64(from_position))
-        .bind(clamp_i64(fence.last))
-        .bind(clamp_i64(max_count as u64))
-        .fetch_all(&self.shared.pool)
-        .await
-        .map_err(map_err)?;
+                )
+                .bind(clamp_i64(from_position))
+                .bind(clamp_i64(fence.last))
+                .bind(clamp_i64(max_count as u64))
+                .fetch_all(&self.shared.pool),
+            )
+            .await?;
         let xmin: i64 = match rows.first() {
             Some(row) => row
                 .try_get("xmin")
@@ -525,6 +623,11 @@ async fn run_listener(pool: PgPool, channel: String, shared: std::sync::Weak<Sha
     }
 }
 
+/// How `StoreError::Closed` names a store.
+fn store_name(schema: &str) -> String {
+    format!("PostgreSQL schema `{schema}`")
+}
+
 fn validate_schema(schema: &str) -> Result<(), StoreError> {
     let mut chars = schema.chars();
     let first_ok = chars
@@ -544,54 +647,15 @@ fn clamp_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// What kind of failure a sqlx error is.
-enum ErrorClass {
-    /// A refused, lost or exhausted connection: retry once the server is back.
-    Unavailable,
-    Config,
-    Backend,
-}
-
-fn classify_error(error: &sqlx::Error) -> ErrorClass {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => ErrorClass::Unavailable,
-        sqlx::Error::Configuration(_) => ErrorClass::Config,
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            // 08: connection exception; 57P01-57P05: shutdown, terminated,
-            // cannot connect now; 53300: too many connections.
-            if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
-                ErrorClass::Unavailable
-            } else {
-                ErrorClass::Backend
-            }
-        }
-        _ => ErrorClass::Backend,
-    }
-}
-
-/// Classifies a sqlx error: lost or refused connections are `Unavailable`.
-fn map_err(error: sqlx::Error) -> StoreError {
-    match classify_error(&error) {
-        ErrorClass::Unavailable => StoreError::Unavailable(Box::new(error)),
-        ErrorClass::Config => StoreError::Config(error.to_string()),
-        ErrorClass::Backend => StoreError::Backend(Box::new(error)),
-    }
-}
-
 /// The version of `stream`: its newest event's (`None` = no stream).
 async fn stream_version_of(shared: &Shared, stream: &StreamId) -> Result<Option<u64>, StoreError> {
-    let version: Option<i64> =
-        sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
-            .bind(stream.as_str())
-            .fetch_one(&shared.pool)
-            .await
-            .map_err(map_err)?;
+    let version: Option<i64> = shared
+        .pooled(
+            sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
+                .bind(stream.as_str())
+                .fetch_one(&shared.pool),
+        )
+        .await?;
     Ok(version.map(|v| v as u64))
 }
 
@@ -610,15 +674,17 @@ impl Fence {
     /// Reads the sequence, then takes a transaction id, in that order; the
     /// transaction commits at once (without waiting for the disk: it wrote
     /// nothing that matters).
-    async fn take(pool: &PgPool) -> Result<Self, StoreError> {
-        let (last, xid): (i64, i64) = sqlx::query_as(
-            "SELECT f.last, pg_current_xact_id()::text::bigint FROM \
+    async fn take(shared: &Shared) -> Result<Self, StoreError> {
+        let (last, xid): (i64, i64) = shared
+            .pooled(
+                sqlx::query_as(
+                    "SELECT f.last, pg_current_xact_id()::text::bigint FROM \
              (SELECT coalesce(pg_sequence_last_value('events_position_seq'), 0) AS last, \
              set_config('synchronous_commit', 'off', true) OFFSET 0) AS f",
-        )
-        .fetch_one(pool)
-        .await
-        .map_err(map_err)?;
+                )
+                .fetch_one(&shared.pool),
+            )
+            .await?;
         Ok(Self {
             last: last.max(0) as u64,
             xid: xid.max(0) as u64,
@@ -661,26 +727,42 @@ impl Horizon {
     }
 }
 
+/// Reads `column`, which the schema declares `NOT NULL`: a NULL (a row edited
+/// by hand after dropping the constraint) is reported as such, never read as
+/// a default.
+fn required<'r, T>(row: &'r PgRow, column: &str) -> Result<T, String>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    match row.try_get::<Option<T>, _>(column) {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(format!("column `{column}` is NULL")),
+        Err(sqlx::Error::ColumnDecode { source, .. }) => {
+            Err(format!("column `{column}` cannot be decoded: {source}"))
+        }
+        Err(e) => Err(format!("column `{column}`: {e}")),
+    }
+}
+
 fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     // The position is the primary key (never NULL): every error names it.
     let at: Option<u64> = row
         .try_get::<i64, _>("position")
         .ok()
         .and_then(|p| u64::try_from(p).ok());
-    let stream_id: String = row.try_get("stream_id").map_err(|e| StoreError::Corrupt {
+    let stream_id: String = required(row, "stream_id").map_err(|reason| StoreError::Corrupt {
         stream: StreamId::new("<unreadable>"),
         version: 0,
         position: at,
-        reason: e.to_string(),
+        reason,
     })?;
     let stream = StreamId::new(stream_id);
-    let raw_version: i64 = row
-        .try_get("stream_version")
-        .map_err(|e| StoreError::Corrupt {
+    let raw_version: i64 =
+        required(row, "stream_version").map_err(|reason| StoreError::Corrupt {
             stream: stream.clone(),
             version: 0,
             position: at,
-            reason: e.to_string(),
+            reason,
         })?;
     let version = u64::try_from(raw_version).unwrap_or(0);
     let corrupt = |reason: String| StoreError::Corrupt {
@@ -694,28 +776,25 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
             "stream version {raw_version} is not positive"
         )));
     }
-    let get_err = |e: sqlx::Error| corrupt(e.to_string());
-    let position: i64 = row.try_get("position").map_err(get_err)?;
-    let event_type: String = row.try_get("event_type").map_err(get_err)?;
+    let position: i64 = required(row, "position").map_err(corrupt)?;
+    let event_type: String = required(row, "event_type").map_err(corrupt)?;
     let with_type = |reason: String| corrupt(format!("{reason} (event type `{event_type}`)"));
-    let event_version: i32 = row
-        .try_get("event_version")
-        .map_err(|e| with_type(e.to_string()))?;
+    let event_version: i32 = required(row, "event_version").map_err(with_type)?;
     let event_version = u32::try_from(event_version)
         .map_err(|_| with_type(format!("event version {event_version} is negative")))?;
-    let payload: String = row
-        .try_get("payload")
-        .map_err(|e| with_type(e.to_string()))?;
+    let payload: String = required(row, "payload").map_err(with_type)?;
     let payload = Payload::from_json(payload).map_err(|e| with_type(format!("payload: {e}")))?;
-    let custom: String = row
-        .try_get("metadata")
-        .map_err(|e| with_type(e.to_string()))?;
+    let custom: String = required(row, "metadata").map_err(with_type)?;
     let custom: BTreeMap<String, serde_json::Value> = serde_json::from_str(&custom)
         .map_err(|e| with_type(format!("metadata is not a JSON object: {e}")))?;
+    let correlation_id = row
+        .try_get("correlation_id")
+        .map_err(|e| with_type(e.to_string()))?;
+    let causation_id = row
+        .try_get("causation_id")
+        .map_err(|e| with_type(e.to_string()))?;
     Ok(RecordedEvent {
-        event_id: row
-            .try_get("event_id")
-            .map_err(|e| with_type(e.to_string()))?,
+        event_id: required(row, "event_id").map_err(with_type)?,
         stream_id: stream.clone(),
         stream_version: version,
         global_position: u64::try_from(position)
@@ -723,17 +802,11 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         event_version,
         payload,
         metadata: Metadata {
-            correlation_id: row
-                .try_get("correlation_id")
-                .map_err(|e| with_type(e.to_string()))?,
-            causation_id: row
-                .try_get("causation_id")
-                .map_err(|e| with_type(e.to_string()))?,
+            correlation_id,
+            causation_id,
             custom,
         },
-        recorded_at: row
-            .try_get("recorded_at")
-            .map_err(|e| with_type(e.to_string()))?,
+        recorded_at: required(row, "recorded_at").map_err(with_type)?,
         event_type: Cow::Owned(event_type),
     })
 }
@@ -746,7 +819,7 @@ impl PostgresStore {
                 snapshot.snapshot_version
             ))
         })?;
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO snapshots (stream_id, stream_version, snapshot_version, state, taken_at) \
                  VALUES ($1, $2, $3, $4::jsonb, $5) \
                  ON CONFLICT (stream_id) DO UPDATE SET stream_version = EXCLUDED.stream_version, \
@@ -757,45 +830,45 @@ impl PostgresStore {
         .bind(clamp_i64(snapshot.stream_version))
         .bind(version)
         .bind(snapshot.state.as_str())
-        .bind(snapshot.taken_at)
-        .execute(&self.shared.pool)
-        .await
-        .map_err(map_err)?;
+        .bind(snapshot.taken_at);
+        self.shared.pooled(query.execute(&self.shared.pool)).await?;
         Ok(())
     }
 
     async fn load_snapshot_now(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
-        let row = sqlx::query(
-            "SELECT stream_version, snapshot_version, state::text AS state, taken_at \
+        let row = self
+            .shared
+            .pooled(
+                sqlx::query(
+                    "SELECT stream_version, snapshot_version, state::text AS state, taken_at \
                  FROM snapshots WHERE stream_id = $1",
-        )
-        .bind(stream.as_str())
-        .fetch_optional(&self.shared.pool)
-        .await
-        .map_err(map_err)?;
+                )
+                .bind(stream.as_str())
+                .fetch_optional(&self.shared.pool),
+            )
+            .await?;
         let Some(row) = row else { return Ok(None) };
-        let raw_version: i64 = row.try_get("stream_version").unwrap_or(-1);
-        let corrupt = |reason: String| StoreError::Corrupt {
+        let snapshot_corrupt = |version: u64, reason: String| StoreError::Corrupt {
             stream: stream.clone(),
-            version: u64::try_from(raw_version).unwrap_or(0),
+            version,
             position: None,
             reason: format!("snapshot: {reason}"),
         };
-        let stream_version = u64::try_from(raw_version)
-            .map_err(|_| corrupt(format!("stream version {raw_version}")))?;
-        let snapshot_version: i32 = row
-            .try_get("snapshot_version")
-            .map_err(|e| corrupt(e.to_string()))?;
-        let state: String = row.try_get("state").map_err(|e| corrupt(e.to_string()))?;
+        let raw_version: i64 =
+            required(&row, "stream_version").map_err(|reason| snapshot_corrupt(0, reason))?;
+        let stream_version = u64::try_from(raw_version).map_err(|_| {
+            snapshot_corrupt(0, format!("stream version {raw_version} is negative"))
+        })?;
+        let corrupt = |reason: String| snapshot_corrupt(stream_version, reason);
+        let snapshot_version: i32 = required(&row, "snapshot_version").map_err(corrupt)?;
+        let state: String = required(&row, "state").map_err(corrupt)?;
         Ok(Some(Snapshot {
             stream_id: stream.clone(),
             stream_version,
             snapshot_version: u32::try_from(snapshot_version)
-                .map_err(|_| corrupt(format!("snapshot version {snapshot_version}")))?,
-            state: Payload::from_json(state).map_err(|e| corrupt(e.to_string()))?,
-            taken_at: row
-                .try_get("taken_at")
-                .map_err(|e| corrupt(e.to_string()))?,
+                .map_err(|_| corrupt(format!("snapshot version {snapshot_version} is negative")))?,
+            state: Payload::from_json(state).map_err(|e| corrupt(format!("state: {e}")))?,
+            taken_at: required(&row, "taken_at").map_err(corrupt)?,
         }))
     }
 }
@@ -807,7 +880,7 @@ impl EventStore for PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> StoreFuture<'a, AppendResult> {
-        Box::pin(self.append_now(stream, expected, events, false))
+        Box::pin(self.append_now(stream, expected, events, false, None))
     }
 
     fn append_after_seen<'a>(
@@ -830,7 +903,17 @@ impl EventStore for PostgresStore {
             };
             return Box::pin(std::future::ready(Err(locked)));
         }
-        Box::pin(self.append_now(stream, ExpectedVersion::Exact(seen), events, seen > 0))
+        // A holder in another process: the statement yields to it while it
+        // holds the advisory lock (see `writer::Request::yield_to`).
+        let key = lock::key(&self.shared.schema, stream);
+        let yield_to = (!lock::holds(held, key)).then_some(key);
+        Box::pin(self.append_now(
+            stream,
+            ExpectedVersion::Exact(seen),
+            events,
+            seen > 0,
+            yield_to,
+        ))
     }
 
     fn read_stream<'a>(

@@ -13,13 +13,21 @@
 //! writer's own (not the pool's). A caller that finds a free slot writes its own append on its
 //! own task, with no hand-off. Appends that arrive while every slot is busy
 //! queue up, and the next slot to come free writes them together, appends to
-//! distinct streams in one statement and one commit. Each append's own version
+//! distinct streams in one statement and one commit. A slot that has just
+//! answered the callers of one statement yields to them once before it takes
+//! the queue, so that those who append again at once join the next statement
+//! (group commit) rather than each waiting for a commit of its own. Each append's own version
 //! check decides its fate inside that statement, so one conflicting append
 //! never fails its neighbours; a statement that fails as a whole (a unique
 //! index caught a race or a recorded event id) is split in halves until the
 //! culprit is alone. Callers hear back only after the commit.
+//!
+//! The writer's connections run with `plan_cache_mode = force_generic_plan`:
+//! each statement is planned once per connection, never again for the
+//! lengths of a coalesced statement's arrays (see [`connect_options`]).
 
-use super::{Shared, map_err};
+use super::Shared;
+use super::error::{ConnectError, ErrorClass, cause, classify_error, map_err};
 use crate::{AppendResult, ExpectedVersion, NewEvent, StoreError, StreamId};
 use parking_lot::Mutex;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -45,8 +53,10 @@ const ANY_PAUSE_AFTER: u32 = 3;
 /// Parameters: `$1` stream id, `$2` expectation kind (0 any, 1 no stream,
 /// 2 stream exists, 3 exactly `$3`), `$3` expected version, then the event's
 /// id, type, type version, payload, correlation and causation ids and user
-/// metadata (NULL for none). Returns its position and version, or no row when
-/// the expectation does not hold.
+/// metadata (NULL for none), then `$11` the stream's advisory lock key half
+/// (NULL: do not yield) and `$12` the schema's. Returns its position and
+/// version, or no row when the expectation does not hold or another session
+/// holds the stream's advisory lock (see [`Request::yield_to`]).
 ///
 /// Why the order of the steps matters (the global read horizon, see `Fence`
 /// in the parent module): the transaction takes its id in the sub-select
@@ -66,6 +76,7 @@ WHERE CASE $2::int2
     WHEN 2 THEN v.cur IS NOT NULL
     ELSE v.cur IS NOT DISTINCT FROM $3::int8
 END
+AND ($11::int4 IS NULL OR pg_try_advisory_xact_lock_shared($12::int4, $11::int4))
 RETURNING position, stream_version";
 
 /// Appends one event after a version the caller has seen recorded
@@ -78,8 +89,9 @@ RETURNING position, stream_version";
 ///
 /// Parameters: `$1` stream id, `$2` the seen version (1 to `i64::MAX - 1`),
 /// then the event's fields as `$4`..`$10` of [`APPEND_ONE_SQL`], here
-/// `$3`..`$9`. The transaction takes its id in the sub-select, before the
-/// position is drawn.
+/// `$3`..`$9`, and the advisory lock key halves as `$11` and `$12` of
+/// [`APPEND_ONE_SQL`], here `$10` and `$11`. The transaction takes its id in
+/// the sub-select, before the position is drawn.
 pub(crate) const APPEND_AFTER_SEEN_SQL: &str = "\
 INSERT INTO events (position, stream_id, stream_version, event_id, event_type, event_version,
                     payload, correlation_id, causation_id, metadata, transaction_id)
@@ -87,6 +99,7 @@ SELECT nextval('events_position_seq'), $1, $2::int8 + 1, $3, $4, $5, $6::jsonb, 
        coalesce($9::jsonb, '{}'::jsonb), v.tx
 FROM (SELECT pg_current_xact_id() AS tx OFFSET 0) AS v
 WHERE EXISTS (SELECT 1 FROM events AS e WHERE e.stream_id = $1 AND e.stream_version = $2::int8)
+  AND ($10::int4 IS NULL OR pg_try_advisory_xact_lock_shared($11::int4, $10::int4))
 RETURNING position, stream_version";
 
 /// Appends several appends to distinct streams (or one append of several
@@ -97,50 +110,61 @@ RETURNING position, stream_version";
 /// element per event, events of one append together and in order: `$4` the
 /// append's 1-based index, `$5` the event's 1-based index in its append, then
 /// id, type, type version, payload, correlation and causation ids, user
-/// metadata. Returns one row per append, in order: its index, the stream's
-/// version before (NULL: no stream) and, when written, its first and last
-/// positions and new version.
+/// metadata. `$13` has one element per append again, its stream's advisory
+/// lock key half (NULL: do not yield, see [`Request::yield_to`]), and `$14` is
+/// the schema's half. Returns one row per written append (`stream`, its `first` and
+/// `last` positions and new `version`), and one row whose `heads` are every
+/// append's stream version before the statement (NULL: no stream), in order,
+/// which is what refused the appends that have no row.
 ///
-/// The transaction takes its id (`tx`) before the `INSERT` draws any
-/// position: `nextval` sits in the target list, which PostgreSQL evaluates
-/// after the `ORDER BY` sort, so after every input row, `tx` included, has
-/// been produced, and in event order.
+/// `h` (one row) takes the transaction id and reads every append's head once
+/// (the `OFFSET 0` keeps the planner from copying the head probe into each
+/// place that uses it); each event then only indexes into its arrays: no
+/// join, no per-event probe. Why the order of the steps holds: `nextval` sits
+/// in the insert's target list, which PostgreSQL computes on the rows of `h`
+/// joined with the events (above the `ORDER BY` sort, when it needs one:
+/// `unnest ... WITH ORDINALITY` already yields that order), so only once `h`
+/// has been computed: the transaction has its id before any position is
+/// drawn, and positions are drawn in event order.
 pub(crate) const APPEND_MANY_SQL: &str = "\
-WITH tx AS MATERIALIZED (
-    SELECT pg_current_xact_id() AS id
-),
-a AS MATERIALIZED (
-    SELECT a.i, a.stream, a.kind, a.expected,
-           (SELECT max(e.stream_version) FROM events AS e WHERE e.stream_id = a.stream) AS cur
-    FROM tx, unnest($1::text[], $2::int2[], $3::int8[]) WITH ORDINALITY AS a (stream, kind, expected, i)
-),
-ok AS MATERIALIZED (
-    SELECT a.i, a.stream, a.cur FROM a
-    WHERE CASE a.kind
-        WHEN 0 THEN true
-        WHEN 1 THEN a.cur IS NULL
-        WHEN 2 THEN a.cur IS NOT NULL
-        ELSE a.cur IS NOT DISTINCT FROM a.expected
-    END
+WITH h AS MATERIALIZED (
+    SELECT pg_current_xact_id() AS tx, $1::text[] AS streams,
+           array_agg(a.cur ORDER BY a.i) AS heads,
+           array_agg(CASE WHEN CASE a.kind
+                                   WHEN 0 THEN true
+                                   WHEN 1 THEN a.cur IS NULL
+                                   WHEN 2 THEN a.cur IS NOT NULL
+                                   ELSE a.cur IS NOT DISTINCT FROM a.expected
+                               END
+                               AND (a.lockkey IS NULL
+                                    OR pg_try_advisory_xact_lock_shared($14::int4, a.lockkey))
+                          THEN coalesce(a.cur, 0) END ORDER BY a.i) AS bases
+    FROM (SELECT s.i, s.kind, s.expected, s.lockkey,
+                 (SELECT max(e.stream_version) FROM events AS e WHERE e.stream_id = s.stream) AS cur
+          FROM unnest($1::text[], $2::int2[], $3::int8[], $13::int4[])
+               WITH ORDINALITY AS s (stream, kind, expected, lockkey, i)
+          OFFSET 0) AS a
 ),
 ins AS (
     INSERT INTO events (position, stream_id, stream_version, event_id, event_type, event_version,
                         payload, correlation_id, causation_id, metadata, transaction_id)
-    SELECT nextval('events_position_seq'), ok.stream, coalesce(ok.cur, 0) + ev.k, ev.id, ev.ty,
-           ev.ver, ev.payload::jsonb, ev.corr, ev.caus, coalesce(ev.meta::jsonb, '{}'::jsonb), tx.id
-    FROM tx,
+    SELECT nextval('events_position_seq'), h.streams[ev.ai], h.bases[ev.ai] + ev.k, ev.id, ev.ty,
+           ev.ver, ev.payload::jsonb, ev.corr, ev.caus, coalesce(ev.meta::jsonb, '{}'::jsonb), h.tx
+    FROM h,
          unnest($4::int8[], $5::int8[], $6::uuid[], $7::text[], $8::int4[], $9::text[],
                 $10::uuid[], $11::uuid[], $12::text[])
              WITH ORDINALITY AS ev (ai, k, id, ty, ver, payload, corr, caus, meta, n)
-         JOIN ok ON ok.i = ev.ai
+    WHERE h.bases[ev.ai] IS NOT NULL
     ORDER BY ev.n
     RETURNING stream_id, position, stream_version
 )
-SELECT a.i, a.cur, min(ins.position) AS first, max(ins.position) AS last,
-       max(ins.stream_version) AS version
-FROM a LEFT JOIN ins ON ins.stream_id = a.stream
-GROUP BY a.i, a.cur
-ORDER BY a.i";
+SELECT NULL::text AS stream, NULL::int8 AS first, NULL::int8 AS last, NULL::int8 AS version,
+       h.heads
+FROM h
+UNION ALL
+SELECT stream_id, min(position), max(position), max(stream_version), NULL
+FROM ins
+GROUP BY stream_id";
 
 /// One append, as queued.
 pub(crate) struct Request {
@@ -150,6 +174,12 @@ pub(crate) struct Request {
     /// `expected` is `Exact(n)`, n >= 1, and the caller has seen version n
     /// recorded (`EventStore::append_after_seen`).
     pub(crate) seen: bool,
+    /// The stream's advisory lock key (schema half, stream half) when the
+    /// append yields to its holder (`append_after_seen` by a caller that does
+    /// not hold it): the statement then takes the lock shared for its
+    /// transaction, which fails while another session holds it, and writes
+    /// nothing. A holder taking the lock meanwhile waits for the commit.
+    pub(crate) yield_to: Option<(i32, i32)>,
 }
 
 struct Pending {
@@ -165,6 +195,10 @@ pub(crate) struct Writer {
     /// Connections between appends, with when they were last used.
     idle: Mutex<Vec<(PgConnection, Instant)>>,
     options: PgConnectOptions,
+    /// The server, as connect errors name it.
+    address: String,
+    /// The store, as `StoreError::Closed` names it.
+    store: String,
     connect_timeout: Duration,
     /// Set by `PostgresStore::close`.
     closed: AtomicBool,
@@ -182,21 +216,38 @@ struct State {
 /// connection is never idle that long, and pays no ping.
 const PING_IF_IDLE_FOR: Duration = Duration::from_millis(1);
 
+/// The writer's connections: the pool's settings, and generic plans for the
+/// append statements. PostgreSQL otherwise re-plans a statement whose array
+/// parameters vary in length whenever it estimates a custom plan cheaper,
+/// which for a coalesced append costs about as much server time as running it.
+pub(crate) fn connect_options(pool: &PgConnectOptions) -> PgConnectOptions {
+    pool.clone()
+        .options([("plan_cache_mode", "force_generic_plan")])
+}
+
 impl Writer {
+    /// A writer with `first` as its first idle connection.
     pub(crate) fn new(
         max_concurrent: usize,
         options: PgConnectOptions,
+        address: String,
+        store: String,
         connect_timeout: Duration,
+        first: PgConnection,
     ) -> Self {
         let max_concurrent = max_concurrent.max(1);
+        let mut idle = Vec::with_capacity(max_concurrent);
+        idle.push((first, Instant::now()));
         Self {
             state: Mutex::new(State {
                 running: 0,
                 queue: VecDeque::new(),
             }),
             max_concurrent,
-            idle: Mutex::new(Vec::with_capacity(max_concurrent)),
+            idle: Mutex::new(idle),
             options,
+            address,
+            store,
             connect_timeout,
             closed: AtomicBool::new(false),
         }
@@ -207,9 +258,9 @@ impl Writer {
     /// Appends use connections of their own rather than the pool's: checking
     /// one out of the pool and back costs more client time than the append's
     /// statement itself at one caller.
-    async fn connection(&self) -> Result<PgConnection, sqlx::Error> {
+    pub(crate) async fn connection(&self) -> Result<PgConnection, Failure> {
         if self.closed.load(Ordering::Relaxed) {
-            return Err(sqlx::Error::PoolClosed);
+            return Err(Failure::Closed(self.store.clone()));
         }
         loop {
             let idle = self.idle.lock().pop();
@@ -218,12 +269,17 @@ impl Writer {
                 return Ok(conn);
             }
         }
-        tokio::time::timeout(
-            self.connect_timeout,
-            PgConnection::connect_with(&self.options),
-        )
-        .await
-        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+        super::error::connect(&self.options, &self.address, self.connect_timeout)
+            .await
+            .map_err(Failure::Connect)
+    }
+
+    /// Keeps `conn`, open but unused, for a later statement.
+    pub(crate) fn keep(&self, conn: PgConnection) {
+        let mut idle = self.idle.lock();
+        if !self.closed.load(Ordering::Relaxed) {
+            idle.push((conn, Instant::now()));
+        }
     }
 
     /// Closes the idle connections; appends from now on fail.
@@ -242,8 +298,8 @@ impl Writer {
     /// because of the connection (it is closed instead).
     fn release<T>(&self, conn: PgConnection, result: &Result<T, sqlx::Error>) {
         let broken = matches!(
-            result.as_ref().map_err(super::classify_error),
-            Err(super::ErrorClass::Unavailable)
+            result.as_ref().map_err(classify_error),
+            Err(ErrorClass::Unavailable)
         );
         let mut idle = self.idle.lock();
         if !broken && !self.closed.load(Ordering::Relaxed) {
@@ -340,6 +396,10 @@ async fn drain(shared: Arc<Shared>) {
             next_batch(&mut state.queue)
         };
         write_batch(&shared, batch).await;
+        // The callers just answered usually append again at once: letting
+        // them run first puts their appends in the next statement, instead of
+        // leaving all but the quickest for the one after (a commit each).
+        tokio::task::yield_now().await;
     }
 }
 
@@ -391,17 +451,18 @@ async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
                     let _ = p.reply.send(result);
                 }
             }
-            Err(e) if is_unique_violation(&e) => {
+            Err(Failure::Statement(e)) if is_unique_violation(&e) => {
                 // A race or a recorded id in one of them: halve the statement
                 // until the culprit is alone (a few statements, not one each).
                 let second = batch.split_off(batch.len() / 2);
                 work.push(second);
                 work.push(batch);
             }
-            Err(e) => {
-                let shared_error = Arc::new(e);
+            Err(failure) => {
+                let others = batch.len() - 1;
+                let failure = failure.shared_by(others);
                 for p in batch {
-                    let _ = p.reply.send(Err(batch_error(&shared_error)));
+                    let _ = p.reply.send(Err(failure.to_store_error()));
                 }
             }
         }
@@ -421,7 +482,7 @@ async fn append_alone(shared: &Shared, request: &Request) -> Result<AppendResult
                 let outcome = outcomes.pop().unwrap_or(Outcome::Refused(None));
                 return finish(shared, request, outcome);
             }
-            Err(e) => match classify(&e) {
+            Err(Failure::Statement(e)) => match classify(&e) {
                 Unique::StreamVersion if request.expected == ExpectedVersion::Any => {
                     // Another writer took the version first: `Any` takes the next one.
                     if attempts >= ANY_PAUSE_AFTER {
@@ -453,6 +514,7 @@ async fn append_alone(shared: &Shared, request: &Request) -> Result<AppendResult
                 }
                 Unique::No => return Err(map_err(e)),
             },
+            Err(failure) => return Err(failure.into_store_error()),
         }
     }
 }
@@ -462,6 +524,8 @@ enum Outcome {
     Done(AppendResult),
     /// Its expectation did not hold; the stream's version then.
     Refused(Option<u64>),
+    /// It yielded to the holder of the stream's lock.
+    Locked,
 }
 
 fn finish(
@@ -479,6 +543,9 @@ fn finish(
             expected: request.expected,
             actual,
         }),
+        Outcome::Locked => Err(StoreError::StreamLocked {
+            stream: request.stream.clone(),
+        }),
     }
 }
 
@@ -487,7 +554,7 @@ fn finish(
 ///
 /// If the caller gives up half-way, the connection is dropped (closed), not
 /// reused: its state is unknown.
-async fn execute(shared: &Shared, requests: &[&Request]) -> Result<Vec<Outcome>, sqlx::Error> {
+async fn execute(shared: &Shared, requests: &[&Request]) -> Result<Vec<Outcome>, Failure> {
     let mut conn = shared.writer.connection().await?;
     let result = if let [one] = requests
         && let [event] = one.events.as_slice()
@@ -503,7 +570,7 @@ async fn execute(shared: &Shared, requests: &[&Request]) -> Result<Vec<Outcome>,
         execute_many(&mut conn, requests).await
     };
     shared.writer.release(conn, &result);
-    result
+    result.map_err(Failure::Statement)
 }
 
 /// [`APPEND_MANY_SQL`] for `requests`.
@@ -524,11 +591,17 @@ async fn execute_many(
     let mut correlation = Vec::with_capacity(events);
     let mut causation = Vec::with_capacity(events);
     let mut metadata = Vec::with_capacity(events);
+    let mut lock_keys = Vec::with_capacity(requests.len());
+    let mut schema_key = 0;
     for (i, r) in requests.iter().enumerate() {
         let (kind, n) = expectation(r.expected);
         streams.push(r.stream.as_str());
         kinds.push(kind);
         expected.push(n);
+        lock_keys.push(r.yield_to.map(|(schema, stream)| {
+            schema_key = schema;
+            stream
+        }));
         for (k, e) in r.events.iter().enumerate() {
             append_index.push(i as i64 + 1);
             index_in_append.push(k as i64 + 1);
@@ -555,29 +628,37 @@ async fn execute_many(
         .bind(&correlation)
         .bind(&causation)
         .bind(&metadata)
+        .bind(&lock_keys)
+        .bind(schema_key)
         .fetch_all(&mut *conn)
         .await?;
-    let mut outcomes = Vec::with_capacity(requests.len());
+    let mut heads: Option<Vec<Option<i64>>> = None;
+    let mut written = std::collections::HashMap::with_capacity(rows.len());
     for row in &rows {
-        let cur: Option<i64> = row.try_get("cur")?;
-        let first: Option<i64> = row.try_get("first")?;
-        let last: Option<i64> = row.try_get("last")?;
-        let version: Option<i64> = row.try_get("version")?;
-        outcomes.push(match (first, last, version) {
-            (Some(first), Some(last), Some(version)) => {
-                Outcome::Done(AppendResult::new(version as u64, first as u64, last as u64))
+        match row.try_get::<Option<String>, _>("stream")? {
+            Some(stream) => {
+                let first: i64 = row.try_get("first")?;
+                let last: i64 = row.try_get("last")?;
+                let version: i64 = row.try_get("version")?;
+                written.insert(
+                    stream,
+                    AppendResult::new(version as u64, first as u64, last as u64),
+                );
             }
-            _ => Outcome::Refused(cur.map(|v| v as u64)),
-        });
+            None => heads = row.try_get("heads")?,
+        }
     }
-    if outcomes.len() != requests.len() {
-        return Err(sqlx::Error::Protocol(format!(
-            "the append statement answered for {} of {} appends",
-            outcomes.len(),
-            requests.len()
-        )));
-    }
-    Ok(outcomes)
+    let heads = heads.filter(|h| h.len() == requests.len()).ok_or_else(|| {
+        sqlx::Error::Protocol("the append statement did not return the streams' heads".into())
+    })?;
+    Ok(requests
+        .iter()
+        .zip(heads)
+        .map(|(r, head)| match written.remove(r.stream.as_str()) {
+            Some(done) => Outcome::Done(done),
+            None => not_written(r, head.map(|v| v as u64)),
+        })
+        .collect())
 }
 
 /// [`APPEND_ONE_SQL`] for one event.
@@ -591,10 +672,11 @@ async fn execute_one(
         .bind(request.stream.as_str())
         .bind(kind)
         .bind(n);
-    match bind_event(query, event).fetch_optional(&mut *conn).await? {
+    let query = bind_lock_key(bind_event(query, event), request);
+    match query.fetch_optional(&mut *conn).await? {
         Some(row) => written_one(&row),
         // Refused: report the version that refused it.
-        None => refused(conn, &request.stream).await,
+        None => refused(conn, request).await,
     }
 }
 
@@ -610,20 +692,47 @@ async fn execute_after_seen(
     let query = sqlx::query(APPEND_AFTER_SEEN_SQL)
         .bind(request.stream.as_str())
         .bind(seen);
-    match bind_event(query, event).fetch_optional(&mut *conn).await? {
+    let query = bind_lock_key(bind_event(query, event), request);
+    match query.fetch_optional(&mut *conn).await? {
         Some(row) => written_one(&row),
-        None => refused(conn, &request.stream).await,
+        None => refused(conn, request).await,
     }
 }
 
-/// The outcome of an append its expectation refused: the stream's version.
-async fn refused(conn: &mut PgConnection, stream: &StreamId) -> Result<Outcome, sqlx::Error> {
+/// The outcome of a one-event append that wrote nothing, from the stream's
+/// version read now.
+async fn refused(conn: &mut PgConnection, request: &Request) -> Result<Outcome, sqlx::Error> {
     let actual: Option<i64> =
         sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
-            .bind(stream.as_str())
+            .bind(request.stream.as_str())
             .fetch_one(&mut *conn)
             .await?;
-    Ok(Outcome::Refused(actual.map(|v| v as u64)))
+    Ok(not_written(request, actual.map(|v| v as u64)))
+}
+
+/// Why `request` wrote nothing, given the stream's version `head`: an
+/// expectation that `head` meets refused nothing, so the append yielded to
+/// the holder of the stream's lock.
+fn not_written(request: &Request, head: Option<u64>) -> Outcome {
+    let met = match request.expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => head.is_none(),
+        ExpectedVersion::StreamExists => head.is_some(),
+        ExpectedVersion::Exact(n) => head == Some(n),
+    };
+    if met && request.yield_to.is_some() {
+        Outcome::Locked
+    } else {
+        Outcome::Refused(head)
+    }
+}
+
+/// Binds the advisory lock key halves a one-event statement takes last: the
+/// stream's (NULL: do not yield) and the schema's.
+fn bind_lock_key<'q>(query: PgQuery<'q>, request: &Request) -> PgQuery<'q> {
+    query
+        .bind(request.yield_to.map(|(_, stream)| stream))
+        .bind(request.yield_to.map_or(0, |(schema, _)| schema))
 }
 
 /// An expected version no stream can reach (past `i64::MAX - 1`, where the
@@ -734,27 +843,108 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     !matches!(classify(error), Unique::No)
 }
 
-/// One statement's failure, reported to each of the appends it carried.
+/// Why a statement could not be written.
+pub(crate) enum Failure {
+    /// The store was closed; which store.
+    Closed(String),
+    /// No connection could be opened.
+    Connect(ConnectError),
+    /// The statement failed.
+    Statement(sqlx::Error),
+}
+
+/// A failure reported to every append of one statement.
+enum SharedFailure {
+    Closed(String),
+    Connect(ConnectError),
+    Statement(Arc<StatementFailed>, ErrorClass),
+}
+
+impl Failure {
+    /// This failure, for the one append it concerns.
+    pub(crate) fn into_store_error(self) -> StoreError {
+        self.shared_by(0).to_store_error()
+    }
+
+    /// This failure, as each of the `1 + others` appends of its statement reports it.
+    fn shared_by(self, others: usize) -> SharedFailure {
+        match self {
+            Failure::Closed(store) => SharedFailure::Closed(store),
+            Failure::Connect(e) => SharedFailure::Connect(e),
+            Failure::Statement(e) => {
+                let class = classify_error(&e);
+                let failed = StatementFailed {
+                    others,
+                    cause: cause(e).into(),
+                };
+                SharedFailure::Statement(Arc::new(failed), class)
+            }
+        }
+    }
+}
+
+impl SharedFailure {
+    fn to_store_error(&self) -> StoreError {
+        match self {
+            SharedFailure::Closed(store) => StoreError::Closed {
+                store: store.clone(),
+            },
+            SharedFailure::Connect(e) => e.to_store_error(),
+            SharedFailure::Statement(failed, class) => {
+                let failed: Box<dyn std::error::Error + Send + Sync> = if failed.others == 0 {
+                    Box::new(Cause(failed.cause.clone()))
+                } else {
+                    Box::new(SharedStatement(failed.clone()))
+                };
+                match class {
+                    ErrorClass::Unavailable => StoreError::Unavailable(failed),
+                    ErrorClass::Config => StoreError::Config(failed.to_string()),
+                    ErrorClass::Backend => StoreError::Backend(failed),
+                }
+            }
+        }
+    }
+}
+
+/// A statement's failure: the cause, and how many other appends it carried.
 #[derive(Debug)]
-struct BatchFailure(Arc<sqlx::Error>);
+struct StatementFailed {
+    others: usize,
+    cause: Arc<dyn std::error::Error + Send + Sync>,
+}
 
-impl std::fmt::Display for BatchFailure {
+/// The failure of a statement that carried several appends, as each reports it.
+#[derive(Debug)]
+struct SharedStatement(Arc<StatementFailed>);
+
+impl std::fmt::Display for SharedStatement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (in a statement shared with other appends)", self.0)
+        write!(
+            f,
+            "the statement writing this append and {} other appends failed",
+            self.0.others
+        )
     }
 }
 
-impl std::error::Error for BatchFailure {
+impl std::error::Error for SharedStatement {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.0)
+        Some(&*self.0.cause)
     }
 }
 
-fn batch_error(error: &Arc<sqlx::Error>) -> StoreError {
-    let failure = Box::new(BatchFailure(error.clone()));
-    match super::classify_error(error) {
-        super::ErrorClass::Unavailable => StoreError::Unavailable(failure),
-        super::ErrorClass::Config => StoreError::Config(failure.to_string()),
-        super::ErrorClass::Backend => StoreError::Backend(failure),
+/// A shared cause, reported as itself.
+#[derive(Debug)]
+struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
