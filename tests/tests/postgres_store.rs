@@ -534,7 +534,7 @@ async fn null_columns_are_reported_as_null() {
                 assert_eq!(*at, Some(position), "{column}: names the row");
                 assert!(reason.starts_with(&expected), "{column}: {err}");
                 let stream_version_known = *column != "stream_version" && *column != "stream_id";
-                let read_version = if stream_version_known { 2 } else { 0 };
+                let read_version = stream_version_known.then_some(2);
                 assert_eq!(*version, read_version, "{column}");
             }
             other => panic!("{column}: expected Corrupt, got {other:?}"),

@@ -463,7 +463,7 @@ async fn corrupt_rows_are_typed_errors_naming_the_event() {
                 reason,
                 ..
             }) => {
-                assert_eq!((s.as_str(), version), (*stream, 1));
+                assert_eq!((s.as_str(), version), (*stream, Some(1)));
                 assert!(reason.contains(column), "{reason}");
             }
             other => panic!("{stream}: {other:?}"),
@@ -1332,9 +1332,9 @@ async fn null_columns_are_named_as_null() {
         assert_eq!(reason, &format!("column {column} is NULL"), "{err}");
         assert_eq!(*at, Some(position), "{err}");
         let (expected_stream, expected_version) = match *column {
-            "stream_id" => ("<unreadable stream id>".to_owned(), 1),
-            "stream_version" => (format!("Null-{column}"), 0),
-            _ => (format!("Null-{column}"), 1),
+            "stream_id" => ("<unreadable stream id>".to_owned(), Some(1)),
+            "stream_version" => (format!("Null-{column}"), None),
+            _ => (format!("Null-{column}"), Some(1)),
         };
         assert_eq!(
             (stream.as_str(), *version),
@@ -1370,7 +1370,11 @@ async fn null_columns_are_named_as_null() {
             panic!("{column}: {err:?}")
         };
         assert_eq!(reason, &format!("snapshot: column {column} is NULL"));
-        assert_eq!(*version, if column == "stream_version" { 0 } else { 3 });
+        assert_eq!(
+            *version,
+            (column != "stream_version").then_some(3),
+            "a NULL version is named as unknown, not as 0"
+        );
     }
 }
 

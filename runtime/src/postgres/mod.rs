@@ -752,7 +752,7 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         .and_then(|p| u64::try_from(p).ok());
     let stream_id: String = required(row, "stream_id").map_err(|reason| StoreError::Corrupt {
         stream: StreamId::new("<unreadable>"),
-        version: 0,
+        version: None,
         position: at,
         reason,
     })?;
@@ -760,14 +760,14 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let raw_version: i64 =
         required(row, "stream_version").map_err(|reason| StoreError::Corrupt {
             stream: stream.clone(),
-            version: 0,
+            version: None,
             position: at,
             reason,
         })?;
     let version = u64::try_from(raw_version).unwrap_or(0);
     let corrupt = |reason: String| StoreError::Corrupt {
         stream: stream.clone(),
-        version,
+        version: Some(version).filter(|&v| v > 0),
         position: at,
         reason,
     };
@@ -850,7 +850,7 @@ impl PostgresStore {
         let Some(row) = row else { return Ok(None) };
         let snapshot_corrupt = |version: u64, reason: String| StoreError::Corrupt {
             stream: stream.clone(),
-            version,
+            version: Some(version).filter(|&v| v > 0),
             position: None,
             reason: format!("snapshot: {reason}"),
         };

@@ -256,7 +256,7 @@ pub(crate) fn event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
             .unwrap_or_default();
             return Err(StoreError::Corrupt {
                 stream: StreamId::new(stream.unwrap_or(UNREADABLE_STREAM)),
-                version: version.unwrap_or(0),
+                version: version.ok(),
                 position: position.ok(),
                 reason,
             });
@@ -294,7 +294,7 @@ pub(crate) fn event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     };
     decode().map_err(|reason| StoreError::Corrupt {
         stream: stream.clone(),
-        version,
+        version: Some(version),
         position: Some(position),
         reason,
     })
@@ -321,7 +321,7 @@ pub(crate) fn snapshot(stream: &StreamId, row: &SqliteRow) -> Result<crate::Snap
     };
     decode().map_err(|reason| StoreError::Corrupt {
         stream: stream.clone(),
-        version: version.clone().unwrap_or(0),
+        version: version.clone().ok(),
         position: None,
         reason: format!("snapshot: {reason}"),
     })

@@ -64,12 +64,12 @@ pub enum StoreError {
     /// A stored row could not be read back (bad JSON, a NULL or out-of-range
     /// column). Readers of the global log can step past it: see
     /// [`EventStore::read_all`](crate::EventStore::read_all).
-    #[error("stored event {stream}@{version}{} is corrupt: {reason}", position.map_or_else(String::new, |p| format!(" (global position {p})")))]
+    #[error("stored event {stream}@{}{} is corrupt: {reason}", version.map_or_else(|| "?".to_owned(), |v| v.to_string()), position.map_or_else(String::new, |p| format!(" (global position {p})")))]
     Corrupt {
         /// Its stream.
         stream: StreamId,
-        /// Its stream version (0 when that is what cannot be read).
-        version: u64,
+        /// Its stream version (`None` when that is what cannot be read).
+        version: Option<u64>,
         /// Its global position, when known (never for a snapshot).
         position: Option<u64>,
         /// What was wrong.
