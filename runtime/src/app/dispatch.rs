@@ -59,13 +59,20 @@ impl App {
             key.push('-');
             // Writing into a String cannot fail; a Display impl that errors only truncates the key.
             let _ = write!(key, "{}", command.aggregate_id());
-            let span = tracing::info_span!(
-                "annals.dispatch",
-                command = C::NAME,
-                stream = %key,
-                %correlation_id,
-                %command_id,
-            );
+            // Without a tracing subscriber that wants it, no span at all: a
+            // disabled one would still be formatted for the `log` crate on
+            // every enter and exit (sqlx turns tracing's `log` feature on).
+            let span = if tracing::enabled!(tracing::Level::INFO) {
+                tracing::info_span!(
+                    "annals.dispatch",
+                    command = C::NAME,
+                    stream = %key,
+                    %correlation_id,
+                    %command_id,
+                )
+            } else {
+                tracing::Span::none()
+            };
             (self.inner.cache.slot::<C::Aggregate>(key), span)
         });
         // The (rare) error boxed: this future is moved on every command.
