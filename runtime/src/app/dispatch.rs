@@ -40,12 +40,15 @@ impl App {
     /// The one dispatch future every entry point awaits. Not an `async fn`
     /// wrapper chain: each layer would move the (large) future once more.
     #[allow(clippy::type_complexity)]
-    pub(super) fn run<C, R>(
+    ///
+    /// `finish` makes the caller's result from what was dispatched and the
+    /// aggregate's new state, before any other command to it can run.
+    pub(super) fn run<C, T>(
         &self,
         command: C,
         options: DispatchOptions,
-        inspect: impl FnOnce(&C::Aggregate) -> R + Send,
-    ) -> impl Future<Output = Result<(Dispatched<C::Aggregate>, R), Error<C>>> + Send
+        finish: impl FnOnce(Dispatched<C::Aggregate>, &C::Aggregate) -> T + Send,
+    ) -> impl Future<Output = Result<T, Error<C>>> + Send
     where
         C: Command,
         C::Aggregate: Handles<C>,
@@ -149,7 +152,7 @@ impl App {
                     command_id,
                     correlation_id: metadata.correlation_id.unwrap_or(correlation_id),
                 };
-                (done, inspect(&loaded.state))
+                finish(done, &loaded.state)
             })
         }
         .instrument(span)
@@ -419,9 +422,9 @@ fn encode_all<Ev: Event, E>(
     ids: EventIds,
     metadata: &Metadata,
 ) -> Result<Vec<NewEvent>, DispatchError<E>> {
-    events
-        .iter()
-        .enumerate()
-        .map(|(index, event)| encode(event, ids.event_id(index), metadata))
-        .collect()
+    let mut encoded = Vec::with_capacity(events.len());
+    for (index, event) in events.iter().enumerate() {
+        encoded.push(encode(event, ids.event_id(index), metadata)?);
+    }
+    Ok(encoded)
 }

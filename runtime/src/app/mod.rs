@@ -34,7 +34,6 @@ pub(crate) use services::Services;
 use crate::aggregate::{Aggregate, Command, Handles};
 use crate::store::{AnyStore, StoreError};
 use cache::Cache;
-use futures::FutureExt as _;
 use registry::Registry;
 use std::fmt;
 use std::sync::Arc;
@@ -162,10 +161,7 @@ impl App {
         C: Command,
         C::Aggregate: Handles<C>,
     {
-        Box::pin(
-            self.run(command, DispatchOptions::default(), |_| ())
-                .map(|result| result.map(|(done, ())| done)),
-        )
+        Box::pin(self.run(command, DispatchOptions::default(), |done, _| done))
     }
 
     /// Dispatches `command` with explicit ids and metadata.
@@ -178,10 +174,7 @@ impl App {
         C: Command,
         C::Aggregate: Handles<C>,
     {
-        Box::pin(
-            self.run(command, options, |_| ())
-                .map(|result| result.map(|(done, ())| done)),
-        )
+        Box::pin(self.run(command, options, |done, _| done))
     }
 
     /// Dispatches `command` and runs `inspect` on the aggregate's new state,
@@ -218,7 +211,7 @@ impl App {
         C::Aggregate: Handles<C>,
         R: Send + 'a,
     {
-        Box::pin(self.run(command, options, inspect))
+        Box::pin(self.run(command, options, move |done, state| (done, inspect(state))))
     }
 
     /// Dispatches a command given by name and JSON fields, as an HTTP layer would.
