@@ -80,6 +80,7 @@ extern crate self as annals;
 
 pub mod aggregate;
 mod app;
+pub mod handler;
 pub mod store;
 pub mod testing;
 
@@ -109,6 +110,7 @@ pub use app::{
     JsonDispatchError, JsonDispatchFn, JsonDispatched, LoadError, Middleware, OutcomeKind,
     RetryPolicy,
 };
+pub use handler::{EventHandler, EventMeta, HandlerError, StartFrom};
 pub use store::{
     AnyStore, AppendResult, EventStore, ExpectedVersion, InvalidStreamId, MemoryStore, Metadata,
     NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId,
