@@ -3,6 +3,8 @@
 use super::cache::Cache;
 use super::registry::Registry;
 use super::{App, BuildError, Inner, Middleware, RetryPolicy, Services};
+use crate::handler::runner::HandlerSpec;
+use crate::handler::{EventHandler, HandlerOptions, Handlers};
 use crate::store::AnyStore;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -16,6 +18,7 @@ pub struct AppBuilder {
     cache_idle: Duration,
     retry: RetryPolicy,
     middleware: Vec<Arc<dyn Middleware>>,
+    handlers: Vec<HandlerSpec>,
 }
 
 impl AppBuilder {
@@ -27,6 +30,7 @@ impl AppBuilder {
             cache_idle: Duration::from_secs(600),
             retry: RetryPolicy::default(),
             middleware: Vec::new(),
+            handlers: Vec::new(),
         }
     }
 
@@ -77,17 +81,37 @@ impl AppBuilder {
         self
     }
 
-    /// Builds the app, checking the registry of aggregates and commands.
+    /// Runs an event handler (written by `#[event_handler]`) with the
+    /// default [`HandlerOptions`]: from its checkpoint in the store, through
+    /// the stored events it wants, then live, until the app shuts down.
+    pub fn handler<H: EventHandler>(self, handler: H) -> Self {
+        self.handler_with(handler, HandlerOptions::default())
+    }
+
+    /// Runs an event handler with these options (error policy, batching,
+    /// strong consistency).
+    pub fn handler_with<H: EventHandler>(mut self, handler: H, options: HandlerOptions) -> Self {
+        self.handlers.push(HandlerSpec::new(handler, options));
+        self
+    }
+
+    /// Builds the app, checking the registry of aggregates and commands and
+    /// the handlers' names, and starts its event handlers.
     ///
     /// Called inside a tokio runtime, it also starts a task that drops idle
-    /// aggregates from the cache; elsewhere they are dropped as the cache fills.
+    /// aggregates from the cache; elsewhere they are dropped as the cache
+    /// fills. Event handlers need a runtime: with handlers and none,
+    /// [`BuildError::NoRuntime`].
     pub fn build(self) -> Result<App, BuildError> {
         let store = self.store.ok_or(BuildError::NoStore)?;
+        let registry = Registry::collect()?;
+        let handlers = Handlers::start(self.handlers, &store)?;
         let inner = Arc::new(Inner {
             store,
             cache: Cache::new(self.cache_capacity, self.cache_idle),
             services: self.services,
-            registry: Registry::collect()?,
+            registry,
+            handlers,
             retry: self.retry,
             middleware: self.middleware,
         });

@@ -80,6 +80,7 @@ impl App {
         });
         // The (rare) error boxed: this future is moved on every command.
         let found = found.map_err(Box::new);
+        let consistency = options.consistency;
         let metadata = Metadata {
             correlation_id: Some(correlation_id),
             causation_id: Some(options.causation_id.unwrap_or(command_id)),
@@ -143,7 +144,13 @@ impl App {
                 };
                 self.observe(&context, result, events, loaded.version, tries, started);
             }
-            outcome.map(|(events, positions)| {
+            let wait = match (&consistency, &outcome) {
+                (Some(wanted), Ok((_, Some((_, last))))) => {
+                    Some((wanted, *last, stream.clone(), loaded.version))
+                }
+                _ => None,
+            };
+            let result = outcome.map(|(events, positions)| {
                 let done = Dispatched {
                     events,
                     stream_id: stream,
@@ -153,7 +160,24 @@ impl App {
                     correlation_id: metadata.correlation_id.unwrap_or(correlation_id),
                 };
                 finish(done, &loaded.state)
-            })
+            });
+            if let Some((wanted, position, stream, version)) = wait {
+                // Not holding the aggregate: other commands to it go on.
+                drop(loaded);
+                let waited = Box::pin(self.consistent(wanted, position)).await;
+                if let Err(crate::handler::NotCaughtUp { handler, reason }) = waited {
+                    let error = DispatchError::NotConsistent {
+                        stream,
+                        version,
+                        position,
+                        handler,
+                        reason,
+                    };
+                    tracing::warn!(%error, "not consistent in time");
+                    return Err(error);
+                }
+            }
+            result
         }
         .instrument(span)
     }

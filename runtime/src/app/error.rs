@@ -79,6 +79,26 @@ pub enum DispatchError<E> {
     /// were recorded is unknown; the aggregate is reloaded before its next command.
     #[error(transparent)]
     Store(StoreError),
+    /// The command's events **were stored**, but an event handler the
+    /// dispatch waited for ([`DispatchOptions::wait_for_handler`](crate::DispatchOptions::wait_for_handler),
+    /// [`strongly_consistent`](crate::DispatchOptions::strongly_consistent))
+    /// had not handled them when the dispatch returned. Do not dispatch the
+    /// command again: read later, or wait with [`App::wait_for_handlers`](crate::App::wait_for_handlers).
+    #[error(
+        "the command's events were stored (stream `{stream}` version {version}, global position {position}), but handler `{handler}` {reason}"
+    )]
+    NotConsistent {
+        /// The aggregate's stream.
+        stream: StreamId,
+        /// The stream version after the command.
+        version: u64,
+        /// The global position of the command's last event.
+        position: u64,
+        /// The handler that had not caught up.
+        handler: String,
+        /// Why it had not.
+        reason: crate::handler::Lagging,
+    },
 }
 
 impl<E> DispatchError<E> {
@@ -98,7 +118,9 @@ impl<E> DispatchError<E> {
             Self::Rejected { .. } => OutcomeKind::Rejected,
             Self::InvalidId { .. } | Self::DuplicateCommand { .. } => OutcomeKind::Invalid,
             Self::Load(_) | Self::Store(_) => OutcomeKind::Store,
-            Self::Encode { .. } | Self::MissingService { .. } => OutcomeKind::Other,
+            Self::Encode { .. } | Self::MissingService { .. } | Self::NotConsistent { .. } => {
+                OutcomeKind::Other
+            }
         }
     }
 
@@ -134,6 +156,19 @@ impl<E> DispatchError<E> {
             Self::InvalidId { command, source } => DispatchError::InvalidId { command, source },
             Self::Rejected { middleware, source } => DispatchError::Rejected { middleware, source },
             Self::Store(e) => DispatchError::Store(e),
+            Self::NotConsistent {
+                stream,
+                version,
+                position,
+                handler,
+                reason,
+            } => DispatchError::NotConsistent {
+                stream,
+                version,
+                position,
+                handler,
+                reason,
+            },
         }
     }
 }
@@ -214,6 +249,22 @@ pub enum BuildError {
         #[source]
         source: InvalidStreamId,
     },
+    /// Two event handlers share one durable name (their checkpoint's key).
+    #[error(
+        "event handler name `{name}` is used twice: by `{first}` and by `{second}`; give one `#[event_handler(name = \"...\")]`"
+    )]
+    DuplicateHandler {
+        /// The shared name.
+        name: &'static str,
+        /// The first handler's Rust type.
+        first: &'static str,
+        /// The second handler's Rust type.
+        second: &'static str,
+    },
+    /// Event handlers were registered, but the app was built outside a
+    /// tokio runtime, where they cannot run.
+    #[error("event handlers need a tokio runtime: build the app inside one (e.g. in `#[tokio::main]`)")]
+    NoRuntime,
     /// Two aggregate types registered the same type name.
     #[error(
         "aggregate type name `{name}` is registered twice: by `{first}` and by `{second}`; give one `#[aggregate(name = \"...\")]`"

@@ -98,6 +98,7 @@ struct Inner {
     registry: Registry,
     retry: RetryPolicy,
     middleware: Vec<Arc<dyn Middleware>>,
+    handlers: crate::handler::Handlers,
 }
 
 impl fmt::Debug for App {
@@ -248,6 +249,75 @@ impl App {
         self.inner.cache.sweep_all();
     }
 
+    /// The status of every event handler this app runs, in the order they
+    /// were registered: state, position, checkpoint, lag behind the newest
+    /// event in the store, counts and last error.
+    pub async fn handler_status(&self) -> Vec<crate::handler::HandlerStatus> {
+        let mut all = self.inner.handlers.status();
+        if !all.is_empty()
+            && let Ok(head) = self.inner.store.head_position().await
+        {
+            for status in &mut all {
+                status.lag = head.saturating_sub(status.position);
+            }
+        }
+        all
+    }
+
+    /// Waits until the named handlers (every handler this app runs, if
+    /// `names` is empty) have handled the global log up to `position`, at
+    /// most `timeout`.
+    ///
+    /// [`DispatchOptions::wait_for_handler`] does this as part of a dispatch.
+    pub async fn wait_for_handlers(
+        &self,
+        position: u64,
+        names: &[&str],
+        timeout: std::time::Duration,
+    ) -> Result<(), crate::handler::NotCaughtUp> {
+        let cells = self.inner.handlers.cells();
+        let mut chosen = Vec::new();
+        if names.is_empty() {
+            chosen.extend(cells.iter());
+        }
+        for name in names {
+            match self.inner.handlers.cell(name) {
+                Some(cell) => chosen.push(cell),
+                None => {
+                    return Err(crate::handler::NotCaughtUp {
+                        handler: (*name).to_owned(),
+                        reason: crate::handler::Lagging::Unknown,
+                    });
+                }
+            }
+        }
+        wait_cells(&chosen, position, timeout).await
+    }
+
+    /// What a strongly consistent dispatch waits for.
+    pub(crate) async fn consistent(
+        &self,
+        wanted: &options::Consistency,
+        position: u64,
+    ) -> Result<(), crate::handler::NotCaughtUp> {
+        let mut chosen: Vec<&Arc<crate::handler::StatusCell>> = Vec::new();
+        if wanted.strong {
+            chosen.extend(self.inner.handlers.cells().iter().filter(|c| c.strong));
+        }
+        for name in &wanted.handlers {
+            match self.inner.handlers.cell(name) {
+                Some(cell) => chosen.push(cell),
+                None => {
+                    return Err(crate::handler::NotCaughtUp {
+                        handler: name.clone(),
+                        reason: crate::handler::Lagging::Unknown,
+                    });
+                }
+            }
+        }
+        wait_cells(&chosen, position, wanted.timeout).await
+    }
+
     /// Stops the app: forgets the cache and closes the store (a SQLite store
     /// checkpoints its write-ahead log into the database file). Commands
     /// dispatched afterwards, by this app or its clones, fail with
@@ -266,9 +336,32 @@ impl App {
     /// # }
     /// ```
     pub async fn shutdown(&self) -> Result<(), StoreError> {
+        self.inner.handlers.shutdown().await;
         self.inner.cache.sweep_all();
         self.inner.store.close().await
     }
+}
+
+/// Waits until every cell passed `position`, all within one `timeout`.
+async fn wait_cells(
+    cells: &[&Arc<crate::handler::StatusCell>],
+    position: u64,
+    timeout: std::time::Duration,
+) -> Result<(), crate::handler::NotCaughtUp> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    for cell in cells {
+        let reached = tokio::time::timeout_at(deadline, cell.reached(position)).await;
+        let reason = match reached {
+            Ok(true) => continue,
+            Ok(false) => crate::handler::Lagging::Stopped,
+            Err(_) => crate::handler::Lagging::TimedOut(timeout),
+        };
+        return Err(crate::handler::NotCaughtUp {
+            handler: cell.name().to_owned(),
+            reason,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,6 +22,29 @@ pub struct DispatchOptions {
     pub(crate) correlation_id: Option<Uuid>,
     pub(crate) causation_id: Option<Uuid>,
     pub(crate) custom: BTreeMap<String, serde_json::Value>,
+    /// Boxed: most commands wait for no handler, and this is moved with
+    /// every dispatch future.
+    pub(crate) consistency: Option<Box<Consistency>>,
+}
+
+/// Which handlers a dispatch waits for, and how long.
+#[derive(Debug, Clone)]
+pub(crate) struct Consistency {
+    /// Every handler registered as strongly consistent.
+    pub(crate) strong: bool,
+    /// These handlers, by name.
+    pub(crate) handlers: Vec<String>,
+    pub(crate) timeout: std::time::Duration,
+}
+
+impl Default for Consistency {
+    fn default() -> Self {
+        Self {
+            strong: false,
+            handlers: Vec::new(),
+            timeout: std::time::Duration::from_secs(5),
+        }
+    }
 }
 
 impl DispatchOptions {
@@ -50,6 +73,34 @@ impl DispatchOptions {
     /// The causation id (default: the command id).
     pub fn causation_id(mut self, id: Uuid) -> Self {
         self.causation_id = Some(id);
+        self
+    }
+
+    /// Returns only after every handler registered as strongly consistent
+    /// ([`HandlerOptions::strongly_consistent`](crate::handler::HandlerOptions::strongly_consistent))
+    /// has handled the command's events, so that a read right after the
+    /// dispatch sees them. Past the [timeout](Self::consistency_timeout):
+    /// [`DispatchError::NotConsistent`](crate::DispatchError::NotConsistent),
+    /// which says the events were stored.
+    pub fn strongly_consistent(mut self) -> Self {
+        self.consistency.get_or_insert_default().strong = true;
+        self
+    }
+
+    /// Returns only after the handler named `name` has handled the
+    /// command's events (see [`strongly_consistent`](Self::strongly_consistent)).
+    pub fn wait_for_handler(mut self, name: impl Into<String>) -> Self {
+        self.consistency
+            .get_or_insert_default()
+            .handlers
+            .push(name.into());
+        self
+    }
+
+    /// How long a strongly consistent dispatch waits for its handlers
+    /// (default 5 s).
+    pub fn consistency_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.consistency.get_or_insert_default().timeout = timeout;
         self
     }
 

@@ -7,6 +7,16 @@
 //! so the runner reads only those events from the store and never decodes
 //! one the handler does not want.
 
+mod options;
+pub(crate) mod runner;
+mod set;
+mod status;
+
+pub use options::{ErrorPolicy, HandlerOptions};
+pub(crate) use set::Handlers;
+pub(crate) use status::StatusCell;
+pub use status::{HandlerFailure, HandlerState, HandlerStatus};
+
 use crate::aggregate::{DecodeError, Event, EventType};
 use crate::app::BoxError;
 use crate::store::{Metadata, RecordedEvent, StreamId};
@@ -142,6 +152,32 @@ impl HandlerError {
             }
         })
     }
+}
+
+/// Why a handler had not handled an event a caller waited for: see
+/// [`DispatchError::NotConsistent`](crate::DispatchError::NotConsistent).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Lagging {
+    /// It was still behind when the wait timed out.
+    #[error("had not handled them within {0:?}")]
+    TimedOut(std::time::Duration),
+    /// It has stopped (its error policy) or shut down.
+    #[error("has stopped before them")]
+    Stopped,
+    /// No handler of this name runs in this app.
+    #[error("does not run in this app")]
+    Unknown,
+}
+
+/// A handler had not passed a position: from [`App::wait_for_handlers`](crate::App::wait_for_handlers).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("handler `{handler}` {reason}")]
+pub struct NotCaughtUp {
+    /// The handler's name.
+    pub handler: String,
+    /// Why it had not.
+    pub reason: Lagging,
 }
 
 /// The future [`EventHandler::handle`] returns.

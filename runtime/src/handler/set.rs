@@ -1,0 +1,104 @@
+//! The handlers an [`App`](crate::App) runs: their tasks, stop signal and
+//! status.
+
+use super::runner::{HandlerSpec, Runner};
+use super::status::{HandlerState, HandlerStatus, StatusCell};
+use super::HandlerRegistration;
+use crate::app::BuildError;
+use crate::store::AnyStore;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub(crate) struct Handlers {
+    cells: Vec<Arc<StatusCell>>,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Handlers {
+    /// Checks the handlers' names and starts one task each.
+    pub(crate) fn start(specs: Vec<HandlerSpec>, store: &AnyStore) -> Result<Self, BuildError> {
+        let mut names: HashMap<&'static str, &'static str> = HashMap::new();
+        for spec in &specs {
+            if let Some(first) = names.insert(spec.name, spec.type_name) {
+                return Err(BuildError::DuplicateHandler {
+                    name: spec.name,
+                    first,
+                    second: spec.type_name,
+                });
+            }
+        }
+        // Two handler types linked into this binary with one name would share
+        // a checkpoint wherever both run: refuse it even if only one runs here.
+        let mut linked: HashMap<&'static str, &'static str> = HashMap::new();
+        for r in inventory::iter::<HandlerRegistration> {
+            if let Some(first) = linked.insert(r.name, r.type_name)
+                && first != r.type_name
+            {
+                return Err(BuildError::DuplicateHandler {
+                    name: r.name,
+                    first,
+                    second: r.type_name,
+                });
+            }
+        }
+        let (stop, _) = watch::channel(false);
+        let mut set = Self {
+            cells: Vec::with_capacity(specs.len()),
+            stop,
+            tasks: Mutex::new(Vec::new()),
+        };
+        if specs.is_empty() {
+            return Ok(set);
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        let mut tasks = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let cell = Arc::new(StatusCell::new(spec.name, spec.options.strong));
+            set.cells.push(cell.clone());
+            let runner = Runner::new(spec, store.clone(), cell, set.stop.subscribe());
+            tasks.push(runtime.spawn(runner.run()));
+        }
+        *set.tasks.get_mut() = tasks;
+        Ok(set)
+    }
+
+    pub(crate) fn status(&self) -> Vec<HandlerStatus> {
+        self.cells.iter().map(|c| c.snapshot()).collect()
+    }
+
+    pub(crate) fn cell(&self, name: &str) -> Option<&Arc<StatusCell>> {
+        self.cells.iter().find(|c| c.name() == name)
+    }
+
+    pub(crate) fn cells(&self) -> &[Arc<StatusCell>] {
+        &self.cells
+    }
+
+    /// Asks every handler to stop after the event in hand, saves their
+    /// checkpoints, and waits for them.
+    pub(crate) async fn shutdown(&self) {
+        self.stop.send_replace(true);
+        let tasks = std::mem::take(&mut *self.tasks.lock());
+        for task in tasks {
+            let _ = task.await;
+        }
+        for cell in &self.cells {
+            cell.update(|s| {
+                if !matches!(s.state, HandlerState::Stopped) {
+                    s.state = HandlerState::ShutDown;
+                }
+            });
+        }
+    }
+}
+
+impl Drop for Handlers {
+    fn drop(&mut self) {
+        // The app is gone: its handlers stop at their next event.
+        self.stop.send_replace(true);
+    }
+}
