@@ -59,13 +59,15 @@ impl<'a> EventMeta<'a> {
         &self.event.stream_id
     }
 
-    /// The stream's category: the aggregate type (`"Account"`).
-    pub fn category(&self) -> &'a str {
+    /// The stream's category: the aggregate type (`"Account"`); `None` for
+    /// a stream without a `-`, which no aggregate writes.
+    pub fn category(&self) -> Option<&'a str> {
         self.event.stream_id.category()
     }
 
-    /// The aggregate's id within its category (`"42"`).
-    pub fn aggregate_id(&self) -> &'a str {
+    /// The aggregate's id within its category (`"42"`); `None` for a stream
+    /// without a `-`, which no aggregate writes.
+    pub fn aggregate_id(&self) -> Option<&'a str> {
         self.event.stream_id.aggregate_id()
     }
 
