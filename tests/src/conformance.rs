@@ -10,8 +10,8 @@
 //! store from the factory, so a failure names the broken guarantee.
 
 use annals::{
-    EventStore, ExpectedVersion, InvalidStreamId, Metadata, NewEvent, Payload, RecordedEvent,
-    Snapshot, StoreError, StreamHint, StreamId,
+    EventStore, ExpectedVersion, InvalidCheckpoint, InvalidStreamId, Metadata, NewEvent, Payload,
+    RecordedEvent, Snapshot, StoreError, StreamHint, StreamId,
 };
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -89,6 +89,8 @@ macro_rules! conformance_suite {
             corrupt_event_is_a_typed_error,
             a_corrupt_event_does_not_hold_back_the_others,
             closing_keeps_everything_for_the_next_opener,
+            checkpoints_are_kept_replaced_listed_and_deleted,
+            checkpoint_names_and_positions_are_refused_alike,
         );
     };
     (@checks $factory:expr; $($check:ident),* $(,)?) => {
@@ -1441,6 +1443,10 @@ pub async fn closing_keeps_everything_for_the_next_opener<F: StoreFactory>(
         taken_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
     };
     store.save_snapshot(snapshot.clone()).await.unwrap();
+    store
+        .save_checkpoint("Closing.projector", last)
+        .await
+        .unwrap();
     // A store may hold back the newest events until they settle: wait for them.
     let written = log_through(store, last).await;
     store.close().await.unwrap();
@@ -1467,6 +1473,10 @@ pub async fn closing_keeps_everything_for_the_next_opener<F: StoreFactory>(
     assert_eq!(
         (loaded.stream_version, loaded.taken_at),
         (5, snapshot.taken_at)
+    );
+    assert_eq!(
+        again.checkpoints().await.unwrap(),
+        [("Closing.projector".to_owned(), last)]
     );
     again.close().await.unwrap();
 }
@@ -1545,4 +1555,125 @@ pub async fn append_after_seen_yields_to_a_lock_holder<F: StoreFactory>(
         }
     }
     assert_eq!(store.read_stream(&stream, 1, 10).await.unwrap().len(), 4);
+}
+
+/// Checkpoints: none until saved; a save inserts or replaces (backwards too,
+/// as a rebuild does); a delete forgets one, and deleting what is not there
+/// is no error; the list is sorted by name, byte-wise; another handle on the
+/// database sees the same checkpoints.
+pub async fn checkpoints_are_kept_replaced_listed_and_deleted<F: StoreFactory>(
+    factory: &F,
+    store: &F::Store,
+) {
+    assert_eq!(store.load_checkpoint("projector").await.unwrap(), None);
+    assert_eq!(store.checkpoints().await.unwrap(), []);
+    store.save_checkpoint("projector", 42).await.unwrap();
+    assert_eq!(store.load_checkpoint("projector").await.unwrap(), Some(42));
+    store.save_checkpoint("projector", 7).await.unwrap();
+    assert_eq!(
+        store.load_checkpoint("projector").await.unwrap(),
+        Some(7),
+        "a checkpoint may move backwards"
+    );
+    store.save_checkpoint("projector", 0).await.unwrap();
+    assert_eq!(store.load_checkpoint("projector").await.unwrap(), Some(0));
+    let largest = i64::MAX as u64;
+    for (name, position) in [
+        ("projector", 9),
+        ("b", 2),
+        ("ä", largest),
+        ("a.b", 3),
+        ("B", 4),
+        ("a", 5),
+    ] {
+        store.save_checkpoint(name, position).await.unwrap();
+    }
+    let listed = vec![
+        ("B".to_owned(), 4),
+        ("a".to_owned(), 5),
+        ("a.b".to_owned(), 3),
+        ("b".to_owned(), 2),
+        ("projector".to_owned(), 9),
+        ("ä".to_owned(), largest),
+    ];
+    assert_eq!(store.checkpoints().await.unwrap(), listed);
+    assert_eq!(store.load_checkpoint("ä").await.unwrap(), Some(largest));
+    assert_eq!(store.load_checkpoint("A").await.unwrap(), None);
+
+    let other = factory.open_again(store).await;
+    assert_eq!(other.checkpoints().await.unwrap(), listed);
+    other.delete_checkpoint("a").await.unwrap();
+    other.delete_checkpoint("a").await.unwrap();
+    other.delete_checkpoint("never-saved").await.unwrap();
+    assert_eq!(store.load_checkpoint("a").await.unwrap(), None);
+    assert_eq!(store.load_checkpoint("a.b").await.unwrap(), Some(3));
+    other.save_checkpoint("b", 20).await.unwrap();
+    assert_eq!(store.load_checkpoint("b").await.unwrap(), Some(20));
+    let names: Vec<String> = store
+        .checkpoints()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(names, ["B", "a.b", "b", "projector", "ä"]);
+}
+
+/// A checkpoint name no store can hold (empty, a NUL, longer than 1024
+/// bytes) and a position above `i64::MAX` are refused by every checkpoint
+/// operation with the same `InvalidCheckpoint`, and nothing is written.
+pub async fn checkpoint_names_and_positions_are_refused_alike<F: StoreFactory>(
+    _: &F,
+    store: &F::Store,
+) {
+    let too_long = "é".repeat(513);
+    let bad_names = [
+        ("", InvalidCheckpoint::EmptyName),
+        (
+            "a\0b",
+            InvalidCheckpoint::NulInName {
+                name: "a\0b".to_owned(),
+            },
+        ),
+        (
+            too_long.as_str(),
+            InvalidCheckpoint::NameTooLong {
+                len: 1026,
+                max: 1024,
+                start: "é".repeat(40),
+            },
+        ),
+    ];
+    for (name, expected) in bad_names {
+        let shown = &name[..name.len().min(8)];
+        let check = |what: &str, error: StoreError| match error {
+            StoreError::InvalidCheckpoint(e) => assert_eq!(e, expected, "{what} of {shown:?}"),
+            other => panic!("{what} of {shown:?}: expected InvalidCheckpoint, got {other:?}"),
+        };
+        check("load", store.load_checkpoint(name).await.unwrap_err());
+        check("save", store.save_checkpoint(name, 1).await.unwrap_err());
+        check("delete", store.delete_checkpoint(name).await.unwrap_err());
+    }
+    for position in [i64::MAX as u64 + 1, u64::MAX] {
+        match store.save_checkpoint("projector", position).await {
+            Err(StoreError::InvalidCheckpoint(InvalidCheckpoint::PositionTooLarge {
+                name,
+                position: p,
+                max,
+            })) => assert_eq!(
+                (name.as_str(), p, max),
+                ("projector", position, i64::MAX as u64)
+            ),
+            other => panic!("position {position}: expected PositionTooLarge, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.checkpoints().await.unwrap(),
+        [],
+        "nothing was written"
+    );
+    // The longest name every store keeps is kept, multi-byte characters included.
+    let longest = "é".repeat(512);
+    store.save_checkpoint(&longest, 1).await.unwrap();
+    assert_eq!(store.load_checkpoint(&longest).await.unwrap(), Some(1));
 }

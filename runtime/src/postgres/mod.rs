@@ -89,6 +89,7 @@ pub use error::ConnectError;
 use error::map_err;
 
 use crate::store::DEFAULT_READ_BATCH;
+use crate::store::{stored_position, validate_checkpoint, validate_checkpoint_name};
 use crate::{
     AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, Payload, RecordedEvent,
     Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
@@ -967,6 +968,60 @@ impl EventStore for PostgresStore {
         Box::pin(async move {
             snapshot.stream_id.validate()?;
             self.save_snapshot_now(snapshot).await
+        })
+    }
+
+    /// In the table `checkpoints` of the store's schema.
+    fn load_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(async move {
+            validate_checkpoint_name(name)?;
+            let query =
+                sqlx::query_scalar("SELECT position FROM checkpoints WHERE subscription = $1")
+                    .bind(name)
+                    .fetch_optional(&self.shared.pool);
+            let position: Option<i64> = self.shared.pooled(query).await?;
+            position.map(|p| stored_position(name, p)).transpose()
+        })
+    }
+
+    fn save_checkpoint<'a>(&'a self, name: &'a str, position: u64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let position = validate_checkpoint(name, position)?;
+            let query = sqlx::query(
+                "INSERT INTO checkpoints (subscription, position, updated_at) VALUES ($1, $2, now()) \
+                 ON CONFLICT (subscription) DO UPDATE SET position = EXCLUDED.position, \
+                 updated_at = EXCLUDED.updated_at",
+            )
+            .bind(name)
+            .bind(position)
+            .execute(&self.shared.pool);
+            self.shared.pooled(query).await?;
+            Ok(())
+        })
+    }
+
+    fn delete_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            validate_checkpoint_name(name)?;
+            let query = sqlx::query("DELETE FROM checkpoints WHERE subscription = $1")
+                .bind(name)
+                .execute(&self.shared.pool);
+            self.shared.pooled(query).await?;
+            Ok(())
+        })
+    }
+
+    /// Sorted byte-wise (`COLLATE "C"`), whatever the database's collation.
+    fn checkpoints(&self) -> StoreFuture<'_, Vec<(String, u64)>> {
+        Box::pin(async move {
+            let query = sqlx::query_as(
+                "SELECT subscription, position FROM checkpoints ORDER BY subscription COLLATE \"C\"",
+            )
+            .fetch_all(&self.shared.pool);
+            let rows: Vec<(String, i64)> = self.shared.pooled(query).await?;
+            rows.into_iter()
+                .map(|(name, p)| stored_position(&name, p).map(|p| (name, p)))
+                .collect()
         })
     }
 

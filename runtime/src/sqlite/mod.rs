@@ -83,8 +83,9 @@ mod codec;
 mod schema;
 mod writer;
 
-use crate::store::DEFAULT_READ_BATCH;
-use crate::store::LocalLocks;
+use crate::store::{
+    DEFAULT_READ_BATCH, LocalLocks, stored_position, validate_checkpoint, validate_checkpoint_name,
+};
 use crate::{
     AppendResult, EventStore, ExpectedVersion, NewEvent, RecordedEvent, Snapshot, StoreError,
     StoreFuture, StreamHint, StreamId, StreamLock,
@@ -596,23 +597,19 @@ impl SqliteStore {
         &self.inner.schema.prefix
     }
 
-    /// The global position a durable subscription called `name` has handled
-    /// up to, or `None` if it never saved one.
-    pub async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
+    async fn load_checkpoint_now(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        validate_checkpoint_name(name)?;
         let position: Option<i64> = sqlx::query_scalar(self.inner.schema.load_checkpoint.q())
             .bind(name)
             .fetch_optional(self.readers()?)
             .await
             .map_err(|e| self.read_failed(e))?;
-        Ok(position.map(|p| p as u64))
+        position.map(|p| stored_position(name, p)).transpose()
     }
 
-    /// Records that the subscription called `name` has handled the global log
-    /// up to `position`.
-    pub async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
-        let position = i64::try_from(position).map_err(|_| {
-            StoreError::Config(format!("checkpoint position {position} out of range"))
-        })?;
+    /// Writes a checkpoint on the writer connection, between appends.
+    async fn save_checkpoint_now(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        let position = validate_checkpoint(name, position)?;
         let mut conn = self.inner.writer.conn().await?;
         sqlx::query(self.inner.schema.save_checkpoint.q())
             .bind(name)
@@ -622,6 +619,27 @@ impl SqliteStore {
             .await
             .map_err(codec::backend)?;
         Ok(())
+    }
+
+    async fn delete_checkpoint_now(&self, name: &str) -> Result<(), StoreError> {
+        validate_checkpoint_name(name)?;
+        let mut conn = self.inner.writer.conn().await?;
+        sqlx::query(self.inner.schema.delete_checkpoint.q())
+            .bind(name)
+            .execute(&mut *conn)
+            .await
+            .map_err(codec::backend)?;
+        Ok(())
+    }
+
+    async fn checkpoints_now(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(self.inner.schema.list_checkpoints.q())
+            .fetch_all(self.readers()?)
+            .await
+            .map_err(|e| self.read_failed(e))?;
+        rows.into_iter()
+            .map(|(name, p)| stored_position(&name, p).map(|p| (name, p)))
+            .collect()
     }
 
     async fn read_all_now(
@@ -909,6 +927,24 @@ impl EventStore for SqliteStore {
             stream.validate()?;
             self.load_snapshot_now(stream).await
         })
+    }
+
+    /// In the table `{prefix}checkpoints` of the store's file.
+    fn load_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(self.load_checkpoint_now(name))
+    }
+
+    /// Written on the writer connection, between appends.
+    fn save_checkpoint<'a>(&'a self, name: &'a str, position: u64) -> StoreFuture<'a, ()> {
+        Box::pin(self.save_checkpoint_now(name, position))
+    }
+
+    fn delete_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(self.delete_checkpoint_now(name))
+    }
+
+    fn checkpoints(&self) -> StoreFuture<'_, Vec<(String, u64)>> {
+        Box::pin(self.checkpoints_now())
     }
 
     /// Excludes other lockers of the stream in this process (through any

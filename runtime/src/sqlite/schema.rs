@@ -60,6 +60,8 @@ pub(crate) struct Schema {
     pub(crate) load_snapshot: Sql,
     pub(crate) save_checkpoint: Sql,
     pub(crate) load_checkpoint: Sql,
+    pub(crate) delete_checkpoint: Sql,
+    pub(crate) list_checkpoints: Sql,
     /// What one append statement wrote, by stream, from its position range.
     pub(crate) written_between: Sql,
     /// The single-append, single-event insert without `RETURNING`, built once.
@@ -113,6 +115,11 @@ impl Schema {
             )),
             load_checkpoint: Sql::new(format!(
                 "SELECT position FROM {p}checkpoints WHERE name = ?1"
+            )),
+            delete_checkpoint: Sql::new(format!("DELETE FROM {p}checkpoints WHERE name = ?1")),
+            // BINARY collation: byte-wise, as the other stores sort.
+            list_checkpoints: Sql::new(format!(
+                "SELECT name, position FROM {p}checkpoints ORDER BY name"
             )),
             written_between: Sql::new(format!(
                 "SELECT stream_id, max(stream_version), min(position), max(position) FROM {p}events \

@@ -3,12 +3,12 @@
 use super::{
     AppendResult, EventStore, ExpectedVersion, LocalLocks, Metadata, NewEvent, Payload,
     RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
-    validate_events,
+    validate_checkpoint, validate_checkpoint_name, validate_events,
 };
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::ready;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -65,6 +65,8 @@ struct State {
     /// Every recorded event id, so each is recorded at most once.
     ids: IdIndex,
     snapshots: HashMap<StreamId, Snapshot>,
+    /// Durable subscriptions' positions, by name (so listed in name order).
+    checkpoints: BTreeMap<String, u64>,
     /// When the last append was recorded.
     last_recorded_at: SystemTime,
 }
@@ -77,6 +79,7 @@ impl Default for State {
             streams: Vec::new(),
             ids: IdIndex::default(),
             snapshots: HashMap::default(),
+            checkpoints: BTreeMap::new(),
             last_recorded_at: SystemTime::UNIX_EPOCH,
         }
     }
@@ -478,6 +481,47 @@ impl EventStore for MemoryStore {
             .map_err(StoreError::from)
             .map(|()| self.inner.state.lock().snapshots.get(stream).cloned());
         Box::pin(ready(loaded))
+    }
+
+    fn load_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<u64>> {
+        let loaded = validate_checkpoint_name(name)
+            .map_err(StoreError::from)
+            .map(|()| self.inner.state.lock().checkpoints.get(name).copied());
+        Box::pin(ready(loaded))
+    }
+
+    fn save_checkpoint<'a>(&'a self, name: &'a str, position: u64) -> StoreFuture<'a, ()> {
+        let saved = validate_checkpoint(name, position)
+            .map_err(StoreError::from)
+            .map(|_| {
+                let mut state = self.inner.state.lock();
+                match state.checkpoints.get_mut(name) {
+                    Some(kept) => *kept = position,
+                    None => {
+                        state.checkpoints.insert(name.to_owned(), position);
+                    }
+                }
+            });
+        Box::pin(ready(saved))
+    }
+
+    fn delete_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        let deleted = validate_checkpoint_name(name)
+            .map_err(StoreError::from)
+            .map(|()| {
+                self.inner.state.lock().checkpoints.remove(name);
+            });
+        Box::pin(ready(deleted))
+    }
+
+    fn checkpoints(&self) -> StoreFuture<'_, Vec<(String, u64)>> {
+        let state = self.inner.state.lock();
+        let all = state
+            .checkpoints
+            .iter()
+            .map(|(name, &position)| (name.clone(), position))
+            .collect();
+        Box::pin(ready(Ok(all)))
     }
 
     fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {

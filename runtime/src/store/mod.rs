@@ -7,6 +7,7 @@
 //! domain types happens in the [`App`](crate::App).
 
 mod any;
+mod checkpoint;
 mod error;
 mod lock;
 pub mod memory;
@@ -14,6 +15,12 @@ mod types;
 mod validate;
 
 pub use any::AnyStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use checkpoint::stored_position;
+pub use checkpoint::{
+    InvalidCheckpoint, MAX_CHECKPOINT_NAME_LEN, MAX_CHECKPOINT_POSITION, validate_checkpoint,
+    validate_checkpoint_name,
+};
 pub use error::StoreError;
 pub(crate) use lock::LocalLocks;
 pub use lock::StreamLock;
@@ -188,6 +195,65 @@ pub trait EventStore: Send + Sync + 'static {
     /// Loads the newest snapshot of `stream`, if any.
     fn load_snapshot<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<Snapshot>>;
 
+    /// The last global position the durable subscription `name` has
+    /// handled, or `None` when it has no checkpoint.
+    ///
+    /// Checkpoints live in the store's own database (a table beside the
+    /// events in the SQL stores), so they survive restarts and every process
+    /// on the database sees the same ones. A name must be valid
+    /// ([`validate_checkpoint_name`]), or the call fails with
+    /// [`StoreError::InvalidCheckpoint`] before anything is read. This default
+    /// fails with [`StoreError::Unsupported`]; every store shipped with
+    /// Annals keeps checkpoints.
+    ///
+    /// ```
+    /// use annals::{EventStore, MemoryStore};
+    /// # futures::executor::block_on(async {
+    /// let store = MemoryStore::new();
+    /// assert_eq!(store.load_checkpoint("balances").await?, None);
+    /// store.save_checkpoint("balances", 42).await?;
+    /// assert_eq!(store.load_checkpoint("balances").await?, Some(42));
+    /// // A rebuild starts over: a checkpoint may move backwards, or go.
+    /// store.save_checkpoint("balances", 7).await?;
+    /// store.save_checkpoint("audit", 40).await?;
+    /// assert_eq!(store.checkpoints().await?, [("audit".to_owned(), 40), ("balances".to_owned(), 7)]);
+    /// store.delete_checkpoint("balances").await?;
+    /// assert_eq!(store.load_checkpoint("balances").await?, None);
+    /// # Ok::<(), annals::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    fn load_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<u64>> {
+        let _ = name;
+        unsupported::<Self, _>("load_checkpoint")
+    }
+
+    /// Records `position` as the last global position `name` has handled,
+    /// inserting or replacing its checkpoint. A later save may move it
+    /// backwards (a reset and rebuild).
+    ///
+    /// Fails with [`StoreError::InvalidCheckpoint`] for an invalid name or a
+    /// position above [`MAX_CHECKPOINT_POSITION`], writing nothing. This
+    /// default fails with [`StoreError::Unsupported`].
+    fn save_checkpoint<'a>(&'a self, name: &'a str, position: u64) -> StoreFuture<'a, ()> {
+        let _ = (name, position);
+        unsupported::<Self, _>("save_checkpoint")
+    }
+
+    /// Forgets `name`'s checkpoint (a reset); nothing happens when there is
+    /// none. Fails with [`StoreError::InvalidCheckpoint`] for an invalid name.
+    /// This default fails with [`StoreError::Unsupported`].
+    fn delete_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        let _ = name;
+        unsupported::<Self, _>("delete_checkpoint")
+    }
+
+    /// Every checkpoint, as `(name, position)`, sorted by name (byte-wise):
+    /// for status pages and operator commands. This default fails with
+    /// [`StoreError::Unsupported`].
+    fn checkpoints(&self) -> StoreFuture<'_, Vec<(String, u64)>> {
+        unsupported::<Self, _>("checkpoints")
+    }
+
     /// Waits until this caller alone among the store's lockers holds `stream`,
     /// until the returned [`StreamLock`] is dropped.
     ///
@@ -228,4 +294,12 @@ pub trait EventStore: Send + Sync + 'static {
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
     }
+}
+
+/// The failure of a trait default that store `S` does not override.
+fn unsupported<S: ?Sized, T: Send + 'static>(operation: &'static str) -> StoreFuture<'static, T> {
+    Box::pin(std::future::ready(Err(StoreError::Unsupported {
+        store: std::any::type_name::<S>(),
+        operation,
+    })))
 }

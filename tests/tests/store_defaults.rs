@@ -1,0 +1,90 @@
+//! What a store written outside Annals gets from the trait's defaults:
+//! checkpoints fail with a typed `Unsupported` error rather than a panic or a
+//! silent no-op.
+
+use annals::{
+    AnyStore, AppendResult, EventStore, ExpectedVersion, MemoryStore, NewEvent, RecordedEvent,
+    Snapshot, StoreError, StoreFuture, StreamId,
+};
+use futures::stream::BoxStream;
+
+/// Implements only what the trait requires, by delegating to a `MemoryStore`.
+#[derive(Clone, Default)]
+struct Minimal(MemoryStore);
+
+impl EventStore for Minimal {
+    fn append<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> StoreFuture<'a, AppendResult> {
+        self.0.append(stream, expected, events)
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a StreamId,
+        from_version: u64,
+        max_count: usize,
+    ) -> StoreFuture<'a, Vec<RecordedEvent>> {
+        self.0.read_stream(stream, from_version, max_count)
+    }
+
+    fn stream_version<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<u64>> {
+        self.0.stream_version(stream)
+    }
+
+    fn read_all(
+        &self,
+        from_position: u64,
+        max_count: usize,
+    ) -> StoreFuture<'_, Vec<RecordedEvent>> {
+        self.0.read_all(from_position, max_count)
+    }
+
+    fn subscribe_all(
+        &self,
+        from_position: u64,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        self.0.subscribe_all(from_position)
+    }
+
+    fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()> {
+        self.0.save_snapshot(snapshot)
+    }
+
+    fn load_snapshot<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<Snapshot>> {
+        self.0.load_snapshot(stream)
+    }
+}
+
+#[tokio::test]
+async fn checkpoints_are_unsupported_with_a_typed_error() {
+    let store = AnyStore::new(Minimal::default());
+    let unsupported = |error: StoreError, operation: &str| match error {
+        StoreError::Unsupported {
+            store,
+            operation: op,
+        } => {
+            assert!(store.ends_with("Minimal"), "{store}");
+            assert_eq!(op, operation);
+        }
+        other => panic!("{operation}: expected Unsupported, got {other:?}"),
+    };
+    unsupported(
+        store.load_checkpoint("p").await.unwrap_err(),
+        "load_checkpoint",
+    );
+    unsupported(
+        store.save_checkpoint("p", 1).await.unwrap_err(),
+        "save_checkpoint",
+    );
+    unsupported(
+        store.delete_checkpoint("p").await.unwrap_err(),
+        "delete_checkpoint",
+    );
+    unsupported(store.checkpoints().await.unwrap_err(), "checkpoints");
+    let shown = store.checkpoints().await.unwrap_err().to_string();
+    assert!(shown.contains("does not support `checkpoints`"), "{shown}");
+}
