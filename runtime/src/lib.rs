@@ -110,9 +110,9 @@ pub use app::{
     RetryPolicy,
 };
 pub use store::{
-    AnyStore, AppendResult, EventStore, ExpectedVersion, InvalidCheckpoint, InvalidStreamId,
-    MemoryStore, Metadata, NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture,
-    StreamHint, StreamId, StreamLock,
+    AnyStore, AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage,
+    InvalidCheckpoint, InvalidStreamId, MemoryStore, Metadata, NewEvent, Payload, RecordedEvent,
+    Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
 };
 pub use uuid::Uuid;
 

@@ -1,11 +1,13 @@
-//! What a store written outside Annals gets from the trait's defaults:
-//! checkpoints fail with a typed `Unsupported` error rather than a panic or a
-//! silent no-op.
+//! What a store written outside Annals gets from the trait's defaults: the
+//! filtered read works on `read_all` alone (checked by the conformance
+//! checks of filtered reads), and checkpoints fail with a typed
+//! `Unsupported` error rather than a panic or a silent no-op.
 
 use annals::{
     AnyStore, AppendResult, EventStore, ExpectedVersion, MemoryStore, NewEvent, RecordedEvent,
     Snapshot, StoreError, StoreFuture, StreamId,
 };
+use annals_tests::conformance::{self, StoreFactory};
 use futures::stream::BoxStream;
 
 /// Implements only what the trait requires, by delegating to a `MemoryStore`.
@@ -58,6 +60,32 @@ impl EventStore for Minimal {
         self.0.load_snapshot(stream)
     }
 }
+
+struct MinimalFactory;
+
+impl StoreFactory for MinimalFactory {
+    type Store = Minimal;
+
+    async fn create(&self) -> Minimal {
+        Minimal::default()
+    }
+}
+
+macro_rules! default_checks {
+    ($($check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let store = MinimalFactory.create().await;
+            conformance::$check(&MinimalFactory, &store).await;
+        }
+    )*};
+}
+
+default_checks!(
+    filtered_reads_select_by_type_category_or_both,
+    filtered_reads_page_each_match_once_in_order,
+    filtered_reads_move_past_unwanted_events,
+);
 
 #[tokio::test]
 async fn checkpoints_are_unsupported_with_a_typed_error() {

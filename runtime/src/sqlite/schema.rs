@@ -54,6 +54,8 @@ pub(crate) struct Schema {
     pub(crate) prefix: String,
     pub(crate) read_stream: Sql,
     pub(crate) read_all: Sql,
+    /// The filtered read: the log's head, then the wanted events of a window.
+    pub(crate) read_filtered: Sql,
     pub(crate) stream_version: Sql,
     pub(crate) event_id_exists: Sql,
     pub(crate) save_snapshot: Sql,
@@ -91,6 +93,19 @@ impl Schema {
             )),
             read_all: Sql::new(format!(
                 "SELECT {EVENT_COLUMNS} FROM {p}events WHERE position >= ?1 ORDER BY position LIMIT ?2"
+            )),
+            // The head comes from the statement's own snapshot: a position past
+            // it may still be written, so the read never moves beyond it. The
+            // lists are JSON arrays (NULL: no list). The category is the part of
+            // the stream id before its first `-`, compared whole.
+            read_filtered: Sql::new(format!(
+                "SELECT h.head, e.* FROM (SELECT coalesce(max(position), 0) AS head FROM {p}events) AS h \
+                 LEFT JOIN (SELECT {EVENT_COLUMNS} FROM {p}events \
+                 WHERE position >= ?1 AND position <= ?2 \
+                 AND (?4 IS NULL OR event_type IN (SELECT value FROM json_each(?4))) \
+                 AND (?5 IS NULL OR (instr(stream_id, '-') > 0 \
+                 AND substr(stream_id, 1, instr(stream_id, '-') - 1) IN (SELECT value FROM json_each(?5)))) \
+                 ORDER BY position LIMIT ?3) AS e ON 1 ORDER BY e.position"
             )),
             // One row, NULL for a stream without events.
             stream_version: Sql::new(format!(

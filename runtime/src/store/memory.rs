@@ -1,9 +1,9 @@
 //! The in-memory store: for tests, examples and benchmarks.
 
 use super::{
-    AppendResult, EventStore, ExpectedVersion, LocalLocks, Metadata, NewEvent, Payload,
-    RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
-    validate_checkpoint, validate_checkpoint_name, validate_events,
+    AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LocalLocks, Metadata,
+    NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId,
+    StreamLock, validate_checkpoint, validate_checkpoint_name, validate_events, window_end,
 };
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
@@ -200,6 +200,40 @@ impl MemoryStore {
             .enumerate()
             .map(|(k, e)| state.recorded(start + k, e))
             .collect()
+    }
+
+    /// Scans at most a window of the log from `from_position`, building only
+    /// the events `filter` wants.
+    fn read_all_filtered_now(
+        &self,
+        from_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+    ) -> FilteredPage {
+        let from = from_position.max(1);
+        let mut page = FilteredPage {
+            events: Vec::new(),
+            next_position: from,
+        };
+        if max_count == 0 {
+            return page;
+        }
+        let state = self.inner.state.lock();
+        let start = (from - 1).min(state.events.len() as u64) as usize;
+        let end = window_end(from).min(state.events.len() as u64) as usize;
+        // Everything up to `end` is scanned unless the page fills first.
+        page.next_position = page.next_position.max(end as u64 + 1);
+        for (k, e) in state.events.iter_from(start).take(end - start).enumerate() {
+            let stream = &state.streams[e.stream].id;
+            if filter.matches_type_and_stream(&e.event_type, stream.as_str()) {
+                page.events.push(state.recorded(start + k, e));
+                if page.events.len() == max_count {
+                    page.next_position = (start + k) as u64 + 2;
+                    break;
+                }
+            }
+        }
+        page
     }
 }
 
@@ -429,6 +463,19 @@ impl EventStore for MemoryStore {
         max_count: usize,
     ) -> StoreFuture<'_, Vec<RecordedEvent>> {
         Box::pin(ready(Ok(self.read_all_now(from_position, max_count))))
+    }
+
+    fn read_all_filtered<'a>(
+        &'a self,
+        from_position: u64,
+        max_count: usize,
+        filter: &'a EventFilter,
+    ) -> StoreFuture<'a, FilteredPage> {
+        Box::pin(ready(Ok(self.read_all_filtered_now(
+            from_position,
+            max_count,
+            filter,
+        ))))
     }
 
     fn subscribe_all(

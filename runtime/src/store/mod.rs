@@ -9,6 +9,7 @@
 mod any;
 mod checkpoint;
 mod error;
+mod filter;
 mod lock;
 pub mod memory;
 mod types;
@@ -22,6 +23,10 @@ pub use checkpoint::{
     validate_checkpoint_name,
 };
 pub use error::StoreError;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use filter::page_of;
+pub(crate) use filter::window_end;
+pub use filter::{EventFilter, FilteredPage};
 pub(crate) use lock::LocalLocks;
 pub use lock::StreamLock;
 pub use memory::MemoryStore;
@@ -188,6 +193,77 @@ pub trait EventStore: Send + Sync + 'static {
         &self,
         from_position: u64,
     ) -> BoxStream<'static, Result<RecordedEvent, StoreError>>;
+
+    /// Reads up to `max_count` events of the global log whose position is
+    /// `>= from_position` and that `filter` wants, in position order, with
+    /// the position the next read continues from.
+    ///
+    /// [`FilteredPage::next_position`] is where the next read continues:
+    /// every matching event below it has been returned, by this page or an
+    /// earlier one. It may be far past the last event returned when the read
+    /// scanned many events the filter does not want, so a reader that wants
+    /// one rare event type and checkpoints `next_position - 1` never scans
+    /// those again. A page may be empty with `next_position` moved on (only
+    /// unwanted events were scanned): read on from there. An empty page with
+    /// `next_position == from_position` means nothing more for now. A read scans a bounded stretch of the
+    /// log, so a page can be shorter than `max_count` before the log's end.
+    /// Position 0 reads as 1; `max_count` 0 reads nothing.
+    ///
+    /// The safe horizon of [`read_all`](Self::read_all) holds: `next_position`
+    /// never passes an event that may still become visible (on PostgreSQL, a
+    /// position drawn by a transaction that has not committed yet, whether or
+    /// not that event will match).
+    ///
+    /// A corrupt event the filter wants is reported as `read_all` reports it:
+    /// the good events before it come first, with `next_position` at it; the
+    /// read that starts at it fails with [`StoreError::Corrupt`] naming its
+    /// position. The SQL stores filter by the type and stream columns before
+    /// decoding anything, so a corrupt event that the filter does not want by
+    /// those columns (or whose type or stream column cannot be read, when a
+    /// list is set for it) is passed over like any unwanted event. This
+    /// default reads [`read_all`](Self::read_all) and filters the events
+    /// here: it reports every corrupt event, wanted or not.
+    ///
+    /// ```
+    /// use annals::{EventFilter, EventStore, ExpectedVersion, MemoryStore, NewEvent, Payload, StreamId};
+    /// # futures::executor::block_on(async {
+    /// let store = MemoryStore::new();
+    /// let event = |t: &'static str| NewEvent::new(t, 1, Payload::from_json("{}").unwrap());
+    /// store.append(&StreamId::new("Account-1"), ExpectedVersion::Any, vec![event("Opened"), event("Deposited")]).await?;
+    /// store.append(&StreamId::new("Loan-1"), ExpectedVersion::Any, vec![event("Deposited")]).await?;
+    ///
+    /// let wanted = EventFilter::all().event_types(["Deposited"]).categories(["Account"]);
+    /// let page = store.read_all_filtered(1, 100, &wanted).await?;
+    /// assert_eq!(page.events.len(), 1);
+    /// assert_eq!(page.events[0].global_position, 2);
+    /// // Everything up to the log's end was scanned: a checkpoint of 3 is safe.
+    /// assert_eq!(page.next_position, 4);
+    /// let nothing_new = store.read_all_filtered(page.next_position, 100, &wanted).await?;
+    /// assert!(nothing_new.events.is_empty());
+    /// assert_eq!(nothing_new.next_position, 4);
+    /// # Ok::<(), annals::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    fn read_all_filtered<'a>(
+        &'a self,
+        from_position: u64,
+        max_count: usize,
+        filter: &'a EventFilter,
+    ) -> StoreFuture<'a, FilteredPage> {
+        Box::pin(async move {
+            let from = from_position.max(1);
+            if max_count == 0 {
+                return Ok(FilteredPage {
+                    events: Vec::new(),
+                    next_position: from,
+                });
+            }
+            let read = self
+                .read_all(from, max_count.max(DEFAULT_READ_BATCH))
+                .await?;
+            Ok(filter::filter_page(from, max_count, read, filter))
+        })
+    }
 
     /// Stores `snapshot`, replacing an older one of the same stream.
     fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()>;
