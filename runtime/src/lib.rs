@@ -111,8 +111,8 @@ pub use app::{
 };
 pub use store::{
     AnyStore, AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage,
-    InvalidCheckpoint, InvalidStreamId, MemoryStore, Metadata, NewEvent, Payload, RecordedEvent,
-    Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
+    InvalidCheckpoint, InvalidStreamId, LogWatch, MemoryStore, Metadata, NewEvent, Payload,
+    RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock, WakeCause,
 };
 pub use uuid::Uuid;
 

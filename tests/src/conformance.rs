@@ -11,7 +11,7 @@
 
 use annals::{
     EventFilter, EventStore, ExpectedVersion, InvalidCheckpoint, InvalidStreamId, Metadata,
-    NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StreamHint, StreamId,
+    NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StreamHint, StreamId, WakeCause,
 };
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -95,6 +95,7 @@ macro_rules! conformance_suite {
             filtered_reads_page_each_match_once_in_order,
             filtered_reads_move_past_unwanted_events,
             filtered_reads_pass_over_corrupt_events_they_do_not_want,
+            log_watch_wakes_on_appends_and_polls_otherwise,
         );
     };
     (@checks $factory:expr; $($check:ident),* $(,)?) => {
@@ -2090,4 +2091,102 @@ pub async fn filtered_reads_pass_over_corrupt_events_they_do_not_want<F: StoreFa
         .await
         .unwrap();
     assert_eq!(rest.events.len(), 2);
+}
+
+/// `watch_log`: with nothing appended, `changed` resolves after the poll
+/// interval (not before, not much later); an append through the store
+/// signals it, also when it lands between `mark` and `changed`, and also
+/// from another task; an append through another handle on the database (as
+/// another process would make) wakes it within the poll interval, by a
+/// signal or by polling, and a read then finds the event.
+pub async fn log_watch_wakes_on_appends_and_polls_otherwise<F: StoreFactory>(
+    factory: &F,
+    store: &F::Store,
+) {
+    let mut watch = store.watch_log();
+    let poll = watch.poll_interval();
+    let bound = poll * 10 + Duration::from_secs(1);
+    // A store may signal once when it starts listening; after that, silence.
+    let mut polled = 0;
+    for _ in 0..3 {
+        watch.mark();
+        let started = tokio::time::Instant::now();
+        let cause = tokio::time::timeout(bound, watch.changed())
+            .await
+            .expect("changed() resolves within the poll interval without appends");
+        if cause == WakeCause::PollInterval {
+            assert!(started.elapsed() >= poll, "the poll interval is waited out");
+            polled += 1;
+        }
+    }
+    assert!(polled >= 2, "without appends, {polled} of 3 waits polled");
+
+    // An append between mark and changed is not lost.
+    let stream = StreamId::new("Watched-1");
+    watch.mark();
+    let first = store
+        .append(&stream, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    let cause = tokio::time::timeout(bound, watch.changed())
+        .await
+        .expect("changed() resolves");
+    assert_eq!(cause, WakeCause::Signal, "the append signalled");
+
+    // An append from another task, while waiting.
+    watch.mark();
+    let writer = tokio::spawn({
+        let store = store.clone();
+        let stream = stream.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            store
+                .append(&stream, ExpectedVersion::Exact(1), events(1))
+                .await
+                .unwrap()
+        }
+    });
+    let started = std::time::Instant::now();
+    // Each wait ends by a signal or the poll interval; the append must signal.
+    while tokio::time::timeout(bound, watch.changed())
+        .await
+        .expect("changed() resolves")
+        != WakeCause::Signal
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "an append from another task never signalled"
+        );
+    }
+    let second = writer.await.unwrap();
+    assert!(second.first_position > first.last_position);
+    log_through(store, second.last_position).await;
+
+    // Another handle appends: a reader waiting on this store finds it.
+    let other = factory.open_again(store).await;
+    let elsewhere = StreamId::new("Watched-2");
+    watch.mark();
+    let theirs = other
+        .append(&elsewhere, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        tokio::time::timeout(bound, watch.changed())
+            .await
+            .expect("changed() resolves within the poll interval");
+        watch.mark();
+        let page = store
+            .read_all_filtered(second.last_position + 1, 10, &EventFilter::all())
+            .await
+            .unwrap();
+        if let Some(e) = page.events.first() {
+            assert_eq!(e.global_position, theirs.first_position);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "another handle's append was never found"
+        );
+    }
 }

@@ -1,14 +1,15 @@
 //! What a store written outside Annals gets from the trait's defaults: the
-//! filtered read works on `read_all` alone (checked by the conformance
-//! checks of filtered reads), and checkpoints fail with a typed
+//! filtered read and the log watch work on `read_all` alone (checked by the
+//! conformance checks of filtered reads), and checkpoints fail with a typed
 //! `Unsupported` error rather than a panic or a silent no-op.
 
 use annals::{
-    AnyStore, AppendResult, EventStore, ExpectedVersion, MemoryStore, NewEvent, RecordedEvent,
-    Snapshot, StoreError, StoreFuture, StreamId,
+    AnyStore, AppendResult, EventFilter, EventStore, ExpectedVersion, MemoryStore, NewEvent,
+    RecordedEvent, Snapshot, StoreError, StoreFuture, StreamId, WakeCause,
 };
 use annals_tests::conformance::{self, StoreFactory};
 use futures::stream::BoxStream;
+use std::time::Duration;
 
 /// Implements only what the trait requires, by delegating to a `MemoryStore`.
 #[derive(Clone, Default)]
@@ -115,4 +116,30 @@ async fn checkpoints_are_unsupported_with_a_typed_error() {
     unsupported(store.checkpoints().await.unwrap_err(), "checkpoints");
     let shown = store.checkpoints().await.unwrap_err().to_string();
     assert!(shown.contains("does not support `checkpoints`"), "{shown}");
+}
+
+/// The default watch only polls: an append through the store is found after
+/// the poll interval, never signalled.
+#[tokio::test(start_paused = true)]
+async fn the_default_log_watch_polls() {
+    let store = Minimal::default();
+    let mut watch = store.watch_log();
+    assert_eq!(watch.poll_interval(), Duration::from_millis(500));
+    watch.mark();
+    store
+        .append(
+            &StreamId::new("Polled-1"),
+            ExpectedVersion::NoStream,
+            vec![conformance::event("Polled", 1)],
+        )
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    assert_eq!(watch.changed().await, WakeCause::PollInterval);
+    assert_eq!(started.elapsed(), Duration::from_millis(500));
+    let page = store
+        .read_all_filtered(1, 10, &EventFilter::all())
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 1);
 }

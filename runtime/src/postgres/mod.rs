@@ -93,8 +93,9 @@ use crate::store::{
     page_of, stored_position, validate_checkpoint, validate_checkpoint_name, window_end,
 };
 use crate::{
-    AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, Metadata, NewEvent,
-    Payload, RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
+    AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LogWatch, Metadata,
+    NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId,
+    StreamLock,
 };
 use futures::stream::BoxStream;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
@@ -1022,10 +1023,9 @@ impl EventStore for PostgresStore {
         &self,
         from_position: u64,
     ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
-        self.ensure_listener();
         let state = Follow {
             store: self.clone(),
-            wake: self.shared.wake.subscribe(),
+            watch: self.watch_log(),
             next: from_position.max(1),
             buffer: VecDeque::new(),
             backoff: MIN_BACKOFF,
@@ -1052,6 +1052,16 @@ impl EventStore for PostgresStore {
                 .await?;
             Ok(page)
         })
+    }
+
+    /// Woken at once by appends through this store (or its clones), and by
+    /// the `NOTIFY` other processes' stores send after appending (unless
+    /// [`notifications`](PostgresStoreBuilder::notifications) are off);
+    /// otherwise after the [`poll_interval`](PostgresStoreBuilder::poll_interval).
+    /// Starts the store's listener for notifications, if it has none yet.
+    fn watch_log(&self) -> LogWatch {
+        self.ensure_listener();
+        LogWatch::new(self.shared.wake.subscribe(), self.shared.poll_interval)
     }
 
     fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()> {
@@ -1151,7 +1161,7 @@ const MIN_BACKOFF: Duration = Duration::from_millis(5);
 /// The state of one `subscribe_all` follower.
 struct Follow {
     store: PostgresStore,
-    wake: watch::Receiver<u64>,
+    watch: LogWatch,
     next: u64,
     buffer: VecDeque<RecordedEvent>,
     backoff: Duration,
@@ -1167,7 +1177,7 @@ impl Follow {
             if let Some(event) = self.buffer.pop_front() {
                 return Some((Ok(event), self));
             }
-            self.wake.borrow_and_update();
+            self.watch.mark();
             match self.store.read_all_now(self.next, DEFAULT_READ_BATCH).await {
                 Err(e) => {
                     self.failed = true;
@@ -1183,8 +1193,7 @@ impl Follow {
                         tokio::time::sleep(self.backoff).await;
                         self.backoff = (self.backoff * 2).min(self.store.shared.poll_interval);
                     } else {
-                        let poll = self.store.shared.poll_interval;
-                        let _ = tokio::time::timeout(poll, self.wake.changed()).await;
+                        self.watch.changed().await;
                     }
                 }
             }

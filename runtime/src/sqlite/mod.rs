@@ -47,8 +47,9 @@
 //! is answered once its append has committed.
 //!
 //! The store runs in WAL mode: readers never block the writer. Several
-//! processes may open the same file; [`EventStore::subscribe_all`] wakes at once
-//! on appends made through this process's store and polls for the others'.
+//! processes may open the same file; [`EventStore::subscribe_all`] and
+//! [`EventStore::watch_log`] wake at once on appends made through this
+//! process's store and poll for the others'.
 //!
 //! # The files on disk: the database, its `-wal` and its `-shm`
 //!
@@ -88,8 +89,8 @@ use crate::store::{
     validate_checkpoint_name, window_end,
 };
 use crate::{
-    AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, NewEvent, RecordedEvent,
-    Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
+    AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LogWatch, NewEvent,
+    RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
 };
 use futures::stream::BoxStream;
 use schema::Schema;
@@ -246,9 +247,10 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// How often a [`subscribe_all`](EventStore::subscribe_all) stream looks
-    /// for events appended by other processes; default 500 ms. Appends made
-    /// through this store wake subscribers at once.
+    /// How often a [`subscribe_all`](EventStore::subscribe_all) stream, or a
+    /// [`LogWatch`] from [`watch_log`](EventStore::watch_log), looks for
+    /// events appended by other processes; default 500 ms. Appends made
+    /// through this store wake them at once.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
@@ -827,7 +829,7 @@ impl SqliteStore {
     ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
         struct Follow {
             store: SqliteStore,
-            head: tokio::sync::watch::Receiver<u64>,
+            watch: LogWatch,
             next: u64,
             buf: VecDeque<RecordedEvent>,
             /// Reported once the events before it are delivered; then the stream ends.
@@ -835,7 +837,7 @@ impl SqliteStore {
         }
         let start = Follow {
             store: self.clone(),
-            head: self.inner.writer.head.subscribe(),
+            watch: self.watch_log_now(),
             next: from_position.max(1),
             buf: VecDeque::new(),
             failure: None,
@@ -851,7 +853,7 @@ impl SqliteStore {
                 }
                 // Anything committed before this mark is visible to the read below;
                 // anything after it changes the head and ends the wait.
-                f.head.borrow_and_update();
+                f.watch.mark();
                 match f.store.read_all_partial(f.next, DEFAULT_READ_BATCH).await {
                     Ok((batch, failure)) if !batch.is_empty() || failure.is_some() => {
                         if let Some(last) = batch.last() {
@@ -861,13 +863,18 @@ impl SqliteStore {
                         f.failure = failure;
                     }
                     Ok(_) => {
-                        let _ = tokio::time::timeout(f.store.inner.poll_interval, f.head.changed())
-                            .await;
+                        f.watch.changed().await;
                     }
                     Err(e) => return Some((Err(e), None)),
                 }
             }
         }))
+    }
+
+    /// Woken by the appends of this process's store (and its clones) on
+    /// this file; others' are found by polling.
+    fn watch_log_now(&self) -> LogWatch {
+        LogWatch::new(self.inner.writer.head.subscribe(), self.inner.poll_interval)
     }
 
     async fn save_snapshot_now(&self, snapshot: Snapshot) -> Result<(), StoreError> {
@@ -986,6 +993,13 @@ impl EventStore for SqliteStore {
         filter: &'a EventFilter,
     ) -> StoreFuture<'a, FilteredPage> {
         Box::pin(self.read_all_filtered_now(from_position, max_count, filter))
+    }
+
+    /// Woken at once by appends through this store (or its clones); appends
+    /// by other processes are found by polling every
+    /// [`poll_interval`](SqliteStoreBuilder::poll_interval).
+    fn watch_log(&self) -> LogWatch {
+        self.watch_log_now()
     }
 
     fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()> {

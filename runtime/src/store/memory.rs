@@ -1,9 +1,10 @@
 //! The in-memory store: for tests, examples and benchmarks.
 
 use super::{
-    AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LocalLocks, Metadata,
-    NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId,
-    StreamLock, validate_checkpoint, validate_checkpoint_name, validate_events, window_end,
+    AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LocalLocks, LogWatch,
+    Metadata, NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint,
+    StreamId, StreamLock, validate_checkpoint, validate_checkpoint_name, validate_events,
+    window_end,
 };
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
@@ -505,6 +506,13 @@ impl EventStore for MemoryStore {
                 }
             },
         ))
+    }
+
+    /// Woken by every append to this store (or its clones); nothing else can
+    /// write to it, so the poll interval ([`LogWatch::DEFAULT_POLL_INTERVAL`])
+    /// only bounds the wait.
+    fn watch_log(&self) -> LogWatch {
+        LogWatch::new(self.inner.head.subscribe(), LogWatch::DEFAULT_POLL_INTERVAL)
     }
 
     fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()> {

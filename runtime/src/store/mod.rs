@@ -14,6 +14,7 @@ mod lock;
 pub mod memory;
 mod types;
 mod validate;
+mod watch;
 
 pub use any::AnyStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -37,6 +38,7 @@ pub use types::{
 pub(crate) use types::{validate_aggregate_stream, validate_category};
 pub use validate::validate_append;
 pub(crate) use validate::validate_events;
+pub use watch::{LogWatch, WakeCause};
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -205,7 +207,8 @@ pub trait EventStore: Send + Sync + 'static {
     /// one rare event type and checkpoints `next_position - 1` never scans
     /// those again. A page may be empty with `next_position` moved on (only
     /// unwanted events were scanned): read on from there. An empty page with
-    /// `next_position == from_position` means nothing more for now. A read scans a bounded stretch of the
+    /// `next_position == from_position` means nothing more for now (wait with
+    /// [`watch_log`](Self::watch_log)). A read scans a bounded stretch of the
     /// log, so a page can be shorter than `max_count` before the log's end.
     /// Position 0 reads as 1; `max_count` 0 reads nothing.
     ///
@@ -263,6 +266,33 @@ pub trait EventStore: Send + Sync + 'static {
                 .await?;
             Ok(filter::filter_page(from, max_count, read, filter))
         })
+    }
+
+    /// A wake-up signal for a reader of the global log: see [`LogWatch`].
+    /// This default cannot tell when there are new events and only polls,
+    /// every [`LogWatch::DEFAULT_POLL_INTERVAL`].
+    ///
+    /// ```
+    /// use annals::{EventFilter, EventStore, StoreError};
+    ///
+    /// /// Hands every event of type `Deposited` to `handle`, forever.
+    /// async fn follow(store: &dyn EventStore, mut handle: impl FnMut(&annals::RecordedEvent)) -> Result<(), StoreError> {
+    ///     let wanted = EventFilter::all().event_types(["Deposited"]);
+    ///     let mut watch = store.watch_log();
+    ///     let mut next = 1;
+    ///     loop {
+    ///         watch.mark();
+    ///         let page = store.read_all_filtered(next, 500, &wanted).await?;
+    ///         page.events.iter().for_each(&mut handle);
+    ///         if page.events.is_empty() && page.next_position == next {
+    ///             watch.changed().await;
+    ///         }
+    ///         next = page.next_position;
+    ///     }
+    /// }
+    /// ```
+    fn watch_log(&self) -> LogWatch {
+        LogWatch::polling(LogWatch::DEFAULT_POLL_INTERVAL)
     }
 
     /// Stores `snapshot`, replacing an older one of the same stream.
