@@ -89,6 +89,7 @@ macro_rules! conformance_suite {
             corrupt_event_is_a_typed_error,
             a_corrupt_event_does_not_hold_back_the_others,
             closing_keeps_everything_for_the_next_opener,
+            head_position_follows_the_log,
             checkpoints_are_kept_replaced_listed_and_deleted,
             checkpoint_names_and_positions_are_refused_alike,
             filtered_reads_select_by_type_category_or_both,
@@ -2189,4 +2190,22 @@ pub async fn log_watch_wakes_on_appends_and_polls_otherwise<F: StoreFactory>(
             "another handle's append was never found"
         );
     }
+}
+
+/// `head_position`: 0 on an empty log, then the newest event's position,
+/// also as a second handle on the same database sees it.
+pub async fn head_position_follows_the_log<F: StoreFactory>(factory: &F, store: &F::Store) {
+    assert_eq!(store.head_position().await.unwrap(), 0);
+    let first = store
+        .append(&StreamId::new("Head-1"), ExpectedVersion::Any, events(3))
+        .await
+        .unwrap();
+    assert_eq!(store.head_position().await.unwrap(), first.last_position);
+    let second = store
+        .append(&StreamId::new("Head-2"), ExpectedVersion::Any, events(2))
+        .await
+        .unwrap();
+    assert_eq!(store.head_position().await.unwrap(), second.last_position);
+    let again = factory.open_again(store).await;
+    assert_eq!(again.head_position().await.unwrap(), second.last_position);
 }

@@ -1064,6 +1064,17 @@ impl EventStore for PostgresStore {
         LogWatch::new(self.shared.wake.subscribe(), self.shared.poll_interval)
     }
 
+    /// The newest committed event's position (a reader may still be held
+    /// back below it while a lower position is being committed).
+    fn head_position(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let query = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+                .fetch_one(&self.shared.pool);
+            let head: i64 = self.shared.pooled(query).await?;
+            Ok(u64::try_from(head).unwrap_or(0))
+        })
+    }
+
     fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             snapshot.stream_id.validate()?;

@@ -1002,6 +1002,16 @@ impl EventStore for SqliteStore {
         self.watch_log_now()
     }
 
+    fn head_position(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let head: i64 = sqlx::query_scalar(self.inner.schema.head_position.q())
+                .fetch_one(self.readers()?)
+                .await
+                .map_err(|e| self.read_failed(e))?;
+            Ok(u64::try_from(head).unwrap_or(0))
+        })
+    }
+
     fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             snapshot.stream_id.validate()?;

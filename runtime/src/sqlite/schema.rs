@@ -64,6 +64,7 @@ pub(crate) struct Schema {
     pub(crate) load_checkpoint: Sql,
     pub(crate) delete_checkpoint: Sql,
     pub(crate) list_checkpoints: Sql,
+    pub(crate) head_position: Sql,
     /// What one append statement wrote, by stream, from its position range.
     pub(crate) written_between: Sql,
     /// The single-append, single-event insert without `RETURNING`, built once.
@@ -107,6 +108,7 @@ impl Schema {
                  AND substr(stream_id, 1, instr(stream_id, '-') - 1) IN (SELECT value FROM json_each(?5)))) \
                  ORDER BY position LIMIT ?3) AS e ON 1 ORDER BY e.position"
             )),
+            head_position: Sql::new(format!("SELECT coalesce(max(position), 0) FROM {p}events")),
             // One row, NULL for a stream without events.
             stream_version: Sql::new(format!(
                 "SELECT max(stream_version) FROM {p}events WHERE stream_id = ?1"

@@ -515,6 +515,11 @@ impl EventStore for MemoryStore {
         LogWatch::new(self.inner.head.subscribe(), LogWatch::DEFAULT_POLL_INTERVAL)
     }
 
+    fn head_position(&self) -> StoreFuture<'_, u64> {
+        let head = self.inner.state.lock().events.len() as u64;
+        Box::pin(std::future::ready(Ok(head)))
+    }
+
     fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()> {
         let saved = snapshot
             .stream_id

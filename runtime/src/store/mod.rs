@@ -268,6 +268,27 @@ pub trait EventStore: Send + Sync + 'static {
         })
     }
 
+    /// The global position of the newest event in the log (0 when it is
+    /// empty): how far a reader is behind (a handler's lag), and where a
+    /// reader that wants only new events starts.
+    ///
+    /// ```
+    /// use annals::{EventStore, ExpectedVersion, MemoryStore, NewEvent, Payload, StreamId};
+    /// # futures::executor::block_on(async {
+    /// let store = MemoryStore::new();
+    /// assert_eq!(store.head_position().await?, 0);
+    /// let event = NewEvent::new("Pinged", 1, Payload::from_json("{}")?);
+    /// let done = store.append(&StreamId::new("Pinger-1"), ExpectedVersion::Any, vec![event]).await?;
+    /// assert_eq!(store.head_position().await?, done.last_position);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// This default is [`StoreError::Unsupported`].
+    fn head_position(&self) -> StoreFuture<'_, u64> {
+        unsupported::<Self, _>("head_position")
+    }
+
     /// A wake-up signal for a reader of the global log: see [`LogWatch`].
     /// This default cannot tell when there are new events and only polls,
     /// every [`LogWatch::DEFAULT_POLL_INTERVAL`].
