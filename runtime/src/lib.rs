@@ -112,9 +112,9 @@ pub use app::{
 };
 pub use handler::{EventHandler, EventMeta, HandlerError, StartFrom};
 pub use store::{
-    AnyStore, AppendResult, EventStore, ExpectedVersion, InvalidStreamId, MemoryStore, Metadata,
-    NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId,
-    StreamLock,
+    AnyStore, AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage,
+    InvalidCheckpoint, InvalidStreamId, LogWatch, MemoryStore, Metadata, NewEvent, Payload,
+    RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock, WakeCause,
 };
 pub use uuid::Uuid;
 

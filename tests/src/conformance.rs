@@ -10,8 +10,8 @@
 //! store from the factory, so a failure names the broken guarantee.
 
 use annals::{
-    EventStore, ExpectedVersion, InvalidStreamId, Metadata, NewEvent, Payload, RecordedEvent,
-    Snapshot, StoreError, StreamHint, StreamId,
+    EventFilter, EventStore, ExpectedVersion, InvalidCheckpoint, InvalidStreamId, Metadata,
+    NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StreamHint, StreamId, WakeCause,
 };
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -89,6 +89,14 @@ macro_rules! conformance_suite {
             corrupt_event_is_a_typed_error,
             a_corrupt_event_does_not_hold_back_the_others,
             closing_keeps_everything_for_the_next_opener,
+            head_position_follows_the_log,
+            checkpoints_are_kept_replaced_listed_and_deleted,
+            checkpoint_names_and_positions_are_refused_alike,
+            filtered_reads_select_by_type_category_or_both,
+            filtered_reads_page_each_match_once_in_order,
+            filtered_reads_move_past_unwanted_events,
+            filtered_reads_pass_over_corrupt_events_they_do_not_want,
+            log_watch_wakes_on_appends_and_polls_otherwise,
         );
     };
     (@checks $factory:expr; $($check:ident),* $(,)?) => {
@@ -1441,6 +1449,10 @@ pub async fn closing_keeps_everything_for_the_next_opener<F: StoreFactory>(
         taken_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
     };
     store.save_snapshot(snapshot.clone()).await.unwrap();
+    store
+        .save_checkpoint("Closing.projector", last)
+        .await
+        .unwrap();
     // A store may hold back the newest events until they settle: wait for them.
     let written = log_through(store, last).await;
     store.close().await.unwrap();
@@ -1467,6 +1479,10 @@ pub async fn closing_keeps_everything_for_the_next_opener<F: StoreFactory>(
     assert_eq!(
         (loaded.stream_version, loaded.taken_at),
         (5, snapshot.taken_at)
+    );
+    assert_eq!(
+        again.checkpoints().await.unwrap(),
+        [("Closing.projector".to_owned(), last)]
     );
     again.close().await.unwrap();
 }
@@ -1545,4 +1561,651 @@ pub async fn append_after_seen_yields_to_a_lock_holder<F: StoreFactory>(
         }
     }
     assert_eq!(store.read_stream(&stream, 1, 10).await.unwrap().len(), 4);
+}
+
+/// Checkpoints: none until saved; a save inserts or replaces (backwards too,
+/// as a rebuild does); a delete forgets one, and deleting what is not there
+/// is no error; the list is sorted by name, byte-wise; another handle on the
+/// database sees the same checkpoints.
+pub async fn checkpoints_are_kept_replaced_listed_and_deleted<F: StoreFactory>(
+    factory: &F,
+    store: &F::Store,
+) {
+    assert_eq!(store.load_checkpoint("projector").await.unwrap(), None);
+    assert_eq!(store.checkpoints().await.unwrap(), []);
+    store.save_checkpoint("projector", 42).await.unwrap();
+    assert_eq!(store.load_checkpoint("projector").await.unwrap(), Some(42));
+    store.save_checkpoint("projector", 7).await.unwrap();
+    assert_eq!(
+        store.load_checkpoint("projector").await.unwrap(),
+        Some(7),
+        "a checkpoint may move backwards"
+    );
+    store.save_checkpoint("projector", 0).await.unwrap();
+    assert_eq!(store.load_checkpoint("projector").await.unwrap(), Some(0));
+    let largest = i64::MAX as u64;
+    for (name, position) in [
+        ("projector", 9),
+        ("b", 2),
+        ("ä", largest),
+        ("a.b", 3),
+        ("B", 4),
+        ("a", 5),
+    ] {
+        store.save_checkpoint(name, position).await.unwrap();
+    }
+    let listed = vec![
+        ("B".to_owned(), 4),
+        ("a".to_owned(), 5),
+        ("a.b".to_owned(), 3),
+        ("b".to_owned(), 2),
+        ("projector".to_owned(), 9),
+        ("ä".to_owned(), largest),
+    ];
+    assert_eq!(store.checkpoints().await.unwrap(), listed);
+    assert_eq!(store.load_checkpoint("ä").await.unwrap(), Some(largest));
+    assert_eq!(store.load_checkpoint("A").await.unwrap(), None);
+
+    let other = factory.open_again(store).await;
+    assert_eq!(other.checkpoints().await.unwrap(), listed);
+    other.delete_checkpoint("a").await.unwrap();
+    other.delete_checkpoint("a").await.unwrap();
+    other.delete_checkpoint("never-saved").await.unwrap();
+    assert_eq!(store.load_checkpoint("a").await.unwrap(), None);
+    assert_eq!(store.load_checkpoint("a.b").await.unwrap(), Some(3));
+    other.save_checkpoint("b", 20).await.unwrap();
+    assert_eq!(store.load_checkpoint("b").await.unwrap(), Some(20));
+    let names: Vec<String> = store
+        .checkpoints()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(names, ["B", "a.b", "b", "projector", "ä"]);
+}
+
+/// A checkpoint name no store can hold (empty, a NUL, longer than 1024
+/// bytes) and a position above `i64::MAX` are refused by every checkpoint
+/// operation with the same `InvalidCheckpoint`, and nothing is written.
+pub async fn checkpoint_names_and_positions_are_refused_alike<F: StoreFactory>(
+    _: &F,
+    store: &F::Store,
+) {
+    let too_long = "é".repeat(513);
+    let bad_names = [
+        ("", InvalidCheckpoint::EmptyName),
+        (
+            "a\0b",
+            InvalidCheckpoint::NulInName {
+                name: "a\0b".to_owned(),
+            },
+        ),
+        (
+            too_long.as_str(),
+            InvalidCheckpoint::NameTooLong {
+                len: 1026,
+                max: 1024,
+                start: "é".repeat(40),
+            },
+        ),
+    ];
+    for (name, expected) in bad_names {
+        let shown = &name[..name.len().min(8)];
+        let check = |what: &str, error: StoreError| match error {
+            StoreError::InvalidCheckpoint(e) => assert_eq!(e, expected, "{what} of {shown:?}"),
+            other => panic!("{what} of {shown:?}: expected InvalidCheckpoint, got {other:?}"),
+        };
+        check("load", store.load_checkpoint(name).await.unwrap_err());
+        check("save", store.save_checkpoint(name, 1).await.unwrap_err());
+        check("delete", store.delete_checkpoint(name).await.unwrap_err());
+    }
+    for position in [i64::MAX as u64 + 1, u64::MAX] {
+        match store.save_checkpoint("projector", position).await {
+            Err(StoreError::InvalidCheckpoint(InvalidCheckpoint::PositionTooLarge {
+                name,
+                position: p,
+                max,
+            })) => assert_eq!(
+                (name.as_str(), p, max),
+                ("projector", position, i64::MAX as u64)
+            ),
+            other => panic!("position {position}: expected PositionTooLarge, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.checkpoints().await.unwrap(),
+        [],
+        "nothing was written"
+    );
+    // The longest name every store keeps is kept, multi-byte characters included.
+    let longest = "é".repeat(512);
+    store.save_checkpoint(&longest, 1).await.unwrap();
+    assert_eq!(store.load_checkpoint(&longest).await.unwrap(), Some(1));
+}
+
+/// Every page of a filtered read of the whole log from position 1, `max_count`
+/// at a time, until a read returns nothing and stays where it started; the
+/// events, and where the reader ends.
+pub async fn read_filtered_log<S: EventStore + ?Sized>(
+    store: &S,
+    filter: &EventFilter,
+    max_count: usize,
+) -> (Vec<RecordedEvent>, u64) {
+    let mut all: Vec<RecordedEvent> = Vec::new();
+    let mut next = 1;
+    for _ in 0..10_000 {
+        let page = store
+            .read_all_filtered(next, max_count, filter)
+            .await
+            .unwrap_or_else(|e| panic!("read_all_filtered({next}, {max_count}): {e:?}"));
+        assert!(
+            page.events.len() <= max_count,
+            "a page holds at most max_count events"
+        );
+        assert!(page.next_position >= next, "next_position never moves back");
+        if let Some(last) = page.events.last() {
+            assert!(
+                page.next_position > last.global_position,
+                "next_position {} is past the last event returned ({})",
+                page.next_position,
+                last.global_position
+            );
+        }
+        for e in &page.events {
+            assert!(e.global_position >= next, "an event below from_position");
+            assert!(
+                filter.matches(e),
+                "an event the filter does not want: {e:?}"
+            );
+        }
+        if page.events.is_empty() && page.next_position == next {
+            assert_strictly_increasing(&all);
+            return (all, next);
+        }
+        next = page.next_position;
+        all.extend(page.events);
+    }
+    panic!("a filtered read of a settled log never came to its end");
+}
+
+/// Appends each batch to its stream, in order, and returns the global log once
+/// it is readable through the last, with the last position.
+async fn append_all<S: EventStore + ?Sized>(
+    store: &S,
+    plan: impl IntoIterator<Item = (String, Vec<NewEvent>)>,
+) -> (Vec<RecordedEvent>, u64) {
+    let mut last = 0;
+    for (stream, batch) in plan {
+        last = store
+            .append(&StreamId::new(stream), ExpectedVersion::Any, batch)
+            .await
+            .unwrap()
+            .last_position;
+    }
+    (log_through(store, last).await, last)
+}
+
+fn stream_and_type(events: &[RecordedEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .map(|e| (e.stream_id.to_string(), e.event_type.to_string()))
+        .collect()
+}
+
+/// A filtered read returns exactly the events of the wanted types, of the
+/// wanted categories (the part of the stream id before the first `-`,
+/// compared whole: `Acc` is not `Account`, and `_` or `%` are not wildcards),
+/// or both, in log order; an empty list wants nothing; the default wants all.
+pub async fn filtered_reads_select_by_type_category_or_both<F: StoreFactory>(
+    _: &F,
+    store: &F::Store,
+) {
+    let plan: [(&str, &[&'static str]); 8] = [
+        ("Account-1", &["Opened", "Deposited", "Withdrawn"]),
+        ("Acc-1", &["Deposited"]),
+        ("Loan-1", &["Deposited", "Opened"]),
+        ("Accounting-1", &["Opened"]),
+        ("nocategory", &["Deposited"]),
+        ("Account-2", &["Deposited"]),
+        ("Ac_-x-1", &["Opened"]),
+        ("Account-1", &["Deposited"]),
+    ];
+    let (log, last) = append_all(
+        store,
+        plan.iter().map(|(stream, types)| {
+            (
+                stream.to_string(),
+                types.iter().map(|t| event(t, 0)).collect(),
+            )
+        }),
+    )
+    .await;
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(s, t)| (s.to_string(), t.to_string()))
+            .collect()
+    };
+    let cases: Vec<(EventFilter, Vec<(String, String)>)> = vec![
+        (
+            EventFilter::all().event_types(["Deposited"]),
+            pairs(&[
+                ("Account-1", "Deposited"),
+                ("Acc-1", "Deposited"),
+                ("Loan-1", "Deposited"),
+                ("nocategory", "Deposited"),
+                ("Account-2", "Deposited"),
+                ("Account-1", "Deposited"),
+            ]),
+        ),
+        (
+            EventFilter::all().event_types(["Withdrawn", "Opened", "Withdrawn"]),
+            pairs(&[
+                ("Account-1", "Opened"),
+                ("Account-1", "Withdrawn"),
+                ("Loan-1", "Opened"),
+                ("Accounting-1", "Opened"),
+                ("Ac_-x-1", "Opened"),
+            ]),
+        ),
+        (
+            EventFilter::all().categories(["Account"]),
+            pairs(&[
+                ("Account-1", "Opened"),
+                ("Account-1", "Deposited"),
+                ("Account-1", "Withdrawn"),
+                ("Account-2", "Deposited"),
+                ("Account-1", "Deposited"),
+            ]),
+        ),
+        (
+            EventFilter::all().categories(["Acc"]),
+            pairs(&[("Acc-1", "Deposited")]),
+        ),
+        (
+            EventFilter::all().categories(["Ac_", "Loan"]),
+            pairs(&[
+                ("Loan-1", "Deposited"),
+                ("Loan-1", "Opened"),
+                ("Ac_-x-1", "Opened"),
+            ]),
+        ),
+        (
+            EventFilter::all()
+                .categories(["Account", "Acc"])
+                .event_types(["Deposited"]),
+            pairs(&[
+                ("Account-1", "Deposited"),
+                ("Acc-1", "Deposited"),
+                ("Account-2", "Deposited"),
+                ("Account-1", "Deposited"),
+            ]),
+        ),
+        // Neither a wildcard nor a prefix, nor a category holding `-`.
+        (
+            EventFilter::all().categories(["Ac%", "A_c", "Ac", "Account-1", "nocategory", ""]),
+            vec![],
+        ),
+        (
+            EventFilter::all().event_types(Vec::<&'static str>::new()),
+            vec![],
+        ),
+        (
+            EventFilter::all()
+                .categories(Vec::<String>::new())
+                .event_types(["Opened"]),
+            vec![],
+        ),
+    ];
+    for (filter, expected) in cases {
+        let (read, end) = read_filtered_log(store, &filter, 100).await;
+        assert_eq!(stream_and_type(&read), expected, "{filter:?}");
+        let oracle: Vec<RecordedEvent> =
+            log.iter().filter(|e| filter.matches(e)).cloned().collect();
+        assert_eq!(
+            read, oracle,
+            "{filter:?}: the events as read_all returns them"
+        );
+        assert!(
+            end > last,
+            "{filter:?}: the reader ends past the log ({end} <= {last})"
+        );
+    }
+    let (everything, _) = read_filtered_log(store, &EventFilter::all(), 100).await;
+    assert_eq!(everything, log);
+}
+
+/// Paging a filtered read with a small `max_count` returns every wanted
+/// event exactly once, in order, whatever the page size.
+pub async fn filtered_reads_page_each_match_once_in_order<F: StoreFactory>(
+    _: &F,
+    store: &F::Store,
+) {
+    let plan = (0..60u64).map(|i| {
+        let (stream, type_) = match i % 5 {
+            0 => (format!("Order-{}", i % 3), "Placed"),
+            1 => (format!("Order-{}", i % 3), "Shipped"),
+            2 => (format!("Invoice-{}", i % 2), "Placed"),
+            3 => (format!("Order-{}", i % 3), "Placed"),
+            _ => (format!("Other-{i}"), "Noise"),
+        };
+        (stream, (0..1 + i % 3).map(|n| event(type_, n)).collect())
+    });
+    let (log, _) = append_all(store, plan).await;
+    let filter = EventFilter::all()
+        .categories(["Order"])
+        .event_types(["Placed"]);
+    let expected: Vec<_> = log
+        .iter()
+        .filter(|e| e.stream_id.as_str().starts_with("Order-") && e.event_type == "Placed")
+        .cloned()
+        .collect();
+    assert!(expected.len() > 20);
+    for max_count in [1, 2, 3, 7, 1000] {
+        let (read, _) = read_filtered_log(store, &filter, max_count).await;
+        assert_eq!(
+            read.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+            expected.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+            "pages of {max_count}"
+        );
+    }
+    // A page that fills stops right after its last event.
+    let page = store.read_all_filtered(1, 3, &filter).await.unwrap();
+    assert_eq!(page.events, expected[..3]);
+    assert_eq!(page.next_position, expected[2].global_position + 1);
+    // Position 0 reads as 1, and `max_count` 0 reads nothing.
+    assert_eq!(store.read_all_filtered(0, 3, &filter).await.unwrap(), page);
+    let none = store.read_all_filtered(5, 0, &filter).await.unwrap();
+    assert!(none.events.is_empty());
+    assert_eq!(none.next_position, 5);
+}
+
+/// A reader of a rare event type gets past a long run of events it does not
+/// want in a bounded number of reads, and its `next_position` moves past
+/// them even when nothing matched, so a checkpoint never makes it scan them
+/// again.
+pub async fn filtered_reads_move_past_unwanted_events<F: StoreFactory>(_: &F, store: &F::Store) {
+    let noise = StreamId::new("Noise-1");
+    let rare = StreamId::new("Signal-1");
+    let unwanted = store
+        .append(&noise, ExpectedVersion::NoStream, events(50))
+        .await
+        .unwrap();
+    let wanted = store
+        .append(&rare, ExpectedVersion::NoStream, vec![event("Rare", 1)])
+        .await
+        .unwrap();
+    log_through(store, wanted.last_position).await;
+    let filter = EventFilter::all().event_types(["Rare"]);
+    let mut next = 1;
+    let mut reads = 0;
+    let found = loop {
+        reads += 1;
+        assert!(
+            reads <= 2,
+            "50 unwanted events took more than 2 reads of 10 to pass (at {next})"
+        );
+        let page = store.read_all_filtered(next, 10, &filter).await.unwrap();
+        if let Some(e) = page.events.first() {
+            next = page.next_position;
+            break e.clone();
+        }
+        assert!(page.next_position > next, "an empty page moved nowhere");
+        next = page.next_position;
+    };
+    assert_eq!(found.global_position, wanted.first_position);
+    assert!(found.global_position > unwanted.last_position);
+
+    // 50 more unwanted events and nothing wanted: the reader's position still
+    // moves past them.
+    let more = store
+        .append(&noise, ExpectedVersion::Exact(50), events(50))
+        .await
+        .unwrap();
+    log_through(store, more.last_position).await;
+    let started = std::time::Instant::now();
+    while next <= more.last_position {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "next_position stuck at {next}, before the unwanted events end at {}",
+            more.last_position
+        );
+        let page = store.read_all_filtered(next, 10, &filter).await.unwrap();
+        assert!(
+            page.events.is_empty(),
+            "nothing is wanted: {:?}",
+            page.events
+        );
+        assert!(page.next_position >= next);
+        next = page.next_position;
+    }
+    let idle = store.read_all_filtered(next, 10, &filter).await.unwrap();
+    assert!(idle.events.is_empty());
+    assert_eq!(idle.next_position, next, "nothing more for now");
+    // Having moved on never skips what comes next.
+    let another = store
+        .append(&rare, ExpectedVersion::Exact(1), vec![event("Rare", 2)])
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let page = store.read_all_filtered(next, 10, &filter).await.unwrap();
+        if let Some(e) = page.events.first() {
+            assert_eq!(e.global_position, another.first_position);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the next wanted event was never read from {next}"
+        );
+        next = page.next_position;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A corrupt event the filter wants is reported as `read_all` reports it
+/// (the good events first, then the error naming its position); one it does
+/// not want, by its stream or type, does not stop the reader.
+pub async fn filtered_reads_pass_over_corrupt_events_they_do_not_want<F: StoreFactory>(
+    factory: &F,
+    store: &F::Store,
+) {
+    let (good, later) = (StreamId::new("Good-1"), StreamId::new("Good-2"));
+    let bad = StreamId::new("Broken-3");
+    store
+        .append(
+            &good,
+            ExpectedVersion::NoStream,
+            vec![event("Wanted", 1), event("Wanted", 2)],
+        )
+        .await
+        .unwrap();
+    if !factory.write_corrupt_event(store, &bad).await {
+        return;
+    }
+    let after = store
+        .append(
+            &later,
+            ExpectedVersion::NoStream,
+            vec![event("Wanted", 3), event("Wanted", 4)],
+        )
+        .await
+        .unwrap();
+    let bad_position = after.first_position - 1;
+    // Wait until the whole log, the bad event included, is readable.
+    let started = std::time::Instant::now();
+    while store
+        .read_all(after.last_position, 10)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the log never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for filter in [
+        EventFilter::all().categories(["Good"]),
+        EventFilter::all().event_types(["Wanted"]),
+    ] {
+        let (read, end) = read_filtered_log(store, &filter, 100).await;
+        assert_eq!(
+            read.iter().map(|e| e.stream_id.clone()).collect::<Vec<_>>(),
+            [good.clone(), good.clone(), later.clone(), later.clone()],
+            "{filter:?}"
+        );
+        assert!(end > after.last_position);
+    }
+    let broken = EventFilter::all().categories(["Broken"]);
+    let error = store.read_all_filtered(1, 100, &broken).await.unwrap_err();
+    assert_eq!(error.corrupt_position(), Some(bad_position), "{error:?}");
+    let past = store
+        .read_all_filtered(bad_position + 1, 100, &broken)
+        .await
+        .unwrap();
+    assert!(past.events.is_empty());
+    assert!(past.next_position > after.last_position);
+
+    let everything = EventFilter::all();
+    let page = store.read_all_filtered(1, 100, &everything).await.unwrap();
+    assert_eq!(
+        page.events
+            .iter()
+            .map(|e| e.stream_id.clone())
+            .collect::<Vec<_>>(),
+        [good.clone(), good.clone()],
+        "the good events before the bad one"
+    );
+    assert_eq!(
+        page.next_position, bad_position,
+        "the next read starts at the bad one"
+    );
+    let error = store
+        .read_all_filtered(page.next_position, 100, &everything)
+        .await
+        .unwrap_err();
+    assert_eq!(error.corrupt_position(), Some(bad_position));
+    let rest = store
+        .read_all_filtered(bad_position + 1, 100, &everything)
+        .await
+        .unwrap();
+    assert_eq!(rest.events.len(), 2);
+}
+
+/// `watch_log`: with nothing appended, `changed` resolves after the poll
+/// interval (not before, not much later); an append through the store
+/// signals it, also when it lands between `mark` and `changed`, and also
+/// from another task; an append through another handle on the database (as
+/// another process would make) wakes it within the poll interval, by a
+/// signal or by polling, and a read then finds the event.
+pub async fn log_watch_wakes_on_appends_and_polls_otherwise<F: StoreFactory>(
+    factory: &F,
+    store: &F::Store,
+) {
+    let mut watch = store.watch_log();
+    let poll = watch.poll_interval();
+    let bound = poll * 10 + Duration::from_secs(1);
+    // A store may signal once when it starts listening; after that, silence.
+    let mut polled = 0;
+    for _ in 0..3 {
+        watch.mark();
+        let started = tokio::time::Instant::now();
+        let cause = tokio::time::timeout(bound, watch.changed())
+            .await
+            .expect("changed() resolves within the poll interval without appends");
+        if cause == WakeCause::PollInterval {
+            assert!(started.elapsed() >= poll, "the poll interval is waited out");
+            polled += 1;
+        }
+    }
+    assert!(polled >= 2, "without appends, {polled} of 3 waits polled");
+
+    // An append between mark and changed is not lost.
+    let stream = StreamId::new("Watched-1");
+    watch.mark();
+    let first = store
+        .append(&stream, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    let cause = tokio::time::timeout(bound, watch.changed())
+        .await
+        .expect("changed() resolves");
+    assert_eq!(cause, WakeCause::Signal, "the append signalled");
+
+    // An append from another task, while waiting.
+    watch.mark();
+    let writer = tokio::spawn({
+        let store = store.clone();
+        let stream = stream.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            store
+                .append(&stream, ExpectedVersion::Exact(1), events(1))
+                .await
+                .unwrap()
+        }
+    });
+    let started = std::time::Instant::now();
+    // Each wait ends by a signal or the poll interval; the append must signal.
+    while tokio::time::timeout(bound, watch.changed())
+        .await
+        .expect("changed() resolves")
+        != WakeCause::Signal
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "an append from another task never signalled"
+        );
+    }
+    let second = writer.await.unwrap();
+    assert!(second.first_position > first.last_position);
+    log_through(store, second.last_position).await;
+
+    // Another handle appends: a reader waiting on this store finds it.
+    let other = factory.open_again(store).await;
+    let elsewhere = StreamId::new("Watched-2");
+    watch.mark();
+    let theirs = other
+        .append(&elsewhere, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        tokio::time::timeout(bound, watch.changed())
+            .await
+            .expect("changed() resolves within the poll interval");
+        watch.mark();
+        let page = store
+            .read_all_filtered(second.last_position + 1, 10, &EventFilter::all())
+            .await
+            .unwrap();
+        if let Some(e) = page.events.first() {
+            assert_eq!(e.global_position, theirs.first_position);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "another handle's append was never found"
+        );
+    }
+}
+
+/// `head_position`: 0 on an empty log, then the newest event's position,
+/// also as a second handle on the same database sees it.
+pub async fn head_position_follows_the_log<F: StoreFactory>(factory: &F, store: &F::Store) {
+    assert_eq!(store.head_position().await.unwrap(), 0);
+    let first = store
+        .append(&StreamId::new("Head-1"), ExpectedVersion::Any, events(3))
+        .await
+        .unwrap();
+    assert_eq!(store.head_position().await.unwrap(), first.last_position);
+    let second = store
+        .append(&StreamId::new("Head-2"), ExpectedVersion::Any, events(2))
+        .await
+        .unwrap();
+    assert_eq!(store.head_position().await.unwrap(), second.last_position);
+    let again = factory.open_again(store).await;
+    assert_eq!(again.head_position().await.unwrap(), second.last_position);
 }

@@ -4,9 +4,13 @@
 //! Server: `ANNALS_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/test).
 
 use annals::postgres::{ConnectError, PostgresStore};
-use annals::{EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamId};
-use annals_tests::conformance::{StoreFactory, event, next_event};
-use annals_tests::postgres::{PostgresFactory, Relay, Stalls, test_url};
+use annals::{
+    EventFilter, EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamId, WakeCause,
+};
+use annals_tests::conformance::{StoreFactory, event, next_event, read_filtered_log};
+use annals_tests::postgres::{
+    PostgresFactory, Relay, Stalls, admin_connection, application_name, test_url,
+};
 use futures::StreamExt;
 use std::time::Duration;
 
@@ -117,6 +121,134 @@ async fn reader_waits_for_a_stalled_lower_position() {
         2
     );
     PostgresFactory.dispose(store).await;
+}
+
+/// A filtered reader keeps the global log's horizon: while a writer that drew
+/// a lower position has not committed, it returns nothing after it and its
+/// `next_position` does not pass it, whether that event turns out to be wanted
+/// or not; once it commits, the reader gets it in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn filtered_reads_never_pass_a_stalled_lower_position() {
+    let store = PostgresFactory.create().await;
+    let mut stalls = Stalls::install(&store).await;
+    let slow = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let stream = StreamId::new("stall-before-insert-1");
+            store
+                .append(&stream, ExpectedVersion::NoStream, vec![event("Wanted", 1)])
+                .await
+        }
+    });
+    stalls.wait_for_stalled(&store, 1).await;
+    // Later writers commit first: unwanted events, then a wanted one.
+    let noise = (0..5).map(|n| event("Unwanted", n)).collect();
+    store
+        .append(&StreamId::new("Fast-1"), ExpectedVersion::NoStream, noise)
+        .await
+        .unwrap();
+    let fast = store
+        .append(
+            &StreamId::new("Fast-2"),
+            ExpectedVersion::NoStream,
+            vec![event("Wanted", 2)],
+        )
+        .await
+        .unwrap();
+    let wanted = EventFilter::all().event_types(["Wanted"]);
+    // The stalled event is not in this category: its position holds readers back all the same.
+    let fast_only = EventFilter::all().categories(["Fast"]);
+    let filters = [wanted.clone(), fast_only.clone(), EventFilter::all()];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut reached = Vec::new();
+    for filter in &filters {
+        for from in [1, 2] {
+            let page = store.read_all_filtered(from, 100, filter).await.unwrap();
+            assert!(
+                page.events.is_empty(),
+                "{filter:?} from {from}: read past a stalled writer: {:?}",
+                page.events
+            );
+            reached.push((filter.clone(), from, page.next_position));
+        }
+    }
+
+    stalls.release(stalls.before_insert).await;
+    let slow = slow.await.unwrap().unwrap();
+    assert!(slow.first_position < fast.first_position);
+    for (filter, from, next) in reached {
+        assert!(
+            next <= slow.first_position.max(from),
+            "{filter:?}: next_position {next} passed the stalled position {}",
+            slow.first_position
+        );
+    }
+    annals_tests::conformance::log_through(&store, fast.last_position).await;
+    let (got, _) = read_filtered_log(&store, &wanted, 1).await;
+    assert_eq!(
+        got.iter().map(|e| e.global_position).collect::<Vec<_>>(),
+        [slow.first_position, fast.first_position]
+    );
+    let (got, end) = read_filtered_log(&store, &fast_only, 100).await;
+    assert_eq!(got.len(), 6);
+    assert!(end > fast.last_position);
+    PostgresFactory.dispose(store).await;
+}
+
+/// A `LogWatch` of one store is woken by the `NOTIFY` another store (another
+/// process) sends after appending to the same schema, long before its poll
+/// interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_notify_from_another_store_wakes_a_log_watch() {
+    let writer = PostgresFactory.create().await;
+    let watcher = PostgresStore::builder(test_url())
+        .schema(writer.schema())
+        .poll_interval(Duration::from_secs(600))
+        .connect()
+        .await
+        .unwrap();
+    let mut watch = watcher.watch_log();
+    assert_eq!(watch.poll_interval(), Duration::from_secs(600));
+    // Wait until the watcher listens (only it does: the writer never watches).
+    let mut admin = admin_connection().await;
+    let started = std::time::Instant::now();
+    loop {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE application_name = $1 AND query ILIKE 'LISTEN%'",
+        )
+        .bind(application_name(&watcher))
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        if listening > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the watcher never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The wake-up it gives itself once listening (for what it may have missed) is behind us.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    watch.mark();
+    let done = writer
+        .append(
+            &StreamId::new("Notified-1"),
+            ExpectedVersion::NoStream,
+            vec![event("Notified", 1)],
+        )
+        .await
+        .unwrap();
+    let cause = tokio::time::timeout(Duration::from_secs(10), watch.changed())
+        .await
+        .expect("the other store's NOTIFY wakes the watch within seconds, not 10 minutes");
+    assert_eq!(cause, WakeCause::Signal);
+    let seen = annals_tests::conformance::log_through(&watcher, done.last_position).await;
+    assert_eq!(seen.len(), 1);
+    watcher.close().await;
+    PostgresFactory.dispose(writer).await;
 }
 
 /// The race a transaction-id filter alone gets wrong: writer A takes its

@@ -47,8 +47,9 @@
 //! is answered once its append has committed.
 //!
 //! The store runs in WAL mode: readers never block the writer. Several
-//! processes may open the same file; [`EventStore::subscribe_all`] wakes at once
-//! on appends made through this process's store and polls for the others'.
+//! processes may open the same file; [`EventStore::subscribe_all`] and
+//! [`EventStore::watch_log`] wake at once on appends made through this
+//! process's store and poll for the others'.
 //!
 //! # The files on disk: the database, its `-wal` and its `-shm`
 //!
@@ -83,15 +84,18 @@ mod codec;
 mod schema;
 mod writer;
 
-use crate::store::DEFAULT_READ_BATCH;
-use crate::store::LocalLocks;
+use crate::store::{
+    DEFAULT_READ_BATCH, LocalLocks, page_of, stored_position, validate_checkpoint,
+    validate_checkpoint_name, window_end,
+};
 use crate::{
-    AppendResult, EventStore, ExpectedVersion, NewEvent, RecordedEvent, Snapshot, StoreError,
-    StoreFuture, StreamHint, StreamId, StreamLock,
+    AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LogWatch, NewEvent,
+    RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
 };
 use futures::stream::BoxStream;
 use schema::Schema;
 use sqlx::ConnectOptions as _;
+use sqlx::Row as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -243,9 +247,10 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// How often a [`subscribe_all`](EventStore::subscribe_all) stream looks
-    /// for events appended by other processes; default 500 ms. Appends made
-    /// through this store wake subscribers at once.
+    /// How often a [`subscribe_all`](EventStore::subscribe_all) stream, or a
+    /// [`LogWatch`] from [`watch_log`](EventStore::watch_log), looks for
+    /// events appended by other processes; default 500 ms. Appends made
+    /// through this store wake them at once.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
@@ -596,23 +601,19 @@ impl SqliteStore {
         &self.inner.schema.prefix
     }
 
-    /// The global position a durable subscription called `name` has handled
-    /// up to, or `None` if it never saved one.
-    pub async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
+    async fn load_checkpoint_now(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        validate_checkpoint_name(name)?;
         let position: Option<i64> = sqlx::query_scalar(self.inner.schema.load_checkpoint.q())
             .bind(name)
             .fetch_optional(self.readers()?)
             .await
             .map_err(|e| self.read_failed(e))?;
-        Ok(position.map(|p| p as u64))
+        position.map(|p| stored_position(name, p)).transpose()
     }
 
-    /// Records that the subscription called `name` has handled the global log
-    /// up to `position`.
-    pub async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
-        let position = i64::try_from(position).map_err(|_| {
-            StoreError::Config(format!("checkpoint position {position} out of range"))
-        })?;
+    /// Writes a checkpoint on the writer connection, between appends.
+    async fn save_checkpoint_now(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        let position = validate_checkpoint(name, position)?;
         let mut conn = self.inner.writer.conn().await?;
         sqlx::query(self.inner.schema.save_checkpoint.q())
             .bind(name)
@@ -622,6 +623,85 @@ impl SqliteStore {
             .await
             .map_err(codec::backend)?;
         Ok(())
+    }
+
+    async fn delete_checkpoint_now(&self, name: &str) -> Result<(), StoreError> {
+        validate_checkpoint_name(name)?;
+        let mut conn = self.inner.writer.conn().await?;
+        sqlx::query(self.inner.schema.delete_checkpoint.q())
+            .bind(name)
+            .execute(&mut *conn)
+            .await
+            .map_err(codec::backend)?;
+        Ok(())
+    }
+
+    async fn checkpoints_now(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(self.inner.schema.list_checkpoints.q())
+            .fetch_all(self.readers()?)
+            .await
+            .map_err(|e| self.read_failed(e))?;
+        rows.into_iter()
+            .map(|(name, p)| stored_position(&name, p).map(|p| (name, p)))
+            .collect()
+    }
+
+    /// One statement: the head of the log in its snapshot, and the wanted
+    /// events of one scan window, the filter applied by SQLite on the type
+    /// and stream columns (unwanted rows are never decoded).
+    async fn read_all_filtered_now(
+        &self,
+        from_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+    ) -> Result<FilteredPage, StoreError> {
+        let from = from_position.max(1);
+        if max_count == 0 {
+            return Ok(FilteredPage {
+                events: Vec::new(),
+                next_position: from,
+            });
+        }
+        let list = |items: Option<Vec<&str>>| {
+            // A list of strings always serialises.
+            items.map(|items| serde_json::to_string(&items).expect("strings serialise to JSON"))
+        };
+        let end = window_end(from);
+        let rows = sqlx::query(self.inner.schema.read_filtered.q())
+            .bind(clamp(from))
+            .bind(clamp(end))
+            .bind(clamp(max_count as u64))
+            .bind(list(filter.storable_event_types()))
+            .bind(list(filter.storable_categories()))
+            .fetch_all(self.readers()?)
+            .await
+            .map_err(|e| self.read_failed(e))?;
+        let head: i64 = match rows.first() {
+            Some(row) => row.try_get("head").map_err(codec::backend)?,
+            None => 0,
+        };
+        // The LEFT JOIN's one row of NULLs when nothing matched.
+        let matched: Vec<_> = rows
+            .iter()
+            .filter(|row| {
+                row.try_get::<Option<i64>, _>("position")
+                    .is_ok_and(|p| p.is_some())
+            })
+            .collect();
+        // Positions are assigned in commit order, so nothing can still appear
+        // at or below the head this snapshot saw.
+        let safe = end.min(u64::try_from(head).unwrap_or(0));
+        page_of(
+            from,
+            max_count,
+            &matched,
+            safe,
+            |row| {
+                row.try_get::<i64, _>("position")
+                    .map_or(0, |p| u64::try_from(p).unwrap_or(0))
+            },
+            |row| codec::event(row),
+        )
     }
 
     async fn read_all_now(
@@ -749,7 +829,7 @@ impl SqliteStore {
     ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
         struct Follow {
             store: SqliteStore,
-            head: tokio::sync::watch::Receiver<u64>,
+            watch: LogWatch,
             next: u64,
             buf: VecDeque<RecordedEvent>,
             /// Reported once the events before it are delivered; then the stream ends.
@@ -757,7 +837,7 @@ impl SqliteStore {
         }
         let start = Follow {
             store: self.clone(),
-            head: self.inner.writer.head.subscribe(),
+            watch: self.watch_log_now(),
             next: from_position.max(1),
             buf: VecDeque::new(),
             failure: None,
@@ -773,7 +853,7 @@ impl SqliteStore {
                 }
                 // Anything committed before this mark is visible to the read below;
                 // anything after it changes the head and ends the wait.
-                f.head.borrow_and_update();
+                f.watch.mark();
                 match f.store.read_all_partial(f.next, DEFAULT_READ_BATCH).await {
                     Ok((batch, failure)) if !batch.is_empty() || failure.is_some() => {
                         if let Some(last) = batch.last() {
@@ -783,13 +863,18 @@ impl SqliteStore {
                         f.failure = failure;
                     }
                     Ok(_) => {
-                        let _ = tokio::time::timeout(f.store.inner.poll_interval, f.head.changed())
-                            .await;
+                        f.watch.changed().await;
                     }
                     Err(e) => return Some((Err(e), None)),
                 }
             }
         }))
+    }
+
+    /// Woken by the appends of this process's store (and its clones) on
+    /// this file; others' are found by polling.
+    fn watch_log_now(&self) -> LogWatch {
+        LogWatch::new(self.inner.writer.head.subscribe(), self.inner.poll_interval)
     }
 
     async fn save_snapshot_now(&self, snapshot: Snapshot) -> Result<(), StoreError> {
@@ -897,6 +982,36 @@ impl EventStore for SqliteStore {
         self.subscribe_all_now(from_position)
     }
 
+    /// The filter runs in SQLite, over one window of positions per read (see
+    /// the trait); the category is compared whole, as the part of the stream
+    /// id before its first `-`. A corrupt row the filter does not want by its
+    /// type and stream columns is passed over.
+    fn read_all_filtered<'a>(
+        &'a self,
+        from_position: u64,
+        max_count: usize,
+        filter: &'a EventFilter,
+    ) -> StoreFuture<'a, FilteredPage> {
+        Box::pin(self.read_all_filtered_now(from_position, max_count, filter))
+    }
+
+    /// Woken at once by appends through this store (or its clones); appends
+    /// by other processes are found by polling every
+    /// [`poll_interval`](SqliteStoreBuilder::poll_interval).
+    fn watch_log(&self) -> LogWatch {
+        self.watch_log_now()
+    }
+
+    fn head_position(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let head: i64 = sqlx::query_scalar(self.inner.schema.head_position.q())
+                .fetch_one(self.readers()?)
+                .await
+                .map_err(|e| self.read_failed(e))?;
+            Ok(u64::try_from(head).unwrap_or(0))
+        })
+    }
+
     fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             snapshot.stream_id.validate()?;
@@ -909,6 +1024,24 @@ impl EventStore for SqliteStore {
             stream.validate()?;
             self.load_snapshot_now(stream).await
         })
+    }
+
+    /// In the table `{prefix}checkpoints` of the store's file.
+    fn load_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(self.load_checkpoint_now(name))
+    }
+
+    /// Written on the writer connection, between appends.
+    fn save_checkpoint<'a>(&'a self, name: &'a str, position: u64) -> StoreFuture<'a, ()> {
+        Box::pin(self.save_checkpoint_now(name, position))
+    }
+
+    fn delete_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(self.delete_checkpoint_now(name))
+    }
+
+    fn checkpoints(&self) -> StoreFuture<'_, Vec<(String, u64)>> {
+        Box::pin(self.checkpoints_now())
     }
 
     /// Excludes other lockers of the stream in this process (through any

@@ -54,12 +54,17 @@ pub(crate) struct Schema {
     pub(crate) prefix: String,
     pub(crate) read_stream: Sql,
     pub(crate) read_all: Sql,
+    /// The filtered read: the log's head, then the wanted events of a window.
+    pub(crate) read_filtered: Sql,
     pub(crate) stream_version: Sql,
     pub(crate) event_id_exists: Sql,
     pub(crate) save_snapshot: Sql,
     pub(crate) load_snapshot: Sql,
     pub(crate) save_checkpoint: Sql,
     pub(crate) load_checkpoint: Sql,
+    pub(crate) delete_checkpoint: Sql,
+    pub(crate) list_checkpoints: Sql,
+    pub(crate) head_position: Sql,
     /// What one append statement wrote, by stream, from its position range.
     pub(crate) written_between: Sql,
     /// The single-append, single-event insert without `RETURNING`, built once.
@@ -90,6 +95,20 @@ impl Schema {
             read_all: Sql::new(format!(
                 "SELECT {EVENT_COLUMNS} FROM {p}events WHERE position >= ?1 ORDER BY position LIMIT ?2"
             )),
+            // The head comes from the statement's own snapshot: a position past
+            // it may still be written, so the read never moves beyond it. The
+            // lists are JSON arrays (NULL: no list). The category is the part of
+            // the stream id before its first `-`, compared whole.
+            read_filtered: Sql::new(format!(
+                "SELECT h.head, e.* FROM (SELECT coalesce(max(position), 0) AS head FROM {p}events) AS h \
+                 LEFT JOIN (SELECT {EVENT_COLUMNS} FROM {p}events \
+                 WHERE position >= ?1 AND position <= ?2 \
+                 AND (?4 IS NULL OR event_type IN (SELECT value FROM json_each(?4))) \
+                 AND (?5 IS NULL OR (instr(stream_id, '-') > 0 \
+                 AND substr(stream_id, 1, instr(stream_id, '-') - 1) IN (SELECT value FROM json_each(?5)))) \
+                 ORDER BY position LIMIT ?3) AS e ON 1 ORDER BY e.position"
+            )),
+            head_position: Sql::new(format!("SELECT coalesce(max(position), 0) FROM {p}events")),
             // One row, NULL for a stream without events.
             stream_version: Sql::new(format!(
                 "SELECT max(stream_version) FROM {p}events WHERE stream_id = ?1"
@@ -113,6 +132,11 @@ impl Schema {
             )),
             load_checkpoint: Sql::new(format!(
                 "SELECT position FROM {p}checkpoints WHERE name = ?1"
+            )),
+            delete_checkpoint: Sql::new(format!("DELETE FROM {p}checkpoints WHERE name = ?1")),
+            // BINARY collation: byte-wise, as the other stores sort.
+            list_checkpoints: Sql::new(format!(
+                "SELECT name, position FROM {p}checkpoints ORDER BY name"
             )),
             written_between: Sql::new(format!(
                 "SELECT stream_id, max(stream_version), min(position), max(position) FROM {p}events \

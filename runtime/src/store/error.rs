@@ -1,4 +1,4 @@
-use super::{ExpectedVersion, InvalidStreamId, StreamId};
+use super::{ExpectedVersion, InvalidCheckpoint, InvalidStreamId, StreamId};
 use uuid::Uuid;
 
 /// A failure of an event store operation.
@@ -74,6 +74,21 @@ pub enum StoreError {
         position: Option<u64>,
         /// What was wrong.
         reason: String,
+    },
+    /// The checkpoint name or position cannot be kept (empty, a NUL
+    /// character, too long, a position above `i64::MAX`); nothing was read
+    /// or written.
+    #[error(transparent)]
+    InvalidCheckpoint(#[from] InvalidCheckpoint),
+    /// The store does not offer this operation: a store written outside
+    /// Annals that keeps the trait's default for it. Every store shipped with
+    /// Annals offers every operation.
+    #[error("the event store `{store}` does not support `{operation}`")]
+    Unsupported {
+        /// The store's Rust type.
+        store: &'static str,
+        /// The [`EventStore`](crate::EventStore) method.
+        operation: &'static str,
     },
     /// The database could not be reached or the connection was lost.
     /// The operation may be retried once it is back.

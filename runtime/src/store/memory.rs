@@ -1,14 +1,15 @@
 //! The in-memory store: for tests, examples and benchmarks.
 
 use super::{
-    AppendResult, EventStore, ExpectedVersion, LocalLocks, Metadata, NewEvent, Payload,
-    RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
-    validate_events,
+    AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LocalLocks, LogWatch,
+    Metadata, NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint,
+    StreamId, StreamLock, validate_checkpoint, validate_checkpoint_name, validate_events,
+    window_end,
 };
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::ready;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -65,6 +66,8 @@ struct State {
     /// Every recorded event id, so each is recorded at most once.
     ids: IdIndex,
     snapshots: HashMap<StreamId, Snapshot>,
+    /// Durable subscriptions' positions, by name (so listed in name order).
+    checkpoints: BTreeMap<String, u64>,
     /// When the last append was recorded.
     last_recorded_at: SystemTime,
 }
@@ -77,6 +80,7 @@ impl Default for State {
             streams: Vec::new(),
             ids: IdIndex::default(),
             snapshots: HashMap::default(),
+            checkpoints: BTreeMap::new(),
             last_recorded_at: SystemTime::UNIX_EPOCH,
         }
     }
@@ -197,6 +201,40 @@ impl MemoryStore {
             .enumerate()
             .map(|(k, e)| state.recorded(start + k, e))
             .collect()
+    }
+
+    /// Scans at most a window of the log from `from_position`, building only
+    /// the events `filter` wants.
+    fn read_all_filtered_now(
+        &self,
+        from_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+    ) -> FilteredPage {
+        let from = from_position.max(1);
+        let mut page = FilteredPage {
+            events: Vec::new(),
+            next_position: from,
+        };
+        if max_count == 0 {
+            return page;
+        }
+        let state = self.inner.state.lock();
+        let start = (from - 1).min(state.events.len() as u64) as usize;
+        let end = window_end(from).min(state.events.len() as u64) as usize;
+        // Everything up to `end` is scanned unless the page fills first.
+        page.next_position = page.next_position.max(end as u64 + 1);
+        for (k, e) in state.events.iter_from(start).take(end - start).enumerate() {
+            let stream = &state.streams[e.stream].id;
+            if filter.matches_type_and_stream(&e.event_type, stream.as_str()) {
+                page.events.push(state.recorded(start + k, e));
+                if page.events.len() == max_count {
+                    page.next_position = (start + k) as u64 + 2;
+                    break;
+                }
+            }
+        }
+        page
     }
 }
 
@@ -428,6 +466,19 @@ impl EventStore for MemoryStore {
         Box::pin(ready(Ok(self.read_all_now(from_position, max_count))))
     }
 
+    fn read_all_filtered<'a>(
+        &'a self,
+        from_position: u64,
+        max_count: usize,
+        filter: &'a EventFilter,
+    ) -> StoreFuture<'a, FilteredPage> {
+        Box::pin(ready(Ok(self.read_all_filtered_now(
+            from_position,
+            max_count,
+            filter,
+        ))))
+    }
+
     fn subscribe_all(
         &self,
         from_position: u64,
@@ -457,6 +508,18 @@ impl EventStore for MemoryStore {
         ))
     }
 
+    /// Woken by every append to this store (or its clones); nothing else can
+    /// write to it, so the poll interval ([`LogWatch::DEFAULT_POLL_INTERVAL`])
+    /// only bounds the wait.
+    fn watch_log(&self) -> LogWatch {
+        LogWatch::new(self.inner.head.subscribe(), LogWatch::DEFAULT_POLL_INTERVAL)
+    }
+
+    fn head_position(&self) -> StoreFuture<'_, u64> {
+        let head = self.inner.state.lock().events.len() as u64;
+        Box::pin(std::future::ready(Ok(head)))
+    }
+
     fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()> {
         let saved = snapshot
             .stream_id
@@ -478,6 +541,47 @@ impl EventStore for MemoryStore {
             .map_err(StoreError::from)
             .map(|()| self.inner.state.lock().snapshots.get(stream).cloned());
         Box::pin(ready(loaded))
+    }
+
+    fn load_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<u64>> {
+        let loaded = validate_checkpoint_name(name)
+            .map_err(StoreError::from)
+            .map(|()| self.inner.state.lock().checkpoints.get(name).copied());
+        Box::pin(ready(loaded))
+    }
+
+    fn save_checkpoint<'a>(&'a self, name: &'a str, position: u64) -> StoreFuture<'a, ()> {
+        let saved = validate_checkpoint(name, position)
+            .map_err(StoreError::from)
+            .map(|_| {
+                let mut state = self.inner.state.lock();
+                match state.checkpoints.get_mut(name) {
+                    Some(kept) => *kept = position,
+                    None => {
+                        state.checkpoints.insert(name.to_owned(), position);
+                    }
+                }
+            });
+        Box::pin(ready(saved))
+    }
+
+    fn delete_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        let deleted = validate_checkpoint_name(name)
+            .map_err(StoreError::from)
+            .map(|()| {
+                self.inner.state.lock().checkpoints.remove(name);
+            });
+        Box::pin(ready(deleted))
+    }
+
+    fn checkpoints(&self) -> StoreFuture<'_, Vec<(String, u64)>> {
+        let state = self.inner.state.lock();
+        let all = state
+            .checkpoints
+            .iter()
+            .map(|(name, &position)| (name.clone(), position))
+            .collect();
+        Box::pin(ready(Ok(all)))
     }
 
     fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {

@@ -7,14 +7,27 @@
 //! domain types happens in the [`App`](crate::App).
 
 mod any;
+mod checkpoint;
 mod error;
+mod filter;
 mod lock;
 pub mod memory;
 mod types;
 mod validate;
+mod watch;
 
 pub use any::AnyStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use checkpoint::stored_position;
+pub use checkpoint::{
+    InvalidCheckpoint, MAX_CHECKPOINT_NAME_LEN, MAX_CHECKPOINT_POSITION, validate_checkpoint,
+    validate_checkpoint_name,
+};
 pub use error::StoreError;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use filter::page_of;
+pub(crate) use filter::window_end;
+pub use filter::{EventFilter, FilteredPage};
 pub(crate) use lock::LocalLocks;
 pub use lock::StreamLock;
 pub use memory::MemoryStore;
@@ -25,6 +38,7 @@ pub use types::{
 pub(crate) use types::{validate_aggregate_stream, validate_category};
 pub use validate::validate_append;
 pub(crate) use validate::validate_events;
+pub use watch::{LogWatch, WakeCause};
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -182,11 +196,190 @@ pub trait EventStore: Send + Sync + 'static {
         from_position: u64,
     ) -> BoxStream<'static, Result<RecordedEvent, StoreError>>;
 
+    /// Reads up to `max_count` events of the global log whose position is
+    /// `>= from_position` and that `filter` wants, in position order, with
+    /// the position the next read continues from.
+    ///
+    /// [`FilteredPage::next_position`] is where the next read continues:
+    /// every matching event below it has been returned, by this page or an
+    /// earlier one. It may be far past the last event returned when the read
+    /// scanned many events the filter does not want, so a reader that wants
+    /// one rare event type and checkpoints `next_position - 1` never scans
+    /// those again. A page may be empty with `next_position` moved on (only
+    /// unwanted events were scanned): read on from there. An empty page with
+    /// `next_position == from_position` means nothing more for now (wait with
+    /// [`watch_log`](Self::watch_log)). A read scans a bounded stretch of the
+    /// log, so a page can be shorter than `max_count` before the log's end.
+    /// Position 0 reads as 1; `max_count` 0 reads nothing.
+    ///
+    /// The safe horizon of [`read_all`](Self::read_all) holds: `next_position`
+    /// never passes an event that may still become visible (on PostgreSQL, a
+    /// position drawn by a transaction that has not committed yet, whether or
+    /// not that event will match).
+    ///
+    /// A corrupt event the filter wants is reported as `read_all` reports it:
+    /// the good events before it come first, with `next_position` at it; the
+    /// read that starts at it fails with [`StoreError::Corrupt`] naming its
+    /// position. The SQL stores filter by the type and stream columns before
+    /// decoding anything, so a corrupt event that the filter does not want by
+    /// those columns (or whose type or stream column cannot be read, when a
+    /// list is set for it) is passed over like any unwanted event. This
+    /// default reads [`read_all`](Self::read_all) and filters the events
+    /// here: it reports every corrupt event, wanted or not.
+    ///
+    /// ```
+    /// use annals::{EventFilter, EventStore, ExpectedVersion, MemoryStore, NewEvent, Payload, StreamId};
+    /// # futures::executor::block_on(async {
+    /// let store = MemoryStore::new();
+    /// let event = |t: &'static str| NewEvent::new(t, 1, Payload::from_json("{}").unwrap());
+    /// store.append(&StreamId::new("Account-1"), ExpectedVersion::Any, vec![event("Opened"), event("Deposited")]).await?;
+    /// store.append(&StreamId::new("Loan-1"), ExpectedVersion::Any, vec![event("Deposited")]).await?;
+    ///
+    /// let wanted = EventFilter::all().event_types(["Deposited"]).categories(["Account"]);
+    /// let page = store.read_all_filtered(1, 100, &wanted).await?;
+    /// assert_eq!(page.events.len(), 1);
+    /// assert_eq!(page.events[0].global_position, 2);
+    /// // Everything up to the log's end was scanned: a checkpoint of 3 is safe.
+    /// assert_eq!(page.next_position, 4);
+    /// let nothing_new = store.read_all_filtered(page.next_position, 100, &wanted).await?;
+    /// assert!(nothing_new.events.is_empty());
+    /// assert_eq!(nothing_new.next_position, 4);
+    /// # Ok::<(), annals::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    fn read_all_filtered<'a>(
+        &'a self,
+        from_position: u64,
+        max_count: usize,
+        filter: &'a EventFilter,
+    ) -> StoreFuture<'a, FilteredPage> {
+        Box::pin(async move {
+            let from = from_position.max(1);
+            if max_count == 0 {
+                return Ok(FilteredPage {
+                    events: Vec::new(),
+                    next_position: from,
+                });
+            }
+            let read = self
+                .read_all(from, max_count.max(DEFAULT_READ_BATCH))
+                .await?;
+            Ok(filter::filter_page(from, max_count, read, filter))
+        })
+    }
+
+    /// The global position of the newest event in the log (0 when it is
+    /// empty): how far a reader is behind (a handler's lag), and where a
+    /// reader that wants only new events starts.
+    ///
+    /// ```
+    /// use annals::{EventStore, ExpectedVersion, MemoryStore, NewEvent, Payload, StreamId};
+    /// # futures::executor::block_on(async {
+    /// let store = MemoryStore::new();
+    /// assert_eq!(store.head_position().await?, 0);
+    /// let event = NewEvent::new("Pinged", 1, Payload::from_json("{}")?);
+    /// let done = store.append(&StreamId::new("Pinger-1"), ExpectedVersion::Any, vec![event]).await?;
+    /// assert_eq!(store.head_position().await?, done.last_position);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// This default is [`StoreError::Unsupported`].
+    fn head_position(&self) -> StoreFuture<'_, u64> {
+        unsupported::<Self, _>("head_position")
+    }
+
+    /// A wake-up signal for a reader of the global log: see [`LogWatch`].
+    /// This default cannot tell when there are new events and only polls,
+    /// every [`LogWatch::DEFAULT_POLL_INTERVAL`].
+    ///
+    /// ```
+    /// use annals::{EventFilter, EventStore, StoreError};
+    ///
+    /// /// Hands every event of type `Deposited` to `handle`, forever.
+    /// async fn follow(store: &dyn EventStore, mut handle: impl FnMut(&annals::RecordedEvent)) -> Result<(), StoreError> {
+    ///     let wanted = EventFilter::all().event_types(["Deposited"]);
+    ///     let mut watch = store.watch_log();
+    ///     let mut next = 1;
+    ///     loop {
+    ///         watch.mark();
+    ///         let page = store.read_all_filtered(next, 500, &wanted).await?;
+    ///         page.events.iter().for_each(&mut handle);
+    ///         if page.events.is_empty() && page.next_position == next {
+    ///             watch.changed().await;
+    ///         }
+    ///         next = page.next_position;
+    ///     }
+    /// }
+    /// ```
+    fn watch_log(&self) -> LogWatch {
+        LogWatch::polling(LogWatch::DEFAULT_POLL_INTERVAL)
+    }
+
     /// Stores `snapshot`, replacing an older one of the same stream.
     fn save_snapshot(&self, snapshot: Snapshot) -> StoreFuture<'_, ()>;
 
     /// Loads the newest snapshot of `stream`, if any.
     fn load_snapshot<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, Option<Snapshot>>;
+
+    /// The last global position the durable subscription `name` has
+    /// handled, or `None` when it has no checkpoint.
+    ///
+    /// Checkpoints live in the store's own database (a table beside the
+    /// events in the SQL stores), so they survive restarts and every process
+    /// on the database sees the same ones. A name must be valid
+    /// ([`validate_checkpoint_name`]), or the call fails with
+    /// [`StoreError::InvalidCheckpoint`] before anything is read. This default
+    /// fails with [`StoreError::Unsupported`]; every store shipped with
+    /// Annals keeps checkpoints.
+    ///
+    /// ```
+    /// use annals::{EventStore, MemoryStore};
+    /// # futures::executor::block_on(async {
+    /// let store = MemoryStore::new();
+    /// assert_eq!(store.load_checkpoint("balances").await?, None);
+    /// store.save_checkpoint("balances", 42).await?;
+    /// assert_eq!(store.load_checkpoint("balances").await?, Some(42));
+    /// // A rebuild starts over: a checkpoint may move backwards, or go.
+    /// store.save_checkpoint("balances", 7).await?;
+    /// store.save_checkpoint("audit", 40).await?;
+    /// assert_eq!(store.checkpoints().await?, [("audit".to_owned(), 40), ("balances".to_owned(), 7)]);
+    /// store.delete_checkpoint("balances").await?;
+    /// assert_eq!(store.load_checkpoint("balances").await?, None);
+    /// # Ok::<(), annals::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    fn load_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<u64>> {
+        let _ = name;
+        unsupported::<Self, _>("load_checkpoint")
+    }
+
+    /// Records `position` as the last global position `name` has handled,
+    /// inserting or replacing its checkpoint. A later save may move it
+    /// backwards (a reset and rebuild).
+    ///
+    /// Fails with [`StoreError::InvalidCheckpoint`] for an invalid name or a
+    /// position above [`MAX_CHECKPOINT_POSITION`], writing nothing. This
+    /// default fails with [`StoreError::Unsupported`].
+    fn save_checkpoint<'a>(&'a self, name: &'a str, position: u64) -> StoreFuture<'a, ()> {
+        let _ = (name, position);
+        unsupported::<Self, _>("save_checkpoint")
+    }
+
+    /// Forgets `name`'s checkpoint (a reset); nothing happens when there is
+    /// none. Fails with [`StoreError::InvalidCheckpoint`] for an invalid name.
+    /// This default fails with [`StoreError::Unsupported`].
+    fn delete_checkpoint<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        let _ = name;
+        unsupported::<Self, _>("delete_checkpoint")
+    }
+
+    /// Every checkpoint, as `(name, position)`, sorted by name (byte-wise):
+    /// for status pages and operator commands. This default fails with
+    /// [`StoreError::Unsupported`].
+    fn checkpoints(&self) -> StoreFuture<'_, Vec<(String, u64)>> {
+        unsupported::<Self, _>("checkpoints")
+    }
 
     /// Waits until this caller alone among the store's lockers holds `stream`,
     /// until the returned [`StreamLock`] is dropped.
@@ -228,4 +421,12 @@ pub trait EventStore: Send + Sync + 'static {
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
     }
+}
+
+/// The failure of a trait default that store `S` does not override.
+fn unsupported<S: ?Sized, T: Send + 'static>(operation: &'static str) -> StoreFuture<'static, T> {
+    Box::pin(std::future::ready(Err(StoreError::Unsupported {
+        store: std::any::type_name::<S>(),
+        operation,
+    })))
 }

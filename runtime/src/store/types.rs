@@ -131,23 +131,48 @@ fn truncated(text: &str, chars: usize) -> String {
     text.chars().take(chars).collect()
 }
 
-fn validate_stream(stream: &str) -> Result<(), InvalidStreamId> {
-    if stream.is_empty() {
-        return Err(InvalidStreamId::Empty);
+/// What keeps a name (a stream id, a checkpoint name) out of every store.
+pub(crate) enum NameFlaw {
+    Empty,
+    /// Longer than the limit; the name's first 40 characters.
+    TooLong {
+        start: String,
+    },
+    /// A NUL character, which PostgreSQL cannot store; the first 100 characters.
+    Nul {
+        shown: String,
+    },
+}
+
+/// Checks a name every store must be able to keep: not empty, at most `max`
+/// bytes, no NUL character.
+pub(crate) fn name_flaw(name: &str, max: usize) -> Option<NameFlaw> {
+    if name.is_empty() {
+        Some(NameFlaw::Empty)
+    } else if name.len() > max {
+        Some(NameFlaw::TooLong {
+            start: truncated(name, 40),
+        })
+    } else if memchr::memchr(0, name.as_bytes()).is_some() {
+        Some(NameFlaw::Nul {
+            shown: truncated(name, 100),
+        })
+    } else {
+        None
     }
-    if stream.len() > StreamId::MAX_LEN {
-        return Err(InvalidStreamId::TooLong {
+}
+
+fn validate_stream(stream: &str) -> Result<(), InvalidStreamId> {
+    match name_flaw(stream, StreamId::MAX_LEN) {
+        None => Ok(()),
+        Some(NameFlaw::Empty) => Err(InvalidStreamId::Empty),
+        Some(NameFlaw::TooLong { start }) => Err(InvalidStreamId::TooLong {
             len: stream.len(),
             max: StreamId::MAX_LEN,
-            start: truncated(stream, 40),
-        });
+            start,
+        }),
+        Some(NameFlaw::Nul { shown }) => Err(InvalidStreamId::Nul { stream: shown }),
     }
-    if memchr::memchr(0, stream.as_bytes()).is_some() {
-        return Err(InvalidStreamId::Nul {
-            stream: truncated(stream, 100),
-        });
-    }
-    Ok(())
 }
 
 /// Checks an aggregate type name: what `#[aggregate(name = ..)]` also checks
