@@ -52,6 +52,7 @@ impl App {
     where
         C: Command,
         C::Aggregate: Handles<C>,
+        T: Send,
     {
         let event_ids = EventIds::new(options.command_id);
         let command_id = event_ids.command_id();

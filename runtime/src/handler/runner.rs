@@ -98,15 +98,16 @@ impl Runner {
     }
 
     /// Sleeps for `pause`; `false` if the app began shutting down meanwhile.
-    async fn pause(&mut self, pause: Duration) -> bool {
+    async fn pause(&self, pause: Duration) -> bool {
+        let mut stop = self.stop.clone();
         tokio::select! {
             _ = tokio::time::sleep(pause) => !self.stopping(),
-            _ = self.stop.wait_for(|s| *s) => false,
+            _ = stop.wait_for(|s| *s) => false,
         }
     }
 
     /// Records a store error and backs off; `false` if shutting down.
-    async fn store_failed(&mut self, error: &StoreError, failures: &mut u32) -> bool {
+    async fn store_failed(&self, error: &StoreError, failures: &mut u32) -> bool {
         *failures += 1;
         let position = self.status.snapshot().position;
         tracing::warn!(handler = self.spec.name, error = %chain(error), "event store error; retrying");
