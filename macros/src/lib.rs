@@ -19,6 +19,7 @@
 mod aggregate;
 mod command;
 mod event;
+mod event_handler;
 mod internals;
 
 use proc_macro::TokenStream;
@@ -274,4 +275,10 @@ pub fn command(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn aggregate(args: TokenStream, input: TokenStream) -> TokenStream {
     aggregate::expand(args.into(), input.into()).into()
+}
+
+/// Declares an event handler. (Docs to come.)
+#[proc_macro_attribute]
+pub fn event_handler(args: TokenStream, input: TokenStream) -> TokenStream {
+    event_handler::expand(args.into(), input.into()).into()
 }

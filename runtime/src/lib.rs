@@ -103,7 +103,7 @@ pub mod __private;
 pub use aggregate::{
     Aggregate, Command, DecodeError, Event, EventType, HandlerOutput, Handles, IntoEvents,
 };
-pub use annals_macros::{aggregate, command, event};
+pub use annals_macros::{aggregate, command, event, event_handler};
 pub use app::{
     AggregateRegistration, AnyDomainError, App, AppBuilder, BoxError, BuildError, CommandContext,
     CommandOutcome, CommandRoute, DispatchError, DispatchFuture, DispatchOptions, Dispatched,
@@ -121,7 +121,7 @@ pub use uuid::Uuid;
 /// Everything an application module usually needs: `use annals::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Aggregate, App, Command, DispatchError, DispatchOptions, Event, EventStore, Handles,
-        MemoryStore, aggregate, command, event,
+        Aggregate, App, Command, DispatchError, DispatchOptions, Event, EventMeta, EventStore,
+        Handles, MemoryStore, aggregate, command, event, event_handler,
     };
 }

@@ -112,7 +112,9 @@ impl<'a> EventMeta<'a> {
 #[non_exhaustive]
 pub enum HandlerError {
     /// The stored event could not be decoded into the type the handler takes.
-    #[error("cannot decode event at position {position} ({event_type} v{event_version}) of stream `{stream_id}`")]
+    #[error(
+        "cannot decode event at position {position} ({event_type} v{event_version}) of stream `{stream_id}`"
+    )]
     Decode {
         /// Its global position.
         position: u64,
