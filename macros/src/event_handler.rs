@@ -12,7 +12,7 @@ use crate::internals::ast::{
 };
 use crate::internals::ctxt::{Ctxt, Errors};
 use crate::internals::symbol::{EVENT_HANDLER, HANDLE};
-use crate::internals::{attr, check, debug_expansion, krate};
+use crate::internals::{attr, check, debug_expansion, krate, respan};
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -199,10 +199,11 @@ fn impl_handler(ir: &HandlerImpl, name: &str, skip: &[usize], complete: bool) ->
         .collect();
 
     // `Sync` is checked behind `Send`, so an `Rc` in the handler is one error.
+    let at_self = respan(&krate, self_ty.span());
     let self_check = quote_spanned! {self_ty.span()=>
-        const __SEND_OK: bool = #krate::__private::handler_send::<#self_ty>();
+        const __SEND_OK: bool = #at_self::__private::handler_send::<#self_ty>();
         type __Sendable = #krate::__private::Checked<#self_ty, { __SEND_OK }>;
-        const __HANDLER_OK: bool = #krate::__private::handler_sync::<__Sendable>();
+        const __HANDLER_OK: bool = #at_self::__private::handler_sync::<__Sendable>();
     };
     let checks = routed
         .iter()
@@ -276,15 +277,18 @@ fn impl_handler(ir: &HandlerImpl, name: &str, skip: &[usize], complete: bool) ->
 }
 
 /// The method's event type, named once as `__Event{i}` and checked at the
-/// user's token; its return type, checked at the user's token.
+/// user's token; its return type, checked at the user's token. (The path to
+/// each check function is spanned there too: rustc reports a bound that
+/// fails through a blanket impl at the whole path.)
 fn method_checks(krate: &TokenStream, i: usize, r: &Routed) -> TokenStream {
     let event = r.event;
     let handled = &r.handled;
-    let event_alias = format_ident!("__Event{}", i);
+    let event_alias = format_ident!("__Event{}", i, span = event.span());
     let event_ok = format_ident!("__EVENT_OK{}", i);
+    let at_event = respan(krate, event.span());
     let event_check = quote_spanned! {event.span()=>
         type #event_alias = #event;
-        const #event_ok: bool = #krate::__private::handled_event::<#event_alias>();
+        const #event_ok: bool = #at_event::__private::handled_event::<#event_alias>();
         type #handled = #krate::__private::Checked<#event_alias, { #event_ok }>;
     };
     let returned = format_ident!("__Returned{}", i);
@@ -292,18 +296,22 @@ fn method_checks(krate: &TokenStream, i: usize, r: &Routed) -> TokenStream {
     let return_check = match &r.method.output {
         ReturnShape::Unit => TokenStream::new(),
         ReturnShape::Result { whole, ok, error } => {
-            let ok_check = quote_spanned!(ok.span()=> #krate::__private::handler_ok::<#ok>());
+            let (at_ok, at_error) = (respan(krate, ok.span()), respan(krate, error.span()));
+            let ok_check = quote_spanned!(ok.span()=> #at_ok::__private::handler_ok::<#ok>());
             let error_check =
-                quote_spanned!(error.span()=> #krate::__private::handler_error::<#error>());
+                quote_spanned!(error.span()=> #at_error::__private::handler_error::<#error>());
             quote_spanned! {whole.span()=>
                 const #return_ok: bool = #ok_check & #error_check;
                 type #returned = #krate::__private::Checked<#whole, { #return_ok }>;
             }
         }
-        ReturnShape::Other(ty) => quote_spanned! {ty.span()=>
-            const #return_ok: bool = #krate::__private::handler_return::<#ty>();
+        ReturnShape::Other(ty) => {
+            let at_ty = respan(krate, ty.span());
+            quote_spanned! {ty.span()=>
+            const #return_ok: bool = #at_ty::__private::handler_return::<#ty>();
             type #returned = #krate::__private::Checked<#ty, { #return_ok }>;
-        },
+            }
+        }
     };
     quote! {
         #event_check
@@ -330,11 +338,10 @@ fn ambiguity_checks(krate: &TokenStream, handler: &str, routed: &[Routed]) -> To
             let head = format!(
                 "`{b_name}` (taken by `{b_method}`) and `{a_name}` (taken by `{a_method}`) both have an event type named `"
             );
-            let middle = format!(
-                "`: `{handler}` routes each event to a method by its type name, so it could not tell which method a `"
+            let tail = format!(
+                "`: `{handler}` routes each event to a method by its type name alone, so events of that name would all go to `{a_method}`; \
+                 give one of the two types another name with `#[event(rename = \"..\")]`"
             );
-            let tail =
-                "` event is for; give one of them another name with `#[event(rename = \"..\")]`";
             checks.extend(quote_spanned! {second.event.span()=>
                 const _: () = match #krate::__private::shared_event_type(
                     <#a as #krate::Event>::TYPES,
@@ -343,8 +350,6 @@ fn ambiguity_checks(krate: &TokenStream, handler: &str, routed: &[Routed]) -> To
                     ::core::option::Option::Some(name) => {
                         let message = #krate::__private::ConstMessage::new()
                             .push(#head)
-                            .push(name)
-                            .push(#middle)
                             .push(name)
                             .push(#tail);
                         ::core::panic!("{}", message.as_str())

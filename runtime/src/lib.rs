@@ -9,6 +9,9 @@
 //! - [`#[aggregate]`](macro@aggregate) on the state type and on its `impl`
 //!   block writes the dispatch table (command → `#[handle]` function) and the
 //!   fold (`#[apply]`), checked at compile time;
+//! - [`#[event_handler]`](macro@event_handler) on an `impl` block with one
+//!   method per event type writes an [`EventHandler`]: its interest set,
+//!   routing, decoding and metadata, checked at compile time;
 //! - an [`App`] routes commands to cached aggregates and persists their events
 //!   in an [`EventStore`]: [`MemoryStore`] here, SQLite and PostgreSQL behind
 //!   the `sqlite` and `postgres` features.

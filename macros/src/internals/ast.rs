@@ -925,11 +925,12 @@ impl<'a> HandlerImpl<'a> {
             );
         }
         if !item.generics.params.is_empty() {
+            let base = self_name.split('<').next().unwrap_or_default();
             cx.error_spanned_by(
                 &item.generics,
                 format!(
-                    "`#[event_handler]` cannot go on a generic impl: the handler's name keys its checkpoint, so every instance of `{self_name}` would share one; \
-                     write the impl for one concrete type (`impl {self_name} {{ .. }}` with the type arguments filled in)"
+                    "`#[event_handler]` cannot go on a generic impl: the handler's name keys its checkpoint, so every `{base}<..>` would share one; \
+                     write the impl for one concrete type, `impl {base}<..> {{ .. }}` with the type arguments filled in"
                 ),
             );
         }
