@@ -1,6 +1,7 @@
 //! Procedural macros of [annals](https://docs.rs/annals). Depend on `annals`
-//! and use them as `annals::event`, `annals::command` and `annals::aggregate`
-//! (or through `annals::prelude::*`); this crate is an implementation detail.
+//! and use them as `annals::event`, `annals::command`, `annals::aggregate`
+//! and `annals::event_handler` (or through `annals::prelude::*`); this crate
+//! is an implementation detail.
 //!
 //! The examples here are not compiled (a proc-macro crate cannot run its own
 //! macros in doctests); the `annals` crate's documentation has runnable ones.
@@ -19,6 +20,7 @@
 mod aggregate;
 mod command;
 mod event;
+mod event_handler;
 mod internals;
 
 use proc_macro::TokenStream;
@@ -274,4 +276,116 @@ pub fn command(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn aggregate(args: TokenStream, input: TokenStream) -> TokenStream {
     aggregate::expand(args.into(), input.into()).into()
+}
+
+/// Declares an event handler: code that reacts to recorded events, one
+/// method per event type it wants.
+///
+/// ```ignore
+/// use annals::prelude::*;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// #[derive(Default)]
+/// pub struct BalanceNotifier { sent: AtomicU64 }
+///
+/// #[event_handler(name = "balance-notifier", start_from = now, concurrency = 4)]
+/// impl BalanceNotifier {
+///     async fn on_account(&self, event: &AccountEvent, meta: &EventMeta<'_>) -> Result<(), NotifyError> {
+///         if let AccountEvent::MoneyDeposited { amount } = event {
+///             mailer::send(meta.stream_id().as_str(), *amount).await?;
+///             self.sent.fetch_add(1, Ordering::Relaxed);
+///         }
+///         Ok(())
+///     }
+///
+///     fn on_teller(&self, event: &TellerEvent) {
+///         tracing::info!(?event, "teller event");
+///     }
+/// }
+///
+/// // Helpers go in a plain impl block.
+/// impl BalanceNotifier {
+///     pub fn sent(&self) -> u64 { self.sent.load(Ordering::Relaxed) }
+/// }
+/// ```
+///
+/// # Attribute keys
+///
+/// | key | default | meaning |
+/// | --- | --- | --- |
+/// | `name = "name"` | the type's name as written (`"BalanceNotifier"`, `"Welcome<Smtp>"`) | the durable name, the key of the handler's checkpoint: renaming it starts the handler again from `start_from`; not empty, at most 1024 bytes, no NUL or control characters |
+/// | `start_from = origin` or `now` | `origin` | where a handler without a checkpoint starts: the whole history, or the events recorded after it first starts |
+/// | `concurrency = N` | `1` | how many events it handles at once at most, 1 or more; events of one stream are always handled one after another |
+/// | `crate = "path"` | `"::annals"` | where generated code finds the runtime |
+///
+/// # Methods
+///
+/// Put it on an inherent `impl` block of the handler type. Every function in
+/// that block is a handler method for one event type (an `#[event]` enum or
+/// struct, of any aggregate); helpers go in another `impl` block:
+///
+/// ```text
+/// fn name(&self, event: &Events)
+/// fn name(&self, event: &Events, meta: &EventMeta<'_>)
+/// async fn name(&self, event: &Events) -> Result<(), E>
+/// async fn name(&self, event: &Events, meta: &EventMeta<'_>) -> Result<(), E>
+/// ```
+///
+/// - `&self` only: one handler value serves every call, `concurrency` of
+///   them at once; keep changing state behind atomics or a `Mutex`.
+/// - The event by shared reference; each event type in one method (`match`
+///   on its variants there).
+/// - Optionally the event's [`EventMeta`](https://docs.rs/annals/latest/annals/handler/struct.EventMeta.html):
+///   its position, stream, stream version, correlation and causation ids.
+///   Anything else a method needs (a mail client, a pool) is a field of the
+///   handler.
+/// - Returns `()` or `Result<(), E>` with `E` convertible into
+///   `Box<dyn Error + Send + Sync>` (any `std::error::Error + Send + Sync + 'static`).
+///   An error reaches the runner as `HandlerError::Failed`, with `E` as its
+///   `source()`.
+/// - `async` or not; an `async` method's future must be `Send`.
+///
+/// The impl block is kept as written, so its methods stay callable. The
+/// handler type must be `Send + Sync + 'static`. A concrete instance of a
+/// generic type is fine (`impl Welcome<Smtp>`); a generic impl is not.
+///
+/// # What it generates
+///
+/// - `impl annals::EventHandler`: `NAME`, `START_FROM`, `CONCURRENCY`, and
+///   `INTEREST`, each method's `Event::TYPES` in method order; `handle()`
+///   routes a recorded event by its type name (`annals::handler::route`),
+///   decodes it (a corrupt payload is `HandlerError::Decode`, naming its
+///   position), builds its `EventMeta` if the method takes it, calls the
+///   method (awaiting it if `async`) and converts its return; an event
+///   outside `INTEREST` is `Ok(())` and calls nothing.
+/// - A `HandlerRegistration` (name, Rust type, `file:line`) in the `inventory`
+///   registry, which lets the runner refuse two handlers with one name.
+///
+/// # Checked at compile time, at your tokens
+///
+/// - unknown keys (with the likely intended one) and duplicate keys;
+///   `concurrency = 0`; a `start_from` other than `origin` or `now`; a
+///   `name` that is empty, has NUL or control characters, or is longer than
+///   1024 bytes;
+/// - a method taking a type that is not an `#[event]` type; two methods
+///   taking one event type; two event types that share an event type name
+///   (events are routed by name, so one method would get the other's
+///   events: reported when the constants are evaluated, naming the name);
+/// - wrong signatures: `&mut self`, `self` or no receiver (a helper or a
+///   constructor in the block), no event, the event by value, a third
+///   parameter that is not `&EventMeta`, more parameters, generic or
+///   `unsafe` methods, a return type other than `()` or `Result<(), E>`, an
+///   error type that is not an error;
+/// - an `async` method whose future is not `Send` (at the method's name); a
+///   handler type that is not `Send + Sync + 'static`;
+/// - an impl block without methods; `#[handle]` on a method; the attribute
+///   on a struct, an enum, a trait impl or a generic impl.
+///
+/// Whatever is wrong, the type still implements `EventHandler` (a method
+/// with a wrong signature is left out of it), so the code that runs the
+/// handler adds no errors. Two `#[event_handler]` blocks for one type are
+/// rustc's "conflicting implementations of trait `EventHandler`".
+#[proc_macro_attribute]
+pub fn event_handler(args: TokenStream, input: TokenStream) -> TokenStream {
+    event_handler::expand(args.into(), input.into()).into()
 }

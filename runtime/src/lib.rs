@@ -9,6 +9,9 @@
 //! - [`#[aggregate]`](macro@aggregate) on the state type and on its `impl`
 //!   block writes the dispatch table (command → `#[handle]` function) and the
 //!   fold (`#[apply]`), checked at compile time;
+//! - [`#[event_handler]`](macro@event_handler) on an `impl` block with one
+//!   method per event type writes an [`EventHandler`]: its interest set,
+//!   routing, decoding and metadata, checked at compile time;
 //! - an [`App`] routes commands to cached aggregates and persists their events
 //!   in an [`EventStore`]: [`MemoryStore`] here, SQLite and PostgreSQL behind
 //!   the `sqlite` and `postgres` features.
@@ -103,7 +106,7 @@ pub mod __private;
 pub use aggregate::{
     Aggregate, Command, DecodeError, Event, EventType, HandlerOutput, Handles, IntoEvents,
 };
-pub use annals_macros::{aggregate, command, event};
+pub use annals_macros::{aggregate, command, event, event_handler};
 pub use app::{
     AggregateRegistration, AnyDomainError, App, AppBuilder, BoxError, BuildError, CommandContext,
     CommandOutcome, CommandRoute, DispatchError, DispatchFuture, DispatchOptions, Dispatched,
@@ -121,7 +124,7 @@ pub use uuid::Uuid;
 /// Everything an application module usually needs: `use annals::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Aggregate, App, Command, DispatchError, DispatchOptions, Event, EventStore, Handles,
-        MemoryStore, aggregate, command, event,
+        Aggregate, App, Command, DispatchError, DispatchOptions, Event, EventMeta, EventStore,
+        Handles, MemoryStore, aggregate, command, event, event_handler,
     };
 }

@@ -262,3 +262,167 @@ pub fn decode_payload<T: serde::de::DeserializeOwned>(
         }
     })
 }
+
+/// An `#[event_handler]` method takes `&E` for an `#[event]` type `E`.
+pub const fn handled_event<E: HandledEvent>() -> bool {
+    true
+}
+
+/// What an `#[event_handler]` method may take as its event.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event type, so an event handler method cannot take it",
+    label = "not an `#[event]` type",
+    note = "a handler method takes `&E` where `E` is an `#[annals::event]` enum or struct: mark `{Self}` with `#[annals::event]`, or take the events enum it belongs to"
+)]
+pub trait HandledEvent {}
+
+impl<E: Event> HandledEvent for E {}
+
+/// An `#[event_handler]` method returns `()` or `Result<(), E>`, checked as
+/// a whole when its return type is not spelled `Result<_, _>`.
+pub const fn handler_return<R: crate::handler::HandlerReturn>() -> bool {
+    true
+}
+
+/// The `T` of an `#[event_handler]` method's `Result<T, E>` is `()`.
+pub const fn handler_ok<T: HandlerOk>() -> bool {
+    true
+}
+
+/// The `E` of an `#[event_handler]` method's `Result<(), E>` is an error.
+pub const fn handler_error<E: HandlerErrorType>() -> bool {
+    true
+}
+
+/// See [`handler_ok`].
+#[diagnostic::on_unimplemented(
+    message = "an event handler method returns `Result<(), E>`, not `Result<{Self}, E>`",
+    label = "a handler reacts to an event and returns nothing but success or failure",
+    note = "return `Ok(())`; a value the handler computes has nowhere to go: record it in the handler's own state or in a store"
+)]
+pub trait HandlerOk {}
+
+impl HandlerOk for () {}
+
+/// See [`handler_error`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an event handler's error: it does not convert into `Box<dyn std::error::Error + Send + Sync>`",
+    label = "the runner reports a failed handler with this error as `HandlerError::Failed`'s source",
+    note = "use an error type that implements `std::error::Error + Send + Sync + 'static`, e.g. `#[derive(Debug, thiserror::Error)] enum NotifyError {{ .. }}`"
+)]
+pub trait HandlerErrorType {}
+
+impl<E: Into<crate::BoxError>> HandlerErrorType for E {}
+
+/// An event handler can move between tasks; checked before
+/// [`handler_sync`], so a handler with an `Rc` in it is one error.
+pub const fn handler_send<H: HandlerSend>() -> bool {
+    true
+}
+
+/// An event handler can be shared between tasks.
+pub const fn handler_sync<H: HandlerSync>() -> bool {
+    true
+}
+
+/// See [`handler_send`].
+#[diagnostic::on_unimplemented(
+    message = "event handler `{Self}` is not `Send + 'static`",
+    label = "the runner keeps a handler for as long as the app runs and moves it between tasks",
+    note = "keep `Rc`, `RefCell`, `Cell` and borrowed data out of `{Self}`: use `Arc`, atomics or a `Mutex`"
+)]
+pub trait HandlerSend {}
+
+impl<H: Send + 'static> HandlerSend for H {}
+
+/// See [`handler_sync`].
+#[diagnostic::on_unimplemented(
+    message = "event handler `{Self}` is not `Sync`",
+    label = "the runner calls one handler from several tasks at once",
+    note = "keep `RefCell` and `Cell` out of `{Self}`: count with atomics, or use a `Mutex`"
+)]
+pub trait HandlerSync {}
+
+impl<H: Sync> HandlerSync for H {}
+
+/// The first event type name in both `a` and `b`: events are routed to an
+/// `#[event_handler]` method by type name alone, so two event types it takes
+/// must not share one.
+pub const fn shared_event_type(a: &[EventType], b: &[EventType]) -> Option<&'static str> {
+    let mut i = 0;
+    while i < a.len() {
+        let mut j = 0;
+        while j < b.len() {
+            if str_eq(a[i].name, b[j].name) {
+                return Some(a[i].name);
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    None
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// A message assembled at compile time, for a `const` panic that names
+/// something only known then (an event type name behind `Event::TYPES`).
+pub struct ConstMessage {
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl ConstMessage {
+    /// An empty message.
+    pub const fn new() -> Self {
+        Self {
+            buf: [0; 1024],
+            len: 0,
+        }
+    }
+
+    /// The message with `part` appended; a part that does not fit is
+    /// replaced by `..`, so the message stays valid UTF-8.
+    pub const fn push(mut self, part: &str) -> Self {
+        let bytes = part.as_bytes();
+        let bytes = if bytes.len() <= self.buf.len() - self.len {
+            bytes
+        } else {
+            b".."
+        };
+        let mut i = 0;
+        while i < bytes.len() && self.len < self.buf.len() {
+            self.buf[self.len] = bytes[i];
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+
+    /// The message.
+    pub const fn as_str(&self) -> &str {
+        match std::str::from_utf8(self.buf.split_at(self.len).0) {
+            Ok(s) => s,
+            Err(_) => "annals bug: a const message is not UTF-8",
+        }
+    }
+}
+
+impl Default for ConstMessage {
+    fn default() -> Self {
+        Self::new()
+    }
+}

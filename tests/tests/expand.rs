@@ -22,7 +22,16 @@ fn expand(path: &str) {
         eprintln!("SKIPPED {path}: cargo-expand is not installed (cargo install cargo-expand)");
         return;
     }
-    macrotest::expand(path);
+    // `file!()` (in `#[event_handler]`'s registration) would otherwise be
+    // this checkout's absolute path: remapped, it is the same everywhere.
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace");
+    let remap = format!(
+        "build.rustflags=['--remap-path-prefix={}/=']",
+        workspace.display()
+    );
+    macrotest::expand_args(path, ["--config", remap.as_str()]);
 }
 
 // One call per file, not a glob: the binary (and so `module_path!()` in the
@@ -45,4 +54,9 @@ fn aggregate_struct() {
 #[test]
 fn aggregate_impl() {
     expand("expand/aggregate_impl.rs");
+}
+
+#[test]
+fn event_handler() {
+    expand("expand/event_handler.rs");
 }

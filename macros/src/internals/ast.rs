@@ -774,6 +774,408 @@ impl<'a> Apply<'a> {
     }
 }
 
+/// `#[event_handler(..)]`'s keys.
+pub struct HandlerArgs {
+    pub krate: Option<syn::Path>,
+    /// `name = ".."`, checked.
+    pub name: Option<String>,
+    pub start_from: Option<StartFrom>,
+    pub concurrency: Option<usize>,
+}
+
+/// `start_from = origin | now`.
+#[derive(Clone, Copy)]
+pub enum StartFrom {
+    Origin,
+    Now,
+}
+
+const START_FROM_VALUES: &str = "expected `start_from = origin` (the whole history, the default) or `start_from = now` (only the events recorded after the handler first starts)";
+
+impl HandlerArgs {
+    pub fn from_args(cx: &Ctxt, args: TokenStream) -> Self {
+        let mut krate = Attr::none(cx, EVENT_HANDLER, CRATE);
+        let mut name = Attr::none(cx, EVENT_HANDLER, NAME);
+        let mut start_from = Attr::none(cx, EVENT_HANDLER, START_FROM);
+        let mut concurrency = Attr::none(cx, EVENT_HANDLER, CONCURRENCY);
+        let allowed = [NAME, START_FROM, CONCURRENCY, CRATE];
+        attr::parse_keys(cx, EVENT_HANDLER, &allowed, &[], args, |meta| {
+            if meta.path == CRATE {
+                krate.set(&meta.path, attr::crate_path(meta)?);
+            } else if meta.path == NAME {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                check_handler_name(cx, &lit);
+                name.set(&meta.path, lit.value());
+            } else if meta.path == START_FROM {
+                let value: syn::Expr = meta.value()?.parse()?;
+                let parsed = match &value {
+                    syn::Expr::Path(p) if p.path.is_ident("origin") => Some(StartFrom::Origin),
+                    syn::Expr::Path(p) if p.path.is_ident("now") => Some(StartFrom::Now),
+                    _ => None,
+                };
+                match parsed {
+                    Some(v) => start_from.set(&meta.path, v),
+                    None => cx.error_spanned_by(
+                        &value,
+                        format!(
+                            "unknown `start_from` value `{}`; {START_FROM_VALUES}",
+                            value.to_token_stream().to_string().replace(' ', "")
+                        ),
+                    ),
+                }
+            } else if meta.path == CONCURRENCY {
+                let (_, n) = attr::positive::<usize>(
+                    meta,
+                    "it is how many events the handler handles at once (events of one stream always one after another)",
+                )?;
+                concurrency.set(&meta.path, n);
+            } else {
+                return Ok(false);
+            }
+            Ok(true)
+        });
+        Self {
+            krate: krate.get(),
+            name: name.get(),
+            start_from: start_from.get(),
+            concurrency: concurrency.get(),
+        }
+    }
+}
+
+/// A handler's name keys its checkpoint in every store.
+fn check_handler_name(cx: &Ctxt, lit: &syn::LitStr) {
+    let name = lit.value();
+    let why = "it is the key of the handler's checkpoint in the store";
+    let problem = if name.trim().is_empty() {
+        Some(format!("an event handler name cannot be empty: {why}"))
+    } else if name.contains('\0') {
+        Some(format!(
+            "an event handler name cannot contain NUL: {why}, and PostgreSQL cannot store NUL in text"
+        ))
+    } else if name.contains(char::is_control) {
+        Some(format!(
+            "an event handler name cannot contain control characters (newlines, tabs, ..): {why}, and it appears in logs"
+        ))
+    } else if name.len() > 1024 {
+        Some(format!(
+            "an event handler name is at most 1024 bytes, this one is {}: {why}",
+            name.len()
+        ))
+    } else {
+        None
+    };
+    if let Some(message) = problem {
+        cx.error_spanned_by(lit, message);
+    }
+}
+
+/// `#[event_handler]` on an inherent impl block: every function in it is a
+/// handler method for one event type.
+pub struct HandlerImpl<'a> {
+    pub args: HandlerArgs,
+    pub self_ty: &'a syn::Type,
+    pub generics: &'a syn::Generics,
+    /// `impl Trait for ..`: reported; only a stand-in impl is generated.
+    pub trait_path: Option<&'a syn::Path>,
+    pub methods: Vec<HandlerMethod<'a>>,
+}
+
+pub struct HandlerMethod<'a> {
+    pub method: &'a syn::ImplItemFn,
+    /// The event type taken by reference, when the signature tells it.
+    pub event: Option<&'a syn::Type>,
+    pub takes_meta: bool,
+    pub output: ReturnShape<'a>,
+    pub is_async: bool,
+    /// The signature is wrong (and reported): the method is left out of the
+    /// generated routing, so nothing built on it reports a second error.
+    pub stub: bool,
+}
+
+/// An event handler method's return type, as far as its tokens tell.
+pub enum ReturnShape<'a> {
+    /// No return type.
+    Unit,
+    /// `Result<T, E>`: `T` and `E` are checked one by one.
+    Result {
+        whole: &'a syn::Type,
+        ok: &'a syn::Type,
+        error: &'a syn::Type,
+    },
+    /// Anything else, checked as a whole.
+    Other(&'a syn::Type),
+}
+
+const HANDLER_SHAPE: &str = "every function of an `#[event_handler]` impl handles one event type: \
+     `fn name(&self, event: &YourEvent)` or `fn name(&self, event: &YourEvent, meta: &EventMeta<'_>)`, \
+     optionally `async`, returning `()` or `Result<(), E>`";
+
+impl<'a> HandlerImpl<'a> {
+    pub fn from_ast(cx: &Ctxt, args: TokenStream, item: &'a syn::ItemImpl) -> Self {
+        let args = HandlerArgs::from_args(cx, args);
+        let self_name = type_name(&item.self_ty);
+        let trait_path = item.trait_.as_ref().map(|(_, path, _)| path);
+        if let Some(path) = trait_path {
+            cx.error_spanned_by(
+                path,
+                format!(
+                    "`#[event_handler]` goes on the handler's inherent impl block (`impl {self_name} {{ .. }}`), not on a trait impl: it writes `EventHandler` for `{self_name}` from the methods of that block"
+                ),
+            );
+        }
+        if !item.generics.params.is_empty() {
+            let base = self_name.split('<').next().unwrap_or_default();
+            cx.error_spanned_by(
+                &item.generics,
+                format!(
+                    "`#[event_handler]` cannot go on a generic impl: the handler's name keys its checkpoint, so every `{base}<..>` would share one; \
+                     write the impl for one concrete type, `impl {base}<..> {{ .. }}` with the type arguments filled in"
+                ),
+            );
+        }
+        let mut methods = Vec::new();
+        let mut any_fn = false;
+        for member in &item.items {
+            if let syn::ImplItem::Fn(f) = member {
+                any_fn = true;
+                if trait_path.is_none() {
+                    methods.push(HandlerMethod::from_fn(cx, f, &self_name));
+                }
+            }
+        }
+        if !any_fn && trait_path.is_none() {
+            cx.error_spanned_by(
+                &item.self_ty,
+                format!(
+                    "this `#[event_handler]` impl has no handler method; add one per event type `{self_name}` handles: `fn name(&self, event: &YourEvent)`"
+                ),
+            );
+        }
+        Self {
+            args,
+            self_ty: &item.self_ty,
+            generics: &item.generics,
+            trait_path,
+            methods,
+        }
+    }
+
+    /// The handler's durable name: `name = ".."`, or the type's name as written.
+    pub fn name(&self) -> String {
+        self.args
+            .name
+            .clone()
+            .unwrap_or_else(|| type_name(self.self_ty))
+    }
+}
+
+impl<'a> HandlerMethod<'a> {
+    /// Reports every signature mistake; a method with one is a stub.
+    fn from_fn(cx: &Ctxt, method: &'a syn::ImplItemFn, self_name: &str) -> Self {
+        let sig = &method.sig;
+        let ident = &sig.ident;
+        let before = cx.error_count();
+        let helper = format!(
+            "{HANDLER_SHAPE}; if `{ident}` is a helper, move it to another `impl {self_name}` block"
+        );
+        if let Some(unsafety) = &sig.unsafety {
+            cx.error_spanned_by(
+                unsafety,
+                "an event handler method cannot be `unsafe`: the generated `handle` calls it for every event of its type",
+            );
+        }
+        if sig.generics.type_params().next().is_some()
+            || sig.generics.const_params().next().is_some()
+        {
+            cx.error_spanned_by(
+                &sig.generics,
+                "event handler methods cannot be generic: each takes one event type, and the handler's interest set is fixed at compile time",
+            );
+        }
+        let mut inputs = sig.inputs.iter();
+        match inputs.next() {
+            Some(syn::FnArg::Receiver(r)) => {
+                let shared = matches!(&*r.ty, syn::Type::Reference(t) if t.mutability.is_none());
+                if !shared {
+                    let message = if r.reference.is_some()
+                        || matches!(&*r.ty, syn::Type::Reference(_))
+                    {
+                        "an event handler method takes `&self`, not `&mut self`: the runner handles several events at once (`concurrency`) with one shared handler; keep changing state behind atomics or a `Mutex`"
+                    } else {
+                        "an event handler method takes `&self`, not `self`: the handler is kept and called for every event"
+                    };
+                    cx.error_spanned_by(r, message);
+                }
+            }
+            _ => {
+                cx.error_spanned_by(ident, format!("`{ident}` does not take `&self`; {helper}"));
+                return Self::stub(method);
+            }
+        }
+        let mut event = None;
+        match inputs.next() {
+            Some(syn::FnArg::Typed(t)) => match &*t.ty {
+                syn::Type::Reference(r) => {
+                    if r.mutability.is_some() {
+                        cx.error_spanned_by(
+                            r,
+                            "take the event by shared reference, `event: &YourEvent`: it is a recorded fact, not something to change",
+                        );
+                    }
+                    event = Some(&*r.elem);
+                }
+                ty => {
+                    let ty_name = ty.to_token_stream().to_string().replace(' ', "");
+                    cx.error_spanned_by(
+                        ty,
+                        format!("take the event by reference: `event: &{ty_name}`"),
+                    );
+                }
+            },
+            _ => {
+                if cx.error_count() == before {
+                    cx.error_spanned_by(
+                        ident,
+                        format!("`{ident}` takes no event after `&self`; {helper}"),
+                    );
+                }
+            }
+        }
+        let mut takes_meta = false;
+        if let Some(arg) = inputs.next() {
+            let meta_ty = match arg {
+                syn::FnArg::Typed(t) => match &*t.ty {
+                    syn::Type::Reference(r) if r.mutability.is_none() && is_event_meta(&r.elem) => {
+                        Some(())
+                    }
+                    _ => None,
+                },
+                syn::FnArg::Receiver(_) => None,
+            };
+            match meta_ty {
+                Some(()) => takes_meta = true,
+                None => {
+                    let at: &dyn ToTokens = match arg {
+                        syn::FnArg::Typed(t) => &t.ty,
+                        other => other,
+                    };
+                    cx.error_spanned_by(
+                        at.to_token_stream(),
+                        format!(
+                            "the parameter after the event is its metadata, `meta: &EventMeta<'_>`; whatever else `{ident}` needs belongs in a field of `{self_name}`"
+                        ),
+                    );
+                }
+            }
+        }
+        let extra: Vec<&syn::FnArg> = inputs.collect();
+        if !extra.is_empty() {
+            cx.error_spanned_by(
+                quote::quote!(#(#extra),*),
+                format!(
+                    "an event handler method takes `&self`, the event and at most its metadata, `meta: &EventMeta<'_>`; whatever else `{ident}` needs belongs in a field of `{self_name}`"
+                ),
+            );
+        }
+        let output = match &sig.output {
+            syn::ReturnType::Default => ReturnShape::Unit,
+            syn::ReturnType::Type(_, ty) => return_shape(ty),
+        };
+        Self {
+            method,
+            event,
+            takes_meta,
+            output,
+            is_async: sig.asyncness.is_some(),
+            stub: cx.error_count() != before,
+        }
+    }
+
+    fn stub(method: &'a syn::ImplItemFn) -> Self {
+        Self {
+            method,
+            event: None,
+            takes_meta: false,
+            output: ReturnShape::Unit,
+            is_async: false,
+            stub: true,
+        }
+    }
+}
+
+/// `EventMeta`, `EventMeta<'_>`, `annals::EventMeta<'a>`, ...: the type is
+/// then checked by the call the generated code makes.
+fn is_event_meta(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Path(p) => {
+            p.qself.is_none()
+                && p.path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "EventMeta")
+        }
+        syn::Type::Paren(p) => is_event_meta(&p.elem),
+        syn::Type::Group(g) => is_event_meta(&g.elem),
+        _ => false,
+    }
+}
+
+fn return_shape(ty: &syn::Type) -> ReturnShape<'_> {
+    if let syn::Type::Tuple(t) = ty
+        && t.elems.is_empty()
+    {
+        return ReturnShape::Unit;
+    }
+    let syn::Type::Path(p) = ty else {
+        return ReturnShape::Other(ty);
+    };
+    let Some(last) = p.path.segments.last() else {
+        return ReturnShape::Other(ty);
+    };
+    if p.qself.is_some() || last.ident != "Result" {
+        return ReturnShape::Other(ty);
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return ReturnShape::Other(ty);
+    };
+    match (args.args.len(), args.args.first(), args.args.last()) {
+        (2, Some(syn::GenericArgument::Type(ok)), Some(syn::GenericArgument::Type(error))) => {
+            ReturnShape::Result {
+                whole: ty,
+                ok,
+                error,
+            }
+        }
+        _ => ReturnShape::Other(ty),
+    }
+}
+
+/// A type's name as written, without its path: `Notifier<Smtp>` for
+/// `crate::mail::Notifier<Smtp>`.
+pub fn type_name(ty: &syn::Type) -> String {
+    let tokens = match ty {
+        syn::Type::Path(p) if p.qself.is_none() => match p.path.segments.last() {
+            Some(last) => last.to_token_stream(),
+            None => ty.to_token_stream(),
+        },
+        _ => ty.to_token_stream(),
+    };
+    let mut name = tokens.to_string();
+    for (spaced, tight) in [
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (" ::", "::"),
+        (":: ", "::"),
+        ("& ", "&"),
+    ] {
+        name = name.replace(spaced, tight);
+    }
+    name
+}
+
 fn item_keyword(item: &syn::Item) -> TokenStream {
     match item {
         syn::Item::Enum(e) => e.enum_token.to_token_stream(),

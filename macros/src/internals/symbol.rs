@@ -8,6 +8,7 @@ pub struct Symbol(pub &'static str);
 pub const EVENT: Symbol = Symbol("event");
 pub const COMMAND: Symbol = Symbol("command");
 pub const AGGREGATE: Symbol = Symbol("aggregate");
+pub const EVENT_HANDLER: Symbol = Symbol("event_handler");
 pub const HANDLE: Symbol = Symbol("handle");
 pub const APPLY: Symbol = Symbol("apply");
 pub const ID: Symbol = Symbol("id");
@@ -20,6 +21,8 @@ pub const RENAME: Symbol = Symbol("rename");
 pub const VERSION: Symbol = Symbol("version");
 pub const SNAPSHOT_EVERY: Symbol = Symbol("snapshot_every");
 pub const SNAPSHOT_VERSION: Symbol = Symbol("snapshot_version");
+pub const START_FROM: Symbol = Symbol("start_from");
+pub const CONCURRENCY: Symbol = Symbol("concurrency");
 
 impl PartialEq<Symbol> for Ident {
     fn eq(&self, word: &Symbol) -> bool {

@@ -6,6 +6,70 @@
 //! routing and the interest set ([`EventHandler::INTEREST`]) at compile time,
 //! so the runner reads only those events from the store and never decodes
 //! one the handler does not want.
+//!
+//! ```
+//! use annals::prelude::*;
+//! use annals::{EventHandler, ExpectedVersion, HandlerError, NewEvent, StreamId};
+//! use std::sync::Mutex;
+//!
+//! #[event]
+//! pub enum AccountEvent {
+//!     Opened { owner: String },
+//!     Deposited { amount: u64 },
+//! }
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("the ledger refused the deposit")]
+//! pub struct LedgerError;
+//!
+//! /// Keeps a running total of deposits, with where each came from.
+//! #[derive(Default)]
+//! pub struct DepositLedger {
+//!     lines: Mutex<Vec<(String, u64, u64)>>,
+//! }
+//!
+//! #[event_handler(name = "deposit-ledger", concurrency = 4)]
+//! impl DepositLedger {
+//!     async fn on_account(&self, event: &AccountEvent, meta: &EventMeta<'_>) -> Result<(), LedgerError> {
+//!         match event {
+//!             AccountEvent::Opened { .. } => Ok(()),
+//!             AccountEvent::Deposited { amount: 0 } => Err(LedgerError),
+//!             AccountEvent::Deposited { amount } => {
+//!                 let stream = meta.stream_id().to_string();
+//!                 self.lines.lock().unwrap().push((stream, meta.position(), *amount));
+//!                 Ok(())
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! assert_eq!(DepositLedger::NAME, "deposit-ledger");
+//! assert_eq!(DepositLedger::INTEREST, &[AccountEvent::TYPES]);
+//!
+//! let store = MemoryStore::new();
+//! let events = [AccountEvent::Opened { owner: "ada".into() }, AccountEvent::Deposited { amount: 5 }]
+//!     .iter()
+//!     .map(|e| Ok(NewEvent::new(e.event_type(), e.event_version(), e.encode()?)))
+//!     .collect::<Result<Vec<_>, serde_json::Error>>()?;
+//! store.append(&StreamId::new("Account-7"), ExpectedVersion::NoStream, events).await?;
+//!
+//! // What a runner does with each event it reads.
+//! let ledger = DepositLedger::default();
+//! for event in store.read_all(1, 100).await? {
+//!     ledger.handle(&event).await?;
+//! }
+//! assert_eq!(*ledger.lines.lock().unwrap(), [("Account-7".to_string(), 2, 5)]);
+//!
+//! // A method's error comes back as `HandlerError::Failed`, with it as the source.
+//! let mut refused = store.read_all(2, 1).await?.remove(0);
+//! refused.payload = AccountEvent::Deposited { amount: 0 }.encode()?;
+//! let failed = ledger.handle(&refused).await.unwrap_err();
+//! assert!(matches!(failed, HandlerError::Failed(ref e) if e.is::<LedgerError>()));
+//! # Ok(())
+//! # }
+//! ```
 
 mod options;
 pub(crate) mod runner;
@@ -122,7 +186,9 @@ impl<'a> EventMeta<'a> {
 #[non_exhaustive]
 pub enum HandlerError {
     /// The stored event could not be decoded into the type the handler takes.
-    #[error("cannot decode event at position {position} ({event_type} v{event_version}) of stream `{stream_id}`")]
+    #[error(
+        "cannot decode event at position {position} ({event_type} v{event_version}) of stream `{stream_id}`"
+    )]
     Decode {
         /// Its global position.
         position: u64,

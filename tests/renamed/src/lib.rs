@@ -1,10 +1,11 @@
 //! Every macro with `crate = ".."` under a renamed `annals` dependency and
 //! `#![deny(warnings)]`: no generated path may assume the name `annals`, and
-//! the expansion may not warn. The test dispatches a command end to end.
+//! the expansion may not warn. The test dispatches a command end to end and
+//! hands the recorded events to an event handler.
 
 #![deny(warnings, missing_docs)]
 
-use renamed_annals::{aggregate, command, event};
+use renamed_annals::{EventMeta, aggregate, command, event, event_handler};
 
 /// Where a parcel has been.
 #[event(crate = "renamed_annals")]
@@ -104,15 +105,37 @@ impl Parcel {
     }
 }
 
+/// Counts delivered parcels, and how many depots it has heard of.
+#[derive(Debug, Default)]
+pub struct DeliveryCounter {
+    delivered: std::sync::atomic::AtomicU64,
+}
+
+#[event_handler(crate = "renamed_annals", name = "delivery-counter", start_from = now)]
+impl DeliveryCounter {
+    async fn on_parcel(
+        &self,
+        event: &ParcelEvent,
+        meta: &EventMeta<'_>,
+    ) -> Result<(), ParcelError> {
+        if matches!(event, ParcelEvent::Delivered) && meta.stream_version() > 1 {
+            self.delivered
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use renamed_annals::{App, MemoryStore};
+    use renamed_annals::{App, EventHandler, EventStore, MemoryStore};
 
     #[tokio::test]
     async fn dispatches_through_the_renamed_crate() {
+        let store = MemoryStore::new();
         let app = App::builder()
-            .store(MemoryStore::new())
+            .store(store.clone())
             .service(Depots { open: false })
             .build()
             .expect("one handler per command");
@@ -134,6 +157,16 @@ mod tests {
         let (parcel, version) = app.load::<Parcel>(7).await.unwrap();
         assert!(parcel.delivered());
         assert_eq!((parcel.notes, version), (1, 3));
+
+        let counter = DeliveryCounter::default();
+        for event in store.read_all(1, 100).await.unwrap() {
+            counter.handle(&event).await.unwrap();
+        }
+        assert_eq!(
+            counter.delivered.load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        assert_eq!(DeliveryCounter::NAME, "delivery-counter");
 
         let json = app
             .dispatch_json("parcel.deliver", serde_json::json!(8), Default::default())
