@@ -46,5 +46,8 @@ async fn two_handler_types_with_one_name_are_refused() {
         }
         other => panic!("expected DuplicateHandler, got {other:?}"),
     }
-    assert!(refused.to_string().contains("`audit` is used twice"), "{refused}");
+    assert!(
+        refused.to_string().contains("`audit` is used twice"),
+        "{refused}"
+    );
 }

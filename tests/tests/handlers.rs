@@ -179,15 +179,22 @@ async fn caught_up(app: &App, position: u64) {
 /// Stored events first, then live ones, each once, in order, with metadata.
 async fn catches_up_then_follows_live<F: StoreFactory>(factory: &F, store: &F::Store) {
     let writer = App::builder().store(store.clone()).build().unwrap();
-    let first = writer.dispatch(Add { id: "a".into(), n: 1 }).await.unwrap();
-    add(&writer, "b", 2).await;
-    add(&writer, "a", 3).await;
-    writer
-        .dispatch(MakeNoise { id: "x".into() })
+    let first = writer
+        .dispatch(Add {
+            id: "a".into(),
+            n: 1,
+        })
         .await
         .unwrap();
+    add(&writer, "b", 2).await;
+    add(&writer, "a", 3).await;
+    writer.dispatch(MakeNoise { id: "x".into() }).await.unwrap();
 
-    let recorder = Recorder::default();
+    // Slow enough that a dispatch that did not wait would return first.
+    let recorder = Recorder {
+        pause: Some(Duration::from_millis(30)),
+        ..Recorder::default()
+    };
     let app = app(factory.open_again(store).await, &recorder, quick());
     let last = add(&app, "b", 4).await;
     caught_up(&app, last).await;
@@ -202,7 +209,10 @@ async fn catches_up_then_follows_live<F: StoreFactory>(factory: &F, store: &F::S
     // Live, and strongly consistent: handled before the dispatch returns.
     let done = app
         .dispatch_with(
-            Add { id: "c".into(), n: 5 },
+            Add {
+                id: "c".into(),
+                n: 5,
+            },
             DispatchOptions::new().wait_for_handler("recorder"),
         )
         .await
@@ -250,7 +260,11 @@ async fn resumes_from_its_checkpoint<F: StoreFactory>(factory: &F, store: &F::St
 async fn retries_until_it_succeeds<F: StoreFactory>(factory: &F, store: &F::Store) {
     let recorder = Recorder::failing_on(2, 2);
     let policy = ErrorPolicy::retry(5).backoff(Duration::from_millis(1), Duration::from_millis(5));
-    let app = app(factory.open_again(store).await, &recorder, quick().on_error(policy));
+    let app = app(
+        factory.open_again(store).await,
+        &recorder,
+        quick().on_error(policy),
+    );
     for n in 1..=2 {
         add(&app, "t", n).await;
     }
@@ -261,7 +275,10 @@ async fn retries_until_it_succeeds<F: StoreFactory>(factory: &F, store: &F::Stor
     let status = &app.handler_status().await[0];
     assert_eq!(status.handled, 3);
     assert_eq!(status.skipped, 0);
-    let error = status.last_error.as_ref().expect("the failures are reported");
+    let error = status
+        .last_error
+        .as_ref()
+        .expect("the failures are reported");
     assert!(error.message.contains("boom on n = 2"), "{}", error.message);
     app.shutdown().await.unwrap();
 }
@@ -272,7 +289,11 @@ async fn skips_what_keeps_failing<F: StoreFactory>(factory: &F, store: &F::Store
     let policy = ErrorPolicy::retry(2)
         .backoff(Duration::from_millis(1), Duration::from_millis(2))
         .then_skip();
-    let app = app(factory.open_again(store).await, &recorder, quick().on_error(policy));
+    let app = app(
+        factory.open_again(store).await,
+        &recorder,
+        quick().on_error(policy),
+    );
     add(&app, "u", 1).await;
     let bad = add(&app, "u", 2).await;
     let last = add(&app, "u", 3).await;
@@ -297,7 +318,10 @@ async fn stops_before_a_failing_event<F: StoreFactory>(factory: &F, store: &F::S
     let one = add(&app1, "v", 1).await;
     let refused = app1
         .dispatch_with(
-            Add { id: "v".into(), n: 2 },
+            Add {
+                id: "v".into(),
+                n: 2,
+            },
             DispatchOptions::new().wait_for_handler("recorder"),
         )
         .await
@@ -490,7 +514,13 @@ async fn one_app_cannot_run_one_handler_twice() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(refused, annals::BuildError::DuplicateHandler { name: "recorder", .. }),
+        matches!(
+            refused,
+            annals::BuildError::DuplicateHandler {
+                name: "recorder",
+                ..
+            }
+        ),
         "{refused:?}"
     );
 }
@@ -502,5 +532,8 @@ fn handlers_need_a_runtime() {
         .handler(Recorder::default())
         .build()
         .unwrap_err();
-    assert!(matches!(refused, annals::BuildError::NoRuntime), "{refused:?}");
+    assert!(
+        matches!(refused, annals::BuildError::NoRuntime),
+        "{refused:?}"
+    );
 }

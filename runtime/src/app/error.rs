@@ -263,7 +263,9 @@ pub enum BuildError {
     },
     /// Event handlers were registered, but the app was built outside a
     /// tokio runtime, where they cannot run.
-    #[error("event handlers need a tokio runtime: build the app inside one (e.g. in `#[tokio::main]`)")]
+    #[error(
+        "event handlers need a tokio runtime: build the app inside one (e.g. in `#[tokio::main]`)"
+    )]
     NoRuntime,
     /// Two aggregate types registered the same type name.
     #[error(

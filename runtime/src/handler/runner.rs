@@ -414,8 +414,7 @@ impl Runner {
                     handler = self.spec.name, position = at, attempt, error = %message,
                     "handler failed; retrying"
                 );
-                self.status
-                    .set_state(HandlerState::Retrying { attempt });
+                self.status.set_state(HandlerState::Retrying { attempt });
                 let pause = policy.pause(attempt);
                 let mut stop = self.stop.clone();
                 tokio::select! {

@@ -1,9 +1,9 @@
 //! The handlers an [`App`](crate::App) runs: their tasks, stop signal and
 //! status.
 
+use super::HandlerRegistration;
 use super::runner::{HandlerSpec, Runner};
 use super::status::{HandlerState, HandlerStatus, StatusCell};
-use super::HandlerRegistration;
 use crate::app::BuildError;
 use crate::store::AnyStore;
 use parking_lot::Mutex;
