@@ -1,4 +1,5 @@
-//! Given-when-then tests of aggregates, without a store.
+//! Test kit: given-when-then tests of aggregates and event handlers without
+//! a store, and waits for what handlers cause asynchronously.
 //!
 //! ```
 //! use annals::prelude::*;
@@ -208,4 +209,187 @@ impl<A: Aggregate, E: fmt::Debug> Then<A, E> {
     pub fn into_result(self) -> Result<Vec<A::Event>, E> {
         self.result
     }
+}
+
+/// Event handlers under test, without an App or a store: events are given
+/// as domain values and handed to the handler in order, with metadata as a
+/// store would record it.
+///
+/// ```
+/// use annals::prelude::*;
+/// use annals::testing::HandlerTest;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// #[event]
+/// pub enum TipEvent { Tipped { cents: u64 } }
+///
+/// #[derive(Default)]
+/// pub struct TipJar { total: AtomicU64 }
+///
+/// #[event_handler]
+/// impl TipJar {
+///     fn on_tip(&self, event: &TipEvent) {
+///         let TipEvent::Tipped { cents } = event;
+///         self.total.fetch_add(*cents, Ordering::Relaxed);
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let jar = HandlerTest::new(TipJar::default())
+///     .given("Jar-1", [TipEvent::Tipped { cents: 50 }, TipEvent::Tipped { cents: 25 }])
+///     .await
+///     .expect("handled")
+///     .into_handler();
+/// assert_eq!(jar.total.load(Ordering::Relaxed), 75);
+/// # }
+/// ```
+pub struct HandlerTest<H> {
+    handler: H,
+    position: u64,
+    versions: std::collections::HashMap<String, u64>,
+    correlation_id: uuid::Uuid,
+}
+
+impl<H: crate::handler::EventHandler> HandlerTest<H> {
+    /// A handler that has seen nothing yet.
+    pub fn new(handler: H) -> Self {
+        Self {
+            handler,
+            position: 0,
+            versions: Default::default(),
+            correlation_id: uuid::Uuid::now_v7(),
+        }
+    }
+
+    /// The correlation id the next events are recorded with (default: one
+    /// fresh id for the whole test).
+    pub fn correlation_id(mut self, id: uuid::Uuid) -> Self {
+        self.correlation_id = id;
+        self
+    }
+
+    /// Records `events` in `stream` (after any given before) and hands each
+    /// to the handler, as the runner would: an event type the handler does
+    /// not take is skipped. Stops at the first error.
+    pub async fn given<E: Event>(
+        mut self,
+        stream: &str,
+        events: impl IntoIterator<Item = E>,
+    ) -> Result<Self, crate::handler::HandlerError> {
+        for event in events {
+            let recorded = self.record(stream, &event);
+            if crate::handler::route(H::INTEREST, &recorded.event_type).is_some() {
+                self.handler.handle(&recorded).await?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// The event as the store would have recorded it next in `stream`.
+    fn record<E: Event>(&mut self, stream: &str, event: &E) -> crate::store::RecordedEvent {
+        self.position += 1;
+        let version = self.versions.entry(stream.to_owned()).or_default();
+        *version += 1;
+        let payload = event.encode().unwrap_or_else(|e| {
+            panic!("{} does not serialise: {e}", type_name::<E>());
+        });
+        crate::store::RecordedEvent {
+            event_id: uuid::Uuid::now_v7(),
+            stream_id: crate::store::StreamId::new(stream),
+            stream_version: *version,
+            global_position: self.position,
+            event_type: event.event_type().into(),
+            event_version: event.event_version(),
+            payload,
+            metadata: crate::store::Metadata {
+                correlation_id: Some(self.correlation_id),
+                causation_id: Some(self.correlation_id),
+                custom: Default::default(),
+            },
+            recorded_at: chrono::Utc::now(),
+        }
+    }
+
+    /// The handler, to check what it did.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The handler, by value.
+    pub fn into_handler(self) -> H {
+        self.handler
+    }
+}
+
+/// Waits until the store holds an event that `matches`, at most `timeout`,
+/// and returns it; panics with what was recorded if none came. For tests of
+/// what handlers and process managers cause asynchronously.
+///
+/// ```
+/// use annals::{EventStore, ExpectedVersion, MemoryStore, NewEvent, Payload, StreamId};
+/// use annals::testing::eventually_recorded;
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = MemoryStore::new();
+/// let writer = store.clone();
+/// tokio::spawn(async move {
+///     let event = NewEvent::new("Dispensed", 1, Payload::from_json("{}").unwrap());
+///     writer.append(&StreamId::new("Teller-1"), ExpectedVersion::Any, vec![event]).await
+/// });
+/// let found = eventually_recorded(&store, Duration::from_secs(5), |e| e.event_type == "Dispensed").await;
+/// assert_eq!(found.stream_id.as_str(), "Teller-1");
+/// # Ok(())
+/// # }
+/// ```
+pub async fn eventually_recorded(
+    store: &dyn crate::EventStore,
+    timeout: std::time::Duration,
+    matches: impl Fn(&crate::store::RecordedEvent) -> bool,
+) -> crate::store::RecordedEvent {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut watch = store.watch_log();
+    let mut next = 1;
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        watch.mark();
+        let page = store
+            .read_all(next, crate::store::DEFAULT_READ_BATCH)
+            .await
+            .unwrap_or_else(|e| panic!("eventually_recorded: the store failed: {e}"));
+        for event in page {
+            next = event.global_position + 1;
+            if matches(&event) {
+                return event;
+            }
+            seen.push(format!(
+                "{} v{} in `{}` at {}",
+                event.event_type, event.event_version, event.stream_id, event.global_position
+            ));
+        }
+        if tokio::time::timeout_at(deadline, watch.changed())
+            .await
+            .is_err()
+        {
+            panic!(
+                "no matching event was recorded within {timeout:?}; recorded meanwhile: [{}]",
+                seen.join(", ")
+            );
+        }
+    }
+}
+
+/// Asserts that two recorded events share one correlation id (one original
+/// request caused both), panicking with both ids if not.
+pub fn assert_same_correlation(a: &crate::store::RecordedEvent, b: &crate::store::RecordedEvent) {
+    let (x, y) = (a.metadata.correlation_id, b.metadata.correlation_id);
+    assert!(
+        x.is_some() && x == y,
+        "`{}` at {} has correlation id {x:?}, `{}` at {} has {y:?}",
+        a.event_type,
+        a.global_position,
+        b.event_type,
+        b.global_position
+    );
 }

@@ -150,6 +150,40 @@ impl Latecomer {
     }
 }
 
+/// Reacts to a big `Added` by making noise, as one request: same
+/// correlation id, caused by the event.
+#[derive(Clone, Default)]
+pub struct Reactor {
+    app: Arc<std::sync::OnceLock<App>>,
+}
+
+#[event_handler(name = "reactor")]
+impl Reactor {
+    async fn on_tally(
+        &self,
+        event: &TallyEvent,
+        meta: &EventMeta<'_>,
+    ) -> Result<(), DispatchError<std::convert::Infallible>> {
+        let TallyEvent::Added { n } = event;
+        if *n < 100 {
+            return Ok(());
+        }
+        let app = self.app.get().expect("set after build");
+        let mut options = DispatchOptions::new().causation_id(meta.event_id());
+        if let Some(correlation) = meta.correlation_id() {
+            options = options.correlation_id(correlation);
+        }
+        app.dispatch_with(
+            MakeNoise {
+                id: format!("after-{n}"),
+            },
+            options,
+        )
+        .await
+        .map(drop)
+    }
+}
+
 fn app(store: impl EventStore, recorder: &Recorder, options: HandlerOptions) -> App {
     App::builder()
         .store(store)
@@ -446,6 +480,33 @@ async fn one_runner_per_handler_among_apps<F: StoreFactory>(factory: &F, store: 
     other.shutdown().await.unwrap();
 }
 
+/// What a handler causes is found with the test kit, and carries the
+/// request's correlation id and the event as its cause.
+async fn reactions_share_the_correlation_id<F: StoreFactory>(factory: &F, store: &F::Store) {
+    let reactor = Reactor::default();
+    let app = App::builder()
+        .store(factory.open_again(store).await)
+        .handler(reactor.clone())
+        .build()
+        .unwrap();
+    reactor.app.set(app.clone()).ok().unwrap();
+    add(&app, "big", 5).await;
+    add(&app, "big", 500).await;
+    let noise =
+        annals::testing::eventually_recorded(&**app.store(), Duration::from_secs(10), |e| {
+            e.event_type == "Noise"
+        })
+        .await;
+    let cause = annals::testing::eventually_recorded(&**app.store(), Duration::from_secs(1), |e| {
+        e.stream_id.as_str() == "Tally-big" && e.stream_version == 2
+    })
+    .await;
+    annals::testing::assert_same_correlation(&noise, &cause);
+    assert_eq!(noise.metadata.causation_id, Some(cause.event_id));
+    assert_eq!(noise.stream_id.as_str(), "Noisy-after-500");
+    app.shutdown().await.unwrap();
+}
+
 macro_rules! handler_suite {
     ($factory:expr; $($check:ident),* $(,)?) => {
         $(
@@ -468,6 +529,7 @@ macro_rules! handler_suite {
             concurrency_keeps_order_per_stream,
             starts_from_now_when_asked,
             one_runner_per_handler_among_apps,
+            reactions_share_the_correlation_id,
         );
     };
 }
@@ -536,4 +598,33 @@ fn handlers_need_a_runtime() {
         matches!(refused, annals::BuildError::NoRuntime),
         "{refused:?}"
     );
+}
+
+#[tokio::test]
+async fn handlers_are_tested_without_an_app() {
+    let recorder = annals::testing::HandlerTest::new(Recorder::default())
+        .given(
+            "Tally-k",
+            [TallyEvent::Added { n: 1 }, TallyEvent::Added { n: 2 }],
+        )
+        .await
+        .unwrap()
+        .given("Noisy-k", [NoiseEvent::Noise])
+        .await
+        .unwrap()
+        .into_handler();
+    let seen = recorder.seen.lock().clone();
+    assert_eq!(recorder.ns(), [1, 2]);
+    assert_eq!(
+        (seen[1].0.as_str(), seen[1].1, seen[1].3),
+        ("Tally-k", 2, 2)
+    );
+
+    let failing = annals::testing::HandlerTest::new(Recorder::failing_on(2, u32::MAX))
+        .given(
+            "Tally-k",
+            [TallyEvent::Added { n: 1 }, TallyEvent::Added { n: 2 }],
+        )
+        .await;
+    assert!(matches!(failing, Err(annals::HandlerError::Failed(_))));
 }
