@@ -61,11 +61,14 @@ fn expand_other(args: TokenStream, item: syn::Item) -> TokenStream {
         stand_in(&args, &self_ty, generics, &name, &mut errors)
     });
     let errors = errors.into_compile_errors();
-    quote! {
+    let out = quote! {
         #item
         #errors
         #stand_in
-    }
+    };
+    let name = target.map(|(_, ident, _)| ident.to_string());
+    debug_expansion("event_handler", name.as_deref().unwrap_or_default(), &out);
+    out
 }
 
 fn item_head(item: &syn::Item) -> TokenStream {
@@ -89,8 +92,8 @@ fn expand_impl(args: TokenStream, mut item: syn::ItemImpl) -> TokenStream {
                 cx.error_spanned_by(
                     a,
                     format!(
-                        "`#[{}]` does not go on a method of an `#[event_handler]` impl: every function there handles the event type it takes; \
-                         move helper functions to another impl block",
+                        "`#[{}]` does not go on a method of an `#[event_handler]` impl: every function there is already a handler method, \
+                         for the event type it takes; remove the attribute (and move any helper functions to another impl block)",
                         a.path().to_token_stream()
                     ),
                 );
@@ -108,9 +111,11 @@ fn expand_impl(args: TokenStream, mut item: syn::ItemImpl) -> TokenStream {
             .segments
             .last()
             .is_some_and(|s| s.ident == "EventHandler");
-        (!is_event_handler)
-            .then(|| stand_in(&ir.args, ir.self_ty, ir.generics, &name, &mut errors))
-            .unwrap_or_default()
+        if is_event_handler {
+            TokenStream::new()
+        } else {
+            stand_in(&ir.args, ir.self_ty, ir.generics, &name, &mut errors)
+        }
     } else if !ir.generics.params.is_empty() {
         stand_in(&ir.args, ir.self_ty, ir.generics, &name, &mut errors)
     } else {
@@ -277,9 +282,10 @@ fn impl_handler(ir: &HandlerImpl, name: &str, skip: &[usize], complete: bool) ->
 }
 
 /// The method's event type, named once as `__Event{i}` and checked at the
-/// user's token; its return type, checked at the user's token. (The path to
-/// each check function is spanned there too: rustc reports a bound that
-/// fails through a blanket impl at the whole path.)
+/// user's token. (The path to the check function is spanned there too:
+/// rustc reports a bound that fails through a blanket impl at the whole
+/// path.) A misspelt type is then one error: rustc reports it at the
+/// signature and at the alias, the same error at the same token, once.
 fn method_checks(krate: &TokenStream, i: usize, r: &Routed) -> TokenStream {
     let event = r.event;
     let handled = &r.handled;
@@ -291,32 +297,7 @@ fn method_checks(krate: &TokenStream, i: usize, r: &Routed) -> TokenStream {
         const #event_ok: bool = #at_event::__private::handled_event::<#event_alias>();
         type #handled = #krate::__private::Checked<#event_alias, { #event_ok }>;
     };
-    let returned = format_ident!("__Returned{}", i);
-    let return_ok = format_ident!("__RETURN_OK{}", i);
-    let return_check = match &r.method.output {
-        ReturnShape::Unit => TokenStream::new(),
-        ReturnShape::Result { whole, ok, error } => {
-            let (at_ok, at_error) = (respan(krate, ok.span()), respan(krate, error.span()));
-            let ok_check = quote_spanned!(ok.span()=> #at_ok::__private::handler_ok::<#ok>());
-            let error_check =
-                quote_spanned!(error.span()=> #at_error::__private::handler_error::<#error>());
-            quote_spanned! {whole.span()=>
-                const #return_ok: bool = #ok_check & #error_check;
-                type #returned = #krate::__private::Checked<#whole, { #return_ok }>;
-            }
-        }
-        ReturnShape::Other(ty) => {
-            let at_ty = respan(krate, ty.span());
-            quote_spanned! {ty.span()=>
-            const #return_ok: bool = #at_ty::__private::handler_return::<#ty>();
-            type #returned = #krate::__private::Checked<#ty, { #return_ok }>;
-            }
-        }
-    };
-    quote! {
-        #event_check
-        #return_check
-    }
+    event_check
 }
 
 /// Events are routed by type name alone (the runner reads them from the
@@ -376,16 +357,36 @@ fn route_arm(krate: &TokenStream, i: usize, r: &Routed) -> TokenStream {
     let meta_arg = r.method.takes_meta.then(|| quote!(, &meta));
     let awaited = r.method.is_async.then(|| quote!(.await));
     let call = quote_spanned!(method.span()=> Self::#method(self, &decoded #meta_arg) #awaited);
+    // The return type is checked through the returned value, never named
+    // here: naming it would repeat rustc's error for a misspelt one (with
+    // different help than at the signature, so not merged with it).
     let outcome = match &r.method.output {
         ReturnShape::Unit => quote! {
             #call;
             ::core::result::Result::<(), #krate::handler::HandlerError>::Ok(())
         },
-        ReturnShape::Result { .. } | ReturnShape::Other(_) => {
-            let returned = format_ident!("__Returned{}", i);
+        ReturnShape::Result { ok, error } => {
+            // One call checks both halves (its argument spanned there too,
+            // as rustc reports an unmet bound at the argument), so its error
+            // lands at the half that is most likely wrong: `T` unless it is `()`.
+            let at = if is_unit(ok) { error.span() } else { ok.span() };
+            let at_krate = respan(krate, at);
+            let check = quote_spanned! {at=>
+                #at_krate::__private::result_outcome(returned)
+            };
             quote! {
-                <#returned as #krate::handler::HandlerReturn>::into_result(#call)
-                    .map_err(#krate::handler::HandlerError::Failed)
+                let returned = #call;
+                #check.map_err(#krate::handler::HandlerError::Failed)
+            }
+        }
+        ReturnShape::Other(ty) => {
+            let at_krate = respan(krate, ty.span());
+            let check = quote_spanned! {ty.span()=>
+                #at_krate::__private::handler_outcome(returned)
+            };
+            quote! {
+                let returned = #call;
+                #check.map_err(#krate::handler::HandlerError::Failed)
             }
         }
     };
@@ -400,4 +401,8 @@ fn route_arm(krate: &TokenStream, i: usize, r: &Routed) -> TokenStream {
     quote! {
         ::core::option::Option::Some(#i) => #boxed,
     }
+}
+
+fn is_unit(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Tuple(t) if t.elems.is_empty())
 }

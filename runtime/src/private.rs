@@ -278,23 +278,27 @@ pub trait HandledEvent {}
 
 impl<E: Event> HandledEvent for E {}
 
-/// An `#[event_handler]` method returns `()` or `Result<(), E>`, checked as
-/// a whole when its return type is not spelled `Result<_, _>`.
-pub const fn handler_return<R: crate::handler::HandlerReturn>() -> bool {
-    true
+/// The outcome of an `#[event_handler]` method returning `()` or
+/// `Result<(), E>` under another name (an alias): checked as a whole.
+///
+/// Return types are checked through the value the method returns, never by
+/// naming them in generated code, so a misspelt type is only rustc's error
+/// at the signature.
+pub fn handler_outcome<R: crate::handler::HandlerReturn>(
+    returned: R,
+) -> Result<(), crate::BoxError> {
+    returned.into_result()
 }
 
-/// The `T` of an `#[event_handler]` method's `Result<T, E>` is `()`.
-pub const fn handler_ok<T: HandlerOk>() -> bool {
-    true
+/// The outcome of an `#[event_handler]` method returning `Result<T, E>`:
+/// `T` must be `()` and `E` an error, each with its own message.
+pub fn result_outcome<T: HandlerOk, E: HandlerErrorType>(
+    returned: Result<T, E>,
+) -> Result<(), crate::BoxError> {
+    returned.map(drop).map_err(HandlerErrorType::into_box_error)
 }
 
-/// The `E` of an `#[event_handler]` method's `Result<(), E>` is an error.
-pub const fn handler_error<E: HandlerErrorType>() -> bool {
-    true
-}
-
-/// See [`handler_ok`].
+/// See [`result_outcome`].
 #[diagnostic::on_unimplemented(
     message = "an event handler method returns `Result<(), E>`, not `Result<{Self}, E>`",
     label = "a handler reacts to an event and returns nothing but success or failure",
@@ -304,15 +308,22 @@ pub trait HandlerOk {}
 
 impl HandlerOk for () {}
 
-/// See [`handler_error`].
+/// See [`result_outcome`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an event handler's error: it does not convert into `Box<dyn std::error::Error + Send + Sync>`",
     label = "the runner reports a failed handler with this error as `HandlerError::Failed`'s source",
     note = "use an error type that implements `std::error::Error + Send + Sync + 'static`, e.g. `#[derive(Debug, thiserror::Error)] enum NotifyError {{ .. }}`"
 )]
-pub trait HandlerErrorType {}
+pub trait HandlerErrorType {
+    /// The error, boxed.
+    fn into_box_error(self) -> crate::BoxError;
+}
 
-impl<E: Into<crate::BoxError>> HandlerErrorType for E {}
+impl<E: Into<crate::BoxError>> HandlerErrorType for E {
+    fn into_box_error(self) -> crate::BoxError {
+        self.into()
+    }
+}
 
 /// An event handler can move between tasks; checked before
 /// [`handler_sync`], so a handler with an `Rc` in it is one error.

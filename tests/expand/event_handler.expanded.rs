@@ -37,12 +37,6 @@ const _: () = {
     type __Event0 = AccountEvent;
     const __EVENT_OK0: bool = ::annals::__private::handled_event::<__Event0>();
     type __Handled0 = ::annals::__private::Checked<__Event0, { __EVENT_OK0 }>;
-    const __RETURN_OK0: bool = ::annals::__private::handler_ok::<()>()
-        & ::annals::__private::handler_error::<NotifyError>();
-    type __Returned0 = ::annals::__private::Checked<
-        Result<(), NotifyError>,
-        { __RETURN_OK0 },
-    >;
     type __Event1 = TellerAssigned;
     const __EVENT_OK1: bool = ::annals::__private::handled_event::<__Event1>();
     type __Handled1 = ::annals::__private::Checked<__Event1, { __EVENT_OK1 }>;
@@ -91,9 +85,8 @@ const _: () = {
                             __Handled0,
                         >(event)?;
                         let meta = ::annals::handler::EventMeta::of(event);
-                        <__Returned0 as ::annals::handler::HandlerReturn>::into_result(
-                                Self::on_account(self, &decoded, &meta).await,
-                            )
+                        let returned = Self::on_account(self, &decoded, &meta).await;
+                        ::annals::__private::result_outcome(returned)
                             .map_err(::annals::handler::HandlerError::Failed)
                     })
                 }

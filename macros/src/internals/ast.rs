@@ -899,7 +899,6 @@ pub enum ReturnShape<'a> {
     Unit,
     /// `Result<T, E>`: `T` and `E` are checked one by one.
     Result {
-        whole: &'a syn::Type,
         ok: &'a syn::Type,
         error: &'a syn::Type,
     },
@@ -1141,11 +1140,7 @@ fn return_shape(ty: &syn::Type) -> ReturnShape<'_> {
     };
     match (args.args.len(), args.args.first(), args.args.last()) {
         (2, Some(syn::GenericArgument::Type(ok)), Some(syn::GenericArgument::Type(error))) => {
-            ReturnShape::Result {
-                whole: ty,
-                ok,
-                error,
-            }
+            ReturnShape::Result { ok, error }
         }
         _ => ReturnShape::Other(ty),
     }
