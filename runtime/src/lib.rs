@@ -91,6 +91,8 @@ pub mod testing;
 pub mod metrics;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod projection;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

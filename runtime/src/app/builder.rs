@@ -95,6 +95,39 @@ impl AppBuilder {
         self
     }
 
+    /// Runs a transactional [`Projection`](crate::projection::Projection)
+    /// on `pool` (the store's database or a separate read database): each
+    /// batch of events and the projection's checkpoint commit in one
+    /// transaction there.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub fn projection<DB, P>(self, pool: sqlx::Pool<DB>, projection: P) -> Self
+    where
+        DB: crate::projection::ProjectionDatabase,
+        P: crate::projection::Projection<DB>,
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
+        self.projection_with(pool, projection, HandlerOptions::default())
+    }
+
+    /// [`projection`](Self::projection) with these options (error policy,
+    /// batch size, strong consistency).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub fn projection_with<DB, P>(
+        mut self,
+        pool: sqlx::Pool<DB>,
+        projection: P,
+        options: HandlerOptions,
+    ) -> Self
+    where
+        DB: crate::projection::ProjectionDatabase,
+        P: crate::projection::Projection<DB>,
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
+        self.handlers
+            .push(HandlerSpec::projection(pool, projection, options));
+        self
+    }
+
     /// Builds the app, checking the registry of aggregates and commands and
     /// the handlers' names, and starts its event handlers.
     ///

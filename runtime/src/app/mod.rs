@@ -264,6 +264,16 @@ impl App {
         all
     }
 
+    /// Starts the handler or projection `name` over from position 0 and
+    /// returns once it has been reset: a transactional projection's read
+    /// model is emptied ([`Projection::reset`](crate::projection::Projection::reset))
+    /// and its checkpoint set to 0 in one transaction, then the events are
+    /// applied again as it catches up; an event handler's checkpoint is set
+    /// to 0 (undoing what it did elsewhere is its own affair).
+    pub async fn rebuild(&self, name: &str) -> Result<(), crate::handler::RebuildError> {
+        self.inner.handlers.rebuild(name).await
+    }
+
     /// Waits until the named handlers (every handler this app runs, if
     /// `names` is empty) have handled the global log up to `position`, at
     /// most `timeout`.

@@ -248,6 +248,30 @@ pub struct NotCaughtUp {
     pub reason: Lagging,
 }
 
+/// Why [`App::rebuild`](crate::App::rebuild) did not start a handler over.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RebuildError {
+    /// No handler or projection of this name runs in this app.
+    #[error("no handler `{0}` runs in this app")]
+    Unknown(String),
+    /// It waits for its turn: another App (another process) runs it now;
+    /// rebuild it there.
+    #[error("handler `{0}` runs in another app now (this one waits for its turn)")]
+    NotRunningHere(String),
+    /// It has stopped or shut down.
+    #[error("handler `{0}` has stopped")]
+    Stopped(String),
+    /// Resetting its read model or checkpoint failed; nothing changed.
+    #[error("handler `{handler}` could not be reset: {message}")]
+    Failed {
+        /// The handler.
+        handler: String,
+        /// The error and its sources.
+        message: String,
+    },
+}
+
 /// The future [`EventHandler::handle`] returns.
 pub type HandlerFuture<'a> = BoxFuture<'a, Result<(), HandlerError>>;
 

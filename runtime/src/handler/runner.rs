@@ -13,7 +13,8 @@
 use super::options::HandlerOptions;
 use super::status::{HandlerFailure, HandlerState, StatusCell};
 use super::{EventHandler, HandlerError, HandlerFuture, StartFrom, interest_names};
-use crate::store::{AnyStore, EventFilter, RecordedEvent, StoreError, StreamId};
+use crate::app::BoxError;
+use crate::store::{AnyStore, EventFilter, RecordedEvent, StreamId};
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,11 +32,21 @@ impl<H: EventHandler> DynHandler for H {
     }
 }
 
+/// What the runner hands events to.
+pub(crate) enum Target {
+    /// An event handler: checkpoints in the store, effects its own.
+    Handler(Arc<dyn DynHandler>),
+    /// A transactional projection: each batch and its checkpoint in one
+    /// transaction on the projection's database.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    Projection(Arc<dyn crate::projection::DynProjection>),
+}
+
 /// Everything the runner needs to know of one handler.
 pub(crate) struct HandlerSpec {
     pub(crate) name: &'static str,
     pub(crate) type_name: &'static str,
-    pub(crate) handler: Arc<dyn DynHandler>,
+    pub(crate) target: Target,
     pub(crate) filter: EventFilter,
     pub(crate) start_from: StartFrom,
     pub(crate) concurrency: usize,
@@ -47,10 +58,36 @@ impl HandlerSpec {
         Self {
             name: H::NAME,
             type_name: std::any::type_name::<H>(),
-            handler: Arc::new(handler),
+            target: Target::Handler(Arc::new(handler)),
             filter: EventFilter::all().event_types(interest_names(H::INTEREST)),
             start_from: options.start_from.unwrap_or(H::START_FROM),
             concurrency: options.concurrency.unwrap_or(H::CONCURRENCY).max(1),
+            options,
+        }
+    }
+
+    /// A projection on `pool`: from the origin, one batch at a time.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn projection<DB, P>(
+        pool: sqlx::Pool<DB>,
+        projection: P,
+        options: HandlerOptions,
+    ) -> Self
+    where
+        DB: crate::projection::ProjectionDatabase,
+        P: crate::projection::Projection<DB>,
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
+        Self {
+            name: P::NAME,
+            type_name: std::any::type_name::<P>(),
+            target: Target::Projection(Arc::new(crate::projection::Bound {
+                pool,
+                projection: Arc::new(projection),
+            })),
+            filter: EventFilter::all().event_types(interest_names(P::INTEREST)),
+            start_from: StartFrom::Origin,
+            concurrency: 1,
             options,
         }
     }
@@ -76,7 +113,12 @@ pub(crate) struct Runner {
     store: AnyStore,
     status: Arc<StatusCell>,
     stop: watch::Receiver<bool>,
+    /// Rebuild requests: each answered once the handler starts again from 0.
+    rebuilds: tokio::sync::mpsc::Receiver<Rebuild>,
 }
+
+/// A request to replay a handler from position 0, answered when done.
+pub(crate) type Rebuild = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 impl Runner {
     pub(crate) fn new(
@@ -84,12 +126,14 @@ impl Runner {
         store: AnyStore,
         status: Arc<StatusCell>,
         stop: watch::Receiver<bool>,
+        rebuilds: tokio::sync::mpsc::Receiver<Rebuild>,
     ) -> Self {
         Self {
             spec,
             store,
             status,
             stop,
+            rebuilds,
         }
     }
 
@@ -107,7 +151,11 @@ impl Runner {
     }
 
     /// Records a store error and backs off; `false` if shutting down.
-    async fn store_failed(&self, error: &StoreError, failures: &mut u32) -> bool {
+    async fn store_failed(
+        &self,
+        error: &(dyn std::error::Error + Send + Sync + 'static),
+        failures: &mut u32,
+    ) -> bool {
         *failures += 1;
         let position = self.status.snapshot().position;
         tracing::warn!(handler = self.spec.name, error = %chain(error), "event store error; retrying");
@@ -162,17 +210,13 @@ impl Runner {
             if self.stopping() {
                 return None;
             }
-            let found = match self.store.load_checkpoint(self.spec.name).await {
+            let found = match self.load_checkpoint().await {
                 Ok(Some(position)) => Ok(position),
                 Ok(None) => match self.spec.start_from {
                     StartFrom::Origin => Ok(0),
                     StartFrom::Now => match self.store.head_position().await {
-                        Ok(head) => self
-                            .store
-                            .save_checkpoint(self.spec.name, head)
-                            .await
-                            .map(|()| head),
-                        Err(e) => Err(e),
+                        Ok(head) => self.save_checkpoint(head).await.map(|()| head),
+                        Err(e) => Err(e.into()),
                     },
                 },
                 Err(e) => Err(e),
@@ -187,11 +231,36 @@ impl Runner {
                     return Some(position);
                 }
                 Err(e) => {
-                    if !self.store_failed(&e, &mut failures).await {
+                    if !self.store_failed(&*e, &mut failures).await {
                         return None;
                     }
                 }
             }
+        }
+    }
+
+    /// The checkpoint, from the store or the projection's database (whose
+    /// table is created first if missing).
+    async fn load_checkpoint(&self) -> Result<Option<u64>, BoxError> {
+        match &self.spec.target {
+            Target::Handler(_) => Ok(self.store.load_checkpoint(self.spec.name).await?),
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            Target::Projection(p) => {
+                p.prepare().await?;
+                Ok(p.load_checkpoint(self.spec.name).await?)
+            }
+        }
+    }
+
+    async fn save_checkpoint(&self, position: u64) -> Result<(), BoxError> {
+        match &self.spec.target {
+            Target::Handler(_) => Ok(self.store.save_checkpoint(self.spec.name, position).await?),
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            Target::Projection(p) => match p.apply(self.spec.name, &[], position).await {
+                Ok(()) => Ok(()),
+                Err(crate::projection::BatchError::Database(e)) => Err(e.into()),
+                Err(crate::projection::BatchError::Event(_, e)) => Err(e.into()),
+            },
         }
     }
 
@@ -203,10 +272,24 @@ impl Runner {
         let mut last_save = Instant::now();
         let mut unsaved = 0u64;
         let mut failures = 0;
+        let mut pending: Option<Rebuild> = None;
         loop {
             if self.stopping() {
                 self.save(&mut saved, position).await;
                 return HandlerState::ShutDown;
+            }
+            if let Some(done) = pending.take().or_else(|| self.rebuilds.try_recv().ok()) {
+                let reset = self.reset().await;
+                if reset.is_ok() {
+                    (position, saved, unsaved) = (0, 0, 0);
+                    self.status.update(|s| {
+                        s.position = 0;
+                        s.checkpoint = 0;
+                    });
+                    tracing::info!(handler = self.spec.name, "rebuilding from position 0");
+                }
+                let _ = done.send(reset);
+                continue;
             }
             watch.mark();
             let read = self
@@ -251,9 +334,11 @@ impl Runner {
                 self.save(&mut saved, position).await;
                 last_save = Instant::now();
                 unsaved = 0;
+                let mut stop = self.stop.clone();
                 tokio::select! {
                     _ = watch.changed() => {}
-                    _ = self.stop.wait_for(|s| *s) => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                    request = self.rebuilds.recv() => pending = request,
                 }
                 continue;
             }
@@ -262,11 +347,14 @@ impl Runner {
                 s.lag = scanned_to.saturating_sub(position);
             });
             let count = page.events.len() as u64;
-            match self.handle_page(page.events).await {
+            match self.handle_page(page.events, scanned_to).await {
                 Ended::Done => {
                     position = scanned_to;
                     unsaved += count;
                     self.status.update(|s| s.position = position);
+                    if self.commits_checkpoints() {
+                        saved = position;
+                    }
                 }
                 Ended::Stopped(at) => {
                     self.save(&mut saved, at - 1).await;
@@ -293,17 +381,17 @@ impl Runner {
         if position == *saved {
             return;
         }
-        match self.store.save_checkpoint(self.spec.name, position).await {
+        match self.save_checkpoint(position).await {
             Ok(()) => {
                 *saved = position;
                 self.status.update(|s| s.checkpoint = position);
             }
             Err(e) => {
-                tracing::warn!(handler = self.spec.name, error = %chain(&e), "cannot save checkpoint");
+                tracing::warn!(handler = self.spec.name, error = %chain(&*e), "cannot save checkpoint");
                 self.status.update(|s| {
                     s.last_error = Some(HandlerFailure {
                         position,
-                        message: format!("cannot save checkpoint: {}", chain(&e)),
+                        message: format!("cannot save checkpoint: {}", chain(&*e)),
                         at: chrono::Utc::now(),
                     });
                 });
@@ -313,10 +401,20 @@ impl Runner {
 
     /// Hands a page to the handler: with concurrency 1 in order, else split
     /// by stream into up to `concurrency` lanes, each in order.
-    async fn handle_page(&self, events: Vec<RecordedEvent>) -> Ended {
+    async fn handle_page(&self, events: Vec<RecordedEvent>, scanned_to: u64) -> Ended {
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        if let Target::Projection(p) = &self.spec.target {
+            return self.project_page(&**p, &events, scanned_to).await;
+        }
+        let _ = scanned_to;
+        let handler = match &self.spec.target {
+            Target::Handler(handler) => &**handler,
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            Target::Projection(_) => return Ended::Done,
+        };
         let lanes = self.spec.concurrency.min(events.len()).max(1);
         if lanes == 1 {
-            return self.handle_lane(&events, true).await;
+            return self.handle_lane(handler, &events, true).await;
         }
         let hasher = foldhash::fast::FixedState::with_seed(0x616e6e616c73);
         let mut split: Vec<Vec<RecordedEvent>> = (0..lanes).map(|_| Vec::new()).collect();
@@ -330,7 +428,7 @@ impl Runner {
             split
                 .iter()
                 .filter(|lane| !lane.is_empty())
-                .map(|lane| self.handle_lane(lane, false)),
+                .map(|lane| self.handle_lane(handler, lane, false)),
         )
         .await;
         // The checkpoint may not pass the first event any lane left unhandled.
@@ -353,12 +451,17 @@ impl Runner {
 
     /// Handles `events` in order. With `track`, the status position follows
     /// each event (only valid when this lane holds the whole page).
-    async fn handle_lane(&self, events: &[RecordedEvent], track: bool) -> Ended {
+    async fn handle_lane(
+        &self,
+        handler: &dyn DynHandler,
+        events: &[RecordedEvent],
+        track: bool,
+    ) -> Ended {
         for event in events {
             if self.stopping() {
                 return Ended::ShutDown(event.global_position);
             }
-            match self.handle_one(event).await {
+            match self.handle_one(handler, event).await {
                 Ended::Done => {
                     if track {
                         self.status.update(|s| s.position = event.global_position);
@@ -371,7 +474,7 @@ impl Runner {
     }
 
     /// One event, tried as the error policy says.
-    async fn handle_one(&self, event: &RecordedEvent) -> Ended {
+    async fn handle_one(&self, handler: &dyn DynHandler, event: &RecordedEvent) -> Ended {
         let policy = self.spec.options.policy;
         let at = event.global_position;
         let mut attempt = 1;
@@ -387,7 +490,7 @@ impl Runner {
             if let Some(id) = event.metadata.correlation_id {
                 span.record("correlation_id", tracing::field::display(id));
             }
-            let result = self.spec.handler.handle(event).instrument(span).await;
+            let result = handler.handle(event).instrument(span).await;
             let error = match result {
                 Ok(()) => {
                     self.status.update(|s| {
@@ -428,6 +531,185 @@ impl Runner {
                 return Ended::Stopped(at);
             }
             return Ended::Done;
+        }
+    }
+
+    /// Starts the handler over: a projection's read model is emptied and its
+    /// checkpoint set to 0 in one transaction; a handler's checkpoint is
+    /// set to 0 (what it did outside is its own to undo).
+    async fn reset(&self) -> Result<(), String> {
+        let result: Result<(), BoxError> = match &self.spec.target {
+            Target::Handler(_) => self
+                .store
+                .save_checkpoint(self.spec.name, 0)
+                .await
+                .map_err(Into::into),
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            Target::Projection(p) => match p.reset(self.spec.name).await {
+                Ok(()) => Ok(()),
+                Err(crate::projection::BatchError::Database(e)) => Err(e.into()),
+                Err(crate::projection::BatchError::Event(_, e)) => Err(e.into()),
+            },
+        };
+        result.map_err(|e| chain(&*e))
+    }
+
+    /// Whether a handled page also saved the checkpoint (projections commit
+    /// it with their writes).
+    fn commits_checkpoints(&self) -> bool {
+        match &self.spec.target {
+            Target::Handler(_) => false,
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            Target::Projection(_) => true,
+        }
+    }
+
+    /// Applies a page to a projection: all of it in one transaction with the
+    /// checkpoint at `scanned_to`; when an event fails, the events before it
+    /// in a transaction of their own, then that event as the policy says,
+    /// then the rest.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    async fn project_page(
+        &self,
+        projection: &dyn crate::projection::DynProjection,
+        events: &[RecordedEvent],
+        scanned_to: u64,
+    ) -> Ended {
+        use crate::projection::BatchError;
+        let mut rest = events;
+        let mut end = rest.len();
+        let mut failures = 0;
+        loop {
+            let batch = &rest[..end];
+            let checkpoint = match batch.last() {
+                Some(last) if end < rest.len() => last.global_position,
+                _ => scanned_to,
+            };
+            if self.stopping() {
+                return Ended::ShutDown(rest.first().map_or(scanned_to + 1, |e| e.global_position));
+            }
+            let span = tracing::info_span!(
+                "annals.project",
+                handler = self.spec.name,
+                events = batch.len(),
+                from = batch.first().map(|e| e.global_position),
+                checkpoint,
+            );
+            match projection
+                .apply(self.spec.name, batch, checkpoint)
+                .instrument(span)
+                .await
+            {
+                Ok(()) => {
+                    failures = 0;
+                    self.status.update(|s| {
+                        s.handled += batch.len() as u64;
+                        s.checkpoint = checkpoint;
+                        s.position = checkpoint;
+                        if matches!(s.state, HandlerState::Retrying { .. }) {
+                            s.state = HandlerState::Running;
+                        }
+                    });
+                    rest = &rest[end..];
+                    end = rest.len();
+                    if checkpoint == scanned_to {
+                        return Ended::Done;
+                    }
+                }
+                Err(BatchError::Database(e)) => {
+                    if !self.store_failed(&e, &mut failures).await {
+                        return Ended::ShutDown(
+                            rest.first().map_or(scanned_to + 1, |e| e.global_position),
+                        );
+                    }
+                }
+                Err(BatchError::Event(0, error)) => {
+                    match self.project_one(projection, &rest[0], error).await {
+                        Ended::Done => {
+                            rest = &rest[1..];
+                            end = rest.len();
+                        }
+                        other => return other,
+                    }
+                }
+                // Commit what came before the failing event first.
+                Err(BatchError::Event(index, _)) => end = index,
+            }
+        }
+    }
+
+    /// One event that failed in a batch, on its own, as the policy says:
+    /// retried in transactions of its own; given up, skipped (the checkpoint
+    /// moves past it, nothing else is written) or stopped before.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    async fn project_one(
+        &self,
+        projection: &dyn crate::projection::DynProjection,
+        event: &RecordedEvent,
+        first: HandlerError,
+    ) -> Ended {
+        use crate::projection::BatchError;
+        let policy = self.spec.options.policy;
+        let at = event.global_position;
+        let mut error = first;
+        let mut attempt = 1;
+        let mut failures = 0;
+        loop {
+            let retryable = !matches!(error, HandlerError::Decode { .. });
+            let message = chain(&error);
+            if !(retryable && attempt < policy.max_attempts()) {
+                if self.give_up(at, &error) {
+                    return Ended::Stopped(at);
+                }
+                // Skipped: only the checkpoint moves past it.
+                loop {
+                    match projection.apply(self.spec.name, &[], at).await {
+                        Ok(()) => return Ended::Done,
+                        Err(BatchError::Database(e)) => {
+                            if !self.store_failed(&e, &mut failures).await {
+                                return Ended::ShutDown(at);
+                            }
+                        }
+                        Err(BatchError::Event(_, e)) => {
+                            if !self.store_failed(&e, &mut failures).await {
+                                return Ended::ShutDown(at);
+                            }
+                        }
+                    }
+                }
+            }
+            tracing::warn!(
+                handler = self.spec.name, position = at, attempt, error = %message,
+                "projection failed; retrying"
+            );
+            self.status.update(|s| {
+                s.state = HandlerState::Retrying { attempt };
+                s.last_error = Some(HandlerFailure {
+                    position: at,
+                    message,
+                    at: chrono::Utc::now(),
+                });
+            });
+            if !self.pause(policy.pause(attempt)).await {
+                return Ended::ShutDown(at);
+            }
+            attempt += 1;
+            match projection
+                .apply(self.spec.name, std::slice::from_ref(event), at)
+                .await
+            {
+                Ok(()) => {
+                    self.status.update(|s| {
+                        s.handled += 1;
+                        s.checkpoint = at;
+                        s.position = at;
+                        s.state = HandlerState::Running;
+                    });
+                    return Ended::Done;
+                }
+                Err(BatchError::Event(_, again)) => error = again,
+                Err(BatchError::Database(e)) => error = HandlerError::Failed(e.into()),
+            }
         }
     }
 

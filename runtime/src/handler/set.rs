@@ -2,7 +2,8 @@
 //! status.
 
 use super::HandlerRegistration;
-use super::runner::{HandlerSpec, Runner};
+use super::RebuildError;
+use super::runner::{HandlerSpec, Rebuild, Runner};
 use super::status::{HandlerState, HandlerStatus, StatusCell};
 use crate::app::BuildError;
 use crate::store::AnyStore;
@@ -14,6 +15,8 @@ use tokio::task::JoinHandle;
 
 pub(crate) struct Handlers {
     cells: Vec<Arc<StatusCell>>,
+    /// Rebuild requests, one queue per handler (same order as `cells`).
+    rebuilds: Vec<tokio::sync::mpsc::Sender<Rebuild>>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -48,6 +51,7 @@ impl Handlers {
         let (stop, _) = watch::channel(false);
         let mut set = Self {
             cells: Vec::with_capacity(specs.len()),
+            rebuilds: Vec::with_capacity(specs.len()),
             stop,
             tasks: Mutex::new(Vec::new()),
         };
@@ -59,7 +63,9 @@ impl Handlers {
         for spec in specs {
             let cell = Arc::new(StatusCell::new(spec.name, spec.options.strong));
             set.cells.push(cell.clone());
-            let runner = Runner::new(spec, store.clone(), cell, set.stop.subscribe());
+            let (rebuild, rebuilds) = tokio::sync::mpsc::channel(4);
+            set.rebuilds.push(rebuild);
+            let runner = Runner::new(spec, store.clone(), cell, set.stop.subscribe(), rebuilds);
             tasks.push(runtime.spawn(runner.run()));
         }
         *set.tasks.get_mut() = tasks;
@@ -72,6 +78,37 @@ impl Handlers {
 
     pub(crate) fn cell(&self, name: &str) -> Option<&Arc<StatusCell>> {
         self.cells.iter().find(|c| c.name() == name)
+    }
+
+    /// Asks the handler `name` to start over from position 0 and waits
+    /// until it has (its read model emptied, for a projection).
+    pub(crate) async fn rebuild(&self, name: &str) -> Result<(), RebuildError> {
+        let index = self
+            .cells
+            .iter()
+            .position(|c| c.name() == name)
+            .ok_or_else(|| RebuildError::Unknown(name.to_owned()))?;
+        let state = self.cells[index].snapshot().state;
+        match state {
+            HandlerState::Starting => return Err(RebuildError::NotRunningHere(name.to_owned())),
+            HandlerState::Stopped | HandlerState::ShutDown => {
+                return Err(RebuildError::Stopped(name.to_owned()));
+            }
+            _ => {}
+        }
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.rebuilds[index]
+            .send(done)
+            .await
+            .map_err(|_| RebuildError::Stopped(name.to_owned()))?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(RebuildError::Failed {
+                handler: name.to_owned(),
+                message,
+            }),
+            Err(_) => Err(RebuildError::Stopped(name.to_owned())),
+        }
     }
 
     pub(crate) fn cells(&self) -> &[Arc<StatusCell>] {

@@ -1,0 +1,149 @@
+//! The SQL each backend needs for projection checkpoints.
+
+use futures::future::BoxFuture;
+
+/// A sqlx database a [`Projection`](super::Projection) can keep its read
+/// model and checkpoint in: SQLite (feature `sqlite`) and PostgreSQL
+/// (feature `postgres`). Sealed.
+pub trait ProjectionDatabase: sqlx::Database + private::Sealed {
+    #[doc(hidden)]
+    fn create_checkpoints(conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+    #[doc(hidden)]
+    fn load_checkpoint<'a>(
+        conn: &'a mut Self::Connection,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<u64>, sqlx::Error>>;
+    #[doc(hidden)]
+    fn save_checkpoint<'a>(
+        conn: &'a mut Self::Connection,
+        name: &'a str,
+        position: u64,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+}
+
+mod private {
+    pub trait Sealed {}
+}
+
+/// Positions are stored as signed 64-bit integers.
+fn to_i64(position: u64) -> Result<i64, sqlx::Error> {
+    i64::try_from(position).map_err(|_| {
+        sqlx::Error::Protocol(format!("checkpoint position {position} is out of range"))
+    })
+}
+
+fn to_u64(position: i64) -> Result<u64, sqlx::Error> {
+    u64::try_from(position).map_err(|_| {
+        sqlx::Error::Protocol(format!("stored checkpoint position {position} is negative"))
+    })
+}
+
+#[cfg(feature = "sqlite")]
+impl private::Sealed for sqlx::Sqlite {}
+
+#[cfg(feature = "sqlite")]
+impl ProjectionDatabase for sqlx::Sqlite {
+    fn create_checkpoints(conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS annals_projection_checkpoints (\
+                 name TEXT NOT NULL PRIMARY KEY, \
+                 position INTEGER NOT NULL CHECK (position >= 0), \
+                 updated_at TEXT NOT NULL) WITHOUT ROWID",
+            )
+            .execute(conn)
+            .await
+            .map(drop)
+        })
+    }
+
+    fn load_checkpoint<'a>(
+        conn: &'a mut Self::Connection,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<u64>, sqlx::Error>> {
+        Box::pin(async move {
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT position FROM annals_projection_checkpoints WHERE name = ?1",
+            )
+            .bind(name)
+            .fetch_optional(conn)
+            .await?;
+            found.map(to_u64).transpose()
+        })
+    }
+
+    fn save_checkpoint<'a>(
+        conn: &'a mut Self::Connection,
+        name: &'a str,
+        position: u64,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO annals_projection_checkpoints (name, position, updated_at) \
+                 VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(name)
+            .bind(to_i64(position)?)
+            .execute(conn)
+            .await
+            .map(drop)
+        })
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl private::Sealed for sqlx::Postgres {}
+
+#[cfg(feature = "postgres")]
+impl ProjectionDatabase for sqlx::Postgres {
+    fn create_checkpoints(conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS annals_projection_checkpoints (\
+                 name text PRIMARY KEY, \
+                 position bigint NOT NULL CHECK (position >= 0), \
+                 updated_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .execute(conn)
+            .await
+            .map(drop)
+        })
+    }
+
+    fn load_checkpoint<'a>(
+        conn: &'a mut Self::Connection,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<u64>, sqlx::Error>> {
+        Box::pin(async move {
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT position FROM annals_projection_checkpoints WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_optional(conn)
+            .await?;
+            found.map(to_u64).transpose()
+        })
+    }
+
+    fn save_checkpoint<'a>(
+        conn: &'a mut Self::Connection,
+        name: &'a str,
+        position: u64,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO annals_projection_checkpoints (name, position, updated_at) \
+                 VALUES ($1, $2, now()) \
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(name)
+            .bind(to_i64(position)?)
+            .execute(conn)
+            .await
+            .map(drop)
+        })
+    }
+}
