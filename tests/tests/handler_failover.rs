@@ -43,6 +43,9 @@ const CHECKPOINT_EVERY: &str = "ANNALS_FAILOVER_CHECKPOINT_EVERY";
 const STALL_AT: &str = "ANNALS_FAILOVER_STALL_AT";
 /// A child's handler takes this many milliseconds per event.
 const PAUSE_MS: &str = "ANNALS_FAILOVER_PAUSE_MS";
+/// A child's store gives up waiting for a stream lock after this many
+/// milliseconds (the store's `lock_timeout`), instead of 10 s.
+const LOCK_TIMEOUT_MS: &str = "ANNALS_FAILOVER_LOCK_TIMEOUT_MS";
 
 /// The handler's name: its checkpoint and its turn.
 const HANDLER: &str = "failover-recorder";
@@ -118,12 +121,13 @@ async fn child() {
         eprintln!("not started by a failover test: nothing to do");
         return;
     };
-    let store = PostgresStore::builder(test_url())
+    let mut builder = PostgresStore::builder(test_url())
         .schema(schema)
-        .max_connections(4)
-        .connect()
-        .await
-        .expect("PostgreSQL is reachable");
+        .max_connections(4);
+    if let Ok(ms) = std::env::var(LOCK_TIMEOUT_MS) {
+        builder = builder.lock_timeout(Duration::from_millis(ms.parse().expect("milliseconds")));
+    }
+    let store = builder.connect().await.expect("PostgreSQL is reachable");
     let mut options = HandlerOptions::new();
     if let Ok(every) = std::env::var(CHECKPOINT_EVERY) {
         let every = every.parse().expect("a number of events");
@@ -867,5 +871,46 @@ async fn a_crash_before_the_checkpoint_replays_never_skips() {
         "crash before the checkpoint: checkpoint at event 100 (position {checkpoint}), {} events replayed",
         replayed.len()
     );
+    drop_schema(&store).await;
+}
+
+/// A child that has waited for its turn a long while (many lock waits
+/// timed out, here after 200 ms each) still takes over at once.
+///
+/// A timed-out wait for the turn comes back as a store error. Were it backed
+/// off from like a failing store (a pause of 50 ms << failures, up to 5 s,
+/// before the next wait), a long-waiting child would mostly be pausing, not
+/// waiting: here B would take over some 4 s late; with the default 10 s
+/// `lock_timeout`, after about 76 s of waiting, up to 5 s late in every 15.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_waiting_child_takes_over_at_once() {
+    let (store, app, _schema) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let short = [(LOCK_TIMEOUT_MS, "200".to_owned())];
+    let appender = Appender::start(&app);
+    let mut a = Child::start("A", store.schema(), &dir, &short);
+    eventually("A handles events", Duration::from_secs(15), || async {
+        handled(&store).await.first().map(|_| ())
+    })
+    .await;
+    let b = Child::start("B", store.schema(), &dir, &short);
+    let b_pid = b.pid();
+    b.printed("ready").await;
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let (_, kill_at) = mark(&store).await;
+    a.kill();
+    let first = eventually("B takes over", TAKEOVER_BOUND, || async {
+        handled(&store).await.into_iter().find(|r| r.pid == b_pid)
+    })
+    .await;
+    let takeover = Duration::from_secs_f64((first.at - kill_at).max(0.0));
+    let appended = appender.stop().await;
+    all_handled(&store, &appended).await;
+    eprintln!("takeover after 9 s of waiting (lock waits of 200 ms): {takeover:.2?}");
+    assert!(
+        takeover < Duration::from_secs(1),
+        "B took {takeover:.2?} to take over: it was pausing between lock waits, not waiting"
+    );
+    drop(b);
     drop_schema(&store).await;
 }
