@@ -914,3 +914,72 @@ async fn a_long_waiting_child_takes_over_at_once() {
     drop(b);
     drop_schema(&store).await;
 }
+
+/// The holder's lock connection dies (the server ends it, as a network
+/// failure, a proxy or an operator would): PostgreSQL releases its advisory
+/// lock, so the waiting child takes the turn. The old holder must then stop
+/// handling: soon, only one child handles.
+///
+/// Fails with the runner of this branch: once it has its turn, it only
+/// keeps the `StreamLock` and never learns that the lock is gone, so both
+/// children handle every event from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_lost_its_lock_connection_stops_handling() {
+    let (store, app, _schema) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Child::start("A", store.schema(), &dir, &[]);
+    let b = Child::start("B", store.schema(), &dir, &[]);
+    let appender = Appender::start(&app);
+    a.printed("ready").await;
+    b.printed("ready").await;
+    let holder = eventually(
+        "a child handles events",
+        Duration::from_secs(15),
+        || async { handled(&store).await.first().map(|r| r.pid) },
+    )
+    .await;
+    eventually(
+        "the other child waits for its turn",
+        Duration::from_secs(15),
+        || async { (waiting_for_turn(&store).await == 1).then_some(()) },
+    )
+    .await;
+    let other = if holder == a.pid() { b.pid() } else { a.pid() };
+
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l \
+         JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.mode = 'ExclusiveLock' AND l.granted \
+         AND a.application_name = $1",
+    )
+    .bind(application_name(&store))
+    .fetch_one(store.pool())
+    .await
+    .expect("end the holder's lock connection");
+    assert_eq!(ended, 1, "one connection held the turn");
+    eventually("the other child takes the turn", TAKEOVER_BOUND, || async {
+        handled(&store).await.into_iter().find(|r| r.pid == other)
+    })
+    .await;
+    // Time for the old holder to notice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (since, _) = mark(&store).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let appended = appender.stop().await;
+    let rows = all_handled(&store, &appended).await;
+    let late: Vec<Handled> = rows.iter().filter(|r| r.seq > since).copied().collect();
+    let pids: BTreeSet<i32> = late.iter().map(|r| r.pid).collect();
+    let twice = counts(&rows).values().filter(|&&n| n > 1).count();
+    eprintln!(
+        "lost lock connection: in the last second, {} events handled by {pids:?} (holder {holder}, other {other}); \
+         {twice} of {} events handled twice",
+        late.len(),
+        appended.len()
+    );
+    assert_eq!(
+        pids.len(),
+        1,
+        "3 s after the turn passed on, both children still handle: the old holder does not know it lost its lock"
+    );
+    drop_schema(&store).await;
+}
