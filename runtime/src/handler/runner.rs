@@ -178,6 +178,7 @@ impl Runner {
             let turn = turn_stream(name);
             let mut failures = 0;
             let _turn = loop {
+                let asked = Instant::now();
                 let lock = tokio::select! {
                     lock = self.store.lock_stream(&turn) => lock,
                     _ = self.stop.wait_for(|s| *s) => return self.status.set_state(HandlerState::ShutDown),
@@ -185,6 +186,14 @@ impl Runner {
                 match lock {
                     Ok(lock) => break lock,
                     Err(e) => {
+                        // A wait that ran out (the store's lock timeout: the
+                        // turn is another process's) spaced the attempts
+                        // already: only failures that come fast back off
+                        // further, or a long-waiting task would mostly be
+                        // pausing, not waiting, when the holder goes.
+                        if asked.elapsed() >= Duration::from_millis(100) {
+                            failures = 0;
+                        }
                         if !self.store_failed(&e, &mut failures).await {
                             return self.status.set_state(HandlerState::ShutDown);
                         }
