@@ -123,6 +123,7 @@ trait ReadDb: Clone + Send + Sync + 'static {
     fn balances(&self) -> impl Future<Output = Vec<(String, i64, i64)>> + Send;
     fn checkpoint(&self) -> impl Future<Output = Option<i64>> + Send;
     fn damage(&self) -> impl Future<Output = ()> + Send;
+    fn bump_checkpoint(&self) -> impl Future<Output = ()> + Send;
     fn register(
         &self,
         builder: annals::AppBuilder,
@@ -132,6 +133,11 @@ trait ReadDb: Clone + Send + Sync + 'static {
 }
 
 impl ReadDb for SqlitePool {
+    async fn bump_checkpoint(&self) {
+        self.execute("UPDATE annals_projection_checkpoints SET position = position + 1")
+            .await
+            .unwrap();
+    }
     async fn damage(&self) {
         self.execute("UPDATE balances SET cents = cents * 1000 + 1")
             .await
@@ -162,6 +168,11 @@ impl ReadDb for SqlitePool {
 }
 
 impl ReadDb for PgPool {
+    async fn bump_checkpoint(&self) {
+        self.execute("UPDATE annals_projection_checkpoints SET position = position + 1")
+            .await
+            .unwrap();
+    }
     async fn damage(&self) {
         self.execute("UPDATE balances SET cents = cents * 1000 + 1")
             .await
@@ -394,7 +405,8 @@ async fn stop_and_skip_leave_no_partial_writes<F: StoreFactory, R: ReadDb>(
     let status = &app.handler_status().await[0];
     assert_eq!(
         (status.skipped, status.last_error.as_ref().unwrap().position),
-        (1, bad)
+        (1, bad),
+        "{status:?}"
     );
     app.shutdown().await.unwrap();
 }
@@ -426,6 +438,43 @@ async fn rebuilds_from_zero<F: StoreFactory, R: ReadDb>(factory: &F, store: &F::
         app.rebuild("nope").await,
         Err(annals::handler::RebuildError::Unknown(_))
     ));
+    app.shutdown().await.unwrap();
+}
+
+/// A checkpoint moved by someone else (another runner that took the turn
+/// while this one still thought it had it) is never overwritten: the batch
+/// is rolled back and the runner starts again from the moved checkpoint.
+async fn a_moved_checkpoint_is_never_overwritten<F: StoreFactory, R: ReadDb>(
+    factory: &F,
+    store: &F::Store,
+    db: &R,
+) {
+    let app = db
+        .register(
+            App::builder().store(factory.open_again(store).await),
+            Balances::default(),
+            quick(),
+        )
+        .build()
+        .unwrap();
+    let first = credit(&app, "g", 1).await;
+    caught_up(&app, first).await;
+    // "Another runner" claims the next event.
+    db.bump_checkpoint().await;
+    credit(&app, "g", 10).await;
+    let last = credit(&app, "g", 100).await;
+    caught_up(&app, last).await;
+    assert_eq!(db.balances().await, [("Ledger-g".to_owned(), 101, 2)]);
+    assert_eq!(db.checkpoint().await, Some(last as i64));
+    let status = &app.handler_status().await[0];
+    assert!(
+        status
+            .last_error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("lost its turn")
+    );
     app.shutdown().await.unwrap();
 }
 
@@ -463,7 +512,8 @@ mod sqlite {
         projects_and_resumes,
         a_failing_event_never_doubles_its_batch,
         stop_and_skip_leave_no_partial_writes,
-        rebuilds_from_zero
+        rebuilds_from_zero,
+        a_moved_checkpoint_is_never_overwritten
     );
 }
 
@@ -486,6 +536,7 @@ mod postgres {
         projects_and_resumes,
         a_failing_event_never_doubles_its_batch,
         stop_and_skip_leave_no_partial_writes,
-        rebuilds_from_zero
+        rebuilds_from_zero,
+        a_moved_checkpoint_is_never_overwritten
     );
 }

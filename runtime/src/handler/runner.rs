@@ -14,7 +14,7 @@ use super::options::HandlerOptions;
 use super::status::{HandlerFailure, HandlerState, StatusCell};
 use super::{EventHandler, HandlerError, HandlerFuture, StartFrom, interest_names};
 use crate::app::BoxError;
-use crate::store::{AnyStore, EventFilter, RecordedEvent, StreamId};
+use crate::store::{AnyStore, EventFilter, RecordedEvent, StreamId, StreamLock};
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,6 +93,9 @@ impl HandlerSpec {
     }
 }
 
+/// How often a running handler makes sure its turn is still its own.
+const TURN_CHECK: Duration = Duration::from_secs(1);
+
 /// The stream whose lock is a handler's turn to run.
 pub(crate) fn turn_stream(name: &str) -> StreamId {
     StreamId::new(format!("$handler-{name}"))
@@ -106,6 +109,9 @@ enum Ended {
     Stopped(u64),
     /// The app is shutting down; the event at this position was not handled.
     ShutDown(u64),
+    /// A projection's checkpoint was moved by another runner: this one
+    /// lost its turn.
+    Moved,
 }
 
 pub(crate) struct Runner {
@@ -174,38 +180,56 @@ impl Runner {
         let name = self.spec.name;
         let span = tracing::info_span!("annals.handler", handler = name);
         async move {
-            // Our turn first: one runner of this handler at a time.
+            // Our turn first: one runner of this handler at a time. A turn
+            // that is lost (its connection ended) is waited for again.
             let turn = turn_stream(name);
             let mut failures = 0;
-            let _turn = loop {
-                let asked = Instant::now();
-                let lock = tokio::select! {
-                    lock = self.store.lock_stream(&turn) => lock,
-                    _ = self.stop.wait_for(|s| *s) => return self.status.set_state(HandlerState::ShutDown),
-                };
-                match lock {
-                    Ok(lock) => break lock,
-                    Err(e) => {
-                        // A wait that ran out (the store's lock timeout: the
-                        // turn is another process's) spaced the attempts
-                        // already: only failures that come fast back off
-                        // further, or a long-waiting task would mostly be
-                        // pausing, not waiting, when the holder goes.
-                        if asked.elapsed() >= Duration::from_millis(100) {
-                            failures = 0;
-                        }
-                        if !self.store_failed(&e, &mut failures).await {
-                            return self.status.set_state(HandlerState::ShutDown);
+            loop {
+                let held = loop {
+                    let asked = Instant::now();
+                    let mut stop = self.stop.clone();
+                    let lock = tokio::select! {
+                        lock = self.store.lock_stream(&turn) => lock,
+                        _ = stop.wait_for(|s| *s) => return self.status.set_state(HandlerState::ShutDown),
+                    };
+                    match lock {
+                        Ok(lock) => break lock,
+                        Err(e) => {
+                            // A wait that ran out (the store's lock timeout: the
+                            // turn is another process's) spaced the attempts
+                            // already: only failures that come fast back off
+                            // further, or a long-waiting task would mostly be
+                            // pausing, not waiting, when the holder goes.
+                            if asked.elapsed() >= Duration::from_millis(100) {
+                                failures = 0;
+                            }
+                            if !self.store_failed(&e, &mut failures).await {
+                                return self.status.set_state(HandlerState::ShutDown);
+                            }
                         }
                     }
+                };
+                let Some(position) = self.start().await else {
+                    return self.status.set_state(HandlerState::ShutDown);
+                };
+                tracing::debug!(position, "handler started");
+                match self.follow(position, &held).await {
+                    Some(end) => return self.status.set_state(end),
+                    None => {
+                        let message = "lost its turn (the store no longer holds its lock): \
+                                       waiting for it again";
+                        tracing::warn!(handler = name, "{message}");
+                        self.status.update(|s| {
+                            s.state = HandlerState::Starting;
+                            s.last_error = Some(HandlerFailure {
+                                position: s.position,
+                                message: message.to_owned(),
+                                at: chrono::Utc::now(),
+                            });
+                        });
+                    }
                 }
-            };
-            let Some(position) = self.start().await else {
-                return self.status.set_state(HandlerState::ShutDown);
-            };
-            tracing::debug!(position, "handler started");
-            let end = self.follow(position).await;
-            self.status.set_state(end);
+            }
         }
         .instrument(span)
         .await
@@ -265,27 +289,37 @@ impl Runner {
         match &self.spec.target {
             Target::Handler(_) => Ok(self.store.save_checkpoint(self.spec.name, position).await?),
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
-            Target::Projection(p) => match p.apply(self.spec.name, &[], position).await {
-                Ok(()) => Ok(()),
-                Err(crate::projection::BatchError::Database(e)) => Err(e.into()),
-                Err(crate::projection::BatchError::Event(_, e)) => Err(e.into()),
-            },
+            Target::Projection(p) => {
+                let from = self.status.snapshot().checkpoint;
+                p.apply(self.spec.name, &[], from, position)
+                    .await
+                    .map_err(crate::projection::BatchError::into_error)
+            }
         }
     }
 
     /// Handles the log after `position` until the app shuts down or the
-    /// policy stops the handler; returns the final state.
-    async fn follow(&mut self, mut position: u64) -> HandlerState {
+    /// policy stops the handler (the final state), or until the handler's
+    /// turn is found lost (`None`: nothing more is saved, another runner may
+    /// be ahead).
+    async fn follow(&mut self, mut position: u64, turn: &StreamLock) -> Option<HandlerState> {
         let mut watch = self.store.watch_log();
         let mut saved = position;
         let mut last_save = Instant::now();
         let mut unsaved = 0u64;
         let mut failures = 0;
         let mut pending: Option<Rebuild> = None;
+        let mut checked = Instant::now();
         loop {
+            if checked.elapsed() >= TURN_CHECK {
+                if !turn.still_held().await {
+                    return None;
+                }
+                checked = Instant::now();
+            }
             if self.stopping() {
                 self.save(&mut saved, position).await;
-                return HandlerState::ShutDown;
+                return Some(HandlerState::ShutDown);
             }
             if let Some(done) = pending.take().or_else(|| self.rebuilds.try_recv().ok()) {
                 let reset = self.reset().await;
@@ -314,7 +348,7 @@ impl Runner {
                     match self.give_up(at, &bad) {
                         true => {
                             self.save(&mut saved, at - 1).await;
-                            return HandlerState::Stopped;
+                            return Some(HandlerState::Stopped);
                         }
                         false => {
                             position = at;
@@ -326,7 +360,7 @@ impl Runner {
                 Err(e) => {
                     if !self.store_failed(&e, &mut failures).await {
                         self.save(&mut saved, position).await;
-                        return HandlerState::ShutDown;
+                        return Some(HandlerState::ShutDown);
                     }
                     continue;
                 }
@@ -367,12 +401,13 @@ impl Runner {
                 }
                 Ended::Stopped(at) => {
                     self.save(&mut saved, at - 1).await;
-                    return HandlerState::Stopped;
+                    return Some(HandlerState::Stopped);
                 }
                 Ended::ShutDown(at) => {
                     self.save(&mut saved, at - 1).await;
-                    return HandlerState::ShutDown;
+                    return Some(HandlerState::ShutDown);
                 }
+                Ended::Moved => return None,
             }
             let opts = &self.spec.options;
             if unsaved >= opts.checkpoint_events || last_save.elapsed() >= opts.checkpoint_interval
@@ -444,7 +479,7 @@ impl Runner {
         let mut first: Option<Ended> = None;
         for end in ended {
             let at = match end {
-                Ended::Done => continue,
+                Ended::Done | Ended::Moved => continue,
                 Ended::Stopped(at) | Ended::ShutDown(at) => at,
             };
             let earlier = match &first {
@@ -554,11 +589,10 @@ impl Runner {
                 .await
                 .map_err(Into::into),
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
-            Target::Projection(p) => match p.reset(self.spec.name).await {
-                Ok(()) => Ok(()),
-                Err(crate::projection::BatchError::Database(e)) => Err(e.into()),
-                Err(crate::projection::BatchError::Event(_, e)) => Err(e.into()),
-            },
+            Target::Projection(p) => p
+                .reset(self.spec.name)
+                .await
+                .map_err(crate::projection::BatchError::into_error),
         };
         result.map_err(|e| chain(&*e))
     }
@@ -605,7 +639,12 @@ impl Runner {
                 checkpoint,
             );
             match projection
-                .apply(self.spec.name, batch, checkpoint)
+                .apply(
+                    self.spec.name,
+                    batch,
+                    self.status.snapshot().checkpoint,
+                    checkpoint,
+                )
                 .instrument(span)
                 .await
             {
@@ -643,6 +682,7 @@ impl Runner {
                 }
                 // Commit what came before the failing event first.
                 Err(BatchError::Event(index, _)) => end = index,
+                Err(BatchError::Moved) => return Ended::Moved,
             }
         }
     }
@@ -672,8 +712,16 @@ impl Runner {
                 }
                 // Skipped: only the checkpoint moves past it.
                 loop {
-                    match projection.apply(self.spec.name, &[], at).await {
-                        Ok(()) => return Ended::Done,
+                    let from = self.status.snapshot().checkpoint;
+                    match projection.apply(self.spec.name, &[], from, at).await {
+                        Err(BatchError::Moved) => return Ended::Moved,
+                        Ok(()) => {
+                            self.status.update(|s| {
+                                s.checkpoint = at;
+                                s.position = at;
+                            });
+                            return Ended::Done;
+                        }
                         Err(BatchError::Database(e)) => {
                             if !self.store_failed(&e, &mut failures).await {
                                 return Ended::ShutDown(at);
@@ -704,7 +752,12 @@ impl Runner {
             }
             attempt += 1;
             match projection
-                .apply(self.spec.name, std::slice::from_ref(event), at)
+                .apply(
+                    self.spec.name,
+                    std::slice::from_ref(event),
+                    self.status.snapshot().checkpoint,
+                    at,
+                )
                 .await
             {
                 Ok(()) => {
@@ -717,6 +770,7 @@ impl Runner {
                     return Ended::Done;
                 }
                 Err(BatchError::Event(_, again)) => error = again,
+                Err(BatchError::Moved) => return Ended::Moved,
                 Err(BatchError::Database(e)) => error = HandlerError::Failed(e.into()),
             }
         }

@@ -65,10 +65,40 @@ pub(super) async fn acquire(shared: &Shared, stream: &StreamId) -> Result<Stream
         });
     }
     held.locked = true;
+    let pid: i32 = match sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut **conn)
+        .await
+    {
+        Ok(pid) => pid,
+        Err(error) => return Err(map_err(error)),
+    };
+    // Asked on another connection: the lock's own may be gone, and with it
+    // the lock (PostgreSQL ends a session's locks with the session).
+    let pool = shared.pool.clone();
+    let check = move || -> futures::future::BoxFuture<'static, bool> {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let found: Result<bool, _> = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+                 AND granted AND pid = $1 AND classid = $2::bigint::oid \
+                 AND objid = $3::bigint::oid AND objsubid = 2)",
+            )
+            .bind(pid)
+            .bind(i64::from(key.0 as u32))
+            .bind(i64::from(key.1 as u32))
+            .fetch_one(&pool)
+            .await;
+            // A failed check (the database unreachable) says lost: whoever
+            // holds the stream cannot be known, so the caller stops and waits
+            // for its turn again.
+            found.unwrap_or(false)
+        })
+    };
     Ok(StreamLock::new(Both {
         advisory: held,
         local,
-    }))
+    })
+    .with_check(check))
 }
 
 /// The advisory lock key of `stream` in the store's `schema`.

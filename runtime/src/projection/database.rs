@@ -13,12 +13,16 @@ pub trait ProjectionDatabase: sqlx::Database + private::Sealed {
         conn: &'a mut Self::Connection,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<u64>, sqlx::Error>>;
+    /// Moves the checkpoint to `position` if it is at `expected` (any
+    /// position when `None`, or when there is no checkpoint yet); `false`
+    /// when another runner moved it.
     #[doc(hidden)]
     fn save_checkpoint<'a>(
         conn: &'a mut Self::Connection,
         name: &'a str,
+        expected: Option<u64>,
         position: u64,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+    ) -> BoxFuture<'a, Result<bool, sqlx::Error>>;
 }
 
 mod private {
@@ -75,20 +79,24 @@ impl ProjectionDatabase for sqlx::Sqlite {
     fn save_checkpoint<'a>(
         conn: &'a mut Self::Connection,
         name: &'a str,
+        expected: Option<u64>,
         position: u64,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<bool, sqlx::Error>> {
         Box::pin(async move {
+            let expected = expected.map(to_i64).transpose()?;
             sqlx::query(
                 "INSERT INTO annals_projection_checkpoints (name, position, updated_at) \
                  VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
                  ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at \
+                 WHERE ?3 IS NULL OR annals_projection_checkpoints.position = ?3",
             )
             .bind(name)
             .bind(to_i64(position)?)
+            .bind(expected)
             .execute(conn)
             .await
-            .map(drop)
+            .map(|done| done.rows_affected() == 1)
         })
     }
 }
@@ -130,20 +138,24 @@ impl ProjectionDatabase for sqlx::Postgres {
     fn save_checkpoint<'a>(
         conn: &'a mut Self::Connection,
         name: &'a str,
+        expected: Option<u64>,
         position: u64,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<bool, sqlx::Error>> {
         Box::pin(async move {
+            let expected = expected.map(to_i64).transpose()?;
             sqlx::query(
                 "INSERT INTO annals_projection_checkpoints (name, position, updated_at) \
                  VALUES ($1, $2, now()) \
                  ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at \
+                 WHERE $3::bigint IS NULL OR annals_projection_checkpoints.position = $3",
             )
             .bind(name)
             .bind(to_i64(position)?)
+            .bind(expected)
             .execute(conn)
             .await
-            .map(drop)
+            .map(|done| done.rows_affected() == 1)
         })
     }
 }

@@ -97,6 +97,21 @@ pub(crate) enum BatchError {
     Event(usize, HandlerError),
     /// The database failed (begin, checkpoint or commit); nothing was written.
     Database(sqlx::Error),
+    /// The checkpoint was not where this runner left it: another runner
+    /// (another process that took the turn meanwhile) moved it. Nothing was
+    /// written.
+    Moved,
+}
+
+impl BatchError {
+    /// As an error for status and logs.
+    pub(crate) fn into_error(self) -> BoxError {
+        match self {
+            Self::Event(_, e) => e.into(),
+            Self::Database(e) => e.into(),
+            Self::Moved => "another runner moved the projection's checkpoint".into(),
+        }
+    }
 }
 
 /// A projection bound to its pool, behind one type.
@@ -107,12 +122,14 @@ pub(crate) trait DynProjection: Send + Sync + 'static {
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<u64>, sqlx::Error>>;
-    /// Applies `events` and moves the checkpoint to `checkpoint`, in one
-    /// transaction.
+    /// Applies `events` and moves the checkpoint from `from` to
+    /// `checkpoint`, in one transaction; [`BatchError::Moved`] if the
+    /// checkpoint is not at `from`.
     fn apply<'a>(
         &'a self,
         name: &'a str,
         events: &'a [RecordedEvent],
+        from: u64,
         checkpoint: u64,
     ) -> BoxFuture<'a, Result<(), BatchError>>;
     /// Empties the read model and sets the checkpoint to 0, in one
@@ -150,6 +167,7 @@ where
         &'a self,
         name: &'a str,
         events: &'a [RecordedEvent],
+        from: u64,
         checkpoint: u64,
     ) -> BoxFuture<'a, Result<(), BatchError>> {
         Box::pin(async move {
@@ -160,9 +178,14 @@ where
                     return Err(BatchError::Event(index, error));
                 }
             }
-            DB::save_checkpoint(&mut tx, name, checkpoint)
+            // Checked last, in the same transaction: a runner that lost its
+            // turn can never commit what another already applied.
+            let moved = !DB::save_checkpoint(&mut tx, name, Some(from), checkpoint)
                 .await
                 .map_err(BatchError::Database)?;
+            if moved {
+                return Err(BatchError::Moved);
+            }
             tx.commit().await.map_err(BatchError::Database)
         })
     }
@@ -173,7 +196,7 @@ where
             if let Err(error) = self.projection.reset(&mut *tx).await {
                 return Err(BatchError::Event(0, HandlerError::Failed(error)));
             }
-            DB::save_checkpoint(&mut tx, name, 0)
+            DB::save_checkpoint(&mut tx, name, None, 0)
                 .await
                 .map_err(BatchError::Database)?;
             tx.commit().await.map_err(BatchError::Database)

@@ -13,7 +13,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[must_use = "the stream is released as soon as the lock is dropped"]
 pub struct StreamLock {
     guard: Option<Box<dyn Any + Send + Sync>>,
+    check: Option<LockCheck>,
 }
+
+/// How a store tells whether a lock it gave is still held.
+type LockCheck = Box<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
 
 impl StreamLock {
     /// A lock held by `guard` (for stores): dropping the lock drops the guard,
@@ -21,12 +25,38 @@ impl StreamLock {
     pub fn new(guard: impl Any + Send + Sync) -> Self {
         Self {
             guard: Some(Box::new(guard)),
+            check: None,
+        }
+    }
+
+    /// Gives the lock a way to tell whether it is still held (for stores
+    /// whose locks can be lost: a PostgreSQL session lock ends with its
+    /// connection). See [`still_held`](Self::still_held).
+    pub fn with_check(
+        mut self,
+        check: impl Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + 'static,
+    ) -> Self {
+        self.check = Some(Box::new(check));
+        self
+    }
+
+    /// Whether the stream is still this caller's: `false` once the store
+    /// knows the lock was lost (on PostgreSQL, when the connection holding
+    /// it ended: a network failure, a server restart, a pooler). Locks that
+    /// cannot be lost are always held.
+    pub async fn still_held(&self) -> bool {
+        match &self.check {
+            Some(check) => check().await,
+            None => true,
         }
     }
 
     /// A lock that excludes nobody: what a store without locks returns.
     pub fn shared() -> Self {
-        Self { guard: None }
+        Self {
+            guard: None,
+            check: None,
+        }
     }
 
     /// Whether this lock excludes other lockers.
