@@ -84,6 +84,7 @@ extern crate self as annals;
 pub mod aggregate;
 mod app;
 pub mod handler;
+pub mod process;
 pub mod store;
 pub mod testing;
 

@@ -128,6 +128,23 @@ impl AppBuilder {
         self
     }
 
+    /// Runs a [`ProcessManager`](crate::process::ProcessManager): from its
+    /// checkpoint through the events it wants, then live, dispatching its
+    /// commands through this app.
+    pub fn process_manager<P: crate::process::ProcessManager>(self) -> Self {
+        self.process_manager_with::<P>(HandlerOptions::default())
+    }
+
+    /// [`process_manager`](Self::process_manager) with these options (error
+    /// policy, batching, strong consistency).
+    pub fn process_manager_with<P: crate::process::ProcessManager>(
+        mut self,
+        options: HandlerOptions,
+    ) -> Self {
+        self.handlers.push(HandlerSpec::process::<P>(options));
+        self
+    }
+
     /// Builds the app, checking the registry of aggregates and commands and
     /// the handlers' names, and starts its event handlers.
     ///
@@ -138,15 +155,22 @@ impl AppBuilder {
     pub fn build(self) -> Result<App, BuildError> {
         let store = self.store.ok_or(BuildError::NoStore)?;
         let registry = Registry::collect()?;
-        let handlers = Handlers::start(self.handlers, &store)?;
-        let inner = Arc::new(Inner {
-            store,
-            cache: Cache::new(self.cache_capacity, self.cache_idle),
-            services: self.services,
-            registry,
-            handlers,
-            retry: self.retry,
-            middleware: self.middleware,
+        let runtime = Handlers::check(&self.handlers)?;
+        let specs = self.handlers;
+        // Process managers dispatch through the app their runner belongs to:
+        // a weak handle, so that the app's tasks never keep it alive.
+        let inner = Arc::new_cyclic(|weak| {
+            let app = super::WeakApp(weak.clone());
+            let handlers = Handlers::start(specs, &store, &app, runtime);
+            Inner {
+                store,
+                cache: Cache::new(self.cache_capacity, self.cache_idle),
+                services: self.services,
+                registry,
+                handlers,
+                retry: self.retry,
+                middleware: self.middleware,
+            }
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(sweep_idle(Arc::downgrade(&inner)));

@@ -101,6 +101,17 @@ struct Inner {
     handlers: crate::handler::Handlers,
 }
 
+/// An [`App`] that its own background tasks refer to without keeping it alive.
+#[derive(Clone)]
+pub(crate) struct WeakApp(std::sync::Weak<Inner>);
+
+impl WeakApp {
+    /// The app, unless it is gone (or not finished being built yet).
+    pub(crate) fn upgrade(&self) -> Option<App> {
+        self.0.upgrade().map(|inner| App { inner })
+    }
+}
+
 impl fmt::Debug for App {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("App")

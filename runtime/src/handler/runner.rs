@@ -13,7 +13,7 @@
 use super::options::HandlerOptions;
 use super::status::{HandlerFailure, HandlerState, StatusCell};
 use super::{EventHandler, HandlerError, HandlerFuture, StartFrom, interest_names};
-use crate::app::BoxError;
+use crate::app::{BoxError, WeakApp};
 use crate::store::{AnyStore, EventFilter, RecordedEvent, StreamId, StreamLock};
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 /// A handler behind one type.
-pub(crate) trait DynHandler: Send + Sync + 'static {
+pub(crate) trait DynHandler: Send + Sync {
     fn handle<'a>(&'a self, event: &'a RecordedEvent) -> HandlerFuture<'a>;
 }
 
@@ -40,6 +40,20 @@ pub(crate) enum Target {
     /// transaction on the projection's database.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     Projection(Arc<dyn crate::projection::DynProjection>),
+    /// A process manager: dispatches commands through the app.
+    Process(Arc<dyn crate::process::DynProcess>),
+}
+
+/// A process manager bound to the app it dispatches through, for one page.
+struct WithApp<'a> {
+    process: &'a dyn crate::process::DynProcess,
+    app: crate::App,
+}
+
+impl DynHandler for WithApp<'_> {
+    fn handle<'a>(&'a self, event: &'a RecordedEvent) -> HandlerFuture<'a> {
+        self.process.handle(&self.app, event)
+    }
 }
 
 /// Everything the runner needs to know of one handler.
@@ -62,6 +76,19 @@ impl HandlerSpec {
             filter: EventFilter::all().event_types(interest_names(H::INTEREST)),
             start_from: options.start_from.unwrap_or(H::START_FROM),
             concurrency: options.concurrency.unwrap_or(H::CONCURRENCY).max(1),
+            options,
+        }
+    }
+
+    /// A process manager: from the origin, one event at a time.
+    pub(crate) fn process<P: crate::process::ProcessManager>(options: HandlerOptions) -> Self {
+        Self {
+            name: P::NAME,
+            type_name: std::any::type_name::<P>(),
+            target: Target::Process(Arc::new(crate::process::Instances::<P>::default())),
+            filter: EventFilter::all().event_types(interest_names(P::INTEREST)),
+            start_from: StartFrom::Origin,
+            concurrency: 1,
             options,
         }
     }
@@ -117,6 +144,8 @@ enum Ended {
 pub(crate) struct Runner {
     spec: HandlerSpec,
     store: AnyStore,
+    /// For process managers, which dispatch commands.
+    app: WeakApp,
     status: Arc<StatusCell>,
     stop: watch::Receiver<bool>,
     /// Rebuild requests: each answered once the handler starts again from 0.
@@ -130,6 +159,7 @@ impl Runner {
     pub(crate) fn new(
         spec: HandlerSpec,
         store: AnyStore,
+        app: WeakApp,
         status: Arc<StatusCell>,
         stop: watch::Receiver<bool>,
         rebuilds: tokio::sync::mpsc::Receiver<Rebuild>,
@@ -137,6 +167,7 @@ impl Runner {
         Self {
             spec,
             store,
+            app,
             status,
             stop,
             rebuilds,
@@ -276,7 +307,9 @@ impl Runner {
     /// table is created first if missing).
     async fn load_checkpoint(&self) -> Result<Option<u64>, BoxError> {
         match &self.spec.target {
-            Target::Handler(_) => Ok(self.store.load_checkpoint(self.spec.name).await?),
+            Target::Handler(_) | Target::Process(_) => {
+                Ok(self.store.load_checkpoint(self.spec.name).await?)
+            }
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Target::Projection(p) => {
                 p.prepare().await?;
@@ -287,7 +320,9 @@ impl Runner {
 
     async fn save_checkpoint(&self, position: u64) -> Result<(), BoxError> {
         match &self.spec.target {
-            Target::Handler(_) => Ok(self.store.save_checkpoint(self.spec.name, position).await?),
+            Target::Handler(_) | Target::Process(_) => {
+                Ok(self.store.save_checkpoint(self.spec.name, position).await?)
+            }
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Target::Projection(p) => {
                 let from = self.status.snapshot().checkpoint;
@@ -451,8 +486,26 @@ impl Runner {
             return self.project_page(&**p, &events, scanned_to).await;
         }
         let _ = scanned_to;
-        let handler = match &self.spec.target {
+        let bound;
+        let handler: &dyn DynHandler = match &self.spec.target {
             Target::Handler(handler) => &**handler,
+            Target::Process(process) => {
+                // The app is there unless it is being dropped (or, for a
+                // moment, still being built).
+                let app = loop {
+                    if let Some(app) = self.app.upgrade() {
+                        break app;
+                    }
+                    if !self.pause(Duration::from_millis(5)).await {
+                        return Ended::ShutDown(events[0].global_position);
+                    }
+                };
+                bound = WithApp {
+                    process: &**process,
+                    app,
+                };
+                &bound
+            }
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Target::Projection(_) => return Ended::Done,
         };
@@ -583,7 +636,7 @@ impl Runner {
     /// set to 0 (what it did outside is its own to undo).
     async fn reset(&self) -> Result<(), String> {
         let result: Result<(), BoxError> = match &self.spec.target {
-            Target::Handler(_) => self
+            Target::Handler(_) | Target::Process(_) => self
                 .store
                 .save_checkpoint(self.spec.name, 0)
                 .await
@@ -601,7 +654,7 @@ impl Runner {
     /// it with their writes).
     fn commits_checkpoints(&self) -> bool {
         match &self.spec.target {
-            Target::Handler(_) => false,
+            Target::Handler(_) | Target::Process(_) => false,
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Target::Projection(_) => true,
         }

@@ -5,7 +5,7 @@ use super::HandlerRegistration;
 use super::RebuildError;
 use super::runner::{HandlerSpec, Rebuild, Runner};
 use super::status::{HandlerState, HandlerStatus, StatusCell};
-use crate::app::BuildError;
+use crate::app::{BuildError, WeakApp};
 use crate::store::AnyStore;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -22,10 +22,13 @@ pub(crate) struct Handlers {
 }
 
 impl Handlers {
-    /// Checks the handlers' names and starts one task each.
-    pub(crate) fn start(specs: Vec<HandlerSpec>, store: &AnyStore) -> Result<Self, BuildError> {
+    /// Checks the handlers' names and that they can run here: the runtime
+    /// to [`start`](Self::start) them on, if there are any.
+    pub(crate) fn check(
+        specs: &[HandlerSpec],
+    ) -> Result<Option<tokio::runtime::Handle>, BuildError> {
         let mut names: HashMap<&'static str, &'static str> = HashMap::new();
-        for spec in &specs {
+        for spec in specs {
             if let Some(first) = names.insert(spec.name, spec.type_name) {
                 return Err(BuildError::DuplicateHandler {
                     name: spec.name,
@@ -48,6 +51,21 @@ impl Handlers {
                 });
             }
         }
+        if specs.is_empty() {
+            return Ok(None);
+        }
+        tokio::runtime::Handle::try_current()
+            .map(Some)
+            .map_err(|_| BuildError::NoRuntime)
+    }
+
+    /// Starts one task per handler on `runtime` (from [`check`](Self::check)).
+    pub(crate) fn start(
+        specs: Vec<HandlerSpec>,
+        store: &AnyStore,
+        app: &WeakApp,
+        runtime: Option<tokio::runtime::Handle>,
+    ) -> Self {
         let (stop, _) = watch::channel(false);
         let mut set = Self {
             cells: Vec::with_capacity(specs.len()),
@@ -55,21 +73,27 @@ impl Handlers {
             stop,
             tasks: Mutex::new(Vec::new()),
         };
-        if specs.is_empty() {
-            return Ok(set);
-        }
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        let Some(runtime) = runtime else {
+            return set;
+        };
         let mut tasks = Vec::with_capacity(specs.len());
         for spec in specs {
             let cell = Arc::new(StatusCell::new(spec.name, spec.options.strong));
             set.cells.push(cell.clone());
             let (rebuild, rebuilds) = tokio::sync::mpsc::channel(4);
             set.rebuilds.push(rebuild);
-            let runner = Runner::new(spec, store.clone(), cell, set.stop.subscribe(), rebuilds);
+            let runner = Runner::new(
+                spec,
+                store.clone(),
+                app.clone(),
+                cell,
+                set.stop.subscribe(),
+                rebuilds,
+            );
             tasks.push(runtime.spawn(runner.run()));
         }
         *set.tasks.get_mut() = tasks;
-        Ok(set)
+        set
     }
 
     pub(crate) fn status(&self) -> Vec<HandlerStatus> {

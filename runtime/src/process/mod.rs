@@ -1,0 +1,235 @@
+//! Process managers: long-running processes across aggregates, driven by
+//! events, issuing commands.
+//!
+//! A process manager is an event handler with state per *instance*: each
+//! event it wants is routed to one instance (started, continued or stopped by
+//! an id taken from the event), the instance decides which commands to
+//! dispatch, then folds the event into its state. The runner persists each
+//! instance's state, after every event, as a snapshot of the stream
+//! `$process-<name>-<id>` in the App's store, with the position of the last
+//! event it handled.
+//!
+//! - **Causation and correlation.** Every command is dispatched with the
+//!   triggering event's id as its causation id and the event's correlation
+//!   id, so a whole process reads as one request.
+//! - **Idempotent under redelivery.** An instance skips an event at or below
+//!   the position its state was saved at. Each command's id is derived from
+//!   the process, the instance, the event and the command's index: if the
+//!   process crashed after dispatching but before saving its state, the
+//!   redelivered event dispatches the same command id again, which the App
+//!   recognises ([`DispatchError::DuplicateCommand`](crate::DispatchError::DuplicateCommand))
+//!   and records nothing.
+//! - **Errors** follow the handler's [`ErrorPolicy`](crate::handler::ErrorPolicy):
+//!   a command refused by its aggregate is a failure of the event.
+//! - **One at a time**: a process manager handles one event at a time, in
+//!   log order (its instances span streams, so per-stream lanes would not
+//!   keep an instance's events in order).
+
+use crate::aggregate::{Command, EventType, Handles};
+use crate::app::{App, BoxError};
+use crate::handler::HandlerError;
+use crate::{DispatchError, DispatchOptions, RecordedEvent};
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use uuid::Uuid;
+
+/// Where an event goes among a process manager's instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// To the instance `id`, starting it (from `Default`) if it does not
+    /// exist or has stopped.
+    Start(String),
+    /// To the running instance `id`; ignored if there is none.
+    Continue(String),
+    /// To the running instance `id`, which then stops: its state is
+    /// dropped after this event (later `Continue`s are ignored).
+    Stop(String),
+    /// Nowhere.
+    Ignore,
+}
+
+/// A command a process manager dispatches: built with [`Dispatch::command`].
+pub struct Dispatch {
+    name: &'static str,
+    run: Box<dyn FnOnce(App, DispatchOptions) -> BoxFuture<'static, Result<(), BoxError>> + Send>,
+}
+
+impl fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatch")
+            .field("command", &self.name)
+            .finish()
+    }
+}
+
+impl Dispatch {
+    /// Dispatches `command` to its aggregate. A command already dispatched
+    /// with the same id (a redelivered event) counts as done.
+    pub fn command<C>(command: C) -> Self
+    where
+        C: Command,
+        C::Aggregate: Handles<C>,
+    {
+        Self {
+            name: C::NAME,
+            run: Box::new(move |app: App, options: DispatchOptions| {
+                Box::pin(async move {
+                    match app.dispatch_with(command, options).await {
+                        Ok(_) | Err(DispatchError::DuplicateCommand { .. }) => Ok(()),
+                        Err(e) => Err(Box::new(CommandFailed {
+                            command: C::NAME,
+                            message: crate::handler::runner::chain(&e),
+                        }) as BoxError),
+                    }
+                })
+            }),
+        }
+    }
+
+    /// The command's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// A command a process manager dispatched was not carried out.
+#[derive(Debug, thiserror::Error)]
+#[error("command `{command}` failed: {message}")]
+pub struct CommandFailed {
+    /// The command's name.
+    pub command: &'static str,
+    /// Its error, with its sources.
+    pub message: String,
+}
+
+/// A process manager: state per instance, routed by events, dispatching
+/// commands. Its state is serialised (serde) after every event.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a process manager",
+    note = "implement `annals::process::ProcessManager` for it"
+)]
+pub trait ProcessManager: Default + Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The process manager's durable name (its checkpoint's key, and part
+    /// of its instances' stream names).
+    const NAME: &'static str;
+
+    /// The event types it wants.
+    const INTEREST: &'static [&'static [EventType]];
+
+    /// Which instance `event` concerns.
+    fn route(event: &RecordedEvent) -> Result<Route, HandlerError>;
+
+    /// The commands the instance dispatches for `event`, in order.
+    fn handle(&self, event: &RecordedEvent) -> Result<Vec<Dispatch>, HandlerError>;
+
+    /// Folds `event` into the instance's state (after its commands were
+    /// dispatched).
+    fn apply(&mut self, event: &RecordedEvent) -> Result<(), HandlerError>;
+}
+
+/// What is saved of one instance.
+#[derive(Serialize, serde::Deserialize)]
+struct Saved<P> {
+    /// `None` once the instance stopped.
+    state: Option<P>,
+}
+
+/// A process manager's instances, behind one type.
+pub(crate) trait DynProcess: Send + Sync + 'static {
+    fn handle<'a>(
+        &'a self,
+        app: &'a App,
+        event: &'a RecordedEvent,
+    ) -> crate::handler::HandlerFuture<'a>;
+}
+
+pub(crate) struct Instances<P>(std::marker::PhantomData<fn() -> P>);
+
+impl<P> Default for Instances<P> {
+    fn default() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+/// The stream an instance's state is saved under.
+fn instance_stream(name: &str, id: &str) -> crate::StreamId {
+    crate::StreamId::new(format!("$process-{name}-{id}"))
+}
+
+/// The id of the `index`th command an instance dispatches for an event: the
+/// same on every delivery of that event.
+fn command_id(name: &str, id: &str, event: Uuid, index: usize) -> Uuid {
+    let seed = format!("annals.process/{name}/{id}/{event}/{index}");
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, seed.as_bytes())
+}
+
+fn failed(e: impl Into<BoxError>) -> HandlerError {
+    HandlerError::Failed(e.into())
+}
+
+impl<P: ProcessManager> DynProcess for Instances<P> {
+    fn handle<'a>(
+        &'a self,
+        app: &'a App,
+        event: &'a RecordedEvent,
+    ) -> crate::handler::HandlerFuture<'a> {
+        Box::pin(async move {
+            let (id, starts, stops) = match P::route(event)? {
+                Route::Ignore => return Ok(()),
+                Route::Start(id) => (id, true, false),
+                Route::Continue(id) => (id, false, false),
+                Route::Stop(id) => (id, false, true),
+            };
+            let stream = instance_stream(P::NAME, &id);
+            stream.validate().map_err(failed)?;
+            let store = app.store();
+            let saved = store.load_snapshot(&stream).await.map_err(failed)?;
+            let (state, position) = match saved {
+                Some(snapshot) => {
+                    let saved: Saved<P> =
+                        serde_json::from_str(snapshot.state.as_str()).map_err(failed)?;
+                    (saved.state, snapshot.stream_version)
+                }
+                None => (None, 0),
+            };
+            if event.global_position <= position {
+                // Handled before a crash, or a restart, already.
+                return Ok(());
+            }
+            let mut state = match state {
+                Some(state) => state,
+                None if starts => P::default(),
+                None => {
+                    tracing::debug!(process = P::NAME, instance = %id, "no running instance: ignored");
+                    return Ok(());
+                }
+            };
+            let commands = state.handle(event)?;
+            for (index, command) in commands.into_iter().enumerate() {
+                let mut options = DispatchOptions::new()
+                    .command_id(command_id(P::NAME, &id, event.event_id, index))
+                    .causation_id(event.event_id);
+                if let Some(correlation) = event.metadata.correlation_id {
+                    options = options.correlation_id(correlation);
+                }
+                (command.run)(app.clone(), options)
+                    .await
+                    .map_err(HandlerError::Failed)?;
+            }
+            state.apply(event)?;
+            let saved = Saved {
+                state: (!stops).then_some(state),
+            };
+            let snapshot = crate::Snapshot {
+                stream_id: stream,
+                stream_version: event.global_position,
+                snapshot_version: 1,
+                state: crate::Payload::from_serialize(&saved).map_err(failed)?,
+                taken_at: chrono::Utc::now(),
+            };
+            store.save_snapshot(snapshot).await.map_err(failed)
+        })
+    }
+}
