@@ -50,10 +50,14 @@ pub enum Route {
     Ignore,
 }
 
+/// Dispatches one command through an app, with the options a process gives.
+type RunCommand =
+    Box<dyn FnOnce(App, DispatchOptions) -> BoxFuture<'static, Result<(), BoxError>> + Send>;
+
 /// A command a process manager dispatches: built with [`Dispatch::command`].
 pub struct Dispatch {
     name: &'static str,
-    run: Box<dyn FnOnce(App, DispatchOptions) -> BoxFuture<'static, Result<(), BoxError>> + Send>,
+    run: RunCommand,
 }
 
 impl fmt::Debug for Dispatch {
