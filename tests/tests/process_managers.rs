@@ -187,6 +187,20 @@ impl ProcessManager for Withdrawal {
             amount,
         }) = HandlerError::decode::<TellerEvent>(event)
         {
+            if account == "silent" {
+                // Nobody answers for this account: only the timeout will.
+                let teller = event
+                    .stream_id
+                    .aggregate_id()
+                    .unwrap_or_default()
+                    .to_owned();
+                let timeout = Decline {
+                    teller,
+                    withdrawal,
+                    reason: "timed out".into(),
+                };
+                return Ok(vec![Dispatch::later(timeout, Duration::from_millis(600))?]);
+            }
             return Ok(vec![Dispatch::command(Debit {
                 account,
                 amount,
@@ -368,12 +382,47 @@ async fn redelivery_issues_no_second_command<F: StoreFactory>(factory: &F, store
     second.shutdown().await.unwrap();
 }
 
+/// A timeout scheduled before a shutdown fires after the restart, once.
+async fn a_timeout_fires_after_a_restart<F: StoreFactory>(factory: &F, store: &F::Store) {
+    let first = app(factory.open_again(store).await);
+    first
+        .dispatch(RequestWithdrawal {
+            teller: "atm-9".into(),
+            withdrawal: "w9".into(),
+            account: "silent".into(),
+            amount: 10,
+        })
+        .await
+        .unwrap();
+    eventually_recorded(&**first.store(), Duration::from_secs(10), |e| {
+        e.event_type == "CommandScheduled"
+    })
+    .await;
+    first.shutdown().await.unwrap();
+    assert_eq!(
+        all_of(&factory.open_again(store).await, "WithdrawalDeclined").await,
+        0
+    );
+
+    let second = app(factory.open_again(store).await);
+    let declined = recorded(&second, "WithdrawalDeclined", "w9").await;
+    assert!(declined.payload.as_str().contains("timed out"));
+    let requested = recorded(&second, "WithdrawalRequested", "w9").await;
+    assert_same_correlation(&requested, &declined);
+    // Give a second firing, if there wrongly were one, time to show.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(all_of(&**second.store(), "WithdrawalDeclined").await, 1);
+    assert_eq!(all_of(&**second.store(), "ScheduledCommandFired").await, 1);
+    second.shutdown().await.unwrap();
+}
+
 macro_rules! process_suite {
     ($factory:expr) => {
         process_suite!(@ $factory;
             withdraws_across_aggregates,
             a_decline_ends_the_process,
             redelivery_issues_no_second_command,
+            a_timeout_fires_after_a_restart,
         );
     };
     (@ $factory:expr; $($check:ident),* $(,)?) => {$(

@@ -76,7 +76,16 @@ impl Handlers {
         let Some(runtime) = runtime else {
             return set;
         };
-        let mut tasks = Vec::with_capacity(specs.len());
+        let mut tasks = Vec::with_capacity(specs.len() + 1);
+        let processes = specs
+            .iter()
+            .any(|spec| matches!(spec.target, super::runner::Target::Process(_)));
+        if processes {
+            // Process managers' timeouts: one scheduler per app.
+            let scheduler =
+                crate::process::scheduler::run(store.clone(), app.clone(), set.stop.subscribe());
+            tasks.push(runtime.spawn(scheduler));
+        }
         for spec in specs {
             let cell = Arc::new(StatusCell::new(spec.name, spec.options.strong));
             set.cells.push(cell.clone());

@@ -25,6 +25,8 @@
 //!   log order (its instances span streams, so per-stream lanes would not
 //!   keep an instance's events in order).
 
+pub(crate) mod scheduler;
+
 use crate::aggregate::{Command, EventType, Handles};
 use crate::app::{App, BoxError};
 use crate::handler::HandlerError;
@@ -54,10 +56,13 @@ pub enum Route {
 type RunCommand =
     Box<dyn FnOnce(App, DispatchOptions) -> BoxFuture<'static, Result<(), BoxError>> + Send>;
 
-/// A command a process manager dispatches: built with [`Dispatch::command`].
+/// A command a process manager dispatches: built with [`Dispatch::command`]
+/// (now) or [`Dispatch::later`] (a timeout, persisted).
 pub struct Dispatch {
     name: &'static str,
     run: RunCommand,
+    /// For a later one: when, and the command's fields.
+    later: Option<(std::time::Duration, serde_json::Value)>,
 }
 
 impl fmt::Debug for Dispatch {
@@ -89,7 +94,26 @@ impl Dispatch {
                     }
                 })
             }),
+            later: None,
         }
+    }
+
+    /// Dispatches `command` once `after` has passed: a timeout, such as
+    /// cancelling a withdrawal not completed in 30 seconds. The schedule is
+    /// an event in the store (stream `$schedule-<process>-<instance>`), so it
+    /// survives restarts; the App's scheduler dispatches it when it is due
+    /// (by name and JSON fields, so the command must be one a `#[handle]`
+    /// registers), with the triggering event as its cause. A command that is
+    /// due while no App runs is dispatched when one starts.
+    pub fn later<C>(command: C, after: std::time::Duration) -> Result<Self, HandlerError>
+    where
+        C: Command + Serialize,
+        C::Aggregate: Handles<C>,
+    {
+        let fields = serde_json::to_value(&command).map_err(failed)?;
+        let mut dispatch = Self::command(command);
+        dispatch.later = Some((after, fields));
+        Ok(dispatch)
     }
 
     /// The command's name.
@@ -212,8 +236,27 @@ impl<P: ProcessManager> DynProcess for Instances<P> {
             };
             let commands = state.handle(event)?;
             for (index, command) in commands.into_iter().enumerate() {
+                let command_id = command_id(P::NAME, &id, event.event_id, index);
+                if let Some((after, fields)) = command.later {
+                    let due = chrono::Duration::from_std(after)
+                        .ok()
+                        .and_then(|after| event.recorded_at.checked_add_signed(after))
+                        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+                    scheduler::schedule(
+                        &**store,
+                        &scheduler::stream(P::NAME, &id),
+                        command_id,
+                        command.name,
+                        fields,
+                        due,
+                        event,
+                    )
+                    .await
+                    .map_err(failed)?;
+                    continue;
+                }
                 let mut options = DispatchOptions::new()
-                    .command_id(command_id(P::NAME, &id, event.event_id, index))
+                    .command_id(command_id)
                     .causation_id(event.event_id);
                 if let Some(correlation) = event.metadata.correlation_id {
                     options = options.correlation_id(correlation);
