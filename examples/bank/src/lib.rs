@@ -1,7 +1,45 @@
 //! The Annals bank: accounts opened with an owner and a PIN, deposits,
-//! withdrawals that cannot overdraw, and closing at a zero balance.
+//! withdrawals that cannot overdraw, closing at a zero balance, cash
+//! withdrawals at tellers (a process across a teller and an account), and
+//! read models of balances and transaction history in SQL tables.
 //!
 //! Each slice of the domain lives in its own folder (`accounts/`), with its
 //! commands, events and aggregate side by side.
 
 pub mod accounts;
+pub mod read_models;
+pub mod tellers;
+
+use annals::{AnyStore, App, AppBuilder};
+
+/// The bank's app, without its read models: the accounts, the tellers, the
+/// withdrawal process, and the PIN hasher with `pepper`. Add the read models
+/// with [`with_sqlite_read_models`] or [`with_postgres_read_models`].
+pub fn app_builder(store: impl Into<AnyStore>, pepper: &str) -> AppBuilder {
+    App::builder()
+        .store(store)
+        .service(accounts::PinHasher::new(pepper))
+        .process_manager::<tellers::WithdrawalProcess>()
+}
+
+/// Keeps the read models in a SQLite database (tables made if missing).
+pub async fn with_sqlite_read_models(
+    builder: AppBuilder,
+    pool: sqlx::SqlitePool,
+) -> Result<AppBuilder, sqlx::Error> {
+    read_models::create_tables_sqlite(&pool).await?;
+    Ok(builder
+        .projection(pool.clone(), read_models::Balances)
+        .projection(pool, read_models::History))
+}
+
+/// Keeps the read models in a PostgreSQL database (tables made if missing).
+pub async fn with_postgres_read_models(
+    builder: AppBuilder,
+    pool: sqlx::PgPool,
+) -> Result<AppBuilder, sqlx::Error> {
+    read_models::create_tables_postgres(&pool).await?;
+    Ok(builder
+        .projection(pool.clone(), read_models::Balances)
+        .projection(pool, read_models::History))
+}

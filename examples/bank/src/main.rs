@@ -1,4 +1,6 @@
-//! `cargo run -p bank`: a short demo of an event-sourced bank account.
+//! `cargo run -p bank`: a short demo of an event-sourced bank account, a cash
+//! withdrawal at a teller (a process across two aggregates), and read models
+//! in SQL tables.
 //!
 //! The events go to a SQLite file, `bank.db` in the working directory (or the
 //! path in `BANK_DB`), created on first run; set `DATABASE_URL` to a
@@ -8,11 +10,11 @@
 
 use annals::postgres::PostgresStore;
 use annals::sqlite::SqliteStore;
-use annals::{AnyStore, App, DispatchError, MemoryStore};
-use bank::accounts::{
-    AccountId, CloseAccount, DepositMoney, OpenAccount, PinHasher, WithdrawMoney,
-};
+use annals::{AnyStore, DispatchError, MemoryStore};
+use bank::accounts::{AccountId, CloseAccount, DepositMoney, OpenAccount, WithdrawMoney};
+use bank::tellers::InitiateWithdrawal;
 use std::fmt::Debug;
+use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -26,12 +28,14 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let (store, description) = open_store().await?;
+    let (store, read, description) = open_store().await?;
     println!("annals bank demo: store = {description}");
-    let app = App::builder()
-        .store(store)
-        .service(PinHasher::new("demo-secret"))
-        .build()?;
+    let builder = bank::app_builder(store, "demo-secret");
+    let app = match &read {
+        ReadDb::Sqlite(pool) => bank::with_sqlite_read_models(builder, pool.clone()).await?,
+        ReadDb::Postgres(pool) => bank::with_postgres_read_models(builder, pool.clone()).await?,
+    }
+    .build()?;
 
     let id = AccountId::new();
     println!("account {id}");
@@ -86,10 +90,83 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await,
     );
-    // Stops the app and closes the store: SQLite folds its write-ahead log
-    // into the database file, so `bank.db` alone holds every event.
+
+    // A cash withdrawal at a teller: the teller records the request, the
+    // withdrawal process asks the account (PIN, funds), then has the teller
+    // dispense or decline.
+    let bob = AccountId::new();
+    app.dispatch(OpenAccount {
+        account_id: bob,
+        owner: "Bob".into(),
+        pin: "4321".into(),
+    })
+    .await?;
+    app.dispatch(DepositMoney {
+        account_id: bob,
+        amount: 20_000,
+    })
+    .await?;
+    for (withdrawal, amount, pin) in [("atm-ok", 5_000, "4321"), ("atm-bad-pin", 1_000, "0000")] {
+        let withdrawal = format!("{withdrawal}-{}", bob.0.simple());
+        report(
+            &format!("ATM {withdrawal:.11}"),
+            app.dispatch(InitiateWithdrawal {
+                teller_id: "atm-1".into(),
+                withdrawal_id: withdrawal,
+                account_id: bob,
+                amount,
+                pin: pin.into(),
+            })
+            .await,
+        );
+    }
+    // The process and the read models follow asynchronously: wait for them.
+    app.wait_until_settled(Duration::from_secs(10)).await?;
+    let (teller, _) = app.load::<bank::tellers::Teller>("atm-1").await?;
+    for withdrawal in ["atm-ok", "atm-bad-pin"] {
+        let id = format!("{withdrawal}-{}", bob.0.simple());
+        println!("teller: {withdrawal:<12} {:?}", teller.withdrawal(&id));
+    }
+    let (balances, history) = match &read {
+        ReadDb::Sqlite(pool) => (
+            bank::read_models::balances_sqlite(pool).await?,
+            bank::read_models::history_sqlite(pool, &bob.to_string()).await?,
+        ),
+        ReadDb::Postgres(pool) => (
+            bank::read_models::balances_postgres(pool).await?,
+            bank::read_models::history_postgres(pool, &bob.to_string()).await?,
+        ),
+    };
+    for row in balances
+        .iter()
+        .filter(|row| row.account_id == bob.to_string() || row.account_id == id.to_string())
+    {
+        println!(
+            "read model: {} {:<5} {:>8} cents  {}",
+            row.account_id, row.owner, row.balance, row.status
+        );
+    }
+    for row in history {
+        println!(
+            "history:    @{:<5} {:<10} {:>8} cents",
+            row.position, row.kind, row.amount
+        );
+    }
+
+    println!("events in the store: {}", app.store().head_position().await?);
+
+    // Stops the handlers at a checkpoint and closes the store: SQLite folds
+    // its write-ahead log into the database file, so `bank.db` alone holds
+    // every event.
     app.shutdown().await?;
     Ok(())
+}
+
+/// Where the read models live: the store's database (or, for the in-memory
+/// store, an in-memory SQLite database).
+enum ReadDb {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 /// An error and its causes, `: `-separated (errors name their cause through
@@ -105,21 +182,30 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-async fn open_store() -> Result<(AnyStore, String), Box<dyn std::error::Error>> {
+async fn open_store() -> Result<(AnyStore, ReadDb, String), Box<dyn std::error::Error>> {
     match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let store = PostgresStore::connect(&url).await?;
+            let read = sqlx::PgPool::connect(&url).await?;
             Ok((
                 AnyStore::new(store),
+                ReadDb::Postgres(read),
                 format!("PostgreSQL ({})", redact(&url)),
             ))
         }
         Some(url) if url.starts_with("sqlite:") => {
             let store = SqliteStore::connect(&url).await?;
-            Ok((AnyStore::new(store), format!("SQLite ({url})")))
+            let read = sqlite_pool(store.filename()).await?;
+            Ok((AnyStore::new(store), read, format!("SQLite ({url})")))
         }
         Some(url) if url == "memory" => Ok((
             AnyStore::new(MemoryStore::new()),
+            ReadDb::Sqlite(
+                sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect("sqlite::memory:")
+                    .await?,
+            ),
             "in-memory (nothing is kept)".into(),
         )),
         Some(url) => Err(format!(
@@ -130,9 +216,21 @@ async fn open_store() -> Result<(AnyStore, String), Box<dyn std::error::Error>> 
         None => {
             let path = std::env::var("BANK_DB").unwrap_or_else(|_| "bank.db".into());
             let store = SqliteStore::open(&path).await?;
-            Ok((AnyStore::new(store), format!("SQLite file {path}")))
+            let read = sqlite_pool(store.filename()).await?;
+            Ok((AnyStore::new(store), read, format!("SQLite file {path}")))
         }
     }
+}
+
+/// A pool on the store's SQLite file, for the read models.
+async fn sqlite_pool(path: &std::path::Path) -> Result<ReadDb, sqlx::Error> {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(5));
+    Ok(ReadDb::Sqlite(
+        sqlx::SqlitePool::connect_with(options).await?,
+    ))
 }
 
 /// Hides a password in a database URL before printing it.

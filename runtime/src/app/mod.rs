@@ -315,6 +315,30 @@ impl App {
         wait_cells(&chosen, position, timeout).await
     }
 
+    /// Waits until every handler has handled everything in the store and
+    /// nothing new was appended meanwhile, at most `timeout`: the chain of
+    /// reactions (a process manager's commands, their events, the read
+    /// models that follow them) has settled. For tests, demos and operator
+    /// commands; timeouts scheduled for later do not count.
+    pub async fn wait_until_settled(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<(), crate::handler::NotCaughtUp> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let unknown = |e: StoreError| crate::handler::NotCaughtUp {
+            handler: format!("(the store: {e})"),
+            reason: crate::handler::Lagging::Unknown,
+        };
+        loop {
+            let head = self.inner.store.head_position().await.map_err(unknown)?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            self.wait_for_handlers(head, &[], left).await?;
+            if self.inner.store.head_position().await.map_err(unknown)? == head {
+                return Ok(());
+            }
+        }
+    }
+
     /// What a strongly consistent dispatch waits for.
     pub(crate) async fn consistent(
         &self,

@@ -1,4 +1,7 @@
-use super::{AccountEvent, CloseAccount, DepositMoney, OpenAccount, PinHasher, WithdrawMoney};
+use super::{
+    AccountEvent, CloseAccount, DepositMoney, OpenAccount, PinHasher, WithdrawAtTeller,
+    WithdrawMoney,
+};
 use annals::aggregate;
 
 /// Why an account command was refused.
@@ -111,6 +114,43 @@ impl Account {
         Ok(AccountEvent::MoneyWithdrawn { amount: cmd.amount })
     }
 
+    /// Never an error: a refusal is an event, so the withdrawal process
+    /// (and the teller) learn of it.
+    #[handle]
+    fn withdraw_at_teller(&self, cmd: WithdrawAtTeller) -> Vec<AccountEvent> {
+        let refuse = |reason: String| {
+            vec![AccountEvent::WithdrawalRefused {
+                withdrawal_id: cmd.withdrawal_id.clone(),
+                reason,
+            }]
+        };
+        if let Err(error) = self.ensure_open() {
+            return refuse(error.to_string());
+        }
+        if self.pin_hash != cmd.pin_hash {
+            return refuse("wrong PIN".into());
+        }
+        if cmd.amount == 0 {
+            return refuse(AccountError::ZeroAmount.to_string());
+        }
+        if cmd.amount > self.balance {
+            return refuse(
+                AccountError::InsufficientFunds {
+                    balance: self.balance,
+                    requested: cmd.amount,
+                }
+                .to_string(),
+            );
+        }
+        vec![
+            AccountEvent::WithdrawalAuthorised {
+                withdrawal_id: cmd.withdrawal_id,
+                amount: cmd.amount,
+            },
+            AccountEvent::MoneyWithdrawn { amount: cmd.amount },
+        ]
+    }
+
     #[handle]
     fn close(&self, _cmd: CloseAccount) -> Result<AccountEvent, AccountError> {
         self.ensure_open()?;
@@ -133,6 +173,7 @@ impl Account {
             AccountEvent::MoneyDeposited { amount } => self.balance += amount,
             AccountEvent::MoneyWithdrawn { amount } => self.balance -= amount,
             AccountEvent::AccountClosed => self.status = AccountStatus::Closed,
+            AccountEvent::WithdrawalAuthorised { .. } | AccountEvent::WithdrawalRefused { .. } => {}
         }
     }
 

@@ -40,3 +40,18 @@ pub struct CloseAccount {
     #[id]
     pub account_id: AccountId,
 }
+
+/// Withdraw cash at a teller (dispatched by the withdrawal process): checks
+/// the PIN hash the teller computed and the funds, then debits.
+#[command(aggregate = Account)]
+pub struct WithdrawAtTeller {
+    /// The account.
+    #[id]
+    pub account_id: AccountId,
+    /// The withdrawal, as the teller named it.
+    pub withdrawal_id: String,
+    /// Amount in cents, more than zero.
+    pub amount: u64,
+    /// The PIN's hash, as [`PinHasher::hash`](super::PinHasher::hash) gives it.
+    pub pin_hash: String,
+}

@@ -22,4 +22,20 @@ pub enum AccountEvent {
     },
     /// The account was closed.
     AccountClosed,
+    /// A cash withdrawal at a teller passed the PIN and funds checks; the
+    /// account was debited in the same step (`MoneyWithdrawn` follows).
+    WithdrawalAuthorised {
+        /// The withdrawal.
+        withdrawal_id: String,
+        /// Amount in cents.
+        amount: u64,
+    },
+    /// A cash withdrawal at a teller was refused: wrong PIN, insufficient
+    /// funds, or an account that is not open. Nothing was debited.
+    WithdrawalRefused {
+        /// The withdrawal.
+        withdrawal_id: String,
+        /// Why, for the customer.
+        reason: String,
+    },
 }

@@ -6,7 +6,7 @@ mod events;
 mod pin;
 
 pub use aggregate::{Account, AccountError, AccountStatus};
-pub use commands::{CloseAccount, DepositMoney, OpenAccount, WithdrawMoney};
+pub use commands::{CloseAccount, DepositMoney, OpenAccount, WithdrawAtTeller, WithdrawMoney};
 pub use events::AccountEvent;
 pub use pin::PinHasher;
 
