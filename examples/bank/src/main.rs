@@ -153,7 +153,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    println!("events in the store: {}", app.store().head_position().await?);
+    println!(
+        "events in the store: {}",
+        app.store().head_position().await?
+    );
 
     // Stops the handlers at a checkpoint and closes the store: SQLite folds
     // its write-ahead log into the database file, so `bank.db` alone holds

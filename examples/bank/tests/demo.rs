@@ -43,8 +43,14 @@ fn the_demo_keeps_its_events_in_a_sqlite_file_in_the_working_directory() {
     assert!(first.contains("close                ok"), "{first}");
     // The cash withdrawals: dispensed with the right PIN, declined without;
     // the read models show the balance and the money movements.
-    assert!(first.contains("teller: atm-ok       Some(Dispensed)"), "{first}");
-    assert!(first.contains("teller: atm-bad-pin  Some(Declined)"), "{first}");
+    assert!(
+        first.contains("teller: atm-ok       Some(Dispensed)"),
+        "{first}"
+    );
+    assert!(
+        first.contains("teller: atm-bad-pin  Some(Declined)"),
+        "{first}"
+    );
     assert!(first.contains("Bob      15000 cents  open"), "{first}");
     assert!(first.contains("withdrawal     5000 cents"), "{first}");
     let second = run_bank(&[], dir.path());
