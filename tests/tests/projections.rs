@@ -305,8 +305,17 @@ async fn projects_and_resumes<F: StoreFactory, R: ReadDb>(factory: &F, store: &F
         )
         .build()
         .unwrap();
-    let last = credit(&again, "a", 1).await;
-    caught_up(&again, last).await;
+    // Strongly consistent: the read model has it when the dispatch returns.
+    again
+        .dispatch_with(
+            Credit {
+                id: "a".into(),
+                cents: 1,
+            },
+            annals::DispatchOptions::new().wait_for_handler("balances"),
+        )
+        .await
+        .unwrap();
     assert_eq!(
         db.balances().await,
         [
