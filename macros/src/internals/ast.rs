@@ -914,25 +914,7 @@ impl<'a> HandlerImpl<'a> {
     pub fn from_ast(cx: &Ctxt, args: TokenStream, item: &'a syn::ItemImpl) -> Self {
         let args = HandlerArgs::from_args(cx, args);
         let self_name = type_name(&item.self_ty);
-        let trait_path = item.trait_.as_ref().map(|(_, path, _)| path);
-        if let Some(path) = trait_path {
-            cx.error_spanned_by(
-                path,
-                format!(
-                    "`#[event_handler]` goes on the handler's inherent impl block (`impl {self_name} {{ .. }}`), not on a trait impl: it writes `EventHandler` for `{self_name}` from the methods of that block"
-                ),
-            );
-        }
-        if !item.generics.params.is_empty() {
-            let base = self_name.split('<').next().unwrap_or_default();
-            cx.error_spanned_by(
-                &item.generics,
-                format!(
-                    "`#[event_handler]` cannot go on a generic impl: the handler's name keys its checkpoint, so every `{base}<..>` would share one; \
-                     write the impl for one concrete type, `impl {base}<..> {{ .. }}` with the type arguments filled in"
-                ),
-            );
-        }
+        let trait_path = inherent_concrete_impl(cx, item, EVENT_HANDLER, "handler", "EventHandler");
         let mut methods = Vec::new();
         let mut any_fn = false;
         for member in &item.items {
@@ -967,6 +949,40 @@ impl<'a> HandlerImpl<'a> {
             .clone()
             .unwrap_or_else(|| type_name(self.self_ty))
     }
+}
+
+/// Reports `#[macro_name]` on a trait impl (returning its trait) or a
+/// generic impl: the macro writes `trait_name` for one concrete type, from
+/// an inherent impl block, and the durable name of the `noun` it is keys
+/// its checkpoint.
+fn inherent_concrete_impl<'a>(
+    cx: &Ctxt,
+    item: &'a syn::ItemImpl,
+    macro_name: Symbol,
+    noun: &str,
+    trait_name: &str,
+) -> Option<&'a syn::Path> {
+    let self_name = type_name(&item.self_ty);
+    let trait_path = item.trait_.as_ref().map(|(_, path, _)| path);
+    if let Some(path) = trait_path {
+        cx.error_spanned_by(
+            path,
+            format!(
+                "`#[{macro_name}]` goes on the {noun}'s inherent impl block (`impl {self_name} {{ .. }}`), not on a trait impl: it writes `{trait_name}` for `{self_name}` from the methods of that block"
+            ),
+        );
+    }
+    if !item.generics.params.is_empty() {
+        let base = self_name.split('<').next().unwrap_or_default();
+        cx.error_spanned_by(
+            &item.generics,
+            format!(
+                "`#[{macro_name}]` cannot go on a generic impl: the {noun}'s name keys its checkpoint, so every `{base}<..>` would share one; \
+                 write the impl for one concrete type, `impl {base}<..> {{ .. }}` with the type arguments filled in"
+            ),
+        );
+    }
+    trait_path
 }
 
 impl<'a> HandlerMethod<'a> {
@@ -1012,69 +1028,26 @@ impl<'a> HandlerMethod<'a> {
                 return Self::stub(method);
             }
         }
-        let mut event = None;
-        match inputs.next() {
-            Some(syn::FnArg::Typed(t)) => match &*t.ty {
-                syn::Type::Reference(r) => {
-                    if r.mutability.is_some() {
-                        cx.error_spanned_by(
-                            r,
-                            "take the event by shared reference, `event: &YourEvent`: it is a recorded fact, not something to change",
-                        );
-                    }
-                    event = Some(&*r.elem);
-                }
-                ty => {
-                    let ty_name = ty.to_token_stream().to_string().replace(' ', "");
-                    cx.error_spanned_by(
-                        ty,
-                        format!("take the event by reference: `event: &{ty_name}`"),
-                    );
-                }
-            },
-            _ => {
-                if cx.error_count() == before {
-                    cx.error_spanned_by(
-                        ident,
-                        format!("`{ident}` takes no event after `&self`; {helper}"),
-                    );
-                }
-            }
-        }
-        let mut takes_meta = false;
-        if let Some(arg) = inputs.next() {
-            let meta_ty = match arg {
-                syn::FnArg::Typed(t) => match &*t.ty {
-                    syn::Type::Reference(r) if r.mutability.is_none() && is_event_meta(&r.elem) => {
-                        Some(())
-                    }
-                    _ => None,
-                },
-                syn::FnArg::Receiver(_) => None,
-            };
-            match meta_ty {
-                Some(()) => takes_meta = true,
-                None => {
-                    let at: &dyn ToTokens = match arg {
-                        syn::FnArg::Typed(t) => &t.ty,
-                        other => other,
-                    };
-                    cx.error_spanned_by(
-                        at.to_token_stream(),
-                        format!(
-                            "the parameter after the event is its metadata, `meta: &EventMeta<'_>`; whatever else `{ident}` needs belongs in a field of `{self_name}`"
-                        ),
-                    );
-                }
-            }
-        }
-        let extra: Vec<&syn::FnArg> = inputs.collect();
-        if !extra.is_empty() {
+        let elsewhere =
+            format!("whatever else `{ident}` needs belongs in a field of `{self_name}`");
+        let EventParams {
+            event,
+            takes_meta,
+            no_event,
+        } = event_params(
+            cx,
+            inputs,
+            &format!(
+                "the parameter after the event is its metadata, `meta: &EventMeta<'_>`; {elsewhere}"
+            ),
+            &format!(
+                "an event handler method takes `&self`, the event and at most its metadata, `meta: &EventMeta<'_>`; {elsewhere}"
+            ),
+        );
+        if no_event && cx.error_count() == before {
             cx.error_spanned_by(
-                quote::quote!(#(#extra),*),
-                format!(
-                    "an event handler method takes `&self`, the event and at most its metadata, `meta: &EventMeta<'_>`; whatever else `{ident}` needs belongs in a field of `{self_name}`"
-                ),
+                ident,
+                format!("`{ident}` takes no event after `&self`; {helper}"),
             );
         }
         let output = match &sig.output {
@@ -1100,6 +1073,71 @@ impl<'a> HandlerMethod<'a> {
             is_async: false,
             stub: true,
         }
+    }
+}
+
+/// What a method handling one event type takes after its receiver (if it
+/// has one): `event: &E`, then optionally `meta: &EventMeta<'_>`.
+pub struct EventParams<'a> {
+    /// `E`, when the signature tells it.
+    pub event: Option<&'a syn::Type>,
+    pub takes_meta: bool,
+    /// No event parameter at all: for the caller to report, in the words of
+    /// the method's shape.
+    pub no_event: bool,
+}
+
+/// Reads [`EventParams`] from `inputs`, reporting an event not taken by
+/// shared reference, a parameter after the event that is not
+/// `&EventMeta` (with `not_meta`) and any more parameters (with `extra`).
+pub fn event_params<'a>(
+    cx: &Ctxt,
+    mut inputs: impl Iterator<Item = &'a syn::FnArg>,
+    not_meta: &str,
+    extra: &str,
+) -> EventParams<'a> {
+    let mut event = None;
+    let mut no_event = false;
+    match inputs.next() {
+        Some(syn::FnArg::Typed(t)) => match &*t.ty {
+            syn::Type::Reference(r) => {
+                if r.mutability.is_some() {
+                    cx.error_spanned_by(
+                        r,
+                        "take the event by shared reference, `event: &YourEvent`: it is a recorded fact, not something to change",
+                    );
+                }
+                event = Some(&*r.elem);
+            }
+            ty => {
+                let ty_name = ty.to_token_stream().to_string().replace(' ', "");
+                cx.error_spanned_by(
+                    ty,
+                    format!("take the event by reference: `event: &{ty_name}`"),
+                );
+            }
+        },
+        _ => no_event = true,
+    }
+    let mut takes_meta = false;
+    if let Some(arg) = inputs.next() {
+        match arg {
+            syn::FnArg::Typed(t) if matches!(&*t.ty, syn::Type::Reference(r) if r.mutability.is_none() && is_event_meta(&r.elem)) =>
+            {
+                takes_meta = true;
+            }
+            syn::FnArg::Typed(t) => cx.error_spanned_by(&t.ty, not_meta),
+            other => cx.error_spanned_by(other, not_meta),
+        }
+    }
+    let more: Vec<&syn::FnArg> = inputs.collect();
+    if !more.is_empty() {
+        cx.error_spanned_by(quote::quote!(#(#more),*), extra);
+    }
+    EventParams {
+        event,
+        takes_meta,
+        no_event,
     }
 }
 
@@ -1181,4 +1219,9 @@ fn item_keyword(item: &syn::Item) -> TokenStream {
         syn::Item::Impl(i) => i.impl_token.to_token_stream(),
         other => other.to_token_stream(),
     }
+}
+
+/// `()`, as written.
+pub fn is_unit(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Tuple(t) if t.elems.is_empty())
 }
