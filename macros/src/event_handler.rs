@@ -8,7 +8,7 @@
 //! that hands the handler to an app adds no errors.
 
 use crate::internals::ast::{
-    HandlerArgs, HandlerImpl, HandlerMethod, ReturnShape, StartFrom, type_name,
+    HandlerArgs, HandlerImpl, HandlerMethod, ReturnShape, StartFrom, is_unit, type_name,
 };
 use crate::internals::ctxt::{Ctxt, Errors};
 use crate::internals::symbol::{EVENT_HANDLER, HANDLE};
@@ -71,7 +71,7 @@ fn expand_other(args: TokenStream, item: syn::Item) -> TokenStream {
     out
 }
 
-fn item_head(item: &syn::Item) -> TokenStream {
+pub(crate) fn item_head(item: &syn::Item) -> TokenStream {
     match item {
         syn::Item::Fn(f) => f.sig.fn_token.to_token_stream(),
         syn::Item::Trait(t) => t.trait_token.to_token_stream(),
@@ -234,18 +234,7 @@ fn impl_handler(ir: &HandlerImpl, name: &str, skip: &[usize], complete: bool) ->
         let n = proc_macro2::Literal::usize_unsuffixed(n);
         quote!(const CONCURRENCY: usize = #n;)
     });
-    let registration = complete.then(|| {
-        let type_name = type_name(self_ty);
-        quote! {
-            #krate::__private::inventory::submit! {
-                #krate::handler::HandlerRegistration {
-                    name: #name,
-                    type_name: ::core::concat!(::core::module_path!(), "::", #type_name),
-                    location: ::core::concat!(::core::file!(), ":", ::core::line!()),
-                }
-            }
-        }
-    });
+    let registration = complete.then(|| registration(&krate, name, self_ty));
     quote! {
         const _: () = {
             #self_check
@@ -281,23 +270,46 @@ fn impl_handler(ir: &HandlerImpl, name: &str, skip: &[usize], complete: bool) ->
     }
 }
 
+/// The registration of a handler's durable name, from which the App
+/// refuses two handler types with one name.
+pub(crate) fn registration(krate: &TokenStream, name: &str, self_ty: &syn::Type) -> TokenStream {
+    let type_name = type_name(self_ty);
+    quote! {
+        #krate::__private::inventory::submit! {
+            #krate::handler::HandlerRegistration {
+                name: #name,
+                type_name: ::core::concat!(::core::module_path!(), "::", #type_name),
+                location: ::core::concat!(::core::file!(), ":", ::core::line!()),
+            }
+        }
+    }
+}
+
 /// The method's event type, named once as `__Event{i}` and checked at the
 /// user's token. (The path to the check function is spanned there too:
 /// rustc reports a bound that fails through a blanket impl at the whole
 /// path.) A misspelt type is then one error: rustc reports it at the
 /// signature and at the alias, the same error at the same token, once.
 fn method_checks(krate: &TokenStream, i: usize, r: &Routed) -> TokenStream {
-    let event = r.event;
-    let handled = &r.handled;
+    event_type_check(krate, i, r.event, &r.handled)
+}
+
+/// See [`method_checks`]: `event` checked as the `i`th event type, named
+/// `handled` once it passed.
+pub(crate) fn event_type_check(
+    krate: &TokenStream,
+    i: usize,
+    event: &syn::Type,
+    handled: &syn::Ident,
+) -> TokenStream {
     let event_alias = format_ident!("__Event{}", i, span = event.span());
     let event_ok = format_ident!("__EVENT_OK{}", i);
     let at_event = respan(krate, event.span());
-    let event_check = quote_spanned! {event.span()=>
+    quote_spanned! {event.span()=>
         type #event_alias = #event;
         const #event_ok: bool = #at_event::__private::handled_event::<#event_alias>();
         type #handled = #krate::__private::Checked<#event_alias, { #event_ok }>;
-    };
-    event_check
+    }
 }
 
 /// Events are routed by type name alone (the runner reads them from the
@@ -306,24 +318,36 @@ fn method_checks(krate: &TokenStream, i: usize, r: &Routed) -> TokenStream {
 /// the names live in each type's `Event::TYPES`. Reported at the second
 /// method's event type.
 fn ambiguity_checks(krate: &TokenStream, handler: &str, routed: &[Routed]) -> TokenStream {
+    let types: Vec<RoutedType> = routed
+        .iter()
+        .map(|r| (r.event, &r.handled, &r.method.method.sig.ident))
+        .collect();
+    shared_name_checks(krate, handler, &types)
+}
+
+/// An event type routed to a method: as written, its checked alias
+/// (`__Handled{i}`), the method.
+pub(crate) type RoutedType<'a> = (&'a syn::Type, &'a syn::Ident, &'a syn::Ident);
+
+/// See [`ambiguity_checks`]; `owner` is the type whose methods they are.
+pub(crate) fn shared_name_checks(
+    krate: &TokenStream,
+    owner: &str,
+    routed: &[RoutedType],
+) -> TokenStream {
     let mut checks = TokenStream::new();
-    for (j, second) in routed.iter().enumerate() {
-        for first in &routed[..j] {
-            let (a, b) = (&first.handled, &second.handled);
-            let a_name = first.event.to_token_stream().to_string().replace(' ', "");
-            let b_name = second.event.to_token_stream().to_string().replace(' ', "");
-            let (a_method, b_method) = (
-                &first.method.method.sig.ident,
-                &second.method.method.sig.ident,
-            );
+    for (j, &(b_event, b, b_method)) in routed.iter().enumerate() {
+        for &(a_event, a, a_method) in &routed[..j] {
+            let a_name = a_event.to_token_stream().to_string().replace(' ', "");
+            let b_name = b_event.to_token_stream().to_string().replace(' ', "");
             let head = format!(
                 "`{b_name}` (taken by `{b_method}`) and `{a_name}` (taken by `{a_method}`) both have an event type named `"
             );
             let tail = format!(
-                "`: `{handler}` routes each event to a method by its type name alone, so events of that name would all go to `{a_method}`; \
+                "`: `{owner}` routes each event to a method by its type name alone, so events of that name would all go to `{a_method}`; \
                  give one of the two types another name with `#[event(rename = \"..\")]`"
             );
-            checks.extend(quote_spanned! {second.event.span()=>
+            checks.extend(quote_spanned! {b_event.span()=>
                 const _: () = match #krate::__private::shared_event_type(
                     <#a as #krate::Event>::TYPES,
                     <#b as #krate::Event>::TYPES,
@@ -401,8 +425,4 @@ fn route_arm(krate: &TokenStream, i: usize, r: &Routed) -> TokenStream {
     quote! {
         ::core::option::Option::Some(#i) => #boxed,
     }
-}
-
-fn is_unit(ty: &syn::Type) -> bool {
-    matches!(ty, syn::Type::Tuple(t) if t.elems.is_empty())
 }

@@ -1,7 +1,7 @@
 //! Procedural macros of [annals](https://docs.rs/annals). Depend on `annals`
-//! and use them as `annals::event`, `annals::command`, `annals::aggregate`
-//! and `annals::event_handler` (or through `annals::prelude::*`); this crate
-//! is an implementation detail.
+//! and use them as `annals::event`, `annals::command`, `annals::aggregate`,
+//! `annals::event_handler` and `annals::process_manager` (or through
+//! `annals::prelude::*`); this crate is an implementation detail.
 //!
 //! The examples here are not compiled (a proc-macro crate cannot run its own
 //! macros in doctests); the `annals` crate's documentation has runnable ones.
@@ -22,6 +22,7 @@ mod command;
 mod event;
 mod event_handler;
 mod internals;
+mod process_manager;
 
 use proc_macro::TokenStream;
 
@@ -388,4 +389,170 @@ pub fn aggregate(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn event_handler(args: TokenStream, input: TokenStream) -> TokenStream {
     event_handler::expand(args.into(), input.into()).into()
+}
+
+/// Declares a process manager: state per instance, routed by events from
+/// any aggregates, dispatching commands. Writes
+/// [`ProcessManager`](https://docs.rs/annals/latest/annals/process/trait.ProcessManager.html)
+/// from one function per step and event type.
+///
+/// ```ignore
+/// use annals::prelude::*;
+/// use annals::HandlerError;
+///
+/// #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+/// pub struct Withdrawal { teller: String, amount: u64 }
+///
+/// #[process_manager(name = "withdrawal")]
+/// impl Withdrawal {
+///     #[route]
+///     fn route_teller(event: &TellerEvent) -> Route {
+///         match event {
+///             TellerEvent::WithdrawalRequested { withdrawal, .. } => Route::Start(withdrawal.clone()),
+///             TellerEvent::CashDispensed { withdrawal, .. } => Route::Stop(withdrawal.clone()),
+///         }
+///     }
+///
+///     #[route]
+///     fn route_account(event: &AccountEvent, meta: &EventMeta<'_>) -> Route {
+///         match event {
+///             AccountEvent::Debited { withdrawal, .. } => Route::Continue(withdrawal.clone()),
+///             AccountEvent::Opened { .. } => Route::Ignore,
+///         }
+///     }
+///
+///     #[handle]
+///     fn on_teller(&self, event: &TellerEvent) -> Result<Vec<Dispatch>, HandlerError> {
+///         let TellerEvent::WithdrawalRequested { withdrawal, account, amount } = event else {
+///             return Ok(Vec::new());
+///         };
+///         let debit = Debit { account: account.clone(), amount: *amount, withdrawal: withdrawal.clone() };
+///         let expire = Expire { withdrawal: withdrawal.clone() };
+///         Ok(vec![Dispatch::command(debit), Dispatch::later(expire, Duration::from_secs(30))?])
+///     }
+///
+///     #[handle]
+///     fn on_account(&self, event: &AccountEvent) -> Vec<Dispatch> {
+///         match event {
+///             AccountEvent::Debited { withdrawal, .. } => vec![Dispatch::command(Dispense {
+///                 teller: self.teller.clone(),
+///                 withdrawal: withdrawal.clone(),
+///                 amount: self.amount,
+///             })],
+///             AccountEvent::Opened { .. } => Vec::new(),
+///         }
+///     }
+///
+///     #[apply]
+///     fn apply_teller(&mut self, event: &TellerEvent, meta: &EventMeta<'_>) {
+///         if let TellerEvent::WithdrawalRequested { amount, .. } = event {
+///             self.teller = meta.stream_id().aggregate_id().unwrap_or_default().to_owned();
+///             self.amount = *amount;
+///         }
+///     }
+/// }
+///
+/// // Run by an app, which dispatches its commands:
+/// // App::builder().store(store).process_manager::<Withdrawal>().build()?
+/// ```
+///
+/// # Attribute keys
+///
+/// | key | default | meaning |
+/// | --- | --- | --- |
+/// | `name = "name"` | the type's name as written (`"Withdrawal"`) | the durable name: the key of its checkpoint and part of its instances' streams (`$process-<name>-<id>`), shared with event handlers' names; checked as an `#[event_handler]`'s: not empty, at most 1024 bytes, no NUL or control characters |
+/// | `crate = "path"` | `"::annals"` | where generated code finds the runtime |
+///
+/// `start_from` and `concurrency` are refused: a process manager starts at
+/// the origin and handles one event at a time, in log order.
+///
+/// # Functions
+///
+/// Put it on an inherent `impl` block of the state type. Every function in
+/// that block carries one of three attributes and takes one event type (an
+/// `#[event]` enum or struct, of any aggregate), optionally followed by its
+/// [`EventMeta`](https://docs.rs/annals/latest/annals/handler/struct.EventMeta.html);
+/// helpers go in another `impl` block:
+///
+/// ```text
+/// #[route]  fn name(event: &Events) -> Route
+/// #[route]  fn name(event: &Events, meta: &EventMeta<'_>) -> Route
+/// #[handle] fn name(&self, event: &Events) -> Vec<Dispatch>
+/// #[handle] fn name(&self, event: &Events, meta: &EventMeta<'_>) -> Result<Vec<Dispatch>, E>
+/// #[apply]  fn name(&mut self, event: &Events)
+/// #[apply]  fn name(&mut self, event: &Events, meta: &EventMeta<'_>)
+/// ```
+///
+/// - `#[route]`, one per event type the process manager wants (their event
+///   types, in order, are its `INTEREST`): an associated function, without
+///   `self`, since it picks the instance before one is loaded. `Route::Start(id)`
+///   starts the instance `id` (from `Default`) or continues it,
+///   `Route::Continue(id)` continues a running one, `Route::Stop(id)` ends
+///   it after this event, `Route::Ignore` drops the event.
+/// - `#[handle]`, at most one per routed event type: the commands the
+///   instance dispatches for the event, in order ([`Dispatch::command`],
+///   or [`Dispatch::later`] for a timeout). `E` converts into
+///   `Box<dyn Error + Send + Sync>` and reaches the runner as
+///   `HandlerError::Failed`, except a `HandlerError` itself (from
+///   `Dispatch::later(..)?`), which reaches it as it is.
+/// - `#[apply]`, at most one per routed event type: folds the event into the
+///   state, after its commands were dispatched; the state is then saved.
+///   It returns nothing and cannot fail.
+/// - An event type without `#[handle]` dispatches nothing; without
+///   `#[apply]`, changes nothing.
+/// - Not `async`: the runtime's `ProcessManager` is synchronous, since an
+///   instance decides from its state and the event alone; waiting belongs
+///   in a command's handler (with a service) or an `#[event_handler]`.
+///
+/// The state must be `Default + Serialize + DeserializeOwned + Send + Sync +
+/// 'static`. The impl block is kept as written, so its functions stay
+/// callable (and testable without an app). A concrete instance of a
+/// generic type is fine (`impl Exchange<Eur>`); a generic impl is not.
+///
+/// # What it generates
+///
+/// - `impl annals::process::ProcessManager`: `NAME`; `INTEREST`, each
+///   `#[route]`'s `Event::TYPES` in order; `route`, `handle` and `apply`,
+///   each finding the recorded event's type name in `INTEREST`, decoding it
+///   (a corrupt payload is `HandlerError::Decode`), building its
+///   `EventMeta` if the function takes it, and calling the function for
+///   that event type, if there is one.
+/// - A `HandlerRegistration` of the name in the `inventory` registry, beside
+///   the event handlers', so that `App::build` refuses a process manager and
+///   a handler (or two process managers) sharing a name.
+///
+/// Event types are matched to their `#[route]` by the tokens of the type:
+/// write an event type the same way in its `#[route]`, `#[handle]` and
+/// `#[apply]` (`TellerEvent` in all three, not `crate::TellerEvent` in one).
+///
+/// # Checked at compile time, at your tokens
+///
+/// - unknown and duplicate keys, `start_from` and `concurrency`; a `name`
+///   an event handler could not have;
+/// - a function without one of the three attributes, or with two; an
+///   attribute with arguments;
+/// - a `#[handle]` or `#[apply]` for an event type without a `#[route]`; two
+///   functions of one attribute for one event type; a type that is not an
+///   `#[event]` type; two event types that share an event type name;
+/// - wrong signatures: a `#[route]` with a receiver, a `#[handle]` without
+///   `&self`, an `#[apply]` without `&mut self`; no event, the event by
+///   value, a parameter after the event that is not `&EventMeta`, more
+///   parameters; `async`, generic or `unsafe` functions;
+/// - wrong return types: a `#[route]` not returning `Route`, a `#[handle]`
+///   returning neither `Vec<Dispatch>` nor `Result<Vec<Dispatch>, E>` (or an
+///   `E` that is not an error), an `#[apply]` returning anything;
+/// - a state that is not `Default`, `Serialize` and `Deserialize` (one
+///   error, saying what to derive), or not `Send + Sync + 'static`;
+/// - an impl block without a `#[route]`; the attribute on a struct, a trait
+///   impl or a generic impl.
+///
+/// Whatever is wrong, the type still implements `ProcessManager` (a function
+/// with a wrong signature is left out of it), so the code that runs it adds
+/// no errors.
+///
+/// [`Dispatch::command`]: https://docs.rs/annals/latest/annals/process/struct.Dispatch.html#method.command
+/// [`Dispatch::later`]: https://docs.rs/annals/latest/annals/process/struct.Dispatch.html#method.later
+#[proc_macro_attribute]
+pub fn process_manager(args: TokenStream, input: TokenStream) -> TokenStream {
+    process_manager::expand(args.into(), input.into()).into()
 }

@@ -12,6 +12,10 @@
 //! - [`#[event_handler]`](macro@event_handler) on an `impl` block with one
 //!   method per event type writes an [`EventHandler`]: its interest set,
 //!   routing, decoding and metadata, checked at compile time;
+//! - [`#[process_manager]`](macro@process_manager) on an `impl` block of
+//!   `#[route]`, `#[handle]` and `#[apply]` functions writes a
+//!   [`ProcessManager`](process::ProcessManager): instances routed by
+//!   events from any aggregates, dispatching commands;
 //! - an [`App`] routes commands to cached aggregates and persists their events
 //!   in an [`EventStore`]: [`MemoryStore`] here, SQLite and PostgreSQL behind
 //!   the `sqlite` and `postgres` features.
@@ -109,7 +113,7 @@ pub mod __private;
 pub use aggregate::{
     Aggregate, Command, DecodeError, Event, EventType, HandlerOutput, Handles, IntoEvents,
 };
-pub use annals_macros::{aggregate, command, event, event_handler};
+pub use annals_macros::{aggregate, command, event, event_handler, process_manager};
 pub use app::{
     AggregateRegistration, AnyDomainError, App, AppBuilder, BoxError, BuildError, CommandContext,
     CommandOutcome, CommandRoute, DispatchError, DispatchFuture, DispatchOptions, Dispatched,
@@ -126,6 +130,8 @@ pub use uuid::Uuid;
 
 /// Everything an application module usually needs: `use annals::prelude::*;`.
 pub mod prelude {
+    pub use crate::process::{Dispatch, Route};
+    pub use crate::process_manager;
     pub use crate::{
         Aggregate, App, Command, DispatchError, DispatchOptions, Event, EventMeta, EventStore,
         Handles, MemoryStore, aggregate, command, event, event_handler,

@@ -437,3 +437,114 @@ impl Default for ConstMessage {
         Self::new()
     }
 }
+
+/// A `#[process_manager]`'s state can start an instance and be saved:
+/// checked before [`handler_send`] and [`handler_sync`], which it then
+/// shares with event handlers.
+pub const fn process_state<P: ProcessState>() -> bool {
+    true
+}
+
+/// See [`process_state`].
+#[diagnostic::on_unimplemented(
+    message = "process manager `{Self}` cannot keep its instances' state: it needs `Default`, `Serialize` and `Deserialize`",
+    label = "an instance starts as `Default::default()` and is saved as JSON after every event",
+    note = "add `#[derive(Default, serde::Serialize, serde::Deserialize)]` to `{Self}`"
+)]
+pub trait ProcessState {}
+
+impl<P: Default + serde::Serialize + serde::de::DeserializeOwned> ProcessState for P {}
+
+/// The outcome of a `#[route]` function, which returns a `Route`.
+pub fn route_outcome<R: RouteOutput>(returned: R) -> crate::process::Route {
+    returned.into_route()
+}
+
+/// See [`route_outcome`].
+#[diagnostic::on_unimplemented(
+    message = "a `#[route]` function returns `Route`, not `{Self}`",
+    label = "the runner needs to know which instance the event goes to",
+    note = "return `Route::Start(id)`, `Route::Continue(id)`, `Route::Stop(id)` or `Route::Ignore`; an event that cannot be routed is `Route::Ignore`"
+)]
+pub trait RouteOutput {
+    /// The route.
+    fn into_route(self) -> crate::process::Route;
+}
+
+impl RouteOutput for crate::process::Route {
+    fn into_route(self) -> crate::process::Route {
+        self
+    }
+}
+
+/// The outcome of a `#[handle]` function returning `Vec<Dispatch>` or
+/// `Result<Vec<Dispatch>, E>` under another name (an alias): checked as a whole.
+pub fn handle_outcome<R: HandleOutput>(
+    returned: R,
+) -> Result<Vec<crate::process::Dispatch>, crate::handler::HandlerError> {
+    returned.into_dispatches()
+}
+
+/// The outcome of a `#[handle]` function returning `Result<T, E>`: `T`
+/// must be `Vec<Dispatch>` and `E` an error, each with its own message.
+pub fn handle_result<T: DispatchList, E: HandlerErrorType>(
+    returned: Result<T, E>,
+) -> Result<Vec<crate::process::Dispatch>, crate::handler::HandlerError> {
+    returned
+        .map(DispatchList::into_vec)
+        .map_err(|e| process_failed(e.into_box_error()))
+}
+
+/// A `#[handle]` function's error, as the runner sees it: a `HandlerError`
+/// (such as one from `Dispatch::later`, passed on with `?`) stays itself.
+fn process_failed(error: crate::BoxError) -> crate::handler::HandlerError {
+    match error.downcast::<crate::handler::HandlerError>() {
+        Ok(error) => *error,
+        Err(error) => crate::handler::HandlerError::Failed(error),
+    }
+}
+
+/// See [`handle_outcome`].
+#[diagnostic::on_unimplemented(
+    message = "a `#[handle]` function returns `Vec<Dispatch>` or `Result<Vec<Dispatch>, E>`, not `{Self}`",
+    label = "the commands the instance dispatches for the event",
+    note = "return `vec![Dispatch::command(..)]`, or `Vec::new()` to dispatch nothing"
+)]
+pub trait HandleOutput {
+    /// The commands, or why there are none.
+    fn into_dispatches(self)
+    -> Result<Vec<crate::process::Dispatch>, crate::handler::HandlerError>;
+}
+
+impl HandleOutput for Vec<crate::process::Dispatch> {
+    fn into_dispatches(
+        self,
+    ) -> Result<Vec<crate::process::Dispatch>, crate::handler::HandlerError> {
+        Ok(self)
+    }
+}
+
+impl<E: Into<crate::BoxError>> HandleOutput for Result<Vec<crate::process::Dispatch>, E> {
+    fn into_dispatches(
+        self,
+    ) -> Result<Vec<crate::process::Dispatch>, crate::handler::HandlerError> {
+        self.map_err(|e| process_failed(e.into()))
+    }
+}
+
+/// See [`handle_result`].
+#[diagnostic::on_unimplemented(
+    message = "a `#[handle]` function returns `Result<Vec<Dispatch>, E>`, not `Result<{Self}, E>`",
+    label = "the commands the instance dispatches for the event",
+    note = "return `Ok(vec![Dispatch::command(..)])`, or `Ok(Vec::new())` to dispatch nothing"
+)]
+pub trait DispatchList {
+    /// The commands.
+    fn into_vec(self) -> Vec<crate::process::Dispatch>;
+}
+
+impl DispatchList for Vec<crate::process::Dispatch> {
+    fn into_vec(self) -> Vec<crate::process::Dispatch> {
+        self
+    }
+}

@@ -60,3 +60,8 @@ fn aggregate_impl() {
 fn event_handler() {
     expand("expand/event_handler.rs");
 }
+
+#[test]
+fn process_manager() {
+    expand("expand/process_manager.rs");
+}

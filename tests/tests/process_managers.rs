@@ -4,7 +4,6 @@
 //! redelivery, even one that lost the process's saved state.
 
 use annals::handler::{ErrorPolicy, HandlerOptions};
-use annals::process::{Dispatch, ProcessManager, Route};
 use annals::testing::{assert_same_correlation, eventually_recorded};
 use annals::{HandlerError, RecordedEvent, Snapshot, StreamId, prelude::*};
 use annals_tests::conformance::{MemoryFactory, StoreFactory};
@@ -157,86 +156,90 @@ pub struct Withdrawal {
     amount: u64,
 }
 
-impl ProcessManager for Withdrawal {
-    const NAME: &'static str = "withdrawal";
-    const INTEREST: &'static [&'static [annals::aggregate::EventType]] = &[
-        <AccountEvent as Event>::TYPES,
-        <TellerEvent as Event>::TYPES,
-    ];
-
-    fn route(event: &RecordedEvent) -> Result<Route, HandlerError> {
-        if let Ok(teller) = HandlerError::decode::<TellerEvent>(event) {
-            return Ok(match teller {
-                TellerEvent::WithdrawalRequested { withdrawal, .. } => Route::Start(withdrawal),
-                TellerEvent::CashDispensed { withdrawal, .. }
-                | TellerEvent::WithdrawalDeclined { withdrawal, .. } => Route::Stop(withdrawal),
-            });
-        }
-        Ok(match HandlerError::decode::<AccountEvent>(event)? {
+#[process_manager(name = "withdrawal")]
+impl Withdrawal {
+    #[route]
+    fn route_account(event: &AccountEvent) -> Route {
+        match event {
             AccountEvent::Debited { withdrawal, .. }
-            | AccountEvent::DebitDeclined { withdrawal, .. } => Route::Continue(withdrawal),
+            | AccountEvent::DebitDeclined { withdrawal, .. } => Route::Continue(withdrawal.clone()),
             AccountEvent::Opened { .. } => Route::Ignore,
-        })
+        }
     }
 
-    fn handle(&self, event: &RecordedEvent) -> Result<Vec<Dispatch>, HandlerError> {
-        let teller = || self.teller.clone();
-        if let Ok(TellerEvent::WithdrawalRequested {
+    #[route]
+    fn route_teller(event: &TellerEvent) -> Route {
+        match event {
+            TellerEvent::WithdrawalRequested { withdrawal, .. } => Route::Start(withdrawal.clone()),
+            TellerEvent::CashDispensed { withdrawal, .. }
+            | TellerEvent::WithdrawalDeclined { withdrawal, .. } => Route::Stop(withdrawal.clone()),
+        }
+    }
+
+    #[handle]
+    fn on_account(&self, event: &AccountEvent) -> Vec<Dispatch> {
+        match event {
+            AccountEvent::Debited { withdrawal, amount } => vec![Dispatch::command(Dispense {
+                teller: self.teller.clone(),
+                withdrawal: withdrawal.clone(),
+                amount: *amount,
+            })],
+            AccountEvent::DebitDeclined { withdrawal, reason } => {
+                vec![Dispatch::command(Decline {
+                    teller: self.teller.clone(),
+                    withdrawal: withdrawal.clone(),
+                    reason: reason.clone(),
+                })]
+            }
+            AccountEvent::Opened { .. } => Vec::new(),
+        }
+    }
+
+    #[handle]
+    fn on_teller(
+        &self,
+        event: &TellerEvent,
+        meta: &EventMeta<'_>,
+    ) -> Result<Vec<Dispatch>, HandlerError> {
+        let TellerEvent::WithdrawalRequested {
             withdrawal,
             account,
             amount,
-        }) = HandlerError::decode::<TellerEvent>(event)
-        {
-            if account == "silent" {
-                // Nobody answers for this account: only the timeout will.
-                let teller = event
-                    .stream_id
-                    .aggregate_id()
-                    .unwrap_or_default()
-                    .to_owned();
-                let timeout = Decline {
-                    teller,
-                    withdrawal,
-                    reason: "timed out".into(),
-                };
-                return Ok(vec![Dispatch::later(timeout, Duration::from_millis(600))?]);
-            }
-            return Ok(vec![Dispatch::command(Debit {
-                account,
-                amount,
-                withdrawal,
-            })]);
+        } = event
+        else {
+            return Ok(Vec::new());
+        };
+        if account == "silent" {
+            // Nobody answers for this account: only the timeout will.
+            let timeout = Decline {
+                teller: teller_of(meta),
+                withdrawal: withdrawal.clone(),
+                reason: "timed out".into(),
+            };
+            return Ok(vec![Dispatch::later(timeout, Duration::from_millis(600))?]);
         }
-        Ok(match HandlerError::decode::<AccountEvent>(event) {
-            Ok(AccountEvent::Debited { withdrawal, amount }) => vec![Dispatch::command(Dispense {
-                teller: teller(),
-                withdrawal,
-                amount,
-            })],
-            Ok(AccountEvent::DebitDeclined { withdrawal, reason }) => {
-                vec![Dispatch::command(Decline {
-                    teller: teller(),
-                    withdrawal,
-                    reason,
-                })]
-            }
-            _ => Vec::new(),
-        })
+        Ok(vec![Dispatch::command(Debit {
+            account: account.clone(),
+            amount: *amount,
+            withdrawal: withdrawal.clone(),
+        })])
     }
 
-    fn apply(&mut self, event: &RecordedEvent) -> Result<(), HandlerError> {
-        if let Ok(TellerEvent::WithdrawalRequested { amount, .. }) =
-            HandlerError::decode::<TellerEvent>(event)
-        {
-            self.teller = event
-                .stream_id
-                .aggregate_id()
-                .unwrap_or_default()
-                .to_owned();
-            self.amount = amount;
+    #[apply]
+    fn apply_teller(&mut self, event: &TellerEvent, meta: &EventMeta<'_>) {
+        if let TellerEvent::WithdrawalRequested { amount, .. } = event {
+            self.teller = teller_of(meta);
+            self.amount = *amount;
         }
-        Ok(())
     }
+}
+
+/// The teller whose stream an event is in.
+fn teller_of(meta: &EventMeta<'_>) -> String {
+    meta.stream_id()
+        .aggregate_id()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn app(store: impl EventStore) -> App {

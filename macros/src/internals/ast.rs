@@ -914,25 +914,7 @@ impl<'a> HandlerImpl<'a> {
     pub fn from_ast(cx: &Ctxt, args: TokenStream, item: &'a syn::ItemImpl) -> Self {
         let args = HandlerArgs::from_args(cx, args);
         let self_name = type_name(&item.self_ty);
-        let trait_path = item.trait_.as_ref().map(|(_, path, _)| path);
-        if let Some(path) = trait_path {
-            cx.error_spanned_by(
-                path,
-                format!(
-                    "`#[event_handler]` goes on the handler's inherent impl block (`impl {self_name} {{ .. }}`), not on a trait impl: it writes `EventHandler` for `{self_name}` from the methods of that block"
-                ),
-            );
-        }
-        if !item.generics.params.is_empty() {
-            let base = self_name.split('<').next().unwrap_or_default();
-            cx.error_spanned_by(
-                &item.generics,
-                format!(
-                    "`#[event_handler]` cannot go on a generic impl: the handler's name keys its checkpoint, so every `{base}<..>` would share one; \
-                     write the impl for one concrete type, `impl {base}<..> {{ .. }}` with the type arguments filled in"
-                ),
-            );
-        }
+        let trait_path = inherent_concrete_impl(cx, item, EVENT_HANDLER, "handler", "EventHandler");
         let mut methods = Vec::new();
         let mut any_fn = false;
         for member in &item.items {
@@ -967,6 +949,40 @@ impl<'a> HandlerImpl<'a> {
             .clone()
             .unwrap_or_else(|| type_name(self.self_ty))
     }
+}
+
+/// Reports `#[macro_name]` on a trait impl (returning its trait) or a
+/// generic impl: the macro writes `trait_name` for one concrete type, from
+/// an inherent impl block, and the durable name of the `noun` it is keys
+/// its checkpoint.
+fn inherent_concrete_impl<'a>(
+    cx: &Ctxt,
+    item: &'a syn::ItemImpl,
+    macro_name: Symbol,
+    noun: &str,
+    trait_name: &str,
+) -> Option<&'a syn::Path> {
+    let self_name = type_name(&item.self_ty);
+    let trait_path = item.trait_.as_ref().map(|(_, path, _)| path);
+    if let Some(path) = trait_path {
+        cx.error_spanned_by(
+            path,
+            format!(
+                "`#[{macro_name}]` goes on the {noun}'s inherent impl block (`impl {self_name} {{ .. }}`), not on a trait impl: it writes `{trait_name}` for `{self_name}` from the methods of that block"
+            ),
+        );
+    }
+    if !item.generics.params.is_empty() {
+        let base = self_name.split('<').next().unwrap_or_default();
+        cx.error_spanned_by(
+            &item.generics,
+            format!(
+                "`#[{macro_name}]` cannot go on a generic impl: the {noun}'s name keys its checkpoint, so every `{base}<..>` would share one; \
+                 write the impl for one concrete type, `impl {base}<..> {{ .. }}` with the type arguments filled in"
+            ),
+        );
+    }
+    trait_path
 }
 
 impl<'a> HandlerMethod<'a> {
@@ -1012,69 +1028,26 @@ impl<'a> HandlerMethod<'a> {
                 return Self::stub(method);
             }
         }
-        let mut event = None;
-        match inputs.next() {
-            Some(syn::FnArg::Typed(t)) => match &*t.ty {
-                syn::Type::Reference(r) => {
-                    if r.mutability.is_some() {
-                        cx.error_spanned_by(
-                            r,
-                            "take the event by shared reference, `event: &YourEvent`: it is a recorded fact, not something to change",
-                        );
-                    }
-                    event = Some(&*r.elem);
-                }
-                ty => {
-                    let ty_name = ty.to_token_stream().to_string().replace(' ', "");
-                    cx.error_spanned_by(
-                        ty,
-                        format!("take the event by reference: `event: &{ty_name}`"),
-                    );
-                }
-            },
-            _ => {
-                if cx.error_count() == before {
-                    cx.error_spanned_by(
-                        ident,
-                        format!("`{ident}` takes no event after `&self`; {helper}"),
-                    );
-                }
-            }
-        }
-        let mut takes_meta = false;
-        if let Some(arg) = inputs.next() {
-            let meta_ty = match arg {
-                syn::FnArg::Typed(t) => match &*t.ty {
-                    syn::Type::Reference(r) if r.mutability.is_none() && is_event_meta(&r.elem) => {
-                        Some(())
-                    }
-                    _ => None,
-                },
-                syn::FnArg::Receiver(_) => None,
-            };
-            match meta_ty {
-                Some(()) => takes_meta = true,
-                None => {
-                    let at: &dyn ToTokens = match arg {
-                        syn::FnArg::Typed(t) => &t.ty,
-                        other => other,
-                    };
-                    cx.error_spanned_by(
-                        at.to_token_stream(),
-                        format!(
-                            "the parameter after the event is its metadata, `meta: &EventMeta<'_>`; whatever else `{ident}` needs belongs in a field of `{self_name}`"
-                        ),
-                    );
-                }
-            }
-        }
-        let extra: Vec<&syn::FnArg> = inputs.collect();
-        if !extra.is_empty() {
+        let elsewhere =
+            format!("whatever else `{ident}` needs belongs in a field of `{self_name}`");
+        let EventParams {
+            event,
+            takes_meta,
+            no_event,
+        } = event_params(
+            cx,
+            inputs,
+            &format!(
+                "the parameter after the event is its metadata, `meta: &EventMeta<'_>`; {elsewhere}"
+            ),
+            &format!(
+                "an event handler method takes `&self`, the event and at most its metadata, `meta: &EventMeta<'_>`; {elsewhere}"
+            ),
+        );
+        if no_event && cx.error_count() == before {
             cx.error_spanned_by(
-                quote::quote!(#(#extra),*),
-                format!(
-                    "an event handler method takes `&self`, the event and at most its metadata, `meta: &EventMeta<'_>`; whatever else `{ident}` needs belongs in a field of `{self_name}`"
-                ),
+                ident,
+                format!("`{ident}` takes no event after `&self`; {helper}"),
             );
         }
         let output = match &sig.output {
@@ -1103,6 +1076,71 @@ impl<'a> HandlerMethod<'a> {
     }
 }
 
+/// What a method handling one event type takes after its receiver (if it
+/// has one): `event: &E`, then optionally `meta: &EventMeta<'_>`.
+pub struct EventParams<'a> {
+    /// `E`, when the signature tells it.
+    pub event: Option<&'a syn::Type>,
+    pub takes_meta: bool,
+    /// No event parameter at all: for the caller to report, in the words of
+    /// the method's shape.
+    pub no_event: bool,
+}
+
+/// Reads [`EventParams`] from `inputs`, reporting an event not taken by
+/// shared reference, a parameter after the event that is not
+/// `&EventMeta` (with `not_meta`) and any more parameters (with `extra`).
+pub fn event_params<'a>(
+    cx: &Ctxt,
+    mut inputs: impl Iterator<Item = &'a syn::FnArg>,
+    not_meta: &str,
+    extra: &str,
+) -> EventParams<'a> {
+    let mut event = None;
+    let mut no_event = false;
+    match inputs.next() {
+        Some(syn::FnArg::Typed(t)) => match &*t.ty {
+            syn::Type::Reference(r) => {
+                if r.mutability.is_some() {
+                    cx.error_spanned_by(
+                        r,
+                        "take the event by shared reference, `event: &YourEvent`: it is a recorded fact, not something to change",
+                    );
+                }
+                event = Some(&*r.elem);
+            }
+            ty => {
+                let ty_name = ty.to_token_stream().to_string().replace(' ', "");
+                cx.error_spanned_by(
+                    ty,
+                    format!("take the event by reference: `event: &{ty_name}`"),
+                );
+            }
+        },
+        _ => no_event = true,
+    }
+    let mut takes_meta = false;
+    if let Some(arg) = inputs.next() {
+        match arg {
+            syn::FnArg::Typed(t) if matches!(&*t.ty, syn::Type::Reference(r) if r.mutability.is_none() && is_event_meta(&r.elem)) =>
+            {
+                takes_meta = true;
+            }
+            syn::FnArg::Typed(t) => cx.error_spanned_by(&t.ty, not_meta),
+            other => cx.error_spanned_by(other, not_meta),
+        }
+    }
+    let more: Vec<&syn::FnArg> = inputs.collect();
+    if !more.is_empty() {
+        cx.error_spanned_by(quote::quote!(#(#more),*), extra);
+    }
+    EventParams {
+        event,
+        takes_meta,
+        no_event,
+    }
+}
+
 /// `EventMeta`, `EventMeta<'_>`, `annals::EventMeta<'a>`, ...: the type is
 /// then checked by the call the generated code makes.
 fn is_event_meta(ty: &syn::Type) -> bool {
@@ -1120,7 +1158,7 @@ fn is_event_meta(ty: &syn::Type) -> bool {
     }
 }
 
-fn return_shape(ty: &syn::Type) -> ReturnShape<'_> {
+pub fn return_shape(ty: &syn::Type) -> ReturnShape<'_> {
     if let syn::Type::Tuple(t) = ty
         && t.elems.is_empty()
     {
@@ -1181,4 +1219,328 @@ fn item_keyword(item: &syn::Item) -> TokenStream {
         syn::Item::Impl(i) => i.impl_token.to_token_stream(),
         other => other.to_token_stream(),
     }
+}
+
+/// `#[process_manager(..)]`'s keys.
+pub struct ProcessArgs {
+    pub krate: Option<syn::Path>,
+    /// `name = ".."`, checked as an event handler's: it keys the checkpoint
+    /// too, among the same names.
+    pub name: Option<String>,
+}
+
+impl ProcessArgs {
+    pub fn from_args(cx: &Ctxt, args: TokenStream) -> Self {
+        let mut krate = Attr::none(cx, PROCESS_MANAGER, CRATE);
+        let mut name = Attr::none(cx, PROCESS_MANAGER, NAME);
+        let elsewhere = [
+            (
+                START_FROM,
+                "a process manager always starts at the origin: its instances are built from every event it routes",
+            ),
+            (
+                CONCURRENCY,
+                "a process manager handles one event at a time, in log order: its instances span streams, so no other order keeps an instance's events in order",
+            ),
+        ];
+        attr::parse_keys(
+            cx,
+            PROCESS_MANAGER,
+            &[NAME, CRATE],
+            &elsewhere,
+            args,
+            |meta| {
+                if meta.path == CRATE {
+                    krate.set(&meta.path, attr::crate_path(meta)?);
+                } else if meta.path == NAME {
+                    let lit: syn::LitStr = meta.value()?.parse()?;
+                    check_handler_name(cx, &lit);
+                    name.set(&meta.path, lit.value());
+                } else {
+                    return Ok(false);
+                }
+                Ok(true)
+            },
+        );
+        Self {
+            krate: krate.get(),
+            name: name.get(),
+        }
+    }
+}
+
+/// What a function of a `#[process_manager]` impl does, by its attribute.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProcessRole {
+    Route,
+    Handle,
+    Apply,
+}
+
+impl ProcessRole {
+    pub const ALL: [Self; 3] = [Self::Route, Self::Handle, Self::Apply];
+
+    pub fn symbol(self) -> Symbol {
+        match self {
+            Self::Route => ROUTE,
+            Self::Handle => HANDLE,
+            Self::Apply => APPLY,
+        }
+    }
+
+    /// "a `#[route]` function".
+    pub fn a_fn(self) -> String {
+        let article = if self == Self::Apply { "an" } else { "a" };
+        format!("{article} `#[{}]` function", self.symbol())
+    }
+
+    /// What the function looks like.
+    fn shape(self) -> &'static str {
+        match self {
+            Self::Route => {
+                "a `#[route]` function picks the instance an event goes to: `fn name(event: &YourEvent) -> Route`, \
+                 optionally with `meta: &EventMeta<'_>` after the event"
+            }
+            Self::Handle => {
+                "a `#[handle]` function returns the commands an instance dispatches for an event: \
+                 `fn name(&self, event: &YourEvent) -> Vec<Dispatch>` or `-> Result<Vec<Dispatch>, E>`, \
+                 optionally with `meta: &EventMeta<'_>` after the event"
+            }
+            Self::Apply => {
+                "an `#[apply]` function folds an event into the instance's state: `fn name(&mut self, event: &YourEvent)`, \
+                 optionally with `meta: &EventMeta<'_>` after the event"
+            }
+        }
+    }
+}
+
+/// `#[process_manager]` on an inherent impl block of `#[route]`, `#[handle]`
+/// and `#[apply]` functions.
+pub struct ProcessImpl<'a> {
+    pub args: ProcessArgs,
+    pub self_ty: &'a syn::Type,
+    pub generics: &'a syn::Generics,
+    /// `impl Trait for ..`: reported; only a stand-in impl is generated.
+    pub trait_path: Option<&'a syn::Path>,
+    pub methods: Vec<ProcessMethod<'a>>,
+    /// A function has no role (reported): a missing `#[route]` may be its.
+    pub unmarked: bool,
+}
+
+pub struct ProcessMethod<'a> {
+    pub method: &'a syn::ImplItemFn,
+    pub role: ProcessRole,
+    /// The event type taken by reference, when the signature tells it.
+    pub event: Option<&'a syn::Type>,
+    pub takes_meta: bool,
+    /// The declared return type (`None` for an `#[apply]`, which has none).
+    pub output: Option<&'a syn::Type>,
+    /// The signature is wrong (and reported): the function is left out of
+    /// the generated impl, though its event type still counts as routed.
+    pub stub: bool,
+}
+
+impl<'a> ProcessImpl<'a> {
+    /// `roles` holds each function's role, in order; `None` for a function
+    /// without one (already reported).
+    pub fn from_ast(
+        cx: &Ctxt,
+        args: TokenStream,
+        item: &'a syn::ItemImpl,
+        roles: &[Option<ProcessRole>],
+    ) -> Self {
+        let args = ProcessArgs::from_args(cx, args);
+        let self_name = type_name(&item.self_ty);
+        let trait_path = inherent_concrete_impl(
+            cx,
+            item,
+            PROCESS_MANAGER,
+            "process manager",
+            "ProcessManager",
+        );
+        let fns = item.items.iter().filter_map(|i| match i {
+            syn::ImplItem::Fn(f) => Some(f),
+            _ => None,
+        });
+        let mut methods = Vec::new();
+        if trait_path.is_none() {
+            for (method, role) in fns.zip(roles) {
+                if let Some(role) = role {
+                    methods.push(ProcessMethod::from_fn(cx, method, *role, &self_name));
+                }
+            }
+        }
+        let unmarked = roles.iter().any(Option::is_none);
+        let routes = methods.iter().any(|m| m.role == ProcessRole::Route);
+        if !routes && trait_path.is_none() && !unmarked {
+            cx.error_spanned_by(
+                &item.self_ty,
+                format!(
+                    "this `#[process_manager]` impl has no `#[route]` function; add one per event type `{self_name}` wants, \
+                     saying which instance each event goes to: `#[route] fn name(event: &YourEvent) -> Route`"
+                ),
+            );
+        }
+        Self {
+            args,
+            self_ty: &item.self_ty,
+            generics: &item.generics,
+            trait_path,
+            methods,
+            unmarked,
+        }
+    }
+
+    /// The durable name: `name = ".."`, or the type's name as written.
+    pub fn name(&self) -> String {
+        self.args
+            .name
+            .clone()
+            .unwrap_or_else(|| type_name(self.self_ty))
+    }
+}
+
+impl<'a> ProcessMethod<'a> {
+    /// Reports every signature mistake; a function with one is a stub.
+    fn from_fn(cx: &Ctxt, method: &'a syn::ImplItemFn, role: ProcessRole, self_name: &str) -> Self {
+        let sig = &method.sig;
+        let ident = &sig.ident;
+        let before = cx.error_count();
+        let a_fn = role.a_fn();
+        let shape = role.shape();
+        if let Some(asyncness) = &sig.asyncness {
+            cx.error_spanned_by(
+                asyncness,
+                "a process manager's functions cannot be `async`: an instance decides from its state and the event alone, \
+                 and its commands are dispatched for it; do the waiting in a command's `#[handle]` (with a service) or in an `#[event_handler]`",
+            );
+        }
+        if let Some(unsafety) = &sig.unsafety {
+            cx.error_spanned_by(
+                unsafety,
+                format!("{a_fn} cannot be `unsafe`: the generated `ProcessManager` impl calls it for every event of its type"),
+            );
+        }
+        if sig.generics.type_params().next().is_some()
+            || sig.generics.const_params().next().is_some()
+        {
+            cx.error_spanned_by(
+                &sig.generics,
+                format!("{a_fn} cannot be generic: it takes one event type, and the process manager's interest set is fixed at compile time"),
+            );
+        }
+        let mut inputs = sig.inputs.iter().peekable();
+        let receiver = match inputs.peek() {
+            Some(syn::FnArg::Receiver(r)) => {
+                inputs.next();
+                Some(r)
+            }
+            _ => None,
+        };
+        let is_ref = |r: &syn::Receiver, mutable: bool| matches!(&*r.ty, syn::Type::Reference(t) if t.mutability.is_some() == mutable);
+        match (role, receiver) {
+            (ProcessRole::Route, None) => {}
+            (ProcessRole::Route, Some(r)) => cx.error_spanned_by(
+                r,
+                "a `#[route]` function takes no `self`: it picks the instance an event goes to before that instance's state is loaded, \
+                 from the event (and its metadata) alone",
+            ),
+            (ProcessRole::Handle, Some(r)) if is_ref(r, false) => {}
+            (ProcessRole::Handle, Some(r)) if is_ref(r, true) => cx.error_spanned_by(
+                r,
+                "a `#[handle]` function takes `&self`, not `&mut self`: it decides which commands to dispatch; \
+                 the state changes in an `#[apply]` function, once they were dispatched",
+            ),
+            (ProcessRole::Handle, Some(r)) => cx.error_spanned_by(
+                r,
+                "a `#[handle]` function takes `&self`, not `self`: the instance's state is kept for its `#[apply]` function, and saved",
+            ),
+            (ProcessRole::Apply, Some(r)) if is_ref(r, true) => {}
+            (ProcessRole::Apply, Some(r)) => cx.error_spanned_by(
+                r,
+                "an `#[apply]` function takes `&mut self`: it changes the instance's state, which is saved after every event",
+            ),
+            (_, None) => {
+                let receiver = if role == ProcessRole::Handle {
+                    "&self"
+                } else {
+                    "&mut self"
+                };
+                cx.error_spanned_by(ident, format!("`{ident}` does not take `{receiver}`; {shape}"));
+            }
+        }
+        let (takes, elsewhere) = match role {
+            ProcessRole::Route => (
+                "the event",
+                "it picks the instance from the event alone".to_owned(),
+            ),
+            ProcessRole::Handle | ProcessRole::Apply => (
+                if role == ProcessRole::Handle {
+                    "`&self`, the event"
+                } else {
+                    "`&mut self`, the event"
+                },
+                format!(
+                    "whatever else `{ident}` needs belongs in the instance's state, a field of `{self_name}`"
+                ),
+            ),
+        };
+        let EventParams {
+            event,
+            takes_meta,
+            no_event,
+        } = event_params(
+            cx,
+            inputs,
+            &format!(
+                "the parameter after the event is its metadata, `meta: &EventMeta<'_>`; {elsewhere}"
+            ),
+            &format!(
+                "{a_fn} takes {takes} and at most its metadata, `meta: &EventMeta<'_>`; {elsewhere}"
+            ),
+        );
+        if no_event && cx.error_count() == before {
+            cx.error_spanned_by(ident, format!("`{ident}` takes no event; {shape}"));
+        }
+        let output = match &sig.output {
+            syn::ReturnType::Type(_, ty) => Some(&**ty),
+            syn::ReturnType::Default => None,
+        };
+        let unit = output.is_none_or(is_unit);
+        match role {
+            ProcessRole::Route if unit => cx.error_spanned_by(
+                output.map_or_else(|| ident.to_token_stream(), ToTokens::to_token_stream),
+                format!(
+                    "`{ident}` returns nothing; a `#[route]` function returns where the event goes: \
+                     `Route::Start(id)`, `Route::Continue(id)`, `Route::Stop(id)` or `Route::Ignore`"
+                ),
+            ),
+            ProcessRole::Handle if unit => cx.error_spanned_by(
+                output.map_or_else(|| ident.to_token_stream(), ToTokens::to_token_stream),
+                format!(
+                    "`{ident}` returns nothing; a `#[handle]` function returns the commands to dispatch, \
+                     `Vec<Dispatch>` (empty for none) or `Result<Vec<Dispatch>, E>`"
+                ),
+            ),
+            ProcessRole::Apply if !unit => cx.error_spanned_by(
+                output,
+                "an `#[apply]` function returns nothing and cannot fail: it folds an event that already happened into the state; \
+                 decide, and fail, in a `#[handle]` function",
+            ),
+            _ => {}
+        }
+        Self {
+            method,
+            role,
+            event,
+            takes_meta,
+            output: output.filter(|_| role != ProcessRole::Apply),
+            stub: cx.error_count() != before,
+        }
+    }
+}
+
+/// `()`, as written.
+pub fn is_unit(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Tuple(t) if t.elems.is_empty())
 }

@@ -1,6 +1,6 @@
 //! Rules that span several parts of one declaration.
 
-use super::ast::{AggregateImpl, EventItem, EventShape, HandlerImpl};
+use super::ast::{AggregateImpl, EventItem, EventShape, HandlerImpl, ProcessImpl, ProcessRole};
 use super::ctxt::Ctxt;
 use quote::ToTokens;
 use std::collections::HashMap;
@@ -125,4 +125,71 @@ fn is_catch_all(pat: &syn::Pat) -> bool {
         syn::Pat::Or(o) => o.cases.iter().any(is_catch_all),
         _ => false,
     }
+}
+
+/// A process manager has at most one `#[route]`, one `#[handle]` and one
+/// `#[apply]` function per event type (by its tokens), and none of the last
+/// two for an event type without a `#[route]`: it would never receive those
+/// events. Returns the positions of the functions left out of the expansion.
+pub fn process_methods(cx: &Ctxt, item: &ProcessImpl) -> Vec<usize> {
+    let mut seen: HashMap<(ProcessRole, String), &syn::Ident> = HashMap::new();
+    let mut skip = Vec::new();
+    for (index, m) in item.methods.iter().enumerate() {
+        let Some(event) = m.event else { continue };
+        let key = event.to_token_stream().to_string();
+        if let Some(first) = seen.get(&(m.role, key.clone())) {
+            skip.push(index);
+            cx.error_spanned_by(
+                event,
+                format!(
+                    "event type `{}` already has {}, `{first}`; a process manager has one per event type: `match` on its variants there",
+                    key.replace(' ', ""),
+                    m.role.a_fn()
+                ),
+            );
+        } else {
+            seen.insert((m.role, key), &m.method.sig.ident);
+        }
+    }
+    let self_name = super::ast::type_name(item.self_ty);
+    for (index, m) in item.methods.iter().enumerate() {
+        let Some(event) = m.event else { continue };
+        let key = event.to_token_stream().to_string();
+        if m.role == ProcessRole::Route || seen.contains_key(&(ProcessRole::Route, key.clone())) {
+            continue;
+        }
+        skip.push(index);
+        if item.unmarked {
+            // The function meant as its `#[route]` lacks the attribute, and
+            // was reported.
+            continue;
+        }
+        let written = key.replace(' ', "");
+        cx.error_spanned_by(
+            event,
+            format!(
+                "`{written}` has {}, `{}`, but no `#[route]`, so `{self_name}` never receives its events; \
+                 add one saying which instance each goes to: `#[route] fn route_{}(event: &{written}) -> Route`",
+                m.role.a_fn(),
+                m.method.sig.ident,
+                snake_case(&super::ast::type_name(event)),
+            ),
+        );
+    }
+    skip
+}
+
+/// `teller_event` for `TellerEvent`, for a suggested function name.
+fn snake_case(name: &str) -> String {
+    let mut snake = String::new();
+    for c in name
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+    {
+        if c.is_uppercase() && !snake.is_empty() {
+            snake.push('_');
+        }
+        snake.extend(c.to_lowercase());
+    }
+    snake
 }

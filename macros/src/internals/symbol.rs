@@ -24,6 +24,9 @@ pub const SNAPSHOT_VERSION: Symbol = Symbol("snapshot_version");
 pub const START_FROM: Symbol = Symbol("start_from");
 pub const CONCURRENCY: Symbol = Symbol("concurrency");
 
+pub const PROCESS_MANAGER: Symbol = Symbol("process_manager");
+pub const ROUTE: Symbol = Symbol("route");
+
 impl PartialEq<Symbol> for Ident {
     fn eq(&self, word: &Symbol) -> bool {
         self == word.0

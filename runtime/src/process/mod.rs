@@ -17,13 +17,154 @@
 //!   the process, the instance, the event and the command's index: if the
 //!   process crashed after dispatching but before saving its state, the
 //!   redelivered event dispatches the same command id again, which the App
-//!   recognises ([`DispatchError::DuplicateCommand`](crate::DispatchError::DuplicateCommand))
+//!   recognises ([`DispatchError::DuplicateCommand`])
 //!   and records nothing.
 //! - **Errors** follow the handler's [`ErrorPolicy`](crate::handler::ErrorPolicy):
 //!   a command refused by its aggregate is a failure of the event.
 //! - **One at a time**: a process manager handles one event at a time, in
 //!   log order (its instances span streams, so per-stream lanes would not
 //!   keep an instance's events in order).
+//!
+//! `#[process_manager]` on the state type's `impl` block writes
+//! [`ProcessManager`] from one function per step and event type: a
+//! `#[route]` for each event type it wants (which instance), optionally a
+//! `#[handle]` (which commands) and an `#[apply]` (how the state changes).
+//! [`Route`] and [`Dispatch`] are in the prelude beside the macro.
+//!
+//! ```
+//! use annals::prelude::*;
+//! use annals::process::ProcessManager;
+//! use annals::testing::eventually_recorded;
+//! use std::time::Duration;
+//!
+//! #[event]
+//! pub enum OrderEvent {
+//!     Placed { amount: u64 },
+//!     Shipped,
+//! }
+//!
+//! #[event]
+//! pub enum PaymentEvent {
+//!     Charged { order: String, amount: u64 },
+//! }
+//!
+//! #[command(aggregate = Order)]
+//! pub struct Place { #[id] pub order: String, pub amount: u64 }
+//!
+//! #[command(aggregate = Order)]
+//! pub struct Ship { #[id] pub order: String }
+//!
+//! #[command(aggregate = Payment)]
+//! pub struct Charge { #[id] pub card: String, pub order: String, pub amount: u64 }
+//!
+//! #[aggregate(events = OrderEvent)]
+//! #[derive(Default)]
+//! pub struct Order;
+//!
+//! #[aggregate]
+//! impl Order {
+//!     #[handle]
+//!     fn place(&self, c: Place) -> OrderEvent { OrderEvent::Placed { amount: c.amount } }
+//!     #[handle]
+//!     fn ship(&self, _: Ship) -> OrderEvent { OrderEvent::Shipped }
+//!     #[apply]
+//!     fn apply(&mut self, event: &OrderEvent) {
+//!         match event { OrderEvent::Placed { .. } | OrderEvent::Shipped => {} }
+//!     }
+//! }
+//!
+//! #[aggregate(events = PaymentEvent)]
+//! #[derive(Default)]
+//! pub struct Payment;
+//!
+//! #[aggregate]
+//! impl Payment {
+//!     #[handle]
+//!     fn charge(&self, c: Charge) -> PaymentEvent {
+//!         PaymentEvent::Charged { order: c.order, amount: c.amount }
+//!     }
+//!     #[apply]
+//!     fn apply(&mut self, event: &PaymentEvent) {
+//!         match event { PaymentEvent::Charged { .. } => {} }
+//!     }
+//! }
+//!
+//! /// One order: charged when placed, shipped once paid in full.
+//! #[derive(Default, serde::Serialize, serde::Deserialize)]
+//! pub struct Checkout {
+//!     order: String,
+//!     due: u64,
+//! }
+//!
+//! #[process_manager(name = "checkout")]
+//! impl Checkout {
+//!     #[route]
+//!     fn route_order(event: &OrderEvent, meta: &EventMeta<'_>) -> Route {
+//!         let order = meta.stream_id().aggregate_id().unwrap_or_default().to_owned();
+//!         match event {
+//!             OrderEvent::Placed { .. } => Route::Start(order),
+//!             OrderEvent::Shipped => Route::Stop(order),
+//!         }
+//!     }
+//!
+//!     #[route]
+//!     fn route_payment(event: &PaymentEvent) -> Route {
+//!         let PaymentEvent::Charged { order, .. } = event;
+//!         Route::Continue(order.clone())
+//!     }
+//!
+//!     #[handle]
+//!     fn on_order(&self, event: &OrderEvent, meta: &EventMeta<'_>) -> Vec<Dispatch> {
+//!         let OrderEvent::Placed { amount } = event else { return Vec::new() };
+//!         let order = meta.stream_id().aggregate_id().unwrap_or_default().to_owned();
+//!         vec![Dispatch::command(Charge { card: "card-1".into(), order, amount: *amount })]
+//!     }
+//!
+//!     #[handle]
+//!     fn on_payment(&self, event: &PaymentEvent) -> Vec<Dispatch> {
+//!         let PaymentEvent::Charged { amount, .. } = event;
+//!         if *amount < self.due {
+//!             return Vec::new();
+//!         }
+//!         vec![Dispatch::command(Ship { order: self.order.clone() })]
+//!     }
+//!
+//!     #[apply]
+//!     fn apply_order(&mut self, event: &OrderEvent, meta: &EventMeta<'_>) {
+//!         if let OrderEvent::Placed { amount } = event {
+//!             self.order = meta.stream_id().aggregate_id().unwrap_or_default().to_owned();
+//!             self.due = *amount;
+//!         }
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! assert_eq!(Checkout::NAME, "checkout");
+//! assert_eq!(Checkout::INTEREST, &[OrderEvent::TYPES, PaymentEvent::TYPES]);
+//!
+//! let app = App::builder()
+//!     .store(MemoryStore::new())
+//!     .process_manager::<Checkout>()
+//!     .build()?;
+//! app.dispatch(Place { order: "o-1".into(), amount: 30 }).await?;
+//!
+//! // Placed -> Charge (to the payment) -> Charged -> Ship (to the order) -> Shipped.
+//! let shipped = eventually_recorded(&**app.store(), Duration::from_secs(5), |e| {
+//!     e.event_type == "Shipped"
+//! })
+//! .await;
+//! assert_eq!(shipped.stream_id.as_str(), "Order-o-1");
+//! let charged = eventually_recorded(&**app.store(), Duration::from_secs(5), |e| {
+//!     e.event_type == "Charged"
+//! })
+//! .await;
+//! assert_eq!(charged.stream_id.as_str(), "Payment-card-1");
+//! assert_eq!(shipped.metadata.causation_id, Some(charged.event_id));
+//! app.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 pub(crate) mod scheduler;
 
@@ -134,9 +275,13 @@ pub struct CommandFailed {
 
 /// A process manager: state per instance, routed by events, dispatching
 /// commands. Its state is serialised (serde) after every event.
+///
+/// Written by `#[process_manager]` (see the [module](self) docs) rather
+/// than by hand.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a process manager",
-    note = "implement `annals::process::ProcessManager` for it"
+    label = "not a process manager",
+    note = "mark its impl block with `#[annals::process_manager]`, with a `#[route]` function per event type it wants"
 )]
 pub trait ProcessManager: Default + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The process manager's durable name (its checkpoint's key, and part

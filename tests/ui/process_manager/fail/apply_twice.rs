@@ -1,0 +1,34 @@
+// Two `#[apply]`s for one event type: one error, at the second.
+use annals::prelude::*;
+
+#[event]
+pub enum TellerEvent {
+    Requested { withdrawal: String },
+}
+
+#[event]
+pub enum AccountEvent {
+    Debited { withdrawal: String },
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct Withdrawal {
+    amount: u64,
+}
+
+#[process_manager]
+impl Withdrawal {
+    #[route]
+    fn route_teller(event: &TellerEvent) -> Route {
+        let TellerEvent::Requested { withdrawal } = event;
+        Route::Start(withdrawal.clone())
+    }
+
+    #[apply]
+    fn apply_teller(&mut self, _event: &TellerEvent) {}
+
+    #[apply]
+    fn apply_teller_again(&mut self, _event: &TellerEvent) {}
+}
+
+fn main() {}

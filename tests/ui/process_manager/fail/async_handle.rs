@@ -1,0 +1,33 @@
+// An `async` `#[handle]`: a process manager is synchronous. One error.
+use annals::prelude::*;
+
+#[event]
+pub enum TellerEvent {
+    Requested { withdrawal: String },
+}
+
+#[event]
+pub enum AccountEvent {
+    Debited { withdrawal: String },
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct Withdrawal {
+    amount: u64,
+}
+
+#[process_manager]
+impl Withdrawal {
+    #[route]
+    fn route_teller(event: &TellerEvent) -> Route {
+        let TellerEvent::Requested { withdrawal } = event;
+        Route::Start(withdrawal.clone())
+    }
+
+    #[handle]
+    async fn on_teller(&self, _event: &TellerEvent) -> Vec<Dispatch> {
+        Vec::new()
+    }
+}
+
+fn main() {}

@@ -1,0 +1,35 @@
+// A `#[handle]` whose error is not an error: one error, at the error type.
+use annals::prelude::*;
+
+#[event]
+pub enum TellerEvent {
+    Requested { withdrawal: String },
+}
+
+#[event]
+pub enum AccountEvent {
+    Debited { withdrawal: String },
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct Withdrawal {
+    amount: u64,
+}
+
+pub struct Refused;
+
+#[process_manager]
+impl Withdrawal {
+    #[route]
+    fn route_teller(event: &TellerEvent) -> Route {
+        let TellerEvent::Requested { withdrawal } = event;
+        Route::Start(withdrawal.clone())
+    }
+
+    #[handle]
+    fn on_teller(&self, _event: &TellerEvent) -> Result<Vec<Dispatch>, Refused> {
+        Err(Refused)
+    }
+}
+
+fn main() {}

@@ -1,0 +1,34 @@
+// A `#[handle]` taking `&mut self`: the state changes in `#[apply]`. One error.
+use annals::prelude::*;
+
+#[event]
+pub enum TellerEvent {
+    Requested { withdrawal: String },
+}
+
+#[event]
+pub enum AccountEvent {
+    Debited { withdrawal: String },
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct Withdrawal {
+    amount: u64,
+}
+
+#[process_manager]
+impl Withdrawal {
+    #[route]
+    fn route_teller(event: &TellerEvent) -> Route {
+        let TellerEvent::Requested { withdrawal } = event;
+        Route::Start(withdrawal.clone())
+    }
+
+    #[handle]
+    fn on_teller(&mut self, _event: &TellerEvent) -> Vec<Dispatch> {
+        self.amount += 1;
+        Vec::new()
+    }
+}
+
+fn main() {}

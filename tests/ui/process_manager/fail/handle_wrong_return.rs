@@ -1,0 +1,33 @@
+// A `#[handle]` returning one `Dispatch`, not a `Vec`: one error, at the type.
+use annals::prelude::*;
+
+#[event]
+pub enum TellerEvent {
+    Requested { withdrawal: String },
+}
+
+#[event]
+pub enum AccountEvent {
+    Debited { withdrawal: String },
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct Withdrawal {
+    amount: u64,
+}
+
+#[process_manager]
+impl Withdrawal {
+    #[route]
+    fn route_teller(event: &TellerEvent) -> Route {
+        let TellerEvent::Requested { withdrawal } = event;
+        Route::Start(withdrawal.clone())
+    }
+
+    #[handle]
+    fn on_teller(&self, _event: &TellerEvent) -> Option<Dispatch> {
+        None
+    }
+}
+
+fn main() {}
