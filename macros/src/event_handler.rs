@@ -108,9 +108,11 @@ fn expand_impl(args: TokenStream, mut item: syn::ItemImpl) -> TokenStream {
             .segments
             .last()
             .is_some_and(|s| s.ident == "EventHandler");
-        (!is_event_handler)
-            .then(|| stand_in(&ir.args, ir.self_ty, ir.generics, &name, &mut errors))
-            .unwrap_or_default()
+        if is_event_handler {
+            TokenStream::new()
+        } else {
+            stand_in(&ir.args, ir.self_ty, ir.generics, &name, &mut errors)
+        }
     } else if !ir.generics.params.is_empty() {
         stand_in(&ir.args, ir.self_ty, ir.generics, &name, &mut errors)
     } else {
