@@ -542,12 +542,14 @@ async fn json_commands_are_routed_by_name_through_the_registry() {
         "DepositMoney",
         "WithdrawMoney",
         "CloseAccount",
+        "WithdrawAtTeller",
+        "InitiateWithdrawal",
     ] {
         assert!(names.contains(&name), "{name} is registered: {names:?}");
     }
     assert!(
         app.aggregates()
-            .any(|a| a.name == "Account" && a.event_types.len() == 4)
+            .any(|a| a.name == "Account" && a.event_types.len() == 6)
     );
 }
 
