@@ -13,7 +13,7 @@ pub const MAX_CHECKPOINT_NAME_LEN: usize = StreamId::MAX_LEN;
 pub const MAX_CHECKPOINT_POSITION: u64 = i64::MAX as u64;
 
 /// Why a checkpoint cannot be kept; a store refuses it before reading or
-/// writing anything ([`StoreError::InvalidCheckpoint`]).
+/// writing anything ([`StoreError::InvalidCheckpoint`](crate::StoreError::InvalidCheckpoint)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvalidCheckpoint {
