@@ -1004,6 +1004,11 @@ impl EventStore for Counted {
         self.inner.lock_stream(stream)
     }
 
+    fn lock_turn<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
+        self.other();
+        self.inner.lock_turn(stream)
+    }
+
     fn close(&self) -> StoreFuture<'_, ()> {
         self.inner.close()
     }

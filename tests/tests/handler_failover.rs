@@ -151,6 +151,27 @@ async fn child() {
         .build()
         .expect("an app with the handler");
     println!("ready");
+    // The handler's state as it changes: `state Starting` while it waits for
+    // its turn (see `Child::waiting`).
+    let watched = app.clone();
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            let state = watched
+                .handler_status()
+                .await
+                .into_iter()
+                .find(|s| s.name == HANDLER)
+                .map(|s| s.state);
+            if state != last {
+                if let Some(state) = &state {
+                    println!("state {state:?}");
+                }
+                last = state;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
     // Until the parent closes our stdin (or dies).
     tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new()))
         .await
@@ -165,6 +186,8 @@ struct Child {
     process: std::process::Child,
     name: &'static str,
     stdout: mpsc::Receiver<String>,
+    /// Every line it printed so far.
+    printed: Mutex<Vec<String>>,
     log: PathBuf,
 }
 
@@ -198,6 +221,7 @@ impl Child {
             process,
             name,
             stdout,
+            printed: Mutex::new(Vec::new()),
             log,
         }
     }
@@ -206,14 +230,27 @@ impl Child {
         self.process.id() as i32
     }
 
+    /// Every line printed so far.
+    fn lines(&self) -> Vec<String> {
+        let mut printed = self.printed.lock().unwrap();
+        printed.extend(self.stdout.try_iter());
+        printed.clone()
+    }
+
+    /// Whether its handler waits for its turn: its last state is `Starting`
+    /// (after the first look at the turn, which takes a moment).
+    fn waiting(&self) -> bool {
+        let lines = self.lines();
+        let last = lines.iter().rev().find(|l| l.starts_with("state "));
+        last.is_some_and(|l| l == "state Starting")
+    }
+
     /// Waits until the child printed `line`.
     async fn printed(&self, line: &str) {
         let started = Instant::now();
         loop {
-            while let Ok(got) = self.stdout.try_recv() {
-                if got == line {
-                    return;
-                }
+            if self.lines().iter().any(|got| got == line) {
+                return;
             }
             assert!(
                 started.elapsed() < Duration::from_secs(30),
@@ -391,18 +428,9 @@ async fn checkpoint_before(store: &PostgresStore, seq: i64) -> u64 {
     position.unwrap_or(0) as u64
 }
 
-/// How many of the store's connections wait for an advisory lock: a child
-/// waiting for the handler's turn.
-async fn waiting_for_turn(store: &PostgresStore) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND l.mode = 'ExclusiveLock' AND NOT l.granted \
-         AND a.application_name = $1",
-    )
-    .bind(application_name(store))
-    .fetch_one(store.pool())
-    .await
-    .expect("read pg_locks")
+/// How many of `children` wait for the handler's turn, as they print it.
+fn waiting_for_turn(children: &[&Child]) -> usize {
+    children.iter().filter(|c| c.waiting()).count()
 }
 
 /// Polls `check` every 20 ms until it returns something, at most `timeout`.
@@ -588,7 +616,7 @@ async fn once_at_a_time_and_takeover_after_sigkill() {
         ),
     );
     assert_eq!(
-        waiting_for_turn(&store).await,
+        waiting_for_turn(&[&a, &b]),
         1,
         "the other child waits for its turn"
     );
@@ -726,7 +754,7 @@ async fn clean_shutdown_hands_over_without_duplicates() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_runs(&handled(&store).await, &[a_pid], "only A handles");
     eventually("B waits for its turn", Duration::from_secs(15), || async {
-        (waiting_for_turn(&store).await == 1).then_some(())
+        (waiting_for_turn(&[&b]) == 1).then_some(())
     })
     .await;
 
@@ -941,7 +969,7 @@ async fn a_holder_that_lost_its_lock_connection_stops_handling() {
     eventually(
         "the other child waits for its turn",
         Duration::from_secs(15),
-        || async { (waiting_for_turn(&store).await == 1).then_some(()) },
+        || async { (waiting_for_turn(&[&a, &b]) == 1).then_some(()) },
     )
     .await;
     let other = if holder == a.pid() { b.pid() } else { a.pid() };

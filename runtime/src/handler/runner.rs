@@ -1,10 +1,12 @@
 //! The subscription runner: one task per handler, from its checkpoint
 //! through the stored log, then live.
 //!
-//! Each task takes the handler's turn first ([`EventStore::lock_stream`] on
-//! a stream named after the handler: on PostgreSQL a session advisory lock,
-//! so among processes sharing the database one runs it at a time and another
-//! takes over when the holder's connection ends), then reads the events the
+//! Each task takes the handler's turn first ([`EventStore::lock_turn`] on
+//! a stream named after the handler: on PostgreSQL a session advisory lock
+//! on the store's one session connection, so among processes sharing the
+//! database one runs it at a time and another takes over when the holder's
+//! connection ends; a runner whose turn is lost stops at once and waits for
+//! it again), then reads the events the
 //! handler wants ([`EventStore::read_all_filtered`]) page by page, hands
 //! them to the handler (events of one stream in order, up to the handler's
 //! concurrency at once), and saves its checkpoint in batches. Caught up, it
@@ -221,7 +223,7 @@ impl Runner {
                     let asked = Instant::now();
                     let mut stop = self.stop.clone();
                     let lock = tokio::select! {
-                        lock = self.store.lock_stream(&turn) => lock,
+                        lock = self.store.lock_turn(&turn) => lock,
                         _ = stop.wait_for(|s| *s) => return self.status.set_state(HandlerState::ShutDown),
                     };
                     match lock {
@@ -346,12 +348,15 @@ impl Runner {
         let mut failures = 0;
         let mut pending: Option<Rebuild> = None;
         let mut checked = Instant::now();
+        // Set when the store said the turn was lost while we waited.
+        let mut lost = false;
         loop {
-            if checked.elapsed() >= TURN_CHECK {
+            if lost || checked.elapsed() >= TURN_CHECK {
                 if !turn.still_held().await {
                     return None;
                 }
                 checked = Instant::now();
+                lost = false;
             }
             if self.stopping() {
                 self.save(&mut saved, position).await;
@@ -418,6 +423,7 @@ impl Runner {
                     _ = watch.changed() => {}
                     _ = stop.wait_for(|s| *s) => {}
                     request = self.rebuilds.recv() => pending = request,
+                    () = turn.lost() => lost = true,
                 }
                 continue;
             }

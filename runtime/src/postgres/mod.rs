@@ -83,6 +83,7 @@
 
 mod error;
 mod lock;
+mod session;
 mod writer;
 
 pub use error::ConnectError;
@@ -245,6 +246,7 @@ impl PostgresStoreBuilder {
                 notify.clone(),
             )));
         }
+        let session_options = options.clone();
         let name = store_name(&self.schema);
         let store = PostgresStore {
             shared: Arc::new(Shared {
@@ -268,6 +270,8 @@ impl PostgresStoreBuilder {
                 lock_timeout: self.lock_timeout,
                 locks: Arc::default(),
                 lock_pool,
+                session_options,
+                session: parking_lot::Mutex::new(None),
                 listener: parking_lot::Mutex::new(None),
                 tasks: parking_lot::Mutex::new(tasks),
             }),
@@ -321,8 +325,12 @@ struct Shared {
     lock_timeout: Duration,
     /// Stream locks within this process, taken before the advisory lock.
     locks: Arc<crate::store::LocalLocks>,
-    /// Connections holding (or waiting for) advisory locks.
+    /// Connections holding (or waiting for) stream locks.
     lock_pool: PgPool,
+    /// How the session connects.
+    session_options: PgConnectOptions,
+    /// The one connection for every turn and the head watch, once started.
+    session: parking_lot::Mutex<Option<session::Handle>>,
     listener: parking_lot::Mutex<Option<JoinHandle<()>>>,
     tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
 }
@@ -384,6 +392,9 @@ impl Drop for Shared {
         }
         if let Some(task) = self.listener.get_mut().take() {
             task.abort();
+        }
+        if let Some(session) = self.session.get_mut().take() {
+            session.abort();
         }
     }
 }
@@ -455,6 +466,10 @@ impl PostgresStore {
     /// the writer's idle connections. Operations after this fail with
     /// [`StoreError::Closed`].
     pub async fn close(&self) {
+        // Its connection goes with it, and every turn it held.
+        if let Some(session) = self.shared.session.lock().take() {
+            session.abort();
+        }
         self.shared.lock_pool.close().await;
         self.shared.pool.close().await;
         self.shared.writer.close().await;
@@ -777,6 +792,12 @@ struct Horizon {
 const MAX_PENDING_FENCES: usize = 32;
 
 impl Horizon {
+    /// Whether a reader was held back: fences it read up to have not
+    /// settled yet.
+    fn held_back(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Adds `fence`, settles every fence older than `xmin` (the oldest
     /// transaction still running), and returns the settled position.
     fn settle(&mut self, fence: Fence, xmin: u64) -> u64 {
@@ -1056,12 +1077,20 @@ impl EventStore for PostgresStore {
 
     /// Woken at once by appends through this store (or its clones), and by
     /// the `NOTIFY` other processes' stores send after appending (unless
-    /// [`notifications`](PostgresStoreBuilder::notifications) are off);
-    /// otherwise after the [`poll_interval`](PostgresStoreBuilder::poll_interval).
-    /// Starts the store's listener for notifications, if it has none yet.
+    /// [`notifications`](PostgresStoreBuilder::notifications) are off).
+    /// Watchers do not poll each: the store reads the head of the log
+    /// (`pg_sequence_last_value`, which takes no transaction id) every
+    /// [`poll_interval`](PostgresStoreBuilder::poll_interval) (at most 1 s)
+    /// on its session connection, and wakes them all when it moved or when
+    /// a reader was held back below it. Starts the store's listener for
+    /// notifications and its session, if it has none yet.
     fn watch_log(&self) -> LogWatch {
         self.ensure_listener();
-        LogWatch::new(self.shared.wake.subscribe(), self.shared.poll_interval)
+        if session::watch(&self.shared) {
+            LogWatch::watched(self.shared.wake.subscribe(), self.shared.poll_interval)
+        } else {
+            LogWatch::new(self.shared.wake.subscribe(), self.shared.poll_interval)
+        }
     }
 
     /// The newest committed event's position (a reader may still be held
@@ -1163,6 +1192,23 @@ impl EventStore for PostgresStore {
         Box::pin(async move {
             stream.validate()?;
             lock::acquire(&self.shared, stream).await
+        })
+    }
+
+    /// Every turn of this store (and its clones) is a session-level advisory
+    /// lock on one connection of its own, the store's session (with the same
+    /// key [`lock_stream`](EventStore::lock_stream) gives the stream): a
+    /// process holds any number of turns on one connection. A turn another
+    /// process holds is tried again (`pg_try_advisory_lock`) every 0.5-1 s,
+    /// every waiting turn in one statement. When the session's connection
+    /// ends, every turn on it is lost: the session notices within a second
+    /// (it reads the head on it at least that often while it holds turns),
+    /// [`StreamLock::lost`] resolves, and it connects again for the next
+    /// taker. Fails when the store cannot be reached or is closed.
+    fn lock_turn<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
+        Box::pin(async move {
+            stream.validate()?;
+            session::take(&self.shared, stream).await
         })
     }
 }

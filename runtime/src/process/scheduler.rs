@@ -93,7 +93,7 @@ pub(crate) async fn run(store: AnyStore, app: WeakApp, mut stop: watch::Receiver
     let filter = EventFilter::all().categories([CATEGORY]);
     'turn: loop {
         let lock = tokio::select! {
-            lock = store.lock_stream(&turn) => lock,
+            lock = store.lock_turn(&turn) => lock,
             _ = stop.wait_for(|s| *s) => return,
         };
         let Ok(held) = lock else {
@@ -108,16 +108,18 @@ pub(crate) async fn run(store: AnyStore, app: WeakApp, mut stop: watch::Receiver
         let mut next = 1;
         let mut watch = store.watch_log();
         let mut checked = tokio::time::Instant::now();
+        let mut lost = false;
         loop {
             if *stop.borrow() {
                 return;
             }
-            if checked.elapsed() >= Duration::from_secs(1) {
+            if lost || checked.elapsed() >= Duration::from_secs(1) {
                 if !held.still_held().await {
                     tracing::warn!("the scheduler lost its turn; waiting for it again");
                     continue 'turn;
                 }
                 checked = tokio::time::Instant::now();
+                lost = false;
             }
             watch.mark();
             let page = match store.read_all_filtered(next, 500, &filter).await {
@@ -152,15 +154,17 @@ pub(crate) async fn run(store: AnyStore, app: WeakApp, mut stop: watch::Receiver
             if advanced {
                 continue;
             }
+            // Until the next command is due, something is appended, or the
+            // turn is lost: nothing is read meanwhile.
             let sleep = due
                 .first_key_value()
                 .map(|(&(at, _), ())| (at - Utc::now()).to_std().unwrap_or_default())
-                .unwrap_or(Duration::from_secs(3600))
-                .min(Duration::from_secs(1));
+                .unwrap_or(Duration::from_secs(3600));
             tokio::select! {
                 _ = watch.changed() => {}
                 _ = tokio::time::sleep(sleep) => {}
                 _ = stop.wait_for(|s| *s) => return,
+                () = held.lost() => lost = true,
             }
         }
     }

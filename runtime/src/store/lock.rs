@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct StreamLock {
     guard: Option<Box<dyn Any + Send + Sync>>,
     check: Option<LockCheck>,
+    /// The store's session the lock lives in, and its generation when taken.
+    session: Option<(tokio::sync::watch::Receiver<u64>, u64)>,
 }
 
 /// How a store tells whether a lock it gave is still held.
@@ -26,6 +28,7 @@ impl StreamLock {
         Self {
             guard: Some(Box::new(guard)),
             check: None,
+            session: None,
         }
     }
 
@@ -40,14 +43,55 @@ impl StreamLock {
         self
     }
 
+    /// Ties the lock to a session of the store's that can end (for stores
+    /// that keep many locks on one connection): the lock is held while
+    /// `session` reads `generation`. The store sends another value (or
+    /// drops the sender) when the session ends, which ends every lock taken
+    /// in it at once, and wakes their [`lost`](Self::lost) waiters.
+    pub fn with_session(
+        mut self,
+        session: tokio::sync::watch::Receiver<u64>,
+        generation: u64,
+    ) -> Self {
+        self.session = Some((session, generation));
+        self
+    }
+
     /// Whether the stream is still this caller's: `false` once the store
     /// knows the lock was lost (on PostgreSQL, when the connection holding
     /// it ended: a network failure, a server restart, a pooler). Locks that
     /// cannot be lost are always held.
     pub async fn still_held(&self) -> bool {
+        if let Some((session, generation)) = &self.session
+            && (session.has_changed().is_err() || *session.borrow() != *generation)
+        {
+            return false;
+        }
         match &self.check {
             Some(check) => check().await,
             None => true,
+        }
+    }
+
+    /// Resolves once the store knows the lock was lost (see
+    /// [`still_held`](Self::still_held)); never for a lock that cannot be
+    /// lost. A lock [tied to a session](Self::with_session) hears of it at
+    /// once; one with only a [check](Self::with_check) runs it every second.
+    pub async fn lost(&self) {
+        if let Some((session, generation)) = &self.session {
+            let mut session = session.clone();
+            // An error: the session's sender is gone, and the lock with it.
+            let _ = session.wait_for(|g| g != generation).await;
+            return;
+        }
+        if self.check.is_none() {
+            return std::future::pending().await;
+        }
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if !self.still_held().await {
+                return;
+            }
         }
     }
 
@@ -56,6 +100,7 @@ impl StreamLock {
         Self {
             guard: None,
             check: None,
+            session: None,
         }
     }
 

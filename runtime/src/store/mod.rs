@@ -415,6 +415,33 @@ pub trait EventStore: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(StreamLock::shared())))
     }
 
+    /// Waits until this caller alone among the store's lockers holds the
+    /// *turn* `stream`, for a long hold: one runner of an event handler, a
+    /// process manager or the scheduler at a time among every process
+    /// sharing the store ([`App`](crate::App) takes `$handler-<name>`).
+    ///
+    /// Unlike [`lock_stream`](Self::lock_stream), the wait has no timeout
+    /// (drop the future to stop waiting) and may take a while to notice that
+    /// the turn became free (PostgreSQL: about a second), and a store may
+    /// keep every turn of a process on one connection: a turn can then be
+    /// lost with that connection, which the holder learns from
+    /// [`StreamLock::still_held`] and [`StreamLock::lost`]. This default is
+    /// [`lock_stream`](Self::lock_stream).
+    ///
+    /// ```
+    /// use annals::{EventStore, MemoryStore, StreamId};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), annals::StoreError> {
+    /// let store = MemoryStore::new();
+    /// let turn = store.lock_turn(&StreamId::new("$handler-audit")).await?;
+    /// assert!(turn.is_exclusive() && turn.still_held().await);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn lock_turn<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
+        self.lock_stream(stream)
+    }
+
     /// Flushes what the store buffers and closes its connections; operations
     /// after it fail. [`App::shutdown`](crate::App::shutdown) calls it. This
     /// default does nothing.

@@ -12,7 +12,10 @@ use tokio::sync::watch;
 /// store, a PostgreSQL `NOTIFY` from another process), or after the store's
 /// [poll interval](Self::poll_interval) at the latest, so a reader never
 /// sleeps forever on a write it could not hear of (another process appending
-/// to the same SQLite file). A signal between `mark` and `changed` is not
+/// to the same SQLite file). A store that looks for such writes itself
+/// (PostgreSQL: one look at the head per store) gives a
+/// [watched](Self::watched) watch instead, which resolves only when woken,
+/// so idle readers read nothing. A signal between `mark` and `changed` is not
 /// lost: `changed` then resolves at once. A wake-up says only that there
 /// *may* be something new; read again to find out.
 ///
@@ -45,6 +48,8 @@ pub struct LogWatch {
     /// `None`: polling only (no signal, or its sender is gone).
     signal: Option<watch::Receiver<u64>>,
     poll_interval: Duration,
+    /// Whether the store polls for its watchers (see [`LogWatch::watched`]).
+    watched: bool,
 }
 
 /// Why [`LogWatch::changed`] returned.
@@ -68,6 +73,19 @@ impl LogWatch {
         Self {
             signal: Some(signal),
             poll_interval,
+            watched: false,
+        }
+    }
+
+    /// A watch woken by `signal` only, for a store that itself looks for
+    /// writes it could not hear of, every `poll_interval`, and signals when
+    /// it finds one: its readers then do not each poll, and read nothing
+    /// while nothing moved. If the signal's sender goes, the watch polls.
+    pub fn watched(signal: watch::Receiver<u64>, poll_interval: Duration) -> Self {
+        Self {
+            signal: Some(signal),
+            poll_interval,
+            watched: true,
         }
     }
 
@@ -77,10 +95,13 @@ impl LogWatch {
         Self {
             signal: None,
             poll_interval,
+            watched: false,
         }
     }
 
-    /// The longest [`changed`](Self::changed) waits.
+    /// How long a write the store cannot signal at once may go unnoticed:
+    /// the longest [`changed`](Self::changed) waits, or for a
+    /// [watched](Self::watched) watch, how often the store looks.
     pub fn poll_interval(&self) -> Duration {
         self.poll_interval
     }
@@ -96,6 +117,15 @@ impl LogWatch {
     /// once if one came already), or for the poll interval to pass.
     pub async fn changed(&mut self) -> WakeCause {
         let deadline = tokio::time::Instant::now() + self.poll_interval;
+        if self.watched
+            && let Some(signal) = &mut self.signal
+        {
+            if signal.changed().await.is_ok() {
+                return WakeCause::Signal;
+            }
+            // The store is gone: nothing will signal again, so poll.
+            self.signal = None;
+        }
         if let Some(signal) = &mut self.signal {
             match tokio::time::timeout_at(deadline, signal.changed()).await {
                 Ok(Ok(())) => return WakeCause::Signal,
