@@ -351,7 +351,9 @@ impl Runner {
         // Set when the store said the turn was lost while we waited.
         let mut lost = false;
         loop {
-            if lost || checked.elapsed() >= TURN_CHECK {
+            // A store that knows at once (a lost session) says so for free.
+            let told = futures::FutureExt::now_or_never(turn.lost()).is_some();
+            if lost || told || checked.elapsed() >= TURN_CHECK {
                 if !turn.still_held().await {
                     return None;
                 }
@@ -408,6 +410,17 @@ impl Runner {
             };
             failures = 0;
             let scanned_to = page.next_position.saturating_sub(1).max(position);
+            if page.events.is_empty() && scanned_to > position {
+                // A window of events it does not want: read on (the store
+                // wakes nobody for what is already there).
+                position = scanned_to;
+                self.status.update(|s| s.position = position);
+                if last_save.elapsed() >= self.spec.options.checkpoint_interval {
+                    self.save(&mut saved, position).await;
+                    last_save = Instant::now();
+                }
+                continue;
+            }
             if page.events.is_empty() {
                 position = scanned_to;
                 self.status.update(|s| {

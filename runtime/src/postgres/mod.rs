@@ -784,39 +784,63 @@ impl Fence {
 struct Horizon {
     /// No event at or below this position can still commit.
     settled: u64,
+    /// The transaction id of the fence that settled `settled`: only a read
+    /// whose snapshot has no running transaction older than it may rely on
+    /// it (one whose snapshot is older may still miss a commit below it).
+    settled_xid: u64,
     /// Fences not yet known to be settled, oldest first.
     pending: Vec<Fence>,
+    /// A read was held back since the session last looked: its reader
+    /// waits for a wake-up even if another reader settles the horizon.
+    held_back_since_look: bool,
 }
 
 /// Fences kept waiting to settle; the newest is replaced beyond this.
 const MAX_PENDING_FENCES: usize = 32;
 
 impl Horizon {
-    /// Whether a reader was held back: fences it read up to have not
-    /// settled yet.
-    fn held_back(&self) -> bool {
-        !self.pending.is_empty()
+    /// Whether a reader was held back since the last call, or still is
+    /// (fences it read up to have not settled yet): for the session's look,
+    /// which then wakes the readers to read again.
+    fn take_held_back(&mut self) -> bool {
+        std::mem::take(&mut self.held_back_since_look) || !self.pending.is_empty()
     }
 
     /// Adds `fence`, settles every fence older than `xmin` (the oldest
-    /// transaction still running), and returns the settled position.
+    /// transaction still running in the reader's snapshot), and returns the
+    /// position up to which that snapshot holds every event that will ever
+    /// commit: the newest fence older than `xmin` the store knows of.
+    ///
+    /// Not simply the store's settled position: another reader, whose
+    /// snapshot is newer, may have settled a fence this snapshot predates,
+    /// and this snapshot may lack an event that committed in between.
     fn settle(&mut self, fence: Fence, xmin: u64) -> u64 {
         if self.pending.len() >= MAX_PENDING_FENCES {
             self.pending.pop();
         }
         self.pending.push(fence);
-        let mut settled = self.settled;
+        let mut mine = if self.settled_xid < xmin {
+            self.settled
+        } else {
+            0
+        };
+        let mut newest = (self.settled, self.settled_xid);
         self.pending.retain(|f| {
             if f.xid < xmin {
-                settled = settled.max(f.last);
+                mine = mine.max(f.last);
+                if f.last > newest.0 {
+                    newest = (f.last, f.xid);
+                }
                 false
             } else {
                 true
             }
         });
+        (self.settled, self.settled_xid) = newest;
+        let settled = self.settled;
         self.pending.retain(|f| f.last > settled);
-        self.settled = settled;
-        settled
+        self.held_back_since_look |= mine < fence.last;
+        mine
     }
 }
 
@@ -1255,5 +1279,31 @@ impl Follow {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod horizon_tests {
+    use super::{Fence, Horizon};
+
+    /// A reader whose snapshot is older than the fence another reader
+    /// settled must not read up to it: its snapshot may lack an event that
+    /// committed in between, which it would then skip for good.
+    #[test]
+    fn a_snapshot_older_than_a_settled_fence_does_not_rely_on_it() {
+        let mut horizon = Horizon::default();
+        // Reader 1 fenced position 5 with transaction 10; a writer of
+        // position 5 (transaction 8) was still running in its snapshot.
+        let first = Fence { last: 5, xid: 10 };
+        // Reader 2 fenced later (transaction 12), read after the writer
+        // committed, and settles up to 6.
+        assert_eq!(horizon.settle(Fence { last: 6, xid: 12 }, 13), 6);
+        // Reader 1's statement had seen transaction 8 running: nothing is
+        // settled for it, whatever reader 2 learnt.
+        assert_eq!(horizon.settle(first, 8), 0);
+        assert!(horizon.take_held_back());
+        // Its next read, with a newer snapshot, goes up to both.
+        assert_eq!(horizon.settle(Fence { last: 6, xid: 14 }, 15), 6);
+        assert!(!horizon.take_held_back());
     }
 }

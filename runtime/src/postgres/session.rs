@@ -370,8 +370,10 @@ impl Task {
         };
         let head = u64::try_from(head).unwrap_or(0);
         // A reader held back below the head (a lower position still being
-        // written) reads again at every look until it is settled.
-        if watched && (self.head != Some(head) || shared.horizon.lock().held_back()) {
+        // written) reads again at the next look, and at every look until
+        // the horizon is settled.
+        let held_back = shared.horizon.lock().take_held_back();
+        if watched && (self.head != Some(head) || held_back) {
             shared.wake.send_modify(|w| *w = w.wrapping_add(1));
         }
         self.head = Some(head);
