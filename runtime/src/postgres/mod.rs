@@ -143,7 +143,9 @@ impl PostgresStoreBuilder {
     /// serves reads, snapshots and [`pool`](PostgresStore::pool) users;
     /// appends run on up to
     /// [`max_concurrent_appends`](Self::max_concurrent_appends) connections
-    /// of their own, and subscriptions' notifications on one or two more.
+    /// of their own, notifications on two more (`NOTIFY`, `LISTEN`), and
+    /// every handler's turn and the watch of the log's head on one more, the
+    /// store's session, however many handlers run.
     pub fn max_connections(mut self, max: u32) -> Self {
         self.max_connections = max.max(1);
         self
@@ -166,7 +168,10 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// How often `subscribe_all` polls when it has not been woken (default 1 s).
+    /// How often the store looks for appends it was not told of (default
+    /// 1 s): its session reads the head of the log this often (at most every
+    /// second) while anyone watches it, and wakes every watcher (handlers,
+    /// `subscribe_all`) when it moved.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
