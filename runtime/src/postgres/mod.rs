@@ -270,6 +270,7 @@ impl PostgresStoreBuilder {
                 address,
                 acquire_timeout: self.acquire_timeout,
                 horizon: parking_lot::Mutex::new(Horizon::default()),
+                fences: parking_lot::Mutex::new(FenceBatch::default()),
                 notify: self.notifications.then_some(notify),
                 poll_interval: self.poll_interval,
                 lock_timeout: self.lock_timeout,
@@ -324,6 +325,8 @@ struct Shared {
     wake: watch::Sender<u64>,
     writer: writer::Writer,
     horizon: parking_lot::Mutex<Horizon>,
+    /// Readers waiting for a shared fence.
+    fences: parking_lot::Mutex<FenceBatch>,
     /// Asks the notifier task to send a `NOTIFY`; `None` when notifications are off.
     notify: Option<Arc<Notify>>,
     poll_interval: Duration,
@@ -560,7 +563,7 @@ impl PostgresStore {
         if max_count == 0 {
             return Ok((nothing, false));
         }
-        let fence = Fence::take(&self.shared).await?;
+        let fence = Fence::shared(&self.shared).await?;
         if fence.last < from {
             // Nothing was ever drawn there; nothing can be missed by stopping.
             return Ok((nothing, false));
@@ -781,6 +784,61 @@ impl Fence {
             last: last.max(0) as u64,
             xid: xid.max(0) as u64,
         })
+    }
+}
+
+/// Readers waiting for the next fence, and whether one is being taken.
+#[derive(Default)]
+struct FenceBatch {
+    waiting: Vec<tokio::sync::oneshot::Sender<Option<Fence>>>,
+    running: bool,
+}
+
+impl Fence {
+    /// A fence taken after this call, shared with every reader of the store
+    /// that asked while the previous one was being taken: readers woken
+    /// together take one transaction id between them, and so do not hold
+    /// each other back (a reader's fence settles only once no older
+    /// transaction runs, a sibling's fence included). On a failure each
+    /// reader takes its own, to report its own error.
+    async fn shared(shared: &Arc<Shared>) -> Result<Self, StoreError> {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut batch = shared.fences.lock();
+            batch.waiting.push(sender);
+            !std::mem::replace(&mut batch.running, true)
+        };
+        if lead {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                shared.fences.lock().running = false;
+                return Self::take(shared).await;
+            };
+            // On a task of its own: a reader that gives up must not leave
+            // the others waiting.
+            runtime.spawn(Self::take_for_batches(shared.clone()));
+        }
+        match receiver.await {
+            Ok(Some(fence)) => Ok(fence),
+            _ => Self::take(shared).await,
+        }
+    }
+
+    /// Takes fences while readers wait for one.
+    async fn take_for_batches(shared: Arc<Shared>) {
+        loop {
+            let batch = {
+                let mut batch = shared.fences.lock();
+                if batch.waiting.is_empty() {
+                    batch.running = false;
+                    return;
+                }
+                std::mem::take(&mut batch.waiting)
+            };
+            let fence = Self::take(&shared).await.ok();
+            for reader in batch {
+                let _ = reader.send(fence);
+            }
+        }
     }
 }
 
@@ -1228,7 +1286,7 @@ impl EventStore for PostgresStore {
     /// lock on one connection of its own, the store's session (with the same
     /// key [`lock_stream`](EventStore::lock_stream) gives the stream): a
     /// process holds any number of turns on one connection. A turn another
-    /// process holds is tried again (`pg_try_advisory_lock`) every 0.5-1 s,
+    /// process holds is tried again (`pg_try_advisory_lock`) every 0.25-0.5 s,
     /// every waiting turn in one statement. When the session's connection
     /// ends, every turn on it is lost: the session notices within a second
     /// (it reads the head on it at least that often while it holds turns),

@@ -6,7 +6,7 @@
 //! A turn is a session-level advisory lock (the same key as
 //! [`lock_stream`](crate::EventStore::lock_stream) gives the stream), taken
 //! with `pg_try_advisory_lock` on this one connection: a turn another process
-//! holds is tried again every 0.5-1 s, all waiting turns in one statement.
+//! holds is tried again every 0.25-0.5 s, all waiting turns in one statement.
 //! When the connection ends, PostgreSQL ends every turn on it; the session
 //! notices on its next statement (at most a second later while it holds
 //! turns), moves its generation on, which every holder sees through
@@ -33,7 +33,7 @@ const TURN_CHECK: Duration = Duration::from_secs(1);
 
 /// A turn another process holds is tried again after this, plus up to as
 /// much again at random (so that waiting processes do not ask in step).
-const RETRY: Duration = Duration::from_millis(500);
+const RETRY: Duration = Duration::from_millis(250);
 
 /// The running session of a store.
 pub(super) struct Handle {
