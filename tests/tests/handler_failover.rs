@@ -902,14 +902,14 @@ async fn a_crash_before_the_checkpoint_replays_never_skips() {
     drop_schema(&store).await;
 }
 
-/// A child that has waited for its turn a long while (many lock waits
-/// timed out, here after 200 ms each) still takes over at once.
+/// A child that has waited for its turn a long while (9 s, with a store
+/// `lock_timeout` of 200 ms) still takes over at once.
 ///
-/// A timed-out wait for the turn comes back as a store error. Were it backed
-/// off from like a failing store (a pause of 50 ms << failures, up to 5 s,
-/// before the next wait), a long-waiting child would mostly be pausing, not
-/// waiting: here B would take over some 4 s late; with the default 10 s
-/// `lock_timeout`, after about 76 s of waiting, up to 5 s late in every 15.
+/// Written when a wait for the turn timed out after `lock_timeout` and came
+/// back as a store error: were it backed off from like a failing store, a
+/// long-waiting child would mostly be pausing, not waiting. Turns now wait
+/// without a timeout (`EventStore::lock_turn`, tried again every 0.25-0.5 s
+/// on PostgreSQL); the test keeps a long wait from ever slowing a takeover.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_waiting_child_takes_over_at_once() {
     let (store, app, _schema) = setup().await;
