@@ -101,6 +101,10 @@ fn ensure(shared: &Arc<Shared>) -> Option<(mpsc::UnboundedSender<Request>, watch
     if let Some(handle) = &*slot {
         return Some((handle.requests.clone(), handle.generation.clone()));
     }
+    // A closed store opens nothing again.
+    if shared.pool.is_closed() {
+        return None;
+    }
     let runtime = tokio::runtime::Handle::try_current().ok()?;
     let (requests, received) = mpsc::unbounded_channel();
     let (generation, watched) = watch::channel(0);
@@ -146,6 +150,9 @@ pub(super) async fn take(
     }
     let local = shared.locks.lock(stream).await;
     let Some((requests, generation)) = ensure(shared) else {
+        if shared.pool.is_closed() {
+            return Err(closed());
+        }
         return Err(StoreError::Backend(
             "taking a turn needs a Tokio runtime".into(),
         ));
