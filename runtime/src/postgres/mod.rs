@@ -1211,3 +1211,42 @@ impl Follow {
         }
     }
 }
+
+impl PostgresStore {
+    /// Runs `projection` inside the transaction of every append from now
+    /// on, so its read model (tables in this database, found through the
+    /// store's `search_path`) commits with the events or not at all: an
+    /// append whose projection fails is rolled back and fails with
+    /// [`StoreError::Projection`], and appends written together with it are
+    /// unaffected.
+    ///
+    /// The first time a projection of this name is added to the schema, it
+    /// projects the events already stored first, in one transaction that
+    /// locks the `events` table against appends (from every process; reads
+    /// go on); it then records itself as live in
+    /// `annals_projection_checkpoints` (as `inline:<name>`), so adding it
+    /// again (the next start, another node) projects nothing. Returns how
+    /// many stored events it projected. Every process that appends to this
+    /// schema must add the same inline projections: an append made without
+    /// one is not projected into it.
+    ///
+    /// See [`SqliteStore::add_inline_projection`](crate::sqlite::SqliteStore::add_inline_projection)
+    /// (feature `sqlite`) for a runnable example; it is the same on both
+    /// stores, with a `Projection<sqlx::Postgres>`.
+    pub async fn add_inline_projection<P>(&self, projection: P) -> Result<u64, StoreError>
+    where
+        P: crate::projection::Projection<sqlx::Postgres>,
+    {
+        writer::add_inline(&self.shared, crate::projection::inline::wrap(projection)).await
+    }
+
+    /// Empties the inline projection `name` (its
+    /// [`reset`](crate::projection::Projection::reset)) and projects every
+    /// stored event into it again, in one transaction that locks the
+    /// `events` table against appends. Returns how many events it
+    /// projected. Fails with [`StoreError::Config`] if no inline projection
+    /// of that name was added to this store.
+    pub async fn rebuild_inline_projection(&self, name: &str) -> Result<u64, StoreError> {
+        writer::rebuild_inline(&self.shared, name).await
+    }
+}

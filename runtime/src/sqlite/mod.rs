@@ -1062,3 +1062,102 @@ impl EventStore for SqliteStore {
         Box::pin(SqliteStore::close(self))
     }
 }
+
+impl SqliteStore {
+    /// Runs `projection` inside the transaction of every append from now
+    /// on, so its read model (tables in this database) commits with the
+    /// events or not at all: an append whose projection fails is rolled back
+    /// and fails with [`StoreError::Projection`], and appends written together
+    /// with it are unaffected.
+    ///
+    /// The first time a projection of this name is added to the database,
+    /// it projects the events already stored first, in one transaction
+    /// during which appends wait; it then records itself as live in
+    /// `annals_projection_checkpoints` (as `inline:<name>`), so adding it
+    /// again (the next start) projects nothing. Returns how many stored
+    /// events it projected. Every process that appends to this database must
+    /// add the same inline projections: an append made without one is not
+    /// projected into it.
+    ///
+    /// Inline projections suit small read models that a command's caller
+    /// must see at once (a uniqueness table, a balance); the append waits for
+    /// them. Larger ones belong in a transactional
+    /// [`Projection`](crate::projection::Projection) run by the App, after
+    /// the commit.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use annals::handler::HandlerFuture;
+    /// use annals::projection::Projection;
+    /// use annals::sqlite::SqliteStore;
+    /// use annals::{EventStore, ExpectedVersion, NewEvent, Payload, RecordedEvent, StreamId};
+    ///
+    /// struct Counts;
+    ///
+    /// impl Projection<sqlx::Sqlite> for Counts {
+    ///     const NAME: &'static str = "counts";
+    ///     const INTEREST: &'static [&'static [annals::aggregate::EventType]] =
+    ///         &[&[annals::aggregate::EventType { name: "Tipped", version: 1 }]];
+    ///
+    ///     fn project<'a>(&'a self, tx: &'a mut sqlx::SqliteConnection, event: &'a RecordedEvent) -> HandlerFuture<'a> {
+    ///         Box::pin(async move {
+    ///             sqlx::query("INSERT INTO counts (stream, n) VALUES (?1, 1) \
+    ///                          ON CONFLICT (stream) DO UPDATE SET n = n + 1")
+    ///                 .bind(event.stream_id.as_str())
+    ///                 .execute(&mut *tx)
+    ///                 .await
+    ///                 .map_err(|e| annals::HandlerError::Failed(e.into()))?;
+    ///             Ok(())
+    ///         })
+    ///     }
+    /// }
+    ///
+    /// let dir = std::env::temp_dir().join(format!("annals-doc-{}", uuid::Uuid::now_v7()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let store = SqliteStore::open(dir.join("events.db")).await?;
+    /// let readers = sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.join("events.db").display())).await?;
+    /// sqlx::query("CREATE TABLE counts (stream TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    ///     .execute(&readers)
+    ///     .await?;
+    /// store.add_inline_projection(Counts).await?;
+    ///
+    /// let tip = NewEvent::new("Tipped", 1, Payload::from_json("{}")?);
+    /// store.append(&StreamId::new("Jar-1"), ExpectedVersion::Any, vec![tip]).await?;
+    /// // Committed with the event: no waiting for a handler.
+    /// let n: i64 = sqlx::query_scalar("SELECT n FROM counts WHERE stream = 'Jar-1'")
+    ///     .fetch_one(&readers)
+    ///     .await?;
+    /// assert_eq!(n, 1);
+    /// # readers.close().await;
+    /// # store.close().await?;
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn add_inline_projection<P>(&self, projection: P) -> Result<u64, StoreError>
+    where
+        P: crate::projection::Projection<sqlx::Sqlite>,
+    {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(closed(&self.inner.filename));
+        }
+        self.inner
+            .writer
+            .add_inline(crate::projection::inline::wrap(projection))
+            .await
+    }
+
+    /// Empties the inline projection `name` (its
+    /// [`reset`](crate::projection::Projection::reset)) and projects every
+    /// stored event into it again, in one transaction during which appends
+    /// wait. Returns how many events it projected. Fails with
+    /// [`StoreError::Config`] if no inline projection of that name was added
+    /// to this store.
+    pub async fn rebuild_inline_projection(&self, name: &str) -> Result<u64, StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(closed(&self.inner.filename));
+        }
+        self.inner.writer.rebuild_inline(name).await
+    }
+}
