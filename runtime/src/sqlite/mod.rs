@@ -81,18 +81,20 @@
 //!   `sqlite3` shell's `.backup`), which also takes what the log holds.
 
 mod codec;
+mod locks;
 mod schema;
 mod writer;
 
 use crate::store::{
-    DEFAULT_READ_BATCH, LocalLocks, page_of, stored_position, validate_checkpoint,
-    validate_checkpoint_name, window_end,
+    DEFAULT_READ_BATCH, page_of, stored_position, validate_checkpoint, validate_checkpoint_name,
+    window_end,
 };
 use crate::{
     AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LogWatch, NewEvent,
     RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
 };
 use futures::stream::BoxStream;
+use locks::SqliteLocks;
 use schema::Schema;
 use sqlx::ConnectOptions as _;
 use sqlx::Row as _;
@@ -455,7 +457,7 @@ pub struct SqliteStore {
 
 struct Inner {
     writer: Arc<Writer>,
-    locks: Arc<LocalLocks>,
+    locks: Arc<SqliteLocks>,
     readers: SqlitePool,
     schema: Arc<Schema>,
     filename: PathBuf,
@@ -746,9 +748,10 @@ impl SqliteStore {
 
 /// The stream locks of one file's store (its path and table prefix): shared
 /// by every `SqliteStore` this process opens on it, so that separate `App`s
-/// with stores of their own still take turns on a hot stream.
-fn shared_locks(filename: &Path, prefix: &str) -> Arc<LocalLocks> {
-    type Registry = std::collections::HashMap<(PathBuf, String), std::sync::Weak<LocalLocks>>;
+/// with stores of their own take turns on a hot stream without a system call,
+/// and excluding other processes through the file's sidecar lock file.
+fn shared_locks(filename: &Path, prefix: &str) -> Arc<SqliteLocks> {
+    type Registry = std::collections::HashMap<(PathBuf, String), std::sync::Weak<SqliteLocks>>;
     static REGISTRY: std::sync::Mutex<Option<Registry>> = std::sync::Mutex::new(None);
     // The file exists once opened; a path that cannot be resolved is used as given.
     let path = std::fs::canonicalize(filename).unwrap_or_else(|_| filename.to_owned());
@@ -757,12 +760,14 @@ fn shared_locks(filename: &Path, prefix: &str) -> Arc<LocalLocks> {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let registry = registry.get_or_insert_with(Default::default);
     registry.retain(|_, locks| locks.strong_count() > 0);
-    let key = (path, prefix.to_owned());
-    if let Some(locks) = registry.get(&key).and_then(std::sync::Weak::upgrade) {
+    if let Some(locks) = registry
+        .get(&(path.clone(), prefix.to_owned()))
+        .and_then(std::sync::Weak::upgrade)
+    {
         return locks;
     }
-    let locks = Arc::new(LocalLocks::default());
-    registry.insert(key, Arc::downgrade(&locks));
+    let locks = Arc::new(SqliteLocks::new(&path, prefix));
+    registry.insert((path, prefix.to_owned()), Arc::downgrade(&locks));
     locks
 }
 
@@ -1052,7 +1057,7 @@ impl EventStore for SqliteStore {
             if self.inner.closed.load(Ordering::Acquire) {
                 return Err(closed(&self.inner.filename));
             }
-            Ok(self.inner.locks.lock(stream).await)
+            self.inner.locks.lock(stream).await
         })
     }
 
