@@ -51,6 +51,11 @@
 //! [`EventStore::watch_log`] wake at once on appends made through this
 //! process's store and poll for the others'.
 //!
+//! [`EventStore::lock_stream`] excludes every process on the file, not only
+//! this one: see its doc below. It keeps a fourth file, `events.db-locks`,
+//! which holds no data (it only carries the locks) and may be deleted while
+//! no process has the database open.
+//!
 //! # The files on disk: the database, its `-wal` and its `-shm`
 //!
 //! In WAL mode a commit is appended to the write-ahead log, `events.db-wal`
@@ -931,8 +936,10 @@ impl EventStore for SqliteStore {
         Box::pin(self.append_now(stream, expected, events))
     }
 
-    /// Yields to another holder of the stream's lock in this process (through
-    /// any `SqliteStore` of this file); otherwise `append` with the exact version.
+    /// Yields to another holder of the stream's lock, in this process
+    /// (through any `SqliteStore` of this file) or in another (see
+    /// [`lock_stream`](EventStore::lock_stream)); otherwise `append` with the
+    /// exact version.
     fn append_after_seen<'a>(
         &'a self,
         stream: &'a StreamId,
@@ -1049,8 +1056,29 @@ impl EventStore for SqliteStore {
         Box::pin(self.checkpoints_now())
     }
 
-    /// Excludes other lockers of the stream in this process (through any
-    /// `SqliteStore` of this file); other processes are not excluded.
+    /// Excludes every other locker of the stream: in this process (through
+    /// any `SqliteStore` of this file), and, on Linux, in other processes.
+    ///
+    /// A locker first waits for the stream among this process's lockers, in
+    /// turn and without a system call; then it takes an open-file-description
+    /// lock (`F_OFD_SETLK`) on one byte of `<database>-locks` next to the
+    /// database file, trying again after a short, jittered pause (at most
+    /// 16 ms) while another process holds it, without blocking a tokio
+    /// worker. Dropping the lock closes that file description, which releases
+    /// the byte; the kernel releases it too when the holding process dies, so
+    /// a killed holder (say, of an event handler's turn) is replaced within
+    /// milliseconds. An append without the lock looks (`F_OFD_GETLK`, one
+    /// system call) whether any process holds the stream's byte, and yields
+    /// if so.
+    ///
+    /// Streams hash (with the table prefix) to 65,536 bytes, so two streams
+    /// may share one: then they only wait for each other. The lock decides
+    /// whose turn it is, never what is recorded (the expected version does),
+    /// so a collision costs waiting, never correctness.
+    ///
+    /// Fails with [`StoreError::Unavailable`] when the lock file cannot be
+    /// opened or locked (a read-only directory). On systems other than Linux
+    /// the lock excludes lockers in this process only.
     fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
         Box::pin(async move {
             stream.validate()?;
