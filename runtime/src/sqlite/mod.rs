@@ -51,6 +51,11 @@
 //! [`EventStore::watch_log`] wake at once on appends made through this
 //! process's store and poll for the others'.
 //!
+//! [`EventStore::lock_stream`] excludes every process on the file, not only
+//! this one: see its doc below. It keeps a fourth file, `events.db-locks`,
+//! which holds no data (it only carries the locks) and may be deleted while
+//! no process has the database open.
+//!
 //! # The files on disk: the database, its `-wal` and its `-shm`
 //!
 //! In WAL mode a commit is appended to the write-ahead log, `events.db-wal`
@@ -81,18 +86,20 @@
 //!   `sqlite3` shell's `.backup`), which also takes what the log holds.
 
 mod codec;
+mod locks;
 mod schema;
 mod writer;
 
 use crate::store::{
-    DEFAULT_READ_BATCH, LocalLocks, page_of, stored_position, validate_checkpoint,
-    validate_checkpoint_name, window_end,
+    DEFAULT_READ_BATCH, page_of, stored_position, validate_checkpoint, validate_checkpoint_name,
+    window_end,
 };
 use crate::{
     AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LogWatch, NewEvent,
     RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
 };
 use futures::stream::BoxStream;
+use locks::SqliteLocks;
 use schema::Schema;
 use sqlx::ConnectOptions as _;
 use sqlx::Row as _;
@@ -455,7 +462,7 @@ pub struct SqliteStore {
 
 struct Inner {
     writer: Arc<Writer>,
-    locks: Arc<LocalLocks>,
+    locks: Arc<SqliteLocks>,
     readers: SqlitePool,
     schema: Arc<Schema>,
     filename: PathBuf,
@@ -746,9 +753,10 @@ impl SqliteStore {
 
 /// The stream locks of one file's store (its path and table prefix): shared
 /// by every `SqliteStore` this process opens on it, so that separate `App`s
-/// with stores of their own still take turns on a hot stream.
-fn shared_locks(filename: &Path, prefix: &str) -> Arc<LocalLocks> {
-    type Registry = std::collections::HashMap<(PathBuf, String), std::sync::Weak<LocalLocks>>;
+/// with stores of their own take turns on a hot stream without a system call,
+/// and excluding other processes through the file's sidecar lock file.
+fn shared_locks(filename: &Path, prefix: &str) -> Arc<SqliteLocks> {
+    type Registry = std::collections::HashMap<(PathBuf, String), std::sync::Weak<SqliteLocks>>;
     static REGISTRY: std::sync::Mutex<Option<Registry>> = std::sync::Mutex::new(None);
     // The file exists once opened; a path that cannot be resolved is used as given.
     let path = std::fs::canonicalize(filename).unwrap_or_else(|_| filename.to_owned());
@@ -757,12 +765,14 @@ fn shared_locks(filename: &Path, prefix: &str) -> Arc<LocalLocks> {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let registry = registry.get_or_insert_with(Default::default);
     registry.retain(|_, locks| locks.strong_count() > 0);
-    let key = (path, prefix.to_owned());
-    if let Some(locks) = registry.get(&key).and_then(std::sync::Weak::upgrade) {
+    if let Some(locks) = registry
+        .get(&(path.clone(), prefix.to_owned()))
+        .and_then(std::sync::Weak::upgrade)
+    {
         return locks;
     }
-    let locks = Arc::new(LocalLocks::default());
-    registry.insert(key, Arc::downgrade(&locks));
+    let locks = Arc::new(SqliteLocks::new(&path, prefix));
+    registry.insert((path, prefix.to_owned()), Arc::downgrade(&locks));
     locks
 }
 
@@ -926,8 +936,10 @@ impl EventStore for SqliteStore {
         Box::pin(self.append_now(stream, expected, events))
     }
 
-    /// Yields to another holder of the stream's lock in this process (through
-    /// any `SqliteStore` of this file); otherwise `append` with the exact version.
+    /// Yields to another holder of the stream's lock, in this process
+    /// (through any `SqliteStore` of this file) or in another (see
+    /// [`lock_stream`](EventStore::lock_stream)); otherwise `append` with the
+    /// exact version.
     fn append_after_seen<'a>(
         &'a self,
         stream: &'a StreamId,
@@ -1044,15 +1056,36 @@ impl EventStore for SqliteStore {
         Box::pin(self.checkpoints_now())
     }
 
-    /// Excludes other lockers of the stream in this process (through any
-    /// `SqliteStore` of this file); other processes are not excluded.
+    /// Excludes every other locker of the stream: in this process (through
+    /// any `SqliteStore` of this file), and, on Linux, in other processes.
+    ///
+    /// A locker first waits for the stream among this process's lockers, in
+    /// turn and without a system call; then it takes an open-file-description
+    /// lock (`F_OFD_SETLK`) on one byte of `<database>-locks` next to the
+    /// database file, trying again after a short, jittered pause (at most
+    /// 16 ms) while another process holds it, without blocking a tokio
+    /// worker. Dropping the lock closes that file description, which releases
+    /// the byte; the kernel releases it too when the holding process dies, so
+    /// a killed holder (say, of an event handler's turn) is replaced within
+    /// milliseconds. An append without the lock looks (`F_OFD_GETLK`, one
+    /// system call) whether any process holds the stream's byte, and yields
+    /// if so.
+    ///
+    /// Streams hash (with the table prefix) to 65,536 bytes, so two streams
+    /// may share one: then they only wait for each other. The lock decides
+    /// whose turn it is, never what is recorded (the expected version does),
+    /// so a collision costs waiting, never correctness.
+    ///
+    /// Fails with [`StoreError::Unavailable`] when the lock file cannot be
+    /// opened or locked (a read-only directory). On systems other than Linux
+    /// the lock excludes lockers in this process only.
     fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
         Box::pin(async move {
             stream.validate()?;
             if self.inner.closed.load(Ordering::Acquire) {
                 return Err(closed(&self.inner.filename));
             }
-            Ok(self.inner.locks.lock(stream).await)
+            self.inner.locks.lock(stream).await
         })
     }
 

@@ -388,9 +388,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// check stays what keeps a stream consistent. It is how writers that keep
     /// colliding on one hot stream take turns instead of starving each other
     /// ([`App`](crate::App) takes it after a conflict). How far it reaches is
-    /// the store's: the in-memory and SQLite stores exclude lockers in this
-    /// process, PostgreSQL every process on the database. This default
-    /// excludes nobody.
+    /// the store's: the in-memory store excludes lockers in this process,
+    /// SQLite every process on the file (on Linux; elsewhere this process's)
+    /// and PostgreSQL every process on the database. This default excludes
+    /// nobody.
     ///
     /// ```
     /// use annals::{EventStore, MemoryStore, StreamHint, StreamId, StoreError};
