@@ -123,6 +123,14 @@ impl HandlerSpec {
 /// How often a running handler makes sure its turn is still its own.
 const TURN_CHECK: Duration = Duration::from_secs(1);
 
+/// The first pause before reading again after a read held back by the
+/// store's read horizon; it doubles while the horizon holds, up to
+/// [`HELD_BACK_MAX`] (and a quarter of the store's poll interval).
+const HELD_BACK_FIRST: Duration = Duration::from_millis(2);
+
+/// The longest pause between reads held back by the read horizon.
+const HELD_BACK_MAX: Duration = Duration::from_millis(250);
+
 /// The stream whose lock is a handler's turn to run.
 pub(crate) fn turn_stream(name: &str) -> StreamId {
     StreamId::new(format!("$handler-{name}"))
@@ -346,6 +354,8 @@ impl Runner {
         let mut failures = 0;
         let mut pending: Option<Rebuild> = None;
         let mut checked = Instant::now();
+        let mut held_back = HELD_BACK_FIRST;
+        let max_held_back = (watch.poll_interval() / 4).clamp(HELD_BACK_FIRST, HELD_BACK_MAX);
         loop {
             if checked.elapsed() >= TURN_CHECK {
                 if !turn.still_held().await {
@@ -403,10 +413,9 @@ impl Runner {
             };
             failures = 0;
             let scanned_to = page.next_position.saturating_sub(1).max(position);
-            if page.events.is_empty() {
-                position = scanned_to;
+            if page.events.is_empty() && scanned_to == position {
+                // Nothing new, or nothing readable yet.
                 self.status.update(|s| {
-                    s.position = position;
                     s.lag = 0;
                     s.state = HandlerState::Idle;
                 });
@@ -414,10 +423,39 @@ impl Runner {
                 last_save = Instant::now();
                 unsaved = 0;
                 let mut stop = self.stop.clone();
+                if page.held_back {
+                    // A transaction older than the read is still running: what
+                    // it may write, and what was appended after it, becomes
+                    // readable when it ends, with no append to wake us then.
+                    let pause = held_back;
+                    held_back = (held_back * 2).min(max_held_back);
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = watch.changed() => {}
+                        _ = stop.wait_for(|s| *s) => {}
+                        request = self.rebuilds.recv() => pending = request,
+                    }
+                    continue;
+                }
+                held_back = HELD_BACK_FIRST;
                 tokio::select! {
                     _ = watch.changed() => {}
                     _ = stop.wait_for(|s| *s) => {}
                     request = self.rebuilds.recv() => pending = request,
+                }
+                continue;
+            }
+            held_back = HELD_BACK_FIRST;
+            if page.events.is_empty() {
+                // A stretch of the log with nothing the handler wants: on
+                // to the next one at once.
+                position = scanned_to;
+                self.status.update(|s| s.position = position);
+                let opts = &self.spec.options;
+                if last_save.elapsed() >= opts.checkpoint_interval {
+                    self.save(&mut saved, position).await;
+                    last_save = Instant::now();
+                    unsaved = 0;
                 }
                 continue;
             }

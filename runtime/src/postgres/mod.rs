@@ -536,6 +536,7 @@ impl PostgresStore {
         let nothing = FilteredPage {
             events: Vec::new(),
             next_position: from,
+            held_back: false,
         };
         if max_count == 0 {
             return Ok((nothing, false));
@@ -1047,9 +1048,10 @@ impl EventStore for PostgresStore {
         filter: &'a EventFilter,
     ) -> StoreFuture<'a, FilteredPage> {
         Box::pin(async move {
-            let (page, _) = self
+            let (mut page, held_back) = self
                 .read_log(from_position, max_count, Some(filter))
                 .await?;
+            page.held_back = held_back;
             Ok(page)
         })
     }

@@ -660,6 +660,7 @@ impl SqliteStore {
             return Ok(FilteredPage {
                 events: Vec::new(),
                 next_position: from,
+                held_back: false,
             });
         }
         let list = |items: Option<Vec<&str>>| {

@@ -153,6 +153,13 @@ pub struct FilteredPage {
     /// Where the next read continues: every matching event below it has been
     /// returned, by this page or an earlier one.
     pub next_position: u64,
+    /// Whether the read stopped short of positions that a transaction still
+    /// running may yet fill (PostgreSQL's read horizon, see the `postgres`
+    /// module): events at `next_position` may become
+    /// readable within moments *without* another append, so a follower that
+    /// got nothing should look again soon rather than wait for a wake-up.
+    /// Always `false` on stores without a read horizon (SQLite, memory).
+    pub held_back: bool,
 }
 
 /// How many positions one filtered read scans at most, whatever it finds:
@@ -196,6 +203,7 @@ pub(crate) fn page_of<R>(
                 return Ok(FilteredPage {
                     events,
                     next_position: at,
+                    held_back: false,
                 });
             }
         }
@@ -207,6 +215,7 @@ pub(crate) fn page_of<R>(
     Ok(FilteredPage {
         events,
         next_position: covered.saturating_add(1).max(from),
+        held_back: false,
     })
 }
 
@@ -223,6 +232,7 @@ pub(crate) fn filter_page(
         return FilteredPage {
             events: Vec::new(),
             next_position: from,
+            held_back: false,
         };
     };
     let mut events: Vec<RecordedEvent> = read.into_iter().filter(|e| filter.matches(e)).collect();
@@ -235,5 +245,6 @@ pub(crate) fn filter_page(
     FilteredPage {
         events,
         next_position,
+        held_back: false,
     }
 }

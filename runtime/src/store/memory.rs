@@ -215,6 +215,7 @@ impl MemoryStore {
         let mut page = FilteredPage {
             events: Vec::new(),
             next_position: from,
+            held_back: false,
         };
         if max_count == 0 {
             return page;

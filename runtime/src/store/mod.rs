@@ -259,6 +259,7 @@ pub trait EventStore: Send + Sync + 'static {
                 return Ok(FilteredPage {
                     events: Vec::new(),
                     next_position: from,
+                    held_back: false,
                 });
             }
             let read = self
