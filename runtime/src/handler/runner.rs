@@ -585,32 +585,51 @@ impl Runner {
         first.unwrap_or(Ended::Done)
     }
 
-    /// Handles `events` in order. With `track`, the status position follows
-    /// each event (only valid when this lane holds the whole page).
+    /// Handles `events` in order, then counts them in the status at once
+    /// (one update, one wake-up of position waiters, per lane rather than per
+    /// event). With `track` (only valid when this lane holds the whole page),
+    /// a lane that ends early also moves the status position to the last
+    /// event it handled; a page handled to its end moves it in `follow`.
     async fn handle_lane(
         &self,
         handler: &dyn DynHandler,
         events: &[RecordedEvent],
         track: bool,
     ) -> Ended {
+        let mut handled = 0;
+        let mut ended = Ended::Done;
+        let mut last = None;
         for event in events {
             if self.stopping() {
-                return Ended::ShutDown(event.global_position);
+                ended = Ended::ShutDown(event.global_position);
+                break;
             }
-            match self.handle_one(handler, event).await {
-                Ended::Done => {
-                    if track {
-                        self.status.update(|s| s.position = event.global_position);
-                    }
+            match self.handle_one(handler, event, &mut handled).await {
+                Ended::Done => last = Some(event.global_position),
+                other => {
+                    ended = other;
+                    break;
                 }
-                other => return other,
             }
         }
-        Ended::Done
+        let early = !matches!(ended, Ended::Done);
+        self.status.update(|s| {
+            s.handled += handled;
+            if let (true, true, Some(last)) = (track, early, last) {
+                s.position = last;
+            }
+        });
+        ended
     }
 
-    /// One event, tried as the error policy says.
-    async fn handle_one(&self, handler: &dyn DynHandler, event: &RecordedEvent) -> Ended {
+    /// One event, tried as the error policy says; counted in `handled` if
+    /// the handler succeeded (not if skipped).
+    async fn handle_one(
+        &self,
+        handler: &dyn DynHandler,
+        event: &RecordedEvent,
+        handled: &mut u64,
+    ) -> Ended {
         let policy = self.spec.options.policy;
         let at = event.global_position;
         let mut attempt = 1;
@@ -629,12 +648,14 @@ impl Runner {
             let result = handler.handle(event).instrument(span).await;
             let error = match result {
                 Ok(()) => {
-                    self.status.update(|s| {
-                        s.handled += 1;
-                        if matches!(s.state, HandlerState::Retrying { .. }) {
-                            s.state = HandlerState::Running;
-                        }
-                    });
+                    *handled += 1;
+                    if attempt > 1 {
+                        self.status.update(|s| {
+                            if matches!(s.state, HandlerState::Retrying { .. }) {
+                                s.state = HandlerState::Running;
+                            }
+                        });
+                    }
                     return Ended::Done;
                 }
                 Err(error) => error,
