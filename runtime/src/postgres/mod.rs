@@ -67,9 +67,9 @@
 //! Every error's `Display` says what happened, once; what caused it is its
 //! [`source`](std::error::Error::source) (the server's message, the I/O
 //! error). A refused or lost connection gives [`StoreError::Unavailable`]; the
-//! pool and the writer reconnect on the next operation (a writer connection
-//! idle for more than a millisecond is pinged before use, so one the server
-//! dropped meanwhile is replaced rather than failing an append). When no new
+//! pool and the writer reconnect on the next operation (a connection of
+//! either idle for more than a millisecond is pinged before use, so one the
+//! server dropped meanwhile is replaced rather than failing an operation). When no new
 //! connection can be opened, the cause is a [`ConnectError`] naming the
 //! server's address (never the password), itself caused by, say, the refused
 //! TCP connection; [`connect`](PostgresStoreBuilder::connect) reports this at
@@ -112,6 +112,9 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgr
 
 /// The most connections a store keeps for stream locks.
 const MAX_LOCK_CONNECTIONS: u32 = 64;
+
+/// A pooled connection idle for longer than this is pinged before use.
+const PING_IF_IDLE_FOR: Duration = Duration::from_millis(1);
 
 /// The default schema of a [`PostgresStore`].
 pub const DEFAULT_SCHEMA: &str = "annals";
@@ -222,9 +225,22 @@ impl PostgresStoreBuilder {
         let first = error::connect(&writer_options, &address, self.acquire_timeout)
             .await
             .map_err(|e| e.to_store_error())?;
+        // sqlx pings a connection when it is returned; pinging it again when
+        // it is taken doubled the round trips of a catch-up read. Only one
+        // that sat idle is pinged, so one the server dropped meanwhile is
+        // replaced rather than failing the read.
         let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(options.clone());
         // Lock holders keep a connection each, waiting or holding; they get
         // their own pool so that they can never starve the reads a holder makes.
@@ -446,7 +462,9 @@ impl PostgresStore {
     }
 
     /// The connection pool; its connections have `search_path` set to [`schema`](Self::schema).
-    /// Useful to keep read models in the same database.
+    /// Useful to keep read models in the same database. A connection is
+    /// pinged when returned to it, and when taken only if it sat idle for
+    /// more than a millisecond.
     pub fn pool(&self) -> &PgPool {
         &self.shared.pool
     }
@@ -516,7 +534,9 @@ impl PostgresStore {
 
     /// Reads settled events of the global log: all of them, or those `filter`
     /// wants in one scan window; `true` when positions past what it settled
-    /// may still commit.
+    /// may still commit. A read wholly below the horizon settled by earlier
+    /// reads (catch-up) is one statement and takes no transaction id; else
+    /// it takes a [`Fence`] first, on the same connection.
     ///
     /// The filter runs in the query, on the type and stream columns. A
     /// category is matched as the stream id's prefix `"{category}-"` (`LIKE`,
@@ -541,51 +561,59 @@ impl PostgresStore {
         if max_count == 0 {
             return Ok((nothing, false));
         }
-        let fence = Fence::take(&self.shared).await?;
+        // Below the settled horizon nothing can still commit: a read there
+        // needs no fence (no transaction id, one statement). A filtered read
+        // knows its range (one window); `read_all` reads to the horizon and
+        // still needs the fence when that did not fill its page.
+        let settled = self.shared.horizon.lock().settled;
+        let unfenced_end = match filter {
+            Some(_) => Some(window_end(from)).filter(|&end| end <= settled),
+            // Only when the page can fill below the horizon: a follower
+            // at the head reads with a fence at once.
+            None => (settled.saturating_sub(from) >= max_count as u64).then_some(settled),
+        };
+        if let Some(end) = unfenced_end {
+            let rows = self
+                .shared
+                .pooled(log_query(from, end, max_count, filter).fetch_all(&self.shared.pool))
+                .await?;
+            let xmin = row_xmin(&rows)?;
+            self.shared.horizon.lock().settle_older_than(xmin);
+            let found = found_rows(&rows);
+            if filter.is_some() || found.len() >= max_count {
+                let page = page_of(from, max_count, &found, end, row_position, |row| {
+                    decode_event(row)
+                })?;
+                return Ok((page, false));
+            }
+        }
+        // The fence and the read on one connection: two round trips.
+        let mut conn = self.shared.pooled(self.shared.pool.acquire()).await?;
+        let fence = Fence::take(&self.shared, &mut conn).await?;
         if fence.last < from {
             // Nothing was ever drawn there; nothing can be missed by stopping.
             return Ok((nothing, false));
         }
-        let (sql, end) = match filter {
-            None => (READ_ALL_SQL, fence.last),
-            Some(_) => (READ_FILTERED_SQL, window_end(from).min(fence.last)),
+        let end = match filter {
+            None => fence.last,
+            Some(_) => window_end(from).min(fence.last),
         };
-        let mut query = sqlx::query(sql)
-            .bind(clamp_i64(from))
-            .bind(clamp_i64(end))
-            .bind(clamp_i64(max_count as u64));
-        if let Some(filter) = filter {
-            let prefixes = filter
-                .storable_categories()
-                .map(|categories| categories.into_iter().map(like_prefix).collect::<Vec<_>>());
-            query = query.bind(filter.storable_event_types()).bind(prefixes);
-        }
         let rows = self
             .shared
-            .pooled(query.fetch_all(&self.shared.pool))
+            .pooled(log_query(from, end, max_count, filter).fetch_all(&mut *conn))
             .await?;
-        let xmin: i64 = match rows.first() {
-            Some(row) => row
-                .try_get("xmin")
-                .map_err(|e| StoreError::Backend(Box::new(e)))?,
-            None => 0,
-        };
-        let settled = self.shared.horizon.lock().settle(fence, xmin as u64);
-        // The LEFT JOIN's one row of NULLs when nothing was found.
-        let found: Vec<&PgRow> = rows
-            .iter()
-            .filter(|row| {
-                row.try_get::<Option<i64>, _>("position")
-                    .is_ok_and(|p| p.is_some())
-            })
-            .collect();
-        let position = |row: &&PgRow| {
-            row.try_get::<i64, _>("position")
-                .map_or(0, |p| u64::try_from(p).unwrap_or(0))
-        };
-        let page = page_of(from, max_count, &found, settled.min(end), position, |row| {
-            decode_event(row)
-        })?;
+        drop(conn);
+        let xmin = row_xmin(&rows)?;
+        let settled = self.shared.horizon.lock().settle(fence, xmin);
+        let found = found_rows(&rows);
+        let page = page_of(
+            from,
+            max_count,
+            &found,
+            settled.min(end),
+            row_position,
+            |row| decode_event(row),
+        )?;
         Ok((page, settled < fence.last))
     }
 
@@ -683,6 +711,59 @@ const READ_FILTERED_SQL: &str = read_log_sql!(
      AND ($5::text[] IS NULL OR stream_id LIKE ANY($5))"
 );
 
+/// The read of the log from `from` to `end` (at most `max_count` events,
+/// those `filter` wants), with the oldest running transaction.
+fn log_query<'q>(
+    from: u64,
+    end: u64,
+    max_count: usize,
+    filter: Option<&'q EventFilter>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let sql = match filter {
+        None => READ_ALL_SQL,
+        Some(_) => READ_FILTERED_SQL,
+    };
+    let mut query = sqlx::query(sql)
+        .bind(clamp_i64(from))
+        .bind(clamp_i64(end))
+        .bind(clamp_i64(max_count as u64));
+    if let Some(filter) = filter {
+        let prefixes = filter
+            .storable_categories()
+            .map(|categories| categories.into_iter().map(like_prefix).collect::<Vec<_>>());
+        query = query.bind(filter.storable_event_types()).bind(prefixes);
+    }
+    query
+}
+
+/// The oldest transaction still running when a log read ran (0 when it
+/// returned no row, which its `LEFT JOIN` never does).
+fn row_xmin(rows: &[PgRow]) -> Result<u64, StoreError> {
+    match rows.first() {
+        Some(row) => row
+            .try_get::<i64, _>("xmin")
+            .map(|x| x.max(0) as u64)
+            .map_err(|e| StoreError::Backend(Box::new(e))),
+        None => Ok(0),
+    }
+}
+
+/// The rows of a log read that hold an event: not the `LEFT JOIN`'s one
+/// row of NULLs when nothing was found.
+fn found_rows(rows: &[PgRow]) -> Vec<&PgRow> {
+    rows.iter()
+        .filter(|row| {
+            row.try_get::<Option<i64>, _>("position")
+                .is_ok_and(|p| p.is_some())
+        })
+        .collect()
+}
+
+fn row_position(row: &&PgRow) -> u64 {
+    row.try_get::<i64, _>("position")
+        .map_or(0, |p| u64::try_from(p).unwrap_or(0))
+}
+
 /// The `LIKE` pattern of the streams of `category` (which holds no `-`).
 fn like_prefix(category: &str) -> String {
     let mut pattern = String::with_capacity(category.len() + 2);
@@ -747,7 +828,7 @@ impl Fence {
     /// Reads the sequence, then takes a transaction id, in that order; the
     /// transaction commits at once (without waiting for the disk: it wrote
     /// nothing that matters).
-    async fn take(shared: &Shared) -> Result<Self, StoreError> {
+    async fn take(shared: &Shared, conn: &mut sqlx::PgConnection) -> Result<Self, StoreError> {
         let (last, xid): (i64, i64) = shared
             .pooled(
                 sqlx::query_as(
@@ -755,7 +836,7 @@ impl Fence {
              (SELECT coalesce(pg_sequence_last_value('events_position_seq'), 0) AS last, \
              set_config('synchronous_commit', 'off', true) OFFSET 0) AS f",
                 )
-                .fetch_one(&shared.pool),
+                .fetch_one(conn),
             )
             .await?;
         Ok(Self {
@@ -785,6 +866,12 @@ impl Horizon {
             self.pending.pop();
         }
         self.pending.push(fence);
+        self.settle_older_than(xmin)
+    }
+
+    /// Settles every pending fence older than `xmin`; returns the settled
+    /// position.
+    fn settle_older_than(&mut self, xmin: u64) -> u64 {
         let mut settled = self.settled;
         self.pending.retain(|f| {
             if f.xid < xmin {
