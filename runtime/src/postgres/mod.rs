@@ -567,7 +567,7 @@ impl PostgresStore {
         // still needs the fence when that did not fill its page.
         let settled = self.shared.horizon.lock().settled;
         let unfenced_end = match filter {
-            Some(_) => Some(window_end(from)).filter(|&end| end <= settled),
+            Some(_) => Some(window_end(from, max_count)).filter(|&end| end <= settled),
             // Only when the page can fill below the horizon: a follower
             // at the head reads with a fence at once.
             None => (settled.saturating_sub(from) >= max_count as u64).then_some(settled),
@@ -579,11 +579,9 @@ impl PostgresStore {
                 .await?;
             let xmin = row_xmin(&rows)?;
             self.shared.horizon.lock().settle_older_than(xmin);
-            let found = found_rows(&rows);
+            let (found, columns) = found_rows(&rows)?;
             if filter.is_some() || found.len() >= max_count {
-                let page = page_of(from, max_count, &found, end, row_position, |row| {
-                    decode_event(row)
-                })?;
+                let page = log_page(from, max_count, &found, columns, end)?;
                 return Ok((page, false));
             }
         }
@@ -596,7 +594,7 @@ impl PostgresStore {
         }
         let end = match filter {
             None => fence.last,
-            Some(_) => window_end(from).min(fence.last),
+            Some(_) => window_end(from, max_count).min(fence.last),
         };
         let rows = self
             .shared
@@ -605,15 +603,8 @@ impl PostgresStore {
         drop(conn);
         let xmin = row_xmin(&rows)?;
         let settled = self.shared.horizon.lock().settle(fence, xmin);
-        let found = found_rows(&rows);
-        let page = page_of(
-            from,
-            max_count,
-            &found,
-            settled.min(end),
-            row_position,
-            |row| decode_event(row),
-        )?;
+        let (found, columns) = found_rows(&rows)?;
+        let page = log_page(from, max_count, &found, columns, settled.min(end))?;
         Ok((page, settled < fence.last))
     }
 
@@ -748,20 +739,49 @@ fn row_xmin(rows: &[PgRow]) -> Result<u64, StoreError> {
     }
 }
 
-/// The rows of a log read that hold an event: not the `LEFT JOIN`'s one
-/// row of NULLs when nothing was found.
-fn found_rows(rows: &[PgRow]) -> Vec<&PgRow> {
-    rows.iter()
-        .filter(|row| {
-            row.try_get::<Option<i64>, _>("position")
-                .is_ok_and(|p| p.is_some())
-        })
-        .collect()
+/// One row of a log read that holds an event, with its position (`None`
+/// if out of range).
+type Found<'r> = (Option<u64>, &'r PgRow);
+
+/// The rows of a log read that hold an event (not the `LEFT JOIN`'s one row
+/// of NULLs when nothing was found), with their positions, and where their
+/// columns are.
+fn found_rows(rows: &[PgRow]) -> Result<(Vec<Found<'_>>, Option<EventColumns>), StoreError> {
+    let Some(first) = rows.first() else {
+        return Ok((Vec::new(), None));
+    };
+    let columns = EventColumns::of(first)?;
+    let found = rows
+        .iter()
+        .filter_map(
+            |row| match row.try_get::<Option<i64>, _>(columns.position) {
+                Ok(Some(p)) => Some((u64::try_from(p).ok(), row)),
+                _ => None,
+            },
+        )
+        .collect();
+    Ok((found, Some(columns)))
 }
 
-fn row_position(row: &&PgRow) -> u64 {
-    row.try_get::<i64, _>("position")
-        .map_or(0, |p| u64::try_from(p).unwrap_or(0))
+/// A page of a log read's `found` rows, up to `safe`.
+fn log_page(
+    from: u64,
+    max_count: usize,
+    found: &[Found<'_>],
+    columns: Option<EventColumns>,
+    safe: u64,
+) -> Result<FilteredPage, StoreError> {
+    page_of(
+        from,
+        max_count,
+        found,
+        safe,
+        |(at, _)| at.unwrap_or(0),
+        |(at, row)| match &columns {
+            Some(columns) => decode_event_at(row, columns, *at),
+            None => decode_event(row),
+        },
+    )
 }
 
 /// The `LIKE` pattern of the streams of `category` (which holds no `-`).
@@ -894,7 +914,16 @@ fn required<'r, T>(row: &'r PgRow, column: &str) -> Result<T, String>
 where
     T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
-    match row.try_get::<Option<T>, _>(column) {
+    required_at(row, column, column)
+}
+
+/// [`required`] for the column at `index`, named `column` in errors.
+fn required_at<'r, T, I>(row: &'r PgRow, index: I, column: &str) -> Result<T, String>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    I: sqlx::ColumnIndex<PgRow>,
+{
+    match row.try_get::<Option<T>, _>(index) {
         Ok(Some(value)) => Ok(value),
         Ok(None) => Err(format!("column `{column}` is NULL")),
         Err(sqlx::Error::ColumnDecode { source, .. }) => {
@@ -904,25 +933,89 @@ where
     }
 }
 
-fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
-    // The position is the primary key (never NULL): every error names it.
-    let at: Option<u64> = row
-        .try_get::<i64, _>("position")
-        .ok()
-        .and_then(|p| u64::try_from(p).ok());
-    let stream_id: String = required(row, "stream_id").map_err(|reason| StoreError::Corrupt {
-        stream: StreamId::new("<unreadable>"),
-        version: None,
-        position: at,
-        reason,
-    })?;
-    let stream = StreamId::new(stream_id);
-    let raw_version: i64 =
-        required(row, "stream_version").map_err(|reason| StoreError::Corrupt {
-            stream: stream.clone(),
+/// Where an event's columns are in the rows of one statement: looked up by
+/// name once, then read by index (a lookup by name per column and row was
+/// the top symbol of a catch-up's profile).
+#[derive(Debug, Clone, Copy)]
+struct EventColumns {
+    position: usize,
+    stream_id: usize,
+    stream_version: usize,
+    event_id: usize,
+    event_type: usize,
+    event_version: usize,
+    payload: usize,
+    correlation_id: usize,
+    causation_id: usize,
+    metadata: usize,
+    recorded_at: usize,
+}
+
+impl EventColumns {
+    /// The columns of `row`'s statement; an error if one is missing (a bug
+    /// in the statement, not in the data).
+    fn of(row: &PgRow) -> Result<Self, StoreError> {
+        let at = |name: &str| {
+            row.try_column(name)
+                .map(sqlx::Column::ordinal)
+                .map_err(|e| StoreError::Backend(Box::new(e)))
+        };
+        Ok(Self {
+            position: at("position")?,
+            stream_id: at("stream_id")?,
+            stream_version: at("stream_version")?,
+            event_id: at("event_id")?,
+            event_type: at("event_type")?,
+            event_version: at("event_version")?,
+            payload: at("payload")?,
+            correlation_id: at("correlation_id")?,
+            causation_id: at("causation_id")?,
+            metadata: at("metadata")?,
+            recorded_at: at("recorded_at")?,
+        })
+    }
+
+    /// The position of `row` (`None`: the `LEFT JOIN`'s row of NULLs, or
+    /// a position out of range).
+    fn position(&self, row: &PgRow) -> Option<u64> {
+        row.try_get::<Option<i64>, _>(self.position)
+            .ok()
+            .flatten()
+            .and_then(|p| u64::try_from(p).ok())
+    }
+}
+
+/// Decodes an event from a row with the store's event columns, found by
+/// name (`payload` and `metadata` as text).
+pub(crate) fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let columns = EventColumns::of(row)?;
+    let at = columns.position(row);
+    decode_event_at(row, &columns, at)
+}
+
+/// Decodes an event from a row whose columns are at `columns`, its position
+/// (the primary key, never NULL: every error names it) already read as `at`.
+fn decode_event_at(
+    row: &PgRow,
+    columns: &EventColumns,
+    at: Option<u64>,
+) -> Result<RecordedEvent, StoreError> {
+    let stream_id: String =
+        required_at(row, columns.stream_id, "stream_id").map_err(|reason| StoreError::Corrupt {
+            stream: StreamId::new("<unreadable>"),
             version: None,
             position: at,
             reason,
+        })?;
+    let stream = StreamId::new(stream_id);
+    let raw_version: i64 =
+        required_at(row, columns.stream_version, "stream_version").map_err(|reason| {
+            StoreError::Corrupt {
+                stream: stream.clone(),
+                version: None,
+                position: at,
+                reason,
+            }
         })?;
     let version = u64::try_from(raw_version).unwrap_or(0);
     let corrupt = |reason: String| StoreError::Corrupt {
@@ -936,29 +1029,37 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
             "stream version {raw_version} is not positive"
         )));
     }
-    let position: i64 = required(row, "position").map_err(corrupt)?;
-    let event_type: String = required(row, "event_type").map_err(corrupt)?;
+    let position: i64 = required_at(row, columns.position, "position").map_err(corrupt)?;
+    let global_position = u64::try_from(position)
+        .map_err(|_| corrupt(format!("global position {position} is negative")))?;
+    let event_type: String = required_at(row, columns.event_type, "event_type").map_err(corrupt)?;
     let with_type = |reason: String| corrupt(format!("{reason} (event type `{event_type}`)"));
-    let event_version: i32 = required(row, "event_version").map_err(with_type)?;
+    let event_version: i32 =
+        required_at(row, columns.event_version, "event_version").map_err(with_type)?;
     let event_version = u32::try_from(event_version)
         .map_err(|_| with_type(format!("event version {event_version} is negative")))?;
-    let payload: String = required(row, "payload").map_err(with_type)?;
-    let payload = Payload::from_json(payload).map_err(|e| with_type(format!("payload: {e}")))?;
-    let custom: String = required(row, "metadata").map_err(with_type)?;
-    let custom: BTreeMap<String, serde_json::Value> = serde_json::from_str(&custom)
-        .map_err(|e| with_type(format!("metadata is not a JSON object: {e}")))?;
+    let payload: &str = required_at(row, columns.payload, "payload").map_err(with_type)?;
+    // The column is `jsonb`: PostgreSQL checked the JSON when it was written
+    // and prints it back well-formed.
+    let payload = Payload::from_jsonb_text(payload.to_owned());
+    let custom: &str = required_at(row, columns.metadata, "metadata").map_err(with_type)?;
+    let custom: BTreeMap<String, serde_json::Value> = if custom == "{}" {
+        BTreeMap::new()
+    } else {
+        serde_json::from_str(custom)
+            .map_err(|e| with_type(format!("metadata is not a JSON object: {e}")))?
+    };
     let correlation_id = row
-        .try_get("correlation_id")
+        .try_get(columns.correlation_id)
         .map_err(|e| with_type(e.to_string()))?;
     let causation_id = row
-        .try_get("causation_id")
+        .try_get(columns.causation_id)
         .map_err(|e| with_type(e.to_string()))?;
     Ok(RecordedEvent {
-        event_id: required(row, "event_id").map_err(with_type)?,
+        event_id: required_at(row, columns.event_id, "event_id").map_err(with_type)?,
         stream_id: stream.clone(),
         stream_version: version,
-        global_position: u64::try_from(position)
-            .map_err(|_| with_type(format!("global position {position} is negative")))?,
+        global_position,
         event_version,
         payload,
         metadata: Metadata {
@@ -966,7 +1067,7 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
             causation_id,
             custom,
         },
-        recorded_at: required(row, "recorded_at").map_err(with_type)?,
+        recorded_at: required_at(row, columns.recorded_at, "recorded_at").map_err(with_type)?,
         event_type: Cow::Owned(event_type),
     })
 }

@@ -162,14 +162,17 @@ pub struct FilteredPage {
     pub held_back: bool,
 }
 
-/// How many positions one filtered read scans at most, whatever it finds:
+/// How many positions one filtered read scans at least, whatever it finds:
 /// a read for a rare event type costs a bounded amount and still moves
 /// `next_position` on through the events it does not want.
 pub(crate) const SCAN_WINDOW: u64 = 4096;
 
-/// The last position a filtered read from `from` scans.
-pub(crate) fn window_end(from: u64) -> u64 {
-    from.saturating_add(SCAN_WINDOW - 1)
+/// The last position a filtered read of up to `max_count` events from
+/// `from` scans: [`SCAN_WINDOW`] positions, or `max_count` if more, so a
+/// reader asking for large pages can get full ones.
+pub(crate) fn window_end(from: u64, max_count: usize) -> u64 {
+    let window = SCAN_WINDOW.max(u64::try_from(max_count).unwrap_or(u64::MAX));
+    from.saturating_add(window - 1)
 }
 
 /// Assembles a filtered page from `rows`: the matching rows with positions
