@@ -162,9 +162,10 @@ impl HandlerOptions {
     /// if more, and returns the events the handler wants among them: larger
     /// pages mean fewer reads and status updates per event during catch-up
     /// (PostgreSQL catch-up at 4,096 ran at 1.4-1.5x the speed at 500, see
-    /// docs/BENCHMARKS.md), at the price of up to this many decoded events
-    /// in memory per handler while it catches up; live pages are small
-    /// either way. A projection applies each page in one transaction.
+    /// docs/BENCHMARKS.md), at the price of up to twice this many decoded
+    /// events in memory per handler while it catches up (the next page is
+    /// read while one is handled); live pages are small either way. A
+    /// projection applies each page in one transaction.
     pub fn batch_size(mut self, events: usize) -> Self {
         self.batch = events.max(1);
         self

@@ -14,7 +14,9 @@ use super::options::HandlerOptions;
 use super::status::{HandlerFailure, HandlerState, StatusCell};
 use super::{EventHandler, HandlerError, HandlerFuture, StartFrom, interest_names};
 use crate::app::{BoxError, WeakApp};
-use crate::store::{AnyStore, EventFilter, RecordedEvent, StreamId, StreamLock};
+use crate::store::{
+    AnyStore, EventFilter, FilteredPage, RecordedEvent, StoreError, StreamId, StreamLock,
+};
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -134,6 +136,40 @@ const HELD_BACK_MAX: Duration = Duration::from_millis(250);
 /// The stream whose lock is a handler's turn to run.
 pub(crate) fn turn_stream(name: &str) -> StreamId {
     StreamId::new(format!("$handler-{name}"))
+}
+
+/// A read of the page from `from`, running in a task of its own while the
+/// runner handles the page before it; dropping it abandons the read.
+struct ReadAhead {
+    from: u64,
+    task: tokio::task::JoinHandle<Result<FilteredPage, StoreError>>,
+}
+
+impl ReadAhead {
+    fn start(store: &AnyStore, from: u64, batch: usize, filter: &EventFilter) -> Self {
+        let (store, filter) = (store.clone(), filter.clone());
+        let task = tokio::spawn(
+            async move { store.read_all_filtered(from, batch, &filter).await }.in_current_span(),
+        );
+        Self { from, task }
+    }
+
+    /// The read's result; `None` if its task was cancelled (the runtime is
+    /// shutting down): read again.
+    async fn result(mut self) -> Option<Result<FilteredPage, StoreError>> {
+        match (&mut self.task).await {
+            Ok(read) => Some(read),
+            // The read panicked: as if it had been called here.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => None,
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// How a page, or a part of one, ended.
@@ -355,6 +391,7 @@ impl Runner {
         let mut pending: Option<Rebuild> = None;
         let mut checked = Instant::now();
         let mut held_back = HELD_BACK_FIRST;
+        let mut ahead: Option<ReadAhead> = None;
         let max_held_back = (watch.poll_interval() / 4).clamp(HELD_BACK_FIRST, HELD_BACK_MAX);
         loop {
             if checked.elapsed() >= TURN_CHECK {
@@ -368,6 +405,7 @@ impl Runner {
                 return Some(HandlerState::ShutDown);
             }
             if let Some(done) = pending.take().or_else(|| self.rebuilds.try_recv().ok()) {
+                ahead = None;
                 let reset = self.reset().await;
                 if reset.is_ok() {
                     (position, saved, unsaved) = (0, 0, 0);
@@ -380,11 +418,19 @@ impl Runner {
                 let _ = done.send(reset);
                 continue;
             }
-            watch.mark();
-            let read = self
-                .store
-                .read_all_filtered(position + 1, self.spec.options.batch, &self.spec.filter)
-                .await;
+            let read_ahead = match ahead.take() {
+                Some(next) if next.from == position + 1 => next.result().await,
+                _ => None,
+            };
+            let read = match read_ahead {
+                Some(read) => read,
+                None => {
+                    watch.mark();
+                    self.store
+                        .read_all_filtered(position + 1, self.spec.options.batch, &self.spec.filter)
+                        .await
+                }
+            };
             let page = match read {
                 Ok(page) => page,
                 Err(bad) if bad.corrupt_position().is_some() => {
@@ -464,6 +510,14 @@ impl Runner {
                 s.lag = scanned_to.saturating_sub(position);
             });
             let count = page.events.len() as u64;
+            // The next page is read (and decoded) while this one is handled.
+            watch.mark();
+            ahead = Some(ReadAhead::start(
+                &self.store,
+                scanned_to + 1,
+                self.spec.options.batch,
+                &self.spec.filter,
+            ));
             match self.handle_page(page.events, scanned_to).await {
                 Ended::Done => {
                     position = scanned_to;
