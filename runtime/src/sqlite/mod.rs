@@ -667,13 +667,14 @@ impl SqliteStore {
             return Ok(FilteredPage {
                 events: Vec::new(),
                 next_position: from,
+                held_back: false,
             });
         }
         let list = |items: Option<Vec<&str>>| {
             // A list of strings always serialises.
             items.map(|items| serde_json::to_string(&items).expect("strings serialise to JSON"))
         };
-        let end = window_end(from);
+        let end = window_end(from, max_count);
         let rows = sqlx::query(self.inner.schema.read_filtered.q())
             .bind(clamp(from))
             .bind(clamp(end))

@@ -208,8 +208,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// those again. A page may be empty with `next_position` moved on (only
     /// unwanted events were scanned): read on from there. An empty page with
     /// `next_position == from_position` means nothing more for now (wait with
-    /// [`watch_log`](Self::watch_log)). A read scans a bounded stretch of the
-    /// log, so a page can be shorter than `max_count` before the log's end.
+    /// [`watch_log`](Self::watch_log)), unless it is
+    /// [`held_back`](FilteredPage::held_back): then look again shortly. A
+    /// read scans a bounded stretch of the log (4,096 positions, or
+    /// `max_count` if more), so a page can be shorter than `max_count` before
+    /// the log's end.
     /// Position 0 reads as 1; `max_count` 0 reads nothing.
     ///
     /// The safe horizon of [`read_all`](Self::read_all) holds: `next_position`
@@ -259,6 +262,7 @@ pub trait EventStore: Send + Sync + 'static {
                 return Ok(FilteredPage {
                     events: Vec::new(),
                     next_position: from,
+                    held_back: false,
                 });
             }
             let read = self
