@@ -153,7 +153,8 @@ fn impl_event(ir: &EventItem) -> TokenStream {
                 ) -> ::core::result::Result<Self, #krate::DecodeError> {
                     match (event_type, event_version) {
                         #(#decode_arms,)*
-                        _ => ::core::result::Result::Err(#krate::__private::unknown_type(event_type, event_version)),
+                        // Not a declared shape: an older one, through its upcasters.
+                        _ => #krate::upcast::decode_upcast::<Self>(event_type, event_version, payload),
                     }
                 }
             }

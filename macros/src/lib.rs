@@ -23,6 +23,7 @@ mod event;
 mod event_handler;
 mod internals;
 mod process_manager;
+mod upcaster;
 
 use proc_macro::TokenStream;
 
@@ -555,4 +556,27 @@ pub fn event_handler(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn process_manager(args: TokenStream, input: TokenStream) -> TokenStream {
     process_manager::expand(args.into(), input.into()).into()
+}
+
+/// Declares one step of a stored event's upcaster chain: a function from the
+/// payload of `from` at `version` to the next shape (by default the same
+/// type at `version + 1`; `to = "Name"` renames it, `to_version = N` sets
+/// the version it leads to). It takes a struct of the old fields (or
+/// `serde_json::Value`) and returns a struct of the new ones (or
+/// `serde_json::Value`, or a `Result` of either, whose error reads as a
+/// decode error naming the step).
+///
+/// ```ignore
+/// #[upcaster(from = "MoneyDeposited", version = 1)]
+/// fn deposited_gains_a_currency(old: DepositedV1) -> DepositedV2 {
+///     DepositedV2 { amount: old.amount, currency: "EUR".into() }
+/// }
+/// ```
+///
+/// Registered at compile time: every decode of a stored `MoneyDeposited` v1
+/// runs it, then the next steps, until the event type declares the result.
+/// `annals::upcast` has the whole story and a runnable example.
+#[proc_macro_attribute]
+pub fn upcaster(args: TokenStream, input: TokenStream) -> TokenStream {
+    upcaster::expand(args.into(), input.into()).into()
 }

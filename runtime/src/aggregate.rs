@@ -29,6 +29,9 @@ pub enum DecodeError {
         /// The stored version.
         event_version: u32,
     },
+    /// An upcaster of the stored event's chain failed (see [`crate::upcast`]).
+    #[error(transparent)]
+    Upcast(Box<crate::upcast::UpcastError>),
     /// The payload does not have the shape the event type expects.
     #[error("payload of `{event_type}` version {event_version} does not decode")]
     Payload {

@@ -91,6 +91,7 @@ pub mod handler;
 pub mod process;
 pub mod store;
 pub mod testing;
+pub mod upcast;
 
 #[cfg(feature = "metrics")]
 pub mod metrics;
@@ -113,7 +114,7 @@ pub mod __private;
 pub use aggregate::{
     Aggregate, Command, DecodeError, Event, EventType, HandlerOutput, Handles, IntoEvents,
 };
-pub use annals_macros::{aggregate, command, event, event_handler, process_manager};
+pub use annals_macros::{aggregate, command, event, event_handler, process_manager, upcaster};
 pub use app::{
     AggregateRegistration, AnyDomainError, App, AppBuilder, BoxError, BuildError, CommandContext,
     CommandOutcome, CommandRoute, DispatchError, DispatchFuture, DispatchOptions, Dispatched,
@@ -134,6 +135,6 @@ pub mod prelude {
     pub use crate::process_manager;
     pub use crate::{
         Aggregate, App, Command, DispatchError, DispatchOptions, Event, EventMeta, EventStore,
-        Handles, MemoryStore, aggregate, command, event, event_handler,
+        Handles, MemoryStore, aggregate, command, event, event_handler, upcaster,
     };
 }

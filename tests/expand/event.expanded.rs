@@ -1192,9 +1192,9 @@ const _: () = {
                 }
                 ("Closed", 1u32) => ::core::result::Result::Ok(Self::Closed),
                 _ => {
-                    ::core::result::Result::Err(
-                        ::annals::__private::unknown_type(event_type, event_version),
-                    )
+                    ::annals::upcast::decode_upcast::<
+                        Self,
+                    >(event_type, event_version, payload)
                 }
             }
         }

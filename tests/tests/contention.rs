@@ -1,7 +1,7 @@
 //! Several `App`s (as several nodes or processes would be) on one database,
 //! all dispatching to one stream, end with no conflict reaching a caller under
 //! default settings, nothing lost and nothing applied twice: on every store,
-//! and with two real processes on PostgreSQL.
+//! and with real processes on PostgreSQL and on one SQLite file.
 
 use annals::postgres::PostgresStore;
 use annals::sqlite::SqliteStore;
@@ -162,4 +162,91 @@ async fn worker() {
     assert!(run.errors.is_empty(), "{:#?}", run.errors);
     store.close().await;
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// The environment variable that makes `sqlite_worker` (below) a worker
+/// process, naming the database file.
+const SQLITE_WORKER: &str = "ANNALS_CONTENTION_SQLITE_WORKER";
+/// Worker processes on the SQLite file, and apps (each with a store of its
+/// own) in each: 8 x 2 x 63 is about 1,000 commands on the one stream.
+const SQLITE_PROCESSES: usize = 8;
+const SQLITE_APPS_PER_PROCESS: usize = 2;
+
+/// Real processes (this test binary, run again as workers) dispatch to one
+/// stream of one SQLite file at once, several apps each, with default
+/// settings: the stream lock must exclude the other processes too, or their
+/// writers keep beating each other and conflicts reach callers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_on_one_sqlite_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hot.db");
+    // Created (and migrated) once, before the workers race to open it.
+    let store = SqliteStore::open(&path).await.expect("open the file");
+    let exe = std::env::current_exe().unwrap();
+    let workers: Vec<_> = (0..SQLITE_PROCESSES)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "sqlite_worker", "--ignored", "--nocapture"])
+                .env(SQLITE_WORKER, &path)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start a worker process")
+        })
+        .collect();
+    let (mut returned, mut met) = (0, 0);
+    for worker in workers {
+        let out = tokio::task::spawn_blocking(move || worker.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "a worker failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let counts: Vec<u64> = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("conflicts returned, met: "))
+            .expect("the worker reports its conflicts")
+            .split(' ')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        returned += counts[0];
+        met += counts[1];
+    }
+    let commands = (SQLITE_PROCESSES * SQLITE_APPS_PER_PROCESS) as u64 * PER_APP;
+    eprintln!("{commands} commands, {met} conflicts met and retried, {returned} returned");
+    assert_eq!(returned, 0, "conflicts reached callers ({met} met in all)");
+    let fresh = contention::app(store, &Arc::new(Tally::default()));
+    let (state, version) = fresh.load::<HotCounter>("proc").await.unwrap();
+    assert_eq!(
+        (state.total, state.bumps, version),
+        (commands, commands, commands),
+        "every command of every process applied once"
+    );
+}
+
+/// One worker process of `processes_on_one_sqlite_stream`: reports its
+/// conflicts on stdout instead of asserting, so the parent can add them up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run as a worker process by processes_on_one_sqlite_stream"]
+async fn sqlite_worker() {
+    let path = std::env::var_os(SQLITE_WORKER).expect("started by the contention test");
+    let tally = Arc::new(Tally::default());
+    let mut apps = Vec::new();
+    for _ in 0..SQLITE_APPS_PER_PROCESS {
+        let store = SqliteStore::open(&path).await.expect("open the file");
+        apps.push(contention::app(store, &tally));
+    }
+    let run = contention::hot_stream(&apps, &tally, "proc", PER_APP).await;
+    assert!(run.errors.is_empty(), "{:#?}", run.errors);
+    println!(
+        "conflicts returned, met: {} {}",
+        run.conflicts_returned, run.conflicts_met
+    );
+    for app in apps {
+        app.shutdown().await.expect("a clean shutdown");
+    }
 }

@@ -1,4 +1,5 @@
-//! Handler failover between real processes on one PostgreSQL schema.
+//! Handler failover between real processes on one PostgreSQL schema, and
+//! (the last test) on one SQLite file.
 //!
 //! Each test runs this test binary again as child processes (the ignored
 //! `child` test, selected by an environment variable), each with an App that
@@ -22,12 +23,13 @@ use annals::EventMeta;
 use annals::handler::HandlerOptions;
 use annals::postgres::PostgresStore;
 use annals::prelude::*;
+use annals::sqlite::SqliteStore;
 use annals_tests::postgres::{
     admin_connection, application_name, drop_schema, fresh_schema, test_url,
 };
 use sqlx::{AssertSqlSafe, PgPool};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write as _};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +48,11 @@ const PAUSE_MS: &str = "ANNALS_FAILOVER_PAUSE_MS";
 /// A child's store gives up waiting for a stream lock after this many
 /// milliseconds (the store's `lock_timeout`), instead of 10 s.
 const LOCK_TIMEOUT_MS: &str = "ANNALS_FAILOVER_LOCK_TIMEOUT_MS";
+
+/// The SQLite database a child process works on, instead of a schema.
+const SQLITE_CHILD: &str = "ANNALS_FAILOVER_SQLITE_CHILD";
+/// The file a SQLite child's handler logs what it handled into.
+const SQLITE_LOG: &str = "ANNALS_FAILOVER_SQLITE_LOG";
 
 /// The handler's name: its checkpoint and its turn.
 const HANDLER: &str = "failover-recorder";
@@ -112,11 +119,57 @@ impl Recorder {
     }
 }
 
+/// Appends `position pid` to a log file for each event it handles: one
+/// `write` of a short line with `O_APPEND`, so lines of two processes never
+/// mix.
+pub struct FileRecorder {
+    log: std::fs::File,
+    pause: Duration,
+}
+
+#[event_handler(name = "failover-recorder-sqlite")]
+impl FileRecorder {
+    async fn on_ping(&self, _: &PingEvent, meta: &EventMeta<'_>) -> Result<(), std::io::Error> {
+        tokio::time::sleep(self.pause).await;
+        let line = format!("{} {}\n", meta.position(), std::process::id());
+        (&self.log).write_all(line.as_bytes())
+    }
+}
+
+/// A SQLite child: like `child`, on the file `path`, logging into the file
+/// that `SQLITE_LOG` names.
+async fn sqlite_child(path: String) {
+    let store = SqliteStore::open(&path).await.expect("open the database");
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(std::env::var(SQLITE_LOG).expect("a log file"))
+        .expect("open the log file");
+    let pause = Duration::from_millis(
+        std::env::var(PAUSE_MS).map_or(0, |ms| ms.parse().expect("milliseconds")),
+    );
+    let app = App::builder()
+        .store(store)
+        .handler(FileRecorder { log, pause })
+        .build()
+        .expect("an app with the handler");
+    println!("ready");
+    tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new()))
+        .await
+        .expect("read stdin")
+        .expect("read stdin");
+    app.shutdown().await.expect("a clean shutdown");
+    println!("shut down");
+}
+
 /// One child process: runs the handler until its stdin closes, then shuts
 /// its App down cleanly. Started by the tests below, never on its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run as a child process by the failover tests"]
 async fn child() {
+    if let Ok(path) = std::env::var(SQLITE_CHILD) {
+        return sqlite_child(path).await;
+    }
     let Ok(schema) = std::env::var(CHILD) else {
         eprintln!("not started by a failover test: nothing to do");
         return;
@@ -1010,4 +1063,118 @@ async fn a_holder_that_lost_its_lock_connection_stops_handling() {
         "3 s after the turn passed on, both children still handle: the old holder does not know it lost its lock"
     );
     drop_schema(&store).await;
+}
+
+/// What the SQLite children's handler logged, in the order it was written
+/// (`seq` is the line number; `at` is not recorded).
+fn logged(log: &std::path::Path) -> Vec<Handled> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .enumerate()
+        .map(|(seq, line)| {
+            let (position, pid) = line.split_once(' ').expect("`position pid`");
+            Handled {
+                seq: seq as i64,
+                position: position.parse().expect("a position"),
+                pid: pid.parse().expect("a pid"),
+                at: 0.0,
+            }
+        })
+        .collect()
+}
+
+/// Two real processes run one handler on one SQLite file: one at a time
+/// while both live (the handler's turn is a stream lock, which on SQLite
+/// excludes other processes through an OFD lock on the database's `-locks`
+/// file), and when the holder is SIGKILLed the kernel frees its lock and
+/// the other takes over within seconds, with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_once_at_a_time_and_takeover_after_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let log = dir.path().join("handled.log");
+    let store = SqliteStore::open(&db).await.expect("open the database");
+    let app = App::builder().store(store).build().expect("an app");
+    let env = [
+        (SQLITE_CHILD, db.display().to_string()),
+        (SQLITE_LOG, log.display().to_string()),
+        (PAUSE_MS, "2".to_owned()),
+    ];
+    let mut a = Child::start("A", "", &dir, &env);
+    let mut b = Child::start("B", "", &dir, &env);
+    let appender = Appender::start(&app);
+    a.printed("ready").await;
+    b.printed("ready").await;
+
+    let holder = eventually(
+        "a child handles events",
+        Duration::from_secs(15),
+        || async { logged(&log).first().map(|r| r.pid) },
+    )
+    .await;
+    let before = appender.count();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_runs(
+        &logged(&log),
+        &[holder],
+        &format!(
+            "only one child handles while both live ({} events appended meanwhile)",
+            appender.count() - before
+        ),
+    );
+
+    let (victim, survivor) = if holder == a.pid() {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    victim.kill();
+    let killed = Instant::now();
+    let (victim_pid, survivor_pid) = (victim.pid(), survivor.pid());
+    eventually(
+        "the survivor takes over",
+        Duration::from_secs(10),
+        || async {
+            logged(&log)
+                .iter()
+                .any(|r| r.pid == survivor_pid)
+                .then_some(())
+        },
+    )
+    .await;
+    eprintln!(
+        "the survivor took over {:?} after the kill",
+        killed.elapsed()
+    );
+    let appended = appender.stop().await;
+    let rows = eventually(
+        "every appended event is handled",
+        Duration::from_secs(20),
+        || async {
+            let rows = logged(&log);
+            let seen: BTreeSet<u64> = rows.iter().map(|r| r.position).collect();
+            appended.iter().all(|p| seen.contains(p)).then_some(rows)
+        },
+    )
+    .await;
+    assert_runs(
+        &rows,
+        &[victim_pid, survivor_pid],
+        "the survivor after the victim",
+    );
+    // At least once: only what the victim handled after its last
+    // checkpoint may be handled again.
+    let twice: Vec<u64> = counts(&rows)
+        .into_iter()
+        .filter(|&(_, n)| n > 1)
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        twice
+            .iter()
+            .all(|p| rows.iter().any(|r| r.position == *p && r.pid == victim_pid)),
+        "handled twice without the victim: {twice:?}"
+    );
+    survivor.close_stdin();
+    survivor.exited(Duration::from_secs(10)).await;
 }

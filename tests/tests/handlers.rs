@@ -5,7 +5,7 @@
 
 use annals::handler::{ErrorPolicy, HandlerOptions, HandlerState, Lagging};
 use annals::prelude::*;
-use annals::{DispatchOptions, EventMeta};
+use annals::{DispatchOptions, EventMeta, ExpectedVersion, NewEvent, Payload, StreamId};
 use annals_tests::conformance::{MemoryFactory, StoreFactory};
 use annals_tests::postgres::PostgresFactory;
 use std::collections::BTreeMap;
@@ -627,4 +627,86 @@ async fn handlers_are_tested_without_an_app() {
         )
         .await;
     assert!(matches!(failing, Err(annals::HandlerError::Failed(_))));
+}
+
+/// A PostgreSQL store that polls only once a minute: a handler that waits
+/// for a poll shows as a test that times out.
+async fn slow_polling_store() -> annals::postgres::PostgresStore {
+    annals::postgres::PostgresStore::builder(annals_tests::postgres::test_url())
+        .schema(annals_tests::postgres::fresh_schema())
+        .poll_interval(Duration::from_secs(60))
+        .connect()
+        .await
+        .expect("a PostgreSQL store")
+}
+
+/// A read held back by PostgreSQL's read horizon (a transaction older than
+/// the read was still running) is tried again shortly: once that
+/// transaction ends, the handler gets the event within moments, with no
+/// further append to wake it and a poll interval of a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_held_back_read_is_tried_again_without_a_wake_up() {
+    let store = slow_polling_store().await;
+    let recorder = Recorder::default();
+    let app = app(store.clone(), &recorder, quick());
+    caught_up(&app, add(&app, "a", 1).await).await;
+
+    // A transaction with an id older than the next append's, left open.
+    let mut admin = annals_tests::postgres::admin_connection().await;
+    let mut older = sqlx::Connection::begin(&mut admin).await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *older)
+        .await
+        .unwrap();
+    let position = add(&app, "a", 2).await;
+    // The append's wake-ups (in process, and its NOTIFY) came and went.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        recorder.ns(),
+        [1],
+        "nothing passes a transaction that may still write below it"
+    );
+
+    older.commit().await.unwrap();
+    app.wait_for_handlers(position, &[], Duration::from_secs(5))
+        .await
+        .expect("the handler reads again once the older transaction ended, not at the next poll");
+    assert_eq!(recorder.ns(), [1, 2]);
+    app.shutdown().await.unwrap();
+    annals_tests::postgres::drop_schema(&store).await;
+}
+
+/// Catching up over stretches of the log with nothing the handler wants
+/// (more than one filtered read's scan window each) goes straight on to the
+/// next stretch: it does not wait for a wake-up, as it does once caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn catch_up_passes_long_stretches_of_unwanted_events_at_once() {
+    let store = slow_polling_store().await;
+    let noise = || {
+        (0..1_000)
+            .map(|_| NewEvent::new("Unwanted", 1, Payload::from_json("{}").unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let stream = StreamId::new("Other-1");
+    for _ in 0..13 {
+        store
+            .append(&stream, ExpectedVersion::Any, noise())
+            .await
+            .unwrap();
+    }
+    let writer = App::builder().store(store.clone()).build().unwrap();
+    let position = add(&writer, "a", 7).await;
+    assert!(
+        position > 3 * 4096,
+        "the wanted event is past three scan windows"
+    );
+
+    let recorder = Recorder::default();
+    let app = app(store.clone(), &recorder, quick());
+    app.wait_for_handlers(position, &[], Duration::from_secs(10))
+        .await
+        .expect("the handler scans on through unwanted events without waiting for a poll");
+    assert_eq!(recorder.ns(), [7]);
+    app.shutdown().await.unwrap();
+    annals_tests::postgres::drop_schema(&store).await;
 }

@@ -119,7 +119,38 @@ async fn a_snapshot_of_another_version_or_unreadable_is_ignored() {
 /// backup, a hand-edited row) is ignored: loads report the stream's real
 /// version and state, and the next command appends right after it, never
 /// leaving a gap. On every store.
+/// The warnings logged while it lives (on this thread), as "stream: message".
+#[derive(Clone, Default)]
+struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Fields(String, String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                match field.name() {
+                    "message" => self.1 = format!("{value:?}"),
+                    "stream" => self.0 = format!("{value:?}"),
+                    _ => {}
+                }
+            }
+        }
+        if *event.metadata().level() == tracing::Level::WARN {
+            let mut fields = Fields(String::new(), String::new());
+            event.record(&mut fields);
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{}: {}", fields.0, fields.1));
+        }
+    }
+}
+
 async fn a_snapshot_ahead_of_its_stream_is_ignored_on(store: impl Into<AnyStore>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let warnings = Warnings::default();
+    let _logging =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(warnings.clone()));
     let store: AnyStore = store.into();
     let app = App::builder().store(store.clone()).build().unwrap();
     for n in 1..=3 {
@@ -139,6 +170,11 @@ async fn a_snapshot_ahead_of_its_stream_is_ignored_on(store: impl Into<AnyStore>
     let cold = App::builder().store(store.clone()).build().unwrap();
     let (tally, version) = cold.load::<Tally>(3).await.unwrap();
     assert_eq!((tally.sum, tally.seen, version), (6, 3, 3));
+    // Ignored visibly, naming the stream.
+    assert_eq!(
+        *warnings.0.lock().unwrap(),
+        ["Tally-3: ignoring a snapshot ahead of its stream; replaying the stream"]
+    );
     let next = cold.dispatch(Add { id: 3, n: 4 }).await.unwrap();
     assert_eq!(next.version, 4, "appended right after the real head");
     let versions: Vec<u64> = store

@@ -36,7 +36,19 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         ReadDb::Postgres(pool) => bank::with_postgres_read_models(builder, pool.clone()).await?,
     }
     .build()?;
+    // Shut down whatever the demo's outcome: a SQLite store folds its
+    // write-ahead log into `bank.db` only when it is closed.
+    let outcome = demo(&app, &read).await;
+    // Stops the handlers at a checkpoint and closes the store: SQLite folds
+    // its write-ahead log into the database file, so `bank.db` alone holds
+    // every event.
+    let closed = app.shutdown().await;
+    outcome?;
+    closed?;
+    Ok(())
+}
 
+async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error::Error>> {
     let id = AccountId::new();
     println!("account {id}");
     report(
@@ -127,7 +139,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         let id = format!("{withdrawal}-{}", bob.0.simple());
         println!("teller: {withdrawal:<12} {:?}", teller.withdrawal(&id));
     }
-    let (balances, history) = match &read {
+    let (balances, history) = match read {
         ReadDb::Sqlite(pool) => (
             bank::read_models::balances_sqlite(pool).await?,
             bank::read_models::history_sqlite(pool, &bob.to_string()).await?,
@@ -157,11 +169,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "events in the store: {}",
         app.store().head_position().await?
     );
-
-    // Stops the handlers at a checkpoint and closes the store: SQLite folds
-    // its write-ahead log into the database file, so `bank.db` alone holds
-    // every event.
-    app.shutdown().await?;
     Ok(())
 }
 

@@ -53,6 +53,19 @@ fn the_demo_keeps_its_events_in_a_sqlite_file_in_the_working_directory() {
     );
     assert!(first.contains("Bob      15000 cents  open"), "{first}");
     assert!(first.contains("withdrawal     5000 cents"), "{first}");
+    // The file alone holds every event: a copy of `bank.db` without its
+    // `-wal` (as a user would copy "the database") reads them all back.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("bank.db"), copy.path().join("bank.db")).unwrap();
+    let copied = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = annals::sqlite::SqliteStore::open(copy.path().join("bank.db"))
+            .await
+            .unwrap();
+        let head = annals::EventStore::head_position(&store).await.unwrap();
+        store.close().await.unwrap();
+        head
+    });
+    assert_eq!(copied, events_in_store(&first), "bank.db alone holds them");
     let second = run_bank(&[], dir.path());
     assert_eq!(first_position(&first), 1);
     assert_eq!(

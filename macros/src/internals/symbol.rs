@@ -25,6 +25,11 @@ pub const START_FROM: Symbol = Symbol("start_from");
 pub const CONCURRENCY: Symbol = Symbol("concurrency");
 
 pub const PROCESS_MANAGER: Symbol = Symbol("process_manager");
+
+pub const UPCASTER: Symbol = Symbol("upcaster");
+pub const FROM: Symbol = Symbol("from");
+pub const TO: Symbol = Symbol("to");
+pub const TO_VERSION: Symbol = Symbol("to_version");
 pub const ROUTE: Symbol = Symbol("route");
 
 impl PartialEq<Symbol> for Ident {

@@ -261,6 +261,34 @@ pub enum BuildError {
         /// The second handler's Rust type.
         second: &'static str,
     },
+    /// Two upcasters are registered for one stored `(type, version)`.
+    #[error(
+        "two upcasters take `{event_type}` version {event_version}: `{first}` and `{second}`; keep one"
+    )]
+    DuplicateUpcaster {
+        /// The stored type name.
+        event_type: &'static str,
+        /// The stored version.
+        event_version: u32,
+        /// One upcaster's function path.
+        first: &'static str,
+        /// The other's.
+        second: &'static str,
+    },
+    /// An aggregate's event type is at version `current`, and older versions
+    /// of it have upcasters, but none takes `missing_from`: a stored event
+    /// of that version could not be read.
+    #[error(
+        "`{event_type}` is at version {current} but no upcaster takes version {missing_from}: add `#[upcaster(from = \"{event_type}\", version = {missing_from})]`"
+    )]
+    UpcasterGap {
+        /// The type name.
+        event_type: &'static str,
+        /// The version with no step.
+        missing_from: u32,
+        /// The version the event type declares.
+        current: u32,
+    },
     /// Event handlers were registered, but the app was built outside a
     /// tokio runtime, where they cannot run.
     #[error(

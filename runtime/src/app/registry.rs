@@ -78,6 +78,12 @@ impl Registry {
                 });
             }
         }
+        let declared: Vec<crate::aggregate::EventType> = registry
+            .aggregates
+            .values()
+            .flat_map(|agg| agg.event_types.iter().cloned())
+            .collect();
+        crate::upcast::check(&declared)?;
         for route in inventory::iter::<CommandRoute> {
             if let Some(first) = registry.commands.insert(route.command, route) {
                 return Err(super::BuildError::DuplicateCommand {

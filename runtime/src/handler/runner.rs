@@ -16,7 +16,9 @@ use super::options::HandlerOptions;
 use super::status::{HandlerFailure, HandlerState, StatusCell};
 use super::{EventHandler, HandlerError, HandlerFuture, StartFrom, interest_names};
 use crate::app::{BoxError, WeakApp};
-use crate::store::{AnyStore, EventFilter, RecordedEvent, StreamId, StreamLock};
+use crate::store::{
+    AnyStore, EventFilter, FilteredPage, RecordedEvent, StoreError, StreamId, StreamLock,
+};
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,9 +127,51 @@ impl HandlerSpec {
 /// How often a running handler makes sure its turn is still its own.
 const TURN_CHECK: Duration = Duration::from_secs(1);
 
+/// The first pause before reading again after a read held back by the
+/// store's read horizon; it doubles while the horizon holds, up to
+/// [`HELD_BACK_MAX`] (and a quarter of the store's poll interval).
+const HELD_BACK_FIRST: Duration = Duration::from_millis(2);
+
+/// The longest pause between reads held back by the read horizon.
+const HELD_BACK_MAX: Duration = Duration::from_millis(250);
+
 /// The stream whose lock is a handler's turn to run.
 pub(crate) fn turn_stream(name: &str) -> StreamId {
     StreamId::new(format!("$handler-{name}"))
+}
+
+/// A read of the page from `from`, running in a task of its own while the
+/// runner handles the page before it; dropping it abandons the read.
+struct ReadAhead {
+    from: u64,
+    task: tokio::task::JoinHandle<Result<FilteredPage, StoreError>>,
+}
+
+impl ReadAhead {
+    fn start(store: &AnyStore, from: u64, batch: usize, filter: &EventFilter) -> Self {
+        let (store, filter) = (store.clone(), filter.clone());
+        let task = tokio::spawn(
+            async move { store.read_all_filtered(from, batch, &filter).await }.in_current_span(),
+        );
+        Self { from, task }
+    }
+
+    /// The read's result; `None` if its task was cancelled (the runtime is
+    /// shutting down): read again.
+    async fn result(mut self) -> Option<Result<FilteredPage, StoreError>> {
+        match (&mut self.task).await {
+            Ok(read) => Some(read),
+            // The read panicked: as if it had been called here.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => None,
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// How a page, or a part of one, ended.
@@ -350,6 +394,9 @@ impl Runner {
         let mut checked = Instant::now();
         // Set when the store said the turn was lost while we waited.
         let mut lost = false;
+        let mut held_back = HELD_BACK_FIRST;
+        let mut ahead: Option<ReadAhead> = None;
+        let max_held_back = (watch.poll_interval() / 4).clamp(HELD_BACK_FIRST, HELD_BACK_MAX);
         loop {
             // A store that knows at once (a lost session) says so for free.
             let told = futures::FutureExt::now_or_never(turn.lost()).is_some();
@@ -365,6 +412,7 @@ impl Runner {
                 return Some(HandlerState::ShutDown);
             }
             if let Some(done) = pending.take().or_else(|| self.rebuilds.try_recv().ok()) {
+                ahead = None;
                 let reset = self.reset().await;
                 if reset.is_ok() {
                     (position, saved, unsaved) = (0, 0, 0);
@@ -377,11 +425,19 @@ impl Runner {
                 let _ = done.send(reset);
                 continue;
             }
-            watch.mark();
-            let read = self
-                .store
-                .read_all_filtered(position + 1, self.spec.options.batch, &self.spec.filter)
-                .await;
+            let read_ahead = match ahead.take() {
+                Some(next) if next.from == position + 1 => next.result().await,
+                _ => None,
+            };
+            let read = match read_ahead {
+                Some(read) => read,
+                None => {
+                    watch.mark();
+                    self.store
+                        .read_all_filtered(position + 1, self.spec.options.batch, &self.spec.filter)
+                        .await
+                }
+            };
             let page = match read {
                 Ok(page) => page,
                 Err(bad) if bad.corrupt_position().is_some() => {
@@ -410,21 +466,9 @@ impl Runner {
             };
             failures = 0;
             let scanned_to = page.next_position.saturating_sub(1).max(position);
-            if page.events.is_empty() && scanned_to > position {
-                // A window of events it does not want: read on (the store
-                // wakes nobody for what is already there).
-                position = scanned_to;
-                self.status.update(|s| s.position = position);
-                if last_save.elapsed() >= self.spec.options.checkpoint_interval {
-                    self.save(&mut saved, position).await;
-                    last_save = Instant::now();
-                }
-                continue;
-            }
-            if page.events.is_empty() {
-                position = scanned_to;
+            if page.events.is_empty() && scanned_to == position {
+                // Nothing new, or nothing readable yet.
                 self.status.update(|s| {
-                    s.position = position;
                     s.lag = 0;
                     s.state = HandlerState::Idle;
                 });
@@ -432,6 +476,22 @@ impl Runner {
                 last_save = Instant::now();
                 unsaved = 0;
                 let mut stop = self.stop.clone();
+                if page.held_back {
+                    // A transaction older than the read is still running: what
+                    // it may write, and what was appended after it, becomes
+                    // readable when it ends, with no append to wake us then.
+                    let pause = held_back;
+                    held_back = (held_back * 2).min(max_held_back);
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = watch.changed() => {}
+                        _ = stop.wait_for(|s| *s) => {}
+                        request = self.rebuilds.recv() => pending = request,
+                        () = turn.lost() => lost = true,
+                    }
+                    continue;
+                }
+                held_back = HELD_BACK_FIRST;
                 tokio::select! {
                     _ = watch.changed() => {}
                     _ = stop.wait_for(|s| *s) => {}
@@ -440,11 +500,33 @@ impl Runner {
                 }
                 continue;
             }
+            held_back = HELD_BACK_FIRST;
+            if page.events.is_empty() {
+                // A stretch of the log with nothing the handler wants: on
+                // to the next one at once.
+                position = scanned_to;
+                self.status.update(|s| s.position = position);
+                let opts = &self.spec.options;
+                if last_save.elapsed() >= opts.checkpoint_interval {
+                    self.save(&mut saved, position).await;
+                    last_save = Instant::now();
+                    unsaved = 0;
+                }
+                continue;
+            }
             self.status.update(|s| {
                 s.state = HandlerState::Running;
                 s.lag = scanned_to.saturating_sub(position);
             });
             let count = page.events.len() as u64;
+            // The next page is read (and decoded) while this one is handled.
+            watch.mark();
+            ahead = Some(ReadAhead::start(
+                &self.store,
+                scanned_to + 1,
+                self.spec.options.batch,
+                &self.spec.filter,
+            ));
             match self.handle_page(page.events, scanned_to).await {
                 Ended::Done => {
                     position = scanned_to;
@@ -566,32 +648,51 @@ impl Runner {
         first.unwrap_or(Ended::Done)
     }
 
-    /// Handles `events` in order. With `track`, the status position follows
-    /// each event (only valid when this lane holds the whole page).
+    /// Handles `events` in order, then counts them in the status at once
+    /// (one update, one wake-up of position waiters, per lane rather than per
+    /// event). With `track` (only valid when this lane holds the whole page),
+    /// a lane that ends early also moves the status position to the last
+    /// event it handled; a page handled to its end moves it in `follow`.
     async fn handle_lane(
         &self,
         handler: &dyn DynHandler,
         events: &[RecordedEvent],
         track: bool,
     ) -> Ended {
+        let mut handled = 0;
+        let mut ended = Ended::Done;
+        let mut last = None;
         for event in events {
             if self.stopping() {
-                return Ended::ShutDown(event.global_position);
+                ended = Ended::ShutDown(event.global_position);
+                break;
             }
-            match self.handle_one(handler, event).await {
-                Ended::Done => {
-                    if track {
-                        self.status.update(|s| s.position = event.global_position);
-                    }
+            match self.handle_one(handler, event, &mut handled).await {
+                Ended::Done => last = Some(event.global_position),
+                other => {
+                    ended = other;
+                    break;
                 }
-                other => return other,
             }
         }
-        Ended::Done
+        let early = !matches!(ended, Ended::Done);
+        self.status.update(|s| {
+            s.handled += handled;
+            if let (true, true, Some(last)) = (track, early, last) {
+                s.position = last;
+            }
+        });
+        ended
     }
 
-    /// One event, tried as the error policy says.
-    async fn handle_one(&self, handler: &dyn DynHandler, event: &RecordedEvent) -> Ended {
+    /// One event, tried as the error policy says; counted in `handled` if
+    /// the handler succeeded (not if skipped).
+    async fn handle_one(
+        &self,
+        handler: &dyn DynHandler,
+        event: &RecordedEvent,
+        handled: &mut u64,
+    ) -> Ended {
         let policy = self.spec.options.policy;
         let at = event.global_position;
         let mut attempt = 1;
@@ -610,12 +711,14 @@ impl Runner {
             let result = handler.handle(event).instrument(span).await;
             let error = match result {
                 Ok(()) => {
-                    self.status.update(|s| {
-                        s.handled += 1;
-                        if matches!(s.state, HandlerState::Retrying { .. }) {
-                            s.state = HandlerState::Running;
-                        }
-                    });
+                    *handled += 1;
+                    if attempt > 1 {
+                        self.status.update(|s| {
+                            if matches!(s.state, HandlerState::Retrying { .. }) {
+                                s.state = HandlerState::Running;
+                            }
+                        });
+                    }
                     return Ended::Done;
                 }
                 Err(error) => error,

@@ -22,16 +22,28 @@
 //! index caught a race or a recorded event id) is split in halves until the
 //! culprit is alone. Callers hear back only after the commit.
 //!
+//! With inline projections (`crate::projection::inline`), an append's
+//! statement runs in a transaction that also reads back the events it wrote
+//! and runs the projections on them; several appends written together share
+//! the transaction, each behind a savepoint, so a failing projection (or a
+//! unique index, which then sends the append on alone) rolls back only its
+//! own append. Appends hold the writer's inline gate shared from the moment
+//! they look at the projections until their commit; adding or rebuilding a
+//! projection holds it exclusively and locks the `events` table against
+//! every other process's appends while it projects the stored events.
+//!
 //! The writer's connections run with `plan_cache_mode = force_generic_plan`:
 //! each statement is planned once per connection, never again for the
 //! lengths of a coalesced statement's arrays (see [`connect_options`]).
 
 use super::Shared;
 use super::error::{ConnectError, ErrorClass, cause, classify_error, map_err};
-use crate::{AppendResult, ExpectedVersion, NewEvent, StoreError, StreamId};
+use crate::projection::inline::{self, Inline, InlineSet, LogPages};
+use crate::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamId};
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{Connection as _, Row as _};
+use sqlx::{Connection as _, Executor as _, Row as _};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -202,6 +214,11 @@ pub(crate) struct Writer {
     connect_timeout: Duration,
     /// Set by `PostgresStore::close`.
     closed: AtomicBool,
+    /// The projections each append runs in its transaction.
+    inline: InlineSet<sqlx::Postgres>,
+    /// Held shared by an append from reading `inline` until its commit, and
+    /// exclusively while a projection catches up.
+    inline_gate: tokio::sync::RwLock<()>,
 }
 
 struct State {
@@ -250,6 +267,8 @@ impl Writer {
             store,
             connect_timeout,
             closed: AtomicBool::new(false),
+            inline: InlineSet::default(),
+            inline_gate: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -447,6 +466,10 @@ async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
         match execute(shared, &requests).await {
             Ok(outcomes) => {
                 for (p, outcome) in batch.into_iter().zip(outcomes) {
+                    if let Outcome::Alone = outcome {
+                        work.push(vec![p]);
+                        continue;
+                    }
                     let result = finish(shared, &p.request, outcome);
                     let _ = p.reply.send(result);
                 }
@@ -526,6 +549,12 @@ enum Outcome {
     Refused(Option<u64>),
     /// It yielded to the holder of the stream's lock.
     Locked,
+    /// It was rolled back alone: an inline projection failed, or it could
+    /// not be read back.
+    Failed(StoreError),
+    /// A unique index refused it in a transaction shared with other appends
+    /// (inline projections): it is written again on its own.
+    Alone,
 }
 
 fn finish(
@@ -546,6 +575,11 @@ fn finish(
         Outcome::Locked => Err(StoreError::StreamLocked {
             stream: request.stream.clone(),
         }),
+        Outcome::Failed(e) => Err(e),
+        // Only a shared transaction sends an append on alone.
+        Outcome::Alone => Err(StoreError::Backend(
+            "the PostgreSQL writer lost an append it meant to write again alone".into(),
+        )),
     }
 }
 
@@ -555,8 +589,13 @@ fn finish(
 /// If the caller gives up half-way, the connection is dropped (closed), not
 /// reused: its state is unknown.
 async fn execute(shared: &Shared, requests: &[&Request]) -> Result<Vec<Outcome>, Failure> {
+    // Held until the commit: a projection being added waits for this append.
+    let _gate = shared.writer.inline_gate.read().await;
+    let projections = shared.writer.inline.current();
     let mut conn = shared.writer.connection().await?;
-    let result = if let [one] = requests
+    let result = if !projections.is_empty() {
+        execute_projected(&mut conn, requests, &projections).await
+    } else if let [one] = requests
         && let [event] = one.events.as_slice()
     {
         if one.seen {
@@ -571,6 +610,240 @@ async fn execute(shared: &Shared, requests: &[&Request]) -> Result<Vec<Outcome>,
     };
     shared.writer.release(conn, &result);
     result.map_err(Failure::Statement)
+}
+
+/// The statement for one append.
+async fn execute_request(
+    conn: &mut PgConnection,
+    request: &Request,
+) -> Result<Outcome, sqlx::Error> {
+    match request.events.as_slice() {
+        [event] if request.seen => execute_after_seen(conn, request, event).await,
+        [event] => execute_one(conn, request, event).await,
+        _ => Ok(execute_many(conn, &[request])
+            .await?
+            .pop()
+            .unwrap_or(Outcome::Refused(None))),
+    }
+}
+
+/// Writes `requests` in one transaction with the inline projections: each
+/// append behind a savepoint when there are several, so that one that fails
+/// is rolled back alone.
+async fn execute_projected(
+    conn: &mut PgConnection,
+    requests: &[&Request],
+    projections: &[Arc<dyn Inline<sqlx::Postgres>>],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    conn.execute("BEGIN").await?;
+    match project_in_transaction(conn, requests, projections).await {
+        Ok(outcomes) => {
+            let wrote = outcomes.iter().any(|o| matches!(o, Outcome::Done(_)));
+            conn.execute(if wrote { "COMMIT" } else { "ROLLBACK" })
+                .await?;
+            Ok(outcomes)
+        }
+        Err(e) => {
+            // The connection is closed instead of reused if this fails too.
+            let _ = conn.execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+async fn project_in_transaction(
+    conn: &mut PgConnection,
+    requests: &[&Request],
+    projections: &[Arc<dyn Inline<sqlx::Postgres>>],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    let shared = requests.len() > 1;
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for request in requests {
+        if shared {
+            conn.execute("SAVEPOINT annals_append").await?;
+        }
+        let outcome = match execute_request(conn, request).await {
+            Ok(Outcome::Done(done)) => match project(conn, request, &done, projections).await {
+                Ok(()) => Outcome::Done(done),
+                Err(e) => Outcome::Failed(e),
+            },
+            Ok(other) => other,
+            Err(e) if shared && is_unique_violation(&e) => Outcome::Alone,
+            Err(e) => return Err(e),
+        };
+        let done = matches!(outcome, Outcome::Done(_));
+        if shared {
+            if !done {
+                conn.execute("ROLLBACK TO SAVEPOINT annals_append").await?;
+            }
+            conn.execute("RELEASE SAVEPOINT annals_append").await?;
+        } else if let Outcome::Failed(_) = outcome {
+            // The caller rolls the transaction back: nothing else is in it.
+            return Ok(vec![outcome]);
+        }
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// The columns of an event, as `decode_event` reads them.
+macro_rules! event_columns {
+    () => {
+        "position, stream_id, stream_version, event_id, event_type, event_version, \
+         payload::text AS payload, correlation_id, causation_id, metadata::text AS metadata, \
+         recorded_at"
+    };
+}
+
+/// The events one append wrote: `$1` first and `$2` last position, `$3` its stream.
+const READ_BACK_SQL: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE position >= $1 AND position <= $2 AND stream_id = $3 ORDER BY position"
+);
+
+/// A catch-up's page: `$2` events from position `$1` on.
+const CATCH_UP_SQL: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE position >= $1 ORDER BY position LIMIT $2"
+);
+
+/// Reads back the events `done` wrote (in this transaction) and runs the
+/// projections on them.
+async fn project(
+    conn: &mut PgConnection,
+    request: &Request,
+    done: &AppendResult,
+    projections: &[Arc<dyn Inline<sqlx::Postgres>>],
+) -> Result<(), StoreError> {
+    let rows = sqlx::query(READ_BACK_SQL)
+        .bind(done.first_position as i64)
+        .bind(done.last_position as i64)
+        .bind(request.stream.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let events = rows
+        .iter()
+        .map(super::decode_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    inline::project(projections, conn, &events).await
+}
+
+/// The log as a catch-up reads it: every stored event, since the catch-up
+/// holds the table against appends.
+struct Pages;
+
+impl LogPages<sqlx::Postgres> for Pages {
+    fn page<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        from: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(CATCH_UP_SQL)
+                .bind(i64::try_from(from).unwrap_or(i64::MAX))
+                .bind(inline::CATCH_UP_PAGE as i64)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map_err)?;
+            rows.iter().map(super::decode_event).collect()
+        })
+    }
+
+    fn error(&self, error: sqlx::Error) -> StoreError {
+        map_err(error)
+    }
+}
+
+/// Adds an inline projection once it has caught up with the stored events
+/// (or is found live). On a task of its own, so that a caller that gives up
+/// cannot leave it recorded as live but not added.
+pub(crate) async fn add_inline(
+    shared: &Arc<Shared>,
+    projection: Arc<dyn Inline<sqlx::Postgres>>,
+) -> Result<u64, StoreError> {
+    let shared = shared.clone();
+    joined(
+        tokio::spawn(async move {
+            let writer = &shared.writer;
+            let _gate = writer.inline_gate.write().await;
+            if writer.inline.get(projection.name()).is_some() {
+                return Err(inline::duplicate(projection.name()));
+            }
+            let projected = catch_up(&shared, &*projection, false).await?;
+            writer.inline.add(projection)?;
+            Ok(projected)
+        })
+        .await,
+    )
+}
+
+/// Empties an inline projection and projects every stored event again.
+pub(crate) async fn rebuild_inline(shared: &Arc<Shared>, name: &str) -> Result<u64, StoreError> {
+    let projection = shared
+        .writer
+        .inline
+        .get(name)
+        .ok_or_else(|| inline::unknown(name))?;
+    let shared = shared.clone();
+    joined(
+        tokio::spawn(async move {
+            let _gate = shared.writer.inline_gate.write().await;
+            catch_up(&shared, &*projection, true).await
+        })
+        .await,
+    )
+}
+
+/// Runs a catch-up in a transaction that holds the `events` table against
+/// appends (this process's wait at the gate, other processes' at the lock).
+async fn catch_up(
+    shared: &Shared,
+    projection: &dyn Inline<sqlx::Postgres>,
+    rebuild: bool,
+) -> Result<u64, StoreError> {
+    let mut conn = shared
+        .writer
+        .connection()
+        .await
+        .map_err(Failure::into_store_error)?;
+    let result = async {
+        conn.execute("BEGIN").await.map_err(map_err)?;
+        // Conflicts with appends (ROW EXCLUSIVE) and with another catch-up,
+        // not with reads.
+        conn.execute("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+            .await
+            .map_err(map_err)?;
+        let projected = inline::catch_up(projection, &mut conn, rebuild, &Pages).await?;
+        conn.execute("COMMIT").await.map_err(map_err)?;
+        Ok(projected)
+    }
+    .await;
+    match result {
+        Ok(projected) => {
+            shared.writer.keep(conn);
+            Ok(projected)
+        }
+        Err(e) => {
+            // Rolls back whatever is open; a broken connection is closed.
+            if conn.execute("ROLLBACK").await.is_ok() {
+                shared.writer.keep(conn);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn joined(
+    result: Result<Result<u64, StoreError>, tokio::task::JoinError>,
+) -> Result<u64, StoreError> {
+    result.unwrap_or_else(|e| {
+        Err(StoreError::Backend(
+            format!("the PostgreSQL writer task failed: {e}").into(),
+        ))
+    })
 }
 
 /// [`APPEND_MANY_SQL`] for `requests`.

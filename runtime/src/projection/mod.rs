@@ -47,6 +47,7 @@
 //! ```
 
 mod database;
+pub(crate) mod inline;
 
 pub use database::ProjectionDatabase;
 

@@ -51,6 +51,11 @@
 //! [`EventStore::watch_log`] wake at once on appends made through this
 //! process's store and poll for the others'.
 //!
+//! [`EventStore::lock_stream`] excludes every process on the file, not only
+//! this one: see its doc below. It keeps a fourth file, `events.db-locks`,
+//! which holds no data (it only carries the locks) and may be deleted while
+//! no process has the database open.
+//!
 //! # The files on disk: the database, its `-wal` and its `-shm`
 //!
 //! In WAL mode a commit is appended to the write-ahead log, `events.db-wal`
@@ -81,18 +86,20 @@
 //!   `sqlite3` shell's `.backup`), which also takes what the log holds.
 
 mod codec;
+mod locks;
 mod schema;
 mod writer;
 
 use crate::store::{
-    DEFAULT_READ_BATCH, LocalLocks, page_of, stored_position, validate_checkpoint,
-    validate_checkpoint_name, window_end,
+    DEFAULT_READ_BATCH, page_of, stored_position, validate_checkpoint, validate_checkpoint_name,
+    window_end,
 };
 use crate::{
     AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LogWatch, NewEvent,
     RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
 };
 use futures::stream::BoxStream;
+use locks::SqliteLocks;
 use schema::Schema;
 use sqlx::ConnectOptions as _;
 use sqlx::Row as _;
@@ -455,7 +462,7 @@ pub struct SqliteStore {
 
 struct Inner {
     writer: Arc<Writer>,
-    locks: Arc<LocalLocks>,
+    locks: Arc<SqliteLocks>,
     readers: SqlitePool,
     schema: Arc<Schema>,
     filename: PathBuf,
@@ -660,13 +667,14 @@ impl SqliteStore {
             return Ok(FilteredPage {
                 events: Vec::new(),
                 next_position: from,
+                held_back: false,
             });
         }
         let list = |items: Option<Vec<&str>>| {
             // A list of strings always serialises.
             items.map(|items| serde_json::to_string(&items).expect("strings serialise to JSON"))
         };
-        let end = window_end(from);
+        let end = window_end(from, max_count);
         let rows = sqlx::query(self.inner.schema.read_filtered.q())
             .bind(clamp(from))
             .bind(clamp(end))
@@ -746,9 +754,10 @@ impl SqliteStore {
 
 /// The stream locks of one file's store (its path and table prefix): shared
 /// by every `SqliteStore` this process opens on it, so that separate `App`s
-/// with stores of their own still take turns on a hot stream.
-fn shared_locks(filename: &Path, prefix: &str) -> Arc<LocalLocks> {
-    type Registry = std::collections::HashMap<(PathBuf, String), std::sync::Weak<LocalLocks>>;
+/// with stores of their own take turns on a hot stream without a system call,
+/// and excluding other processes through the file's sidecar lock file.
+fn shared_locks(filename: &Path, prefix: &str) -> Arc<SqliteLocks> {
+    type Registry = std::collections::HashMap<(PathBuf, String), std::sync::Weak<SqliteLocks>>;
     static REGISTRY: std::sync::Mutex<Option<Registry>> = std::sync::Mutex::new(None);
     // The file exists once opened; a path that cannot be resolved is used as given.
     let path = std::fs::canonicalize(filename).unwrap_or_else(|_| filename.to_owned());
@@ -757,12 +766,14 @@ fn shared_locks(filename: &Path, prefix: &str) -> Arc<LocalLocks> {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let registry = registry.get_or_insert_with(Default::default);
     registry.retain(|_, locks| locks.strong_count() > 0);
-    let key = (path, prefix.to_owned());
-    if let Some(locks) = registry.get(&key).and_then(std::sync::Weak::upgrade) {
+    if let Some(locks) = registry
+        .get(&(path.clone(), prefix.to_owned()))
+        .and_then(std::sync::Weak::upgrade)
+    {
         return locks;
     }
-    let locks = Arc::new(LocalLocks::default());
-    registry.insert(key, Arc::downgrade(&locks));
+    let locks = Arc::new(SqliteLocks::new(&path, prefix));
+    registry.insert((path, prefix.to_owned()), Arc::downgrade(&locks));
     locks
 }
 
@@ -926,8 +937,10 @@ impl EventStore for SqliteStore {
         Box::pin(self.append_now(stream, expected, events))
     }
 
-    /// Yields to another holder of the stream's lock in this process (through
-    /// any `SqliteStore` of this file); otherwise `append` with the exact version.
+    /// Yields to another holder of the stream's lock, in this process
+    /// (through any `SqliteStore` of this file) or in another (see
+    /// [`lock_stream`](EventStore::lock_stream)); otherwise `append` with the
+    /// exact version.
     fn append_after_seen<'a>(
         &'a self,
         stream: &'a StreamId,
@@ -1044,15 +1057,36 @@ impl EventStore for SqliteStore {
         Box::pin(self.checkpoints_now())
     }
 
-    /// Excludes other lockers of the stream in this process (through any
-    /// `SqliteStore` of this file); other processes are not excluded.
+    /// Excludes every other locker of the stream: in this process (through
+    /// any `SqliteStore` of this file), and, on Linux, in other processes.
+    ///
+    /// A locker first waits for the stream among this process's lockers, in
+    /// turn and without a system call; then it takes an open-file-description
+    /// lock (`F_OFD_SETLK`) on one byte of `<database>-locks` next to the
+    /// database file, trying again after a short, jittered pause (at most
+    /// 16 ms) while another process holds it, without blocking a tokio
+    /// worker. Dropping the lock closes that file description, which releases
+    /// the byte; the kernel releases it too when the holding process dies, so
+    /// a killed holder (say, of an event handler's turn) is replaced within
+    /// milliseconds. An append without the lock looks (`F_OFD_GETLK`, one
+    /// system call) whether any process holds the stream's byte, and yields
+    /// if so.
+    ///
+    /// Streams hash (with the table prefix) to 65,536 bytes, so two streams
+    /// may share one: then they only wait for each other. The lock decides
+    /// whose turn it is, never what is recorded (the expected version does),
+    /// so a collision costs waiting, never correctness.
+    ///
+    /// Fails with [`StoreError::Unavailable`] when the lock file cannot be
+    /// opened or locked (a read-only directory). On systems other than Linux
+    /// the lock excludes lockers in this process only.
     fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {
         Box::pin(async move {
             stream.validate()?;
             if self.inner.closed.load(Ordering::Acquire) {
                 return Err(closed(&self.inner.filename));
             }
-            Ok(self.inner.locks.lock(stream).await)
+            self.inner.locks.lock(stream).await
         })
     }
 
@@ -1060,5 +1094,104 @@ impl EventStore for SqliteStore {
     /// closes the connections.
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(SqliteStore::close(self))
+    }
+}
+
+impl SqliteStore {
+    /// Runs `projection` inside the transaction of every append from now
+    /// on, so its read model (tables in this database) commits with the
+    /// events or not at all: an append whose projection fails is rolled back
+    /// and fails with [`StoreError::Projection`], and appends written together
+    /// with it are unaffected.
+    ///
+    /// The first time a projection of this name is added to the database,
+    /// it projects the events already stored first, in one transaction
+    /// during which appends wait; it then records itself as live in
+    /// `annals_projection_checkpoints` (as `inline:<name>`), so adding it
+    /// again (the next start) projects nothing. Returns how many stored
+    /// events it projected. Every process that appends to this database must
+    /// add the same inline projections: an append made without one is not
+    /// projected into it.
+    ///
+    /// Inline projections suit small read models that a command's caller
+    /// must see at once (a uniqueness table, a balance); the append waits for
+    /// them. Larger ones belong in a transactional
+    /// [`Projection`](crate::projection::Projection) run by the App, after
+    /// the commit.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use annals::handler::HandlerFuture;
+    /// use annals::projection::Projection;
+    /// use annals::sqlite::SqliteStore;
+    /// use annals::{EventStore, ExpectedVersion, NewEvent, Payload, RecordedEvent, StreamId};
+    ///
+    /// struct Counts;
+    ///
+    /// impl Projection<sqlx::Sqlite> for Counts {
+    ///     const NAME: &'static str = "counts";
+    ///     const INTEREST: &'static [&'static [annals::aggregate::EventType]] =
+    ///         &[&[annals::aggregate::EventType { name: "Tipped", version: 1 }]];
+    ///
+    ///     fn project<'a>(&'a self, tx: &'a mut sqlx::SqliteConnection, event: &'a RecordedEvent) -> HandlerFuture<'a> {
+    ///         Box::pin(async move {
+    ///             sqlx::query("INSERT INTO counts (stream, n) VALUES (?1, 1) \
+    ///                          ON CONFLICT (stream) DO UPDATE SET n = n + 1")
+    ///                 .bind(event.stream_id.as_str())
+    ///                 .execute(&mut *tx)
+    ///                 .await
+    ///                 .map_err(|e| annals::HandlerError::Failed(e.into()))?;
+    ///             Ok(())
+    ///         })
+    ///     }
+    /// }
+    ///
+    /// let dir = std::env::temp_dir().join(format!("annals-doc-{}", uuid::Uuid::now_v7()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let store = SqliteStore::open(dir.join("events.db")).await?;
+    /// let readers = sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.join("events.db").display())).await?;
+    /// sqlx::query("CREATE TABLE counts (stream TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    ///     .execute(&readers)
+    ///     .await?;
+    /// store.add_inline_projection(Counts).await?;
+    ///
+    /// let tip = NewEvent::new("Tipped", 1, Payload::from_json("{}")?);
+    /// store.append(&StreamId::new("Jar-1"), ExpectedVersion::Any, vec![tip]).await?;
+    /// // Committed with the event: no waiting for a handler.
+    /// let n: i64 = sqlx::query_scalar("SELECT n FROM counts WHERE stream = 'Jar-1'")
+    ///     .fetch_one(&readers)
+    ///     .await?;
+    /// assert_eq!(n, 1);
+    /// # readers.close().await;
+    /// # store.close().await?;
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn add_inline_projection<P>(&self, projection: P) -> Result<u64, StoreError>
+    where
+        P: crate::projection::Projection<sqlx::Sqlite>,
+    {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(closed(&self.inner.filename));
+        }
+        self.inner
+            .writer
+            .add_inline(crate::projection::inline::wrap(projection))
+            .await
+    }
+
+    /// Empties the inline projection `name` (its
+    /// [`reset`](crate::projection::Projection::reset)) and projects every
+    /// stored event into it again, in one transaction during which appends
+    /// wait. Returns how many events it projected. Fails with
+    /// [`StoreError::Config`] if no inline projection of that name was added
+    /// to this store.
+    pub async fn rebuild_inline_projection(&self, name: &str) -> Result<u64, StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(closed(&self.inner.filename));
+        }
+        self.inner.writer.rebuild_inline(name).await
     }
 }

@@ -8,11 +8,19 @@
 //! together: one statement per round of distinct streams, where each append's
 //! own guard decides its fate, so one conflicting append never fails its
 //! neighbours. Callers hear back only after the statement has committed.
+//!
+//! With inline projections (`crate::projection::inline`) each round is one
+//! transaction instead: every append in it is written behind a savepoint,
+//! read back and projected, and rolled back to its savepoint alone if a
+//! projection fails. A catch-up holds the connection, so no append runs
+//! while a projection is being added or rebuilt.
 
 use super::codec::{self, AppendFailure};
 use super::schema::{MAX_EVENTS_PER_STATEMENT, Schema};
-use crate::{AppendResult, ExpectedVersion, NewEvent, StoreError, StreamId};
+use crate::projection::inline::{self, Inline, InlineSet, LogPages};
+use crate::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamId};
 use chrono::Utc;
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection};
 use sqlx::{Arguments as _, Connection as _, Executor as _, Row as _};
@@ -39,6 +47,8 @@ pub(crate) struct Writer {
     /// The highest global position this process has committed.
     pub(crate) head: watch::Sender<u64>,
     next_id: AtomicU64,
+    /// The projections each append runs in its transaction.
+    inline: InlineSet<sqlx::Sqlite>,
 }
 
 struct Pending {
@@ -77,6 +87,7 @@ impl Writer {
             path,
             head: watch::channel(head).0,
             next_id: AtomicU64::new(0),
+            inline: InlineSet::default(),
         }
     }
 
@@ -150,11 +161,13 @@ impl Writer {
         if let [own] = batch.as_slice()
             && own.id == id
             && own.events.len() <= MAX_EVENTS_PER_STATEMENT
+            && self.inline.current().is_empty()
         {
             // Only our own append, one autocommitted statement: write it on
             // this task, no hand-off. If the caller is cancelled meanwhile, only
-            // its own answer is lost. (A large append opens a transaction,
-            // which a cancellation must not leave open: it goes to a task.)
+            // its own answer is lost. (A large append, or any append with
+            // inline projections, opens a transaction, which a cancellation
+            // must not leave open: it goes to a task.)
             let mut conn = conn;
             self.write(&mut conn, batch).await;
             if !self.queue.lock().is_empty() {
@@ -198,7 +211,10 @@ impl Writer {
             // The rare paths (large appends, refusals, duplicates) are boxed:
             // inline, their state made every append's boxed future 1,176
             // bytes, past the allocator's cached sizes (872 without them).
-            let outcomes = if round[0].events.len() > MAX_EVENTS_PER_STATEMENT {
+            let projections = self.inline.current();
+            let outcomes = if !projections.is_empty() {
+                Box::pin(self.write_projected(conn, &round, &projections)).await
+            } else if round[0].events.len() > MAX_EVENTS_PER_STATEMENT {
                 vec![Box::pin(self.write_large(conn, &round[0])).await]
             } else {
                 self.write_round(conn, &round).await
@@ -346,6 +362,141 @@ impl Writer {
         Outcome::Done(result.expect("a non-empty append has at least one chunk"))
     }
 
+    /// Writes `round` in one transaction with its inline projections: each
+    /// append behind a savepoint, rolled back alone if its projection fails.
+    async fn write_projected(
+        &self,
+        conn: &mut SqliteConnection,
+        round: &[Pending],
+        projections: &[Arc<dyn Inline<sqlx::Sqlite>>],
+    ) -> Vec<Outcome> {
+        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+            return fail_round(e, round.len());
+        }
+        let mut outcomes = Vec::with_capacity(round.len());
+        for p in round {
+            match self.write_projected_one(conn, p, projections).await {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(e) => {
+                    let _ = conn.execute("ROLLBACK").await;
+                    return fail_round(e, round.len());
+                }
+            }
+        }
+        if let Err(e) = conn.execute("COMMIT").await {
+            let _ = conn.execute("ROLLBACK").await;
+            return fail_round(e, round.len());
+        }
+        outcomes
+    }
+
+    /// One append of a projected round, behind its savepoint. `Err` when
+    /// the transaction itself failed (every append of the round fails).
+    async fn write_projected_one(
+        &self,
+        conn: &mut SqliteConnection,
+        p: &Pending,
+        projections: &[Arc<dyn Inline<sqlx::Sqlite>>],
+    ) -> Result<Outcome, sqlx::Error> {
+        conn.execute("SAVEPOINT annals_append").await?;
+        let outcome = match self.write_large_in_tx(conn, p).await {
+            Outcome::Done(done) => match self.project(conn, &done, projections).await {
+                Ok(()) => Outcome::Done(done),
+                Err(e) => Outcome::Failed(e),
+            },
+            other => other,
+        };
+        if !matches!(outcome, Outcome::Done(_)) {
+            conn.execute("ROLLBACK TO annals_append").await?;
+        }
+        conn.execute("RELEASE annals_append").await?;
+        Ok(outcome)
+    }
+
+    /// Reads back the events `done` wrote and runs the projections on them.
+    async fn project(
+        &self,
+        conn: &mut SqliteConnection,
+        done: &AppendResult,
+        projections: &[Arc<dyn Inline<sqlx::Sqlite>>],
+    ) -> Result<(), StoreError> {
+        let count = done.last_position + 1 - done.first_position;
+        let rows = sqlx::query(self.schema.read_all.q())
+            .bind(done.first_position as i64)
+            .bind(count as i64)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(codec::backend)?;
+        let events = rows
+            .iter()
+            .map(codec::event)
+            .collect::<Result<Vec<_>, _>>()?;
+        inline::project(projections, conn, &events).await
+    }
+
+    /// Adds an inline projection once it has caught up with the stored
+    /// events (or is found live), with appends held meanwhile.
+    pub(crate) async fn add_inline(
+        self: &Arc<Self>,
+        projection: Arc<dyn Inline<sqlx::Sqlite>>,
+    ) -> Result<u64, StoreError> {
+        let this = self.clone();
+        // On a task of its own: a caller that gives up must not leave the
+        // transaction open.
+        flatten_task(
+            tokio::spawn(async move {
+                let mut conn = this.conn().await?;
+                if this.inline.get(projection.name()).is_some() {
+                    return Err(inline::duplicate(projection.name()));
+                }
+                let projected = this.catch_up(&mut conn, &*projection, false).await?;
+                this.inline.add(projection)?;
+                Ok(projected)
+            })
+            .await,
+        )
+    }
+
+    /// Empties an inline projection and projects every stored event again,
+    /// with appends held meanwhile.
+    pub(crate) async fn rebuild_inline(self: &Arc<Self>, name: &str) -> Result<u64, StoreError> {
+        let projection = self.inline.get(name).ok_or_else(|| inline::unknown(name))?;
+        let this = self.clone();
+        flatten_task(
+            tokio::spawn(async move {
+                let mut conn = this.conn().await?;
+                this.catch_up(&mut conn, &*projection, true).await
+            })
+            .await,
+        )
+    }
+
+    /// Runs a catch-up in a transaction that holds the database's write lock.
+    async fn catch_up(
+        &self,
+        conn: &mut SqliteConnection,
+        projection: &dyn Inline<sqlx::Sqlite>,
+        rebuild: bool,
+    ) -> Result<u64, StoreError> {
+        conn.execute("BEGIN IMMEDIATE")
+            .await
+            .map_err(codec::backend)?;
+        let pages = Pages(&self.schema);
+        match inline::catch_up(projection, conn, rebuild, &pages).await {
+            Ok(projected) => match conn.execute("COMMIT").await {
+                Ok(_) => Ok(projected),
+                Err(e) => {
+                    let _ = conn.execute("ROLLBACK").await;
+                    Err(codec::backend(e))
+                }
+            },
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                Err(e)
+            }
+        }
+    }
+
     /// The typed error for an append the unique event-id index refused.
     async fn duplicate(
         &self,
@@ -385,6 +536,59 @@ impl Writer {
             .into(),
         )
     }
+}
+
+/// The log as a catch-up reads it, on the writer's connection.
+struct Pages<'s>(&'s Schema);
+
+impl LogPages<sqlx::Sqlite> for Pages<'_> {
+    fn page<'a>(
+        &'a self,
+        conn: &'a mut SqliteConnection,
+        from: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(self.0.read_all.q())
+                .bind(i64::try_from(from).unwrap_or(i64::MAX))
+                .bind(inline::CATCH_UP_PAGE as i64)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(codec::backend)?;
+            rows.iter().map(codec::event).collect()
+        })
+    }
+
+    fn error(&self, error: sqlx::Error) -> StoreError {
+        codec::backend(error)
+    }
+}
+
+/// Every append of a round whose transaction failed fails with it.
+fn fail_round(error: sqlx::Error, appends: usize) -> Vec<Outcome> {
+    let shared = (appends > 1).then(|| error.to_string());
+    let mut outcomes = vec![Outcome::Failed(codec::backend(error))];
+    outcomes.extend((1..appends).map(|_| {
+        Outcome::Failed(StoreError::Backend(
+            format!(
+                "the transaction writing this append and {} others failed: {}",
+                appends - 1,
+                shared.as_deref().unwrap_or_default()
+            )
+            .into(),
+        ))
+    }));
+    outcomes
+}
+
+/// The result of a writer task.
+fn flatten_task(
+    joined: Result<Result<u64, StoreError>, tokio::task::JoinError>,
+) -> Result<u64, StoreError> {
+    joined.unwrap_or_else(|e| {
+        Err(StoreError::Backend(
+            format!("the SQLite writer task failed: {e}").into(),
+        ))
+    })
 }
 
 /// Takes the next round off the queue: appends to distinct streams, up to the

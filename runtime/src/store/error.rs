@@ -75,6 +75,34 @@ pub enum StoreError {
         /// What was wrong.
         reason: String,
     },
+    /// An inline projection failed on an event of this append (see
+    /// [`SqliteStore::add_inline_projection`](crate::sqlite::SqliteStore::add_inline_projection)):
+    /// the append was rolled back, nothing of it was written. Appends
+    /// written together with it are unaffected.
+    #[error(
+        "inline projection `{projection}` failed on a `{event_type}` event of stream `{stream}`; the append was not written"
+    )]
+    Projection {
+        /// The projection's name.
+        projection: &'static str,
+        /// The stream appended to.
+        stream: StreamId,
+        /// The type of the event it failed on.
+        event_type: String,
+        /// Why it failed.
+        #[source]
+        source: Box<crate::handler::HandlerError>,
+    },
+    /// An inline projection could not empty its read model for a rebuild;
+    /// nothing was changed.
+    #[error("inline projection `{projection}` could not be reset")]
+    ProjectionReset {
+        /// The projection's name.
+        projection: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The checkpoint name or position cannot be kept (empty, a NUL
     /// character, too long, a position above `i64::MAX`); nothing was read
     /// or written.

@@ -153,16 +153,26 @@ pub struct FilteredPage {
     /// Where the next read continues: every matching event below it has been
     /// returned, by this page or an earlier one.
     pub next_position: u64,
+    /// Whether the read stopped short of positions that a transaction still
+    /// running may yet fill (PostgreSQL's read horizon, see the `postgres`
+    /// module): events at `next_position` may become
+    /// readable within moments *without* another append, so a follower that
+    /// got nothing should look again soon rather than wait for a wake-up.
+    /// Always `false` on stores without a read horizon (SQLite, memory).
+    pub held_back: bool,
 }
 
-/// How many positions one filtered read scans at most, whatever it finds:
+/// How many positions one filtered read scans at least, whatever it finds:
 /// a read for a rare event type costs a bounded amount and still moves
 /// `next_position` on through the events it does not want.
 pub(crate) const SCAN_WINDOW: u64 = 4096;
 
-/// The last position a filtered read from `from` scans.
-pub(crate) fn window_end(from: u64) -> u64 {
-    from.saturating_add(SCAN_WINDOW - 1)
+/// The last position a filtered read of up to `max_count` events from
+/// `from` scans: [`SCAN_WINDOW`] positions, or `max_count` if more, so a
+/// reader asking for large pages can get full ones.
+pub(crate) fn window_end(from: u64, max_count: usize) -> u64 {
+    let window = SCAN_WINDOW.max(u64::try_from(max_count).unwrap_or(u64::MAX));
+    from.saturating_add(window - 1)
 }
 
 /// Assembles a filtered page from `rows`: the matching rows with positions
@@ -196,6 +206,7 @@ pub(crate) fn page_of<R>(
                 return Ok(FilteredPage {
                     events,
                     next_position: at,
+                    held_back: false,
                 });
             }
         }
@@ -207,6 +218,7 @@ pub(crate) fn page_of<R>(
     Ok(FilteredPage {
         events,
         next_position: covered.saturating_add(1).max(from),
+        held_back: false,
     })
 }
 
@@ -223,6 +235,7 @@ pub(crate) fn filter_page(
         return FilteredPage {
             events: Vec::new(),
             next_position: from,
+            held_back: false,
         };
     };
     let mut events: Vec<RecordedEvent> = read.into_iter().filter(|e| filter.matches(e)).collect();
@@ -235,5 +248,6 @@ pub(crate) fn filter_page(
     FilteredPage {
         events,
         next_position,
+        held_back: false,
     }
 }

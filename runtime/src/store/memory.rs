@@ -215,13 +215,14 @@ impl MemoryStore {
         let mut page = FilteredPage {
             events: Vec::new(),
             next_position: from,
+            held_back: false,
         };
         if max_count == 0 {
             return page;
         }
         let state = self.inner.state.lock();
         let start = (from - 1).min(state.events.len() as u64) as usize;
-        let end = window_end(from).min(state.events.len() as u64) as usize;
+        let end = window_end(from, max_count).min(state.events.len() as u64) as usize;
         // Everything up to `end` is scanned unless the page fills first.
         page.next_position = page.next_position.max(end as u64 + 1);
         for (k, e) in state.events.iter_from(start).take(end - start).enumerate() {

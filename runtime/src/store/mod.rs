@@ -208,8 +208,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// those again. A page may be empty with `next_position` moved on (only
     /// unwanted events were scanned): read on from there. An empty page with
     /// `next_position == from_position` means nothing more for now (wait with
-    /// [`watch_log`](Self::watch_log)). A read scans a bounded stretch of the
-    /// log, so a page can be shorter than `max_count` before the log's end.
+    /// [`watch_log`](Self::watch_log)), unless it is
+    /// [`held_back`](FilteredPage::held_back): then look again shortly. A
+    /// read scans a bounded stretch of the log (4,096 positions, or
+    /// `max_count` if more), so a page can be shorter than `max_count` before
+    /// the log's end.
     /// Position 0 reads as 1; `max_count` 0 reads nothing.
     ///
     /// The safe horizon of [`read_all`](Self::read_all) holds: `next_position`
@@ -259,6 +262,7 @@ pub trait EventStore: Send + Sync + 'static {
                 return Ok(FilteredPage {
                     events: Vec::new(),
                     next_position: from,
+                    held_back: false,
                 });
             }
             let read = self
@@ -388,9 +392,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// check stays what keeps a stream consistent. It is how writers that keep
     /// colliding on one hot stream take turns instead of starving each other
     /// ([`App`](crate::App) takes it after a conflict). How far it reaches is
-    /// the store's: the in-memory and SQLite stores exclude lockers in this
-    /// process, PostgreSQL every process on the database. This default
-    /// excludes nobody.
+    /// the store's: the in-memory store excludes lockers in this process,
+    /// SQLite every process on the file (on Linux; elsewhere this process's)
+    /// and PostgreSQL every process on the database. This default excludes
+    /// nobody.
     ///
     /// ```
     /// use annals::{EventStore, MemoryStore, StreamHint, StreamId, StoreError};

@@ -333,6 +333,17 @@ impl Payload {
         serde_json::value::RawValue::from_string(text.into()).map(Self)
     }
 
+    /// Takes `text` as one well-formed JSON value without checking it: for
+    /// text PostgreSQL printed from a `jsonb` column, which it checked when
+    /// the value was stored.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn from_jsonb_text(text: String) -> Self {
+        // SAFETY: not a memory-safety matter (RawValue holds a str either
+        // way); PostgreSQL prints a jsonb value as well-formed JSON with no
+        // surrounding whitespace, the text `RawValue::from_string` accepts.
+        Self(unsafe { serde_json::value::RawValue::from_string_unchecked(text) })
+    }
+
     /// The JSON text.
     pub fn as_str(&self) -> &str {
         self.0.get()

@@ -1,0 +1,8 @@
+use annals::prelude::*;
+
+#[upcaster(version = 1)]
+fn deposited(old: serde_json::Value) -> serde_json::Value {
+    old
+}
+
+fn main() {}
