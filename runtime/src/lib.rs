@@ -113,7 +113,7 @@ pub mod __private;
 pub use aggregate::{
     Aggregate, Command, DecodeError, Event, EventType, HandlerOutput, Handles, IntoEvents,
 };
-pub use annals_macros::{aggregate, command, event, event_handler, process_manager};
+pub use annals_macros::{aggregate, command, event, event_handler, process_manager, projection};
 pub use app::{
     AggregateRegistration, AnyDomainError, App, AppBuilder, BoxError, BuildError, CommandContext,
     CommandOutcome, CommandRoute, DispatchError, DispatchFuture, DispatchOptions, Dispatched,
@@ -132,6 +132,7 @@ pub use uuid::Uuid;
 pub mod prelude {
     pub use crate::process::{Dispatch, Route};
     pub use crate::process_manager;
+    pub use crate::projection;
     pub use crate::{
         Aggregate, App, Command, DispatchError, DispatchOptions, Event, EventMeta, EventStore,
         Handles, MemoryStore, aggregate, command, event, event_handler,

@@ -27,6 +27,9 @@ pub const CONCURRENCY: Symbol = Symbol("concurrency");
 pub const PROCESS_MANAGER: Symbol = Symbol("process_manager");
 pub const ROUTE: Symbol = Symbol("route");
 
+pub const PROJECTION: Symbol = Symbol("projection");
+pub const RESET: Symbol = Symbol("reset");
+
 impl PartialEq<Symbol> for Ident {
     fn eq(&self, word: &Symbol) -> bool {
         self == word.0
