@@ -333,7 +333,9 @@ fn connection_checks(krate: &TokenStream, connections: &[&syn::Type]) -> Option<
         let span = connection.span();
         let alias = format_ident!("__Conn{}", j, span = span);
         let ok = format_ident!("__CONNECTION_OK{}", j);
-        let checked = format_ident!("__Connection{}", j);
+        // Spanned there: rustc reports an unmet bound of `same_connection`
+        // at its type argument.
+        let checked = format_ident!("__Connection{}", j, span = span);
         let agreed = format_ident!("__Agreed{}", j);
         let same = format_ident!("__SAME_OK{}", j);
         let at = respan(krate, span);

@@ -65,3 +65,8 @@ fn event_handler() {
 fn process_manager() {
     expand("expand/process_manager.rs");
 }
+
+#[test]
+fn projection() {
+    expand("expand/projection.rs");
+}
