@@ -100,6 +100,18 @@ upserts_on!(
     sqlx::SqliteConnection
 );
 
+/// The process's CPU time, user and system.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the struct we pass; zeroed is a valid rusage.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -397,11 +409,19 @@ async fn raw_sqlite(path: &Path, db: &ReadDb, head: u64, batch: usize) -> Durati
     started.elapsed()
 }
 
+const PROJECTION: &str = "#[projection]";
+/// The raw loop as a spawned task, on the runtime's worker threads.
+const RAW_SPAWNED: &str = "raw sqlx, spawned task";
+/// The raw loop on the thread that runs `block_on` (the bench's main future).
+const RAW_CALLER: &str = "raw sqlx, caller's thread";
+
 struct Row {
     store: &'static str,
     case: &'static str,
     round: u64,
     elapsed: Duration,
+    /// Process CPU (user + system) per event, in microseconds.
+    cpu_us: f64,
     rate: f64,
 }
 
@@ -453,16 +473,26 @@ fn main() {
             drop(store);
             let db = place.read_db().await;
             for round in 1..=rounds {
-                for case in ["#[projection]", "raw sqlx"] {
+                for case in [PROJECTION, RAW_SPAWNED, RAW_CALLER] {
                     db.clear().await;
-                    let elapsed = match (case, place) {
-                        ("raw sqlx", Place::Postgres(schema)) => {
-                            raw_postgres(schema, &db, head, batch).await
+                    let raw = {
+                        let (place, db) = (place.clone(), db.clone());
+                        async move {
+                            match &place {
+                                Place::Postgres(schema) => {
+                                    raw_postgres(schema, &db, head, batch).await
+                                }
+                                Place::Sqlite(path) => raw_sqlite(path, &db, head, batch).await,
+                            }
                         }
-                        ("raw sqlx", Place::Sqlite(path)) => {
-                            raw_sqlite(path, &db, head, batch).await
-                        }
-                        _ => projection_run(place, &db, head, batch).await,
+                    };
+                    let cpu = cpu_time();
+                    let elapsed = match case {
+                        PROJECTION => projection_run(place, &db, head, batch).await,
+                        // Where the projection's runner runs: a task on the
+                        // runtime's workers.
+                        RAW_SPAWNED => tokio::spawn(raw).await.expect("raw loop task"),
+                        _ => raw.await,
                     };
                     assert_eq!(
                         db.totals().await,
@@ -475,6 +505,7 @@ fn main() {
                         case,
                         round,
                         elapsed,
+                        cpu_us: (cpu_time() - cpu).as_secs_f64() * 1e6 / n as f64,
                         rate: n as f64 / elapsed.as_secs_f64(),
                     });
                 }
@@ -491,21 +522,26 @@ fn main() {
         rows
     });
     println!();
-    println!("| store | case | round | time | events/s | ratio to raw (same round) |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| store | case | round | time | process CPU per event | events/s | vs raw, spawned task (same round) | vs raw, caller's thread (same round) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let raw_rate = |row: &Row, case: &str| {
+        rows.iter()
+            .find(|r| r.store == row.store && r.round == row.round && r.case == case)
+            .map_or(f64::NAN, |r| r.rate)
+    };
     for row in &rows {
-        let raw = rows
-            .iter()
-            .find(|r| r.store == row.store && r.round == row.round && r.case == "raw sqlx")
-            .map_or(f64::NAN, |r| r.rate);
         println!(
-            "| {} | {} | {} | {:.2} s | {} | {:.2}x |",
+            "| {} | {} | {} | {:.2} s | {:.1} us | {} | {:.2}x | {:.2}x |",
             row.store,
             row.case,
             row.round,
             row.elapsed.as_secs_f64(),
+            row.cpu_us,
             fmt_rate(row.rate),
-            row.rate / raw
+            row.rate / raw_rate(row, RAW_SPAWNED),
+            row.rate / raw_rate(row, RAW_CALLER),
         );
     }
     for place in &places {
@@ -518,11 +554,13 @@ fn main() {
             rates.iter().sum::<f64>() / rates.len() as f64
         };
         println!(
-            "{}: #[projection] {} events/s, raw {} events/s, ratio {:.2}x (mean of {rounds} rounds)",
+            "{}: #[projection] {} events/s; raw, spawned task {} ({:.2}x); raw, caller's thread {} ({:.2}x) (means of {rounds} rounds)",
             place.label(),
-            fmt_rate(of("#[projection]")),
-            fmt_rate(of("raw sqlx")),
-            of("#[projection]") / of("raw sqlx")
+            fmt_rate(of(PROJECTION)),
+            fmt_rate(of(RAW_SPAWNED)),
+            of(PROJECTION) / of(RAW_SPAWNED),
+            fmt_rate(of(RAW_CALLER)),
+            of(PROJECTION) / of(RAW_CALLER),
         );
     }
     println!("total {:.1} s", total.elapsed().as_secs_f64());
