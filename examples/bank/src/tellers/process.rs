@@ -67,7 +67,7 @@ impl WithdrawalProcess {
         };
         Ok(vec![
             Dispatch::command(WithdrawAtTeller {
-                account_id: account_id.clone(),
+                account_id: *account_id,
                 withdrawal_id: withdrawal_id.clone(),
                 amount: *amount,
                 pin_hash: pin_hash.clone(),
