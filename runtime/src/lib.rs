@@ -16,6 +16,11 @@
 //!   `#[route]`, `#[handle]` and `#[apply]` functions writes a
 //!   [`ProcessManager`](process::ProcessManager): instances routed by
 //!   events from any aggregates, dispatching commands;
+//! - [`#[projection]`](macro@projection) on an `impl` block with one method
+//!   per event type, each taking the connection of the batch's transaction
+//!   (`&mut SqliteConnection` or `&mut PgConnection`), writes a
+//!   transactional `projection::Projection<DB>`: a read model in SQL whose
+//!   writes commit with its checkpoint (features `sqlite`, `postgres`);
 //! - an [`App`] routes commands to cached aggregates and persists their events
 //!   in an [`EventStore`]: [`MemoryStore`] here, SQLite and PostgreSQL behind
 //!   the `sqlite` and `postgres` features.
