@@ -17,6 +17,11 @@
 //!   each payload parsed, and one connection to the read database running,
 //!   per page, `BEGIN`, the same upsert per event, a checkpoint upsert,
 //!   `COMMIT`.
+//! - `store read + project(), no runner`: the store's `read_all_filtered`
+//!   and the generated `Projection::project` in the same per-page
+//!   transaction, in a plain loop (spawned): the projection minus the runner;
+//!   and `store read + direct upsert`: the same loop decoding the event and
+//!   running the upsert itself, without the generated code.
 //!
 //! Both write to a `totals` table in the read database (PostgreSQL: the
 //! store's schema; SQLite: a second file, WAL, `synchronous = NORMAL`),
@@ -31,7 +36,7 @@ use annals::handler::HandlerOptions;
 use annals::postgres::PostgresStore;
 use annals::prelude::*;
 use annals::sqlite::SqliteStore;
-use annals::{AnyStore, ExpectedVersion, NewEvent, StreamId};
+use annals::{AnyStore, EventFilter, ExpectedVersion, NewEvent, StreamId};
 use annals_tests::fmt_rate;
 use annals_tests::postgres::test_url;
 use futures::StreamExt as _;
@@ -288,6 +293,91 @@ async fn projection_run(place: &Place, db: &ReadDb, head: u64, batch: usize) -> 
     elapsed
 }
 
+/// The projection without its runner: `read_all_filtered` page by page,
+/// each page through the generated `project` in one transaction with the
+/// same checkpoint upsert as the raw loop. Splits the store's read path and
+/// the generated code from the runner.
+async fn store_loop(
+    place: &Place,
+    db: &ReadDb,
+    head: u64,
+    batch: usize,
+    generated: bool,
+) -> Duration {
+    use annals::projection::Projection;
+    let store = place.open().await;
+    let filter = EventFilter::all().event_types(["Deposited"]);
+    let started = Instant::now();
+    let mut next = 1u64;
+    while next <= head {
+        let page = store
+            .read_all_filtered(next, batch, &filter)
+            .await
+            .expect("read");
+        next = page.next_position;
+        match db {
+            ReadDb::Postgres(pool) => {
+                let mut tx = pool.begin().await.expect("begin");
+                for event in &page.events {
+                    if generated {
+                        PgUpserts.project(&mut tx, event).await.expect("project");
+                    } else {
+                        let AccountEvent::Deposited { amount } = AccountEvent::decode(
+                            &event.event_type,
+                            event.event_version,
+                            &event.payload,
+                        )
+                        .expect("decode");
+                        sqlx::query(UPSERT)
+                            .bind(event.stream_id.as_str())
+                            .bind(amount as i64)
+                            .execute(&mut *tx)
+                            .await
+                            .expect("upsert");
+                    }
+                }
+                sqlx::query(RAW_CHECKPOINT)
+                    .bind(next as i64 - 1)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("checkpoint");
+                tx.commit().await.expect("commit");
+            }
+            ReadDb::Sqlite(pool) => {
+                let mut tx = pool.begin().await.expect("begin");
+                for event in &page.events {
+                    if generated {
+                        SqliteUpserts
+                            .project(&mut tx, event)
+                            .await
+                            .expect("project");
+                    } else {
+                        let AccountEvent::Deposited { amount } = AccountEvent::decode(
+                            &event.event_type,
+                            event.event_version,
+                            &event.payload,
+                        )
+                        .expect("decode");
+                        sqlx::query(UPSERT)
+                            .bind(event.stream_id.as_str())
+                            .bind(amount as i64)
+                            .execute(&mut *tx)
+                            .await
+                            .expect("upsert");
+                    }
+                }
+                sqlx::query(RAW_CHECKPOINT)
+                    .bind(next as i64 - 1)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("checkpoint");
+                tx.commit().await.expect("commit");
+            }
+        }
+    }
+    started.elapsed()
+}
+
 /// The raw loop on PostgreSQL: read a page, apply it in one transaction.
 async fn raw_postgres(schema: &str, db: &ReadDb, head: u64, batch: usize) -> Duration {
     let ReadDb::Postgres(pool) = db else {
@@ -410,6 +500,10 @@ async fn raw_sqlite(path: &Path, db: &ReadDb, head: u64, batch: usize) -> Durati
 }
 
 const PROJECTION: &str = "#[projection]";
+/// `read_all_filtered` and the generated `project`, no runner, spawned.
+const STORE_LOOP: &str = "store read + project(), no runner";
+/// The same loop with the upsert written out instead of `project()`.
+const STORE_UPSERT: &str = "store read + direct upsert, no runner";
 /// The raw loop as a spawned task, on the runtime's worker threads.
 const RAW_SPAWNED: &str = "raw sqlx, spawned task";
 /// The raw loop on the thread that runs `block_on` (the bench's main future).
@@ -473,7 +567,13 @@ fn main() {
             drop(store);
             let db = place.read_db().await;
             for round in 1..=rounds {
-                for case in [PROJECTION, RAW_SPAWNED, RAW_CALLER] {
+                for case in [
+                    PROJECTION,
+                    STORE_LOOP,
+                    STORE_UPSERT,
+                    RAW_SPAWNED,
+                    RAW_CALLER,
+                ] {
                     db.clear().await;
                     let raw = {
                         let (place, db) = (place.clone(), db.clone());
@@ -487,10 +587,14 @@ fn main() {
                         }
                     };
                     let cpu = cpu_time();
+                    let looped = |generated| {
+                        let (place, db) = (place.clone(), db.clone());
+                        async move { store_loop(&place, &db, head, batch, generated).await }
+                    };
                     let elapsed = match case {
                         PROJECTION => projection_run(place, &db, head, batch).await,
-                        // Where the projection's runner runs: a task on the
-                        // runtime's workers.
+                        STORE_LOOP => tokio::spawn(looped(true)).await.expect("store loop task"),
+                        STORE_UPSERT => tokio::spawn(looped(false)).await.expect("store loop task"),
                         RAW_SPAWNED => tokio::spawn(raw).await.expect("raw loop task"),
                         _ => raw.await,
                     };
