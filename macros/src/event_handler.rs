@@ -302,12 +302,25 @@ pub(crate) fn event_type_check(
     event: &syn::Type,
     handled: &syn::Ident,
 ) -> TokenStream {
+    event_type_check_by(krate, i, event, handled, "handled_event")
+}
+
+/// [`event_type_check`] through the check function `check` of
+/// `__private`, whose bound's message names what takes the event.
+pub(crate) fn event_type_check_by(
+    krate: &TokenStream,
+    i: usize,
+    event: &syn::Type,
+    handled: &syn::Ident,
+    check: &str,
+) -> TokenStream {
     let event_alias = format_ident!("__Event{}", i, span = event.span());
     let event_ok = format_ident!("__EVENT_OK{}", i);
     let at_event = respan(krate, event.span());
+    let check = format_ident!("{}", check, span = event.span());
     quote_spanned! {event.span()=>
         type #event_alias = #event;
-        const #event_ok: bool = #at_event::__private::handled_event::<#event_alias>();
+        const #event_ok: bool = #at_event::__private::#check::<#event_alias>();
         type #handled = #krate::__private::Checked<#event_alias, { #event_ok }>;
     }
 }

@@ -1,6 +1,7 @@
 //! Procedural macros of [annals](https://docs.rs/annals). Depend on `annals`
 //! and use them as `annals::event`, `annals::command`, `annals::aggregate`,
-//! `annals::event_handler` and `annals::process_manager` (or through
+//! `annals::event_handler`, `annals::process_manager` and
+//! `annals::projection` (or through
 //! `annals::prelude::*`); this crate is an implementation detail.
 //!
 //! The examples here are not compiled (a proc-macro crate cannot run its own
@@ -23,6 +24,7 @@ mod event;
 mod event_handler;
 mod internals;
 mod process_manager;
+mod projection;
 mod upcaster;
 
 use proc_macro::TokenStream;
@@ -579,4 +581,135 @@ pub fn process_manager(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn upcaster(args: TokenStream, input: TokenStream) -> TokenStream {
     upcaster::expand(args.into(), input.into()).into()
+}
+
+/// Declares a transactional projection: a read model in a SQL table, kept
+/// by one method per event type, each taking the connection of the batch's
+/// transaction. Writes
+/// [`Projection<DB>`](https://docs.rs/annals/latest/annals/projection/trait.Projection.html)
+/// for the database of that connection.
+///
+/// ```ignore
+/// use annals::prelude::*;
+/// use sqlx::SqliteConnection;
+///
+/// pub struct Balances;
+///
+/// #[projection(name = "balances")]
+/// impl Balances {
+///     async fn on_account(
+///         &self,
+///         tx: &mut SqliteConnection,
+///         event: &AccountEvent,
+///         meta: &EventMeta<'_>,
+///     ) -> Result<(), sqlx::Error> {
+///         let AccountEvent::Deposited { amount } = event else { return Ok(()) };
+///         sqlx::query("INSERT INTO balances (account, cents) VALUES (?1, ?2) \
+///                      ON CONFLICT (account) DO UPDATE SET cents = cents + excluded.cents")
+///             .bind(meta.aggregate_id())
+///             .bind(*amount as i64)
+///             .execute(&mut *tx)
+///             .await?;
+///         Ok(())
+///     }
+///
+///     #[reset]
+///     async fn clear(&self, tx: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+///         sqlx::query("DELETE FROM balances").execute(&mut *tx).await?;
+///         Ok(())
+///     }
+/// }
+///
+/// // Run by an app, on a pool of the same database:
+/// // App::builder().store(store).projection(sqlite_pool, Balances).build()?
+/// ```
+///
+/// The `annals::projection` module documentation has a runnable example.
+///
+/// # Attribute keys
+///
+/// | key | default | meaning |
+/// | --- | --- | --- |
+/// | `name = "name"` | the type's name as written (`"Balances"`) | the durable name: the key of its checkpoint (in `annals_projection_checkpoints`, in its own database) and of its turn to run, shared with event handlers' names; checked as an `#[event_handler]`'s: not empty, at most 1024 bytes, no NUL or control characters |
+/// | `crate = "path"` | `"::annals"` | where generated code finds the runtime |
+///
+/// `start_from` and `concurrency` are refused: a projection starts at the
+/// origin (and a rebuild at position 0) and applies one batch at a time,
+/// in log order, each in one transaction with its checkpoint.
+///
+/// # Methods
+///
+/// Put it on an inherent `impl` block of the projection type. Every function
+/// in that block projects one event type (an `#[event]` enum or struct, of
+/// any aggregate), except at most one marked `#[reset]`; helpers go in
+/// another `impl` block:
+///
+/// ```text
+/// async fn name(&self, tx: &mut SqliteConnection, event: &Events)
+/// async fn name(&self, tx: &mut PgConnection, event: &Events, meta: &EventMeta<'_>) -> Result<(), E>
+/// #[reset] async fn name(&self, tx: &mut SqliteConnection) -> Result<(), E>
+/// ```
+///
+/// - `&self` only: the projection's state is its read model, written
+///   through `tx`, the connection of the batch's transaction (the events of
+///   one batch and the checkpoint commit together; an error rolls them
+///   back). Anything else a method needs is a field of the projection.
+/// - `tx` is `&mut sqlx::SqliteConnection` or `&mut sqlx::PgConnection`
+///   (or an alias of one): it decides the database, `Projection<Sqlite>` or
+///   `Projection<Postgres>`, and every function of the block takes the same.
+/// - The event by shared reference; each event type in one method (`match`
+///   on its variants there). Optionally its
+///   [`EventMeta`](https://docs.rs/annals/latest/annals/handler/struct.EventMeta.html)
+///   (position, stream and aggregate id, correlation and causation ids).
+/// - Returns `()` or `Result<(), E>` with `E` convertible into
+///   `Box<dyn Error + Send + Sync>` (`sqlx::Error` is); an error reaches
+///   the runner as `HandlerError::Failed`, which applies the projection's
+///   error policy.
+/// - `async` (or not); the future must be `Send`.
+/// - `#[reset]` empties the read model before `App::rebuild` replays it
+///   from position 0, in the transaction that resets the checkpoint;
+///   without one, a rebuild leaves the tables as they are.
+///
+/// The projection type must be `Send + Sync + 'static`. A concrete instance
+/// of a generic type is fine; a generic impl is not.
+///
+/// # What it generates
+///
+/// - `impl annals::projection::Projection<DB>`: `NAME`; `INTEREST`, each
+///   method's `Event::TYPES` in method order; `project()` routes a recorded
+///   event by its type name, decodes it (a corrupt payload is
+///   `HandlerError::Decode`), builds its `EventMeta` if the method takes
+///   it, calls the method with the transaction's connection and converts
+///   its return; an event outside `INTEREST` writes nothing. `reset()`
+///   calls the `#[reset]` function, if there is one.
+/// - A `HandlerRegistration` of the name in the `inventory` registry,
+///   beside the event handlers', so that `App::build` refuses a projection
+///   and a handler (or two projections) sharing a name.
+///
+/// # Checked at compile time, at your tokens
+///
+/// - unknown and duplicate keys, `start_from` and `concurrency`; a `name`
+///   an event handler could not have;
+/// - a method taking a type that is not an `#[event]` type; two methods
+///   taking one event type; two event types sharing an event type name;
+/// - a connection that is not a sqlx connection a projection can write
+///   through (a pool, a `Transaction`, another type); functions taking
+///   connections of two databases;
+/// - wrong signatures: no `&self` (or `&mut self`, `self`), no connection
+///   or one not taken by `&mut`, no event, the event by value, a parameter
+///   after the event that is not `&EventMeta`, more parameters, a
+///   `#[reset]` taking more than the connection, two `#[reset]`s, generic or
+///   `unsafe` functions, a return type other than `()` or `Result<(), E>`;
+/// - an `async` method whose future is not `Send` (at the method's name); a
+///   projection type that is not `Send + Sync + 'static`;
+/// - an impl block without a projection method; `#[handle]` on a method;
+///   the attribute on a struct, a trait impl or a generic impl.
+///
+/// Whatever is wrong, the type still implements `Projection` (a method with
+/// a wrong signature is left out of it; a block that names no connection
+/// implements it for every database), so the code that runs it adds no
+/// errors.
+#[proc_macro_attribute]
+pub fn projection(args: TokenStream, input: TokenStream) -> TokenStream {
+    projection::expand(args.into(), input.into()).into()
 }

@@ -16,6 +16,14 @@
 //!   `#[route]`, `#[handle]` and `#[apply]` functions writes a
 //!   [`ProcessManager`](process::ProcessManager): instances routed by
 //!   events from any aggregates, dispatching commands;
+//! - [`#[projection]`](macro@projection) on an `impl` block with one method
+//!   per event type, each taking the connection of the batch's transaction
+//!   (`&mut SqliteConnection` or `&mut PgConnection`), writes a
+//!   transactional `projection::Projection<DB>`: a read model in SQL whose
+//!   writes commit with its checkpoint (features `sqlite`, `postgres`);
+//! - [`#[upcaster]`](macro@upcaster) on a function from an old payload to
+//!   the next registers one step of a stored event's [`upcast`] chain, which
+//!   every reader runs on old rows;
 //! - an [`App`] routes commands to cached aggregates and persists their events
 //!   in an [`EventStore`]: [`MemoryStore`] here, SQLite and PostgreSQL behind
 //!   the `sqlite` and `postgres` features.
@@ -114,7 +122,9 @@ pub mod __private;
 pub use aggregate::{
     Aggregate, Command, DecodeError, Event, EventType, HandlerOutput, Handles, IntoEvents,
 };
-pub use annals_macros::{aggregate, command, event, event_handler, process_manager, upcaster};
+pub use annals_macros::{
+    aggregate, command, event, event_handler, process_manager, projection, upcaster,
+};
 pub use app::{
     AggregateRegistration, AnyDomainError, App, AppBuilder, BoxError, BuildError, CommandContext,
     CommandOutcome, CommandRoute, DispatchError, DispatchFuture, DispatchOptions, Dispatched,
@@ -133,6 +143,7 @@ pub use uuid::Uuid;
 pub mod prelude {
     pub use crate::process::{Dispatch, Route};
     pub use crate::process_manager;
+    pub use crate::projection;
     pub use crate::{
         Aggregate, App, Command, DispatchError, DispatchOptions, Event, EventMeta, EventStore,
         Handles, MemoryStore, aggregate, command, event, event_handler, upcaster,

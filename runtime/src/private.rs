@@ -548,3 +548,112 @@ impl DispatchList for Vec<crate::process::Dispatch> {
         self
     }
 }
+
+/// A `#[projection]` can move between tasks; checked before
+/// [`projection_sync`], so a projection with an `Rc` in it is one error.
+pub const fn projection_send<P: ProjectionSend>() -> bool {
+    true
+}
+
+/// A `#[projection]` can be shared between tasks.
+pub const fn projection_sync<P: ProjectionSync>() -> bool {
+    true
+}
+
+/// See [`projection_send`].
+#[diagnostic::on_unimplemented(
+    message = "projection `{Self}` is not `Send + 'static`",
+    label = "the runner keeps a projection for as long as the app runs and moves it between tasks",
+    note = "keep `Rc`, `RefCell`, `Cell` and borrowed data out of `{Self}`: its state is its read model, in the database"
+)]
+pub trait ProjectionSend {}
+
+impl<P: Send + 'static> ProjectionSend for P {}
+
+/// See [`projection_sync`].
+#[diagnostic::on_unimplemented(
+    message = "projection `{Self}` is not `Sync`",
+    label = "the runner shares one projection value between tasks",
+    note = "keep `RefCell` and `Cell` out of `{Self}`: its state is its read model, in the database"
+)]
+pub trait ProjectionSync {}
+
+impl<P: Sync> ProjectionSync for P {}
+
+/// A `#[projection]` method takes `&E` for an `#[event]` type `E`.
+pub const fn projected_event<E: ProjectedEvent>() -> bool {
+    true
+}
+
+/// What a `#[projection]` method may take as its event.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event type, so a projection method cannot take it",
+    label = "not an `#[event]` type",
+    note = "a projection method takes `&E` where `E` is an `#[annals::event]` enum or struct: mark `{Self}` with `#[annals::event]`, or take the events enum it belongs to"
+)]
+pub trait ProjectedEvent {}
+
+impl<E: Event> ProjectedEvent for E {}
+
+/// The database a `#[projection]` on a `SqliteConnection` keeps its read
+/// model in, named in its impl's header.
+#[cfg(feature = "sqlite")]
+pub use sqlx::Sqlite;
+
+/// The database a `#[projection]` on a `PgConnection` keeps its read model
+/// in, named in its impl's header.
+#[cfg(feature = "postgres")]
+pub use sqlx::Postgres;
+
+/// A `#[projection]` function's `tx: &mut C` names a connection it can
+/// write through.
+pub const fn projection_connection<C: ProjectionConnection>() -> bool {
+    true
+}
+
+/// The connection of a database a projection can keep its read model in;
+/// its database is the projection's.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a connection a projection can write through",
+    label = "the batch's transaction is handed to the projection as its connection",
+    note = "take `tx: &mut sqlx::SqliteConnection` or `tx: &mut sqlx::PgConnection` (with annals' `sqlite` or `postgres` feature), and run queries on `&mut *tx`"
+)]
+pub trait ProjectionConnection {
+    /// The database it connects to.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    type Database: crate::projection::ProjectionDatabase<Connection = Self>;
+}
+
+#[cfg(feature = "sqlite")]
+impl ProjectionConnection for sqlx::SqliteConnection {
+    type Database = sqlx::Sqlite;
+}
+
+#[cfg(feature = "postgres")]
+impl ProjectionConnection for sqlx::PgConnection {
+    type Database = sqlx::Postgres;
+}
+
+/// Every function of one `#[projection]` takes the connection of one
+/// database: checked for each after the first.
+pub const fn same_connection<C: SameConnection<First>, First>() -> bool {
+    true
+}
+
+/// See [`same_connection`]: implemented only for `C` itself, through which
+/// the generated code hands the batch's connection to each function.
+#[diagnostic::on_unimplemented(
+    message = "this projection function takes a `{Self}`, but the first one takes a `{First}`",
+    label = "another database's connection than the projection's first function takes",
+    note = "a projection keeps its read model and its checkpoint in one database, and each batch in one transaction there: take the same connection type in every function of the `#[projection]` impl, and write a second projection for the other database"
+)]
+pub trait SameConnection<First: ?Sized> {
+    /// The connection, as this type.
+    fn same(conn: &mut First) -> &mut Self;
+}
+
+impl<C: ?Sized> SameConnection<C> for C {
+    fn same(conn: &mut C) -> &mut C {
+        conn
+    }
+}

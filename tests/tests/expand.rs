@@ -70,3 +70,8 @@ fn process_manager() {
 fn upcaster() {
     expand("expand/upcaster.rs");
 }
+
+#[test]
+fn projection() {
+    expand("expand/projection.rs");
+}

@@ -1,17 +1,18 @@
-//! Read models in SQL tables, kept by transactional projections: each batch
-//! of events and the projection's checkpoint commit together.
+//! Read models in SQL tables, kept by transactional projections
+//! (`#[projection]`): each batch of events and the projection's checkpoint
+//! commit together, so a crash never loses or double-counts an event.
 //!
 //! - `bank_balances`: one row per account (owner, balance, status);
 //! - `bank_history`: one row per money movement, by global position.
 //!
-//! Both work on SQLite and PostgreSQL (the same SQL);
+//! Both work on SQLite and PostgreSQL (the same SQL, in one `#[projection]`
+//! impl block per database: the connection a block's methods take makes it
+//! a projection on that database);
 //! [`create_tables_sqlite`] and [`create_tables_postgres`] make the tables
 //! if they are missing.
 
 use crate::accounts::AccountEvent;
-use annals::handler::HandlerFuture;
-use annals::projection::Projection;
-use annals::{Event, HandlerError, RecordedEvent};
+use annals::{EventMeta, projection};
 
 /// Keeps `bank_balances`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,21 +55,29 @@ const TABLES: [&str; 2] = [
      kind TEXT NOT NULL, amount BIGINT NOT NULL)",
 ];
 
-fn failed(e: sqlx::Error) -> HandlerError {
-    HandlerError::Failed(e.into())
+/// Why a read model could not take an event.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadModelError {
+    /// The database refused a statement.
+    #[error("the read model's database failed")]
+    Database(#[from] sqlx::Error),
+    /// An amount or position does not fit a signed 64-bit column.
+    #[error("{0} does not fit a BIGINT column")]
+    OutOfRange(u64),
 }
 
-fn cents(amount: u64) -> Result<i64, HandlerError> {
-    i64::try_from(amount).map_err(|e| HandlerError::Failed(e.into()))
+fn bigint(n: u64) -> Result<i64, ReadModelError> {
+    i64::try_from(n).map_err(|_| ReadModelError::OutOfRange(n))
 }
 
-/// The account id of an `Account-<id>` stream.
-fn account_of(event: &RecordedEvent) -> &str {
-    event.stream_id.aggregate_id().unwrap_or_default()
-}
-
+/// The read models on one database: the query functions, and an
+/// `#[projection]` impl block per read model, whose connection type makes
+/// it a projection on that database. The SQL is the same on both.
 macro_rules! on_database {
-    ($db:ty, $conn:ty, $pool:ty, $create:ident, $balances:ident, $history:ident) => {
+    (
+        $conn:ty, $pool:ty, $create:ident, $balances:ident, $history:ident,
+        $on_balance:ident, $clear_balances:ident, $on_history:ident, $clear_history:ident
+    ) => {
         /// Creates the read model tables if they are missing.
         pub async fn $create(pool: &$pool) -> Result<(), sqlx::Error> {
             for table in TABLES {
@@ -97,116 +106,108 @@ macro_rules! on_database {
             .await
         }
 
-        impl Projection<$db> for Balances {
-            const NAME: &'static str = "bank-balances";
-            const INTEREST: &'static [&'static [annals::aggregate::EventType]] =
-                &[<AccountEvent as Event>::TYPES];
-
-            fn project<'a>(&'a self, tx: &'a mut $conn, event: &'a RecordedEvent) -> HandlerFuture<'a> {
-                Box::pin(async move {
-                    let account = account_of(event);
-                    let change = match HandlerError::decode::<AccountEvent>(event)? {
-                        AccountEvent::AccountOpened { owner, .. } => {
-                            sqlx::query(
-                                "INSERT INTO bank_balances (account_id, owner, balance, status) \
-                                 VALUES ($1, $2, 0, 'open') ON CONFLICT (account_id) DO NOTHING",
-                            )
-                            .bind(account)
-                            .bind(owner)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(failed)?;
-                            return Ok(());
-                        }
-                        AccountEvent::MoneyDeposited { amount } => cents(amount)?,
-                        AccountEvent::MoneyWithdrawn { amount } => -cents(amount)?,
-                        AccountEvent::AccountClosed => {
-                            sqlx::query("UPDATE bank_balances SET status = 'closed' WHERE account_id = $1")
-                                .bind(account)
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(failed)?;
-                            return Ok(());
-                        }
-                        AccountEvent::WithdrawalAuthorised { .. }
-                        | AccountEvent::WithdrawalRefused { .. } => return Ok(()),
-                    };
-                    sqlx::query("UPDATE bank_balances SET balance = balance + $2 WHERE account_id = $1")
+        #[projection(name = "bank-balances")]
+        impl Balances {
+            async fn $on_balance(
+                &self,
+                tx: &mut $conn,
+                event: &AccountEvent,
+                meta: &EventMeta<'_>,
+            ) -> Result<(), ReadModelError> {
+                let account = meta.aggregate_id().unwrap_or_default();
+                let change = match event {
+                    AccountEvent::AccountOpened { owner, .. } => {
+                        sqlx::query(
+                            "INSERT INTO bank_balances (account_id, owner, balance, status) \
+                             VALUES ($1, $2, 0, 'open') ON CONFLICT (account_id) DO NOTHING",
+                        )
                         .bind(account)
-                        .bind(change)
+                        .bind(owner)
                         .execute(&mut *tx)
-                        .await
-                        .map_err(failed)?;
-                    Ok(())
-                })
+                        .await?;
+                        return Ok(());
+                    }
+                    AccountEvent::MoneyDeposited { amount } => bigint(*amount)?,
+                    AccountEvent::MoneyWithdrawn { amount } => -bigint(*amount)?,
+                    AccountEvent::AccountClosed => {
+                        sqlx::query("UPDATE bank_balances SET status = 'closed' WHERE account_id = $1")
+                            .bind(account)
+                            .execute(&mut *tx)
+                            .await?;
+                        return Ok(());
+                    }
+                    AccountEvent::WithdrawalAuthorised { .. }
+                    | AccountEvent::WithdrawalRefused { .. } => return Ok(()),
+                };
+                sqlx::query("UPDATE bank_balances SET balance = balance + $2 WHERE account_id = $1")
+                    .bind(account)
+                    .bind(change)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(())
             }
 
-            fn reset<'a>(
-                &'a self,
-                tx: &'a mut $conn,
-            ) -> futures::future::BoxFuture<'a, Result<(), annals::BoxError>> {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM bank_balances").execute(&mut *tx).await?;
-                    Ok(())
-                })
+            #[reset]
+            async fn $clear_balances(&self, tx: &mut $conn) -> Result<(), sqlx::Error> {
+                sqlx::query("DELETE FROM bank_balances").execute(&mut *tx).await?;
+                Ok(())
             }
         }
 
-        impl Projection<$db> for History {
-            const NAME: &'static str = "bank-history";
-            const INTEREST: &'static [&'static [annals::aggregate::EventType]] =
-                &[<AccountEvent as Event>::TYPES];
-
-            fn project<'a>(&'a self, tx: &'a mut $conn, event: &'a RecordedEvent) -> HandlerFuture<'a> {
-                Box::pin(async move {
-                    let (kind, amount) = match HandlerError::decode::<AccountEvent>(event)? {
-                        AccountEvent::MoneyDeposited { amount } => ("deposit", amount),
-                        AccountEvent::MoneyWithdrawn { amount } => ("withdrawal", amount),
-                        _ => return Ok(()),
-                    };
-                    let position = i64::try_from(event.global_position)
-                        .map_err(|e| HandlerError::Failed(e.into()))?;
-                    sqlx::query(
-                        "INSERT INTO bank_history (position, account_id, kind, amount) \
-                         VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(position)
-                    .bind(account_of(event))
-                    .bind(kind)
-                    .bind(cents(amount)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(failed)?;
-                    Ok(())
-                })
+        #[projection(name = "bank-history")]
+        impl History {
+            async fn $on_history(
+                &self,
+                tx: &mut $conn,
+                event: &AccountEvent,
+                meta: &EventMeta<'_>,
+            ) -> Result<(), ReadModelError> {
+                let (kind, amount) = match event {
+                    AccountEvent::MoneyDeposited { amount } => ("deposit", amount),
+                    AccountEvent::MoneyWithdrawn { amount } => ("withdrawal", amount),
+                    _ => return Ok(()),
+                };
+                sqlx::query(
+                    "INSERT INTO bank_history (position, account_id, kind, amount) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(bigint(meta.position())?)
+                .bind(meta.aggregate_id().unwrap_or_default())
+                .bind(kind)
+                .bind(bigint(*amount)?)
+                .execute(&mut *tx)
+                .await?;
+                Ok(())
             }
 
-            fn reset<'a>(
-                &'a self,
-                tx: &'a mut $conn,
-            ) -> futures::future::BoxFuture<'a, Result<(), annals::BoxError>> {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM bank_history").execute(&mut *tx).await?;
-                    Ok(())
-                })
+            #[reset]
+            async fn $clear_history(&self, tx: &mut $conn) -> Result<(), sqlx::Error> {
+                sqlx::query("DELETE FROM bank_history").execute(&mut *tx).await?;
+                Ok(())
             }
         }
     };
 }
 
 on_database!(
-    sqlx::Sqlite,
     sqlx::SqliteConnection,
     sqlx::SqlitePool,
     create_tables_sqlite,
     balances_sqlite,
-    history_sqlite
+    history_sqlite,
+    on_account_sqlite,
+    clear_sqlite,
+    on_movement_sqlite,
+    clear_sqlite
 );
 on_database!(
-    sqlx::Postgres,
     sqlx::PgConnection,
     sqlx::PgPool,
     create_tables_postgres,
     balances_postgres,
-    history_postgres
+    history_postgres,
+    on_account_postgres,
+    clear_postgres,
+    on_movement_postgres,
+    clear_postgres
 );

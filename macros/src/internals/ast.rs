@@ -1544,3 +1544,295 @@ impl<'a> ProcessMethod<'a> {
 pub fn is_unit(ty: &syn::Type) -> bool {
     matches!(ty, syn::Type::Tuple(t) if t.elems.is_empty())
 }
+
+/// `#[projection(..)]`'s keys.
+pub struct ProjectionArgs {
+    pub krate: Option<syn::Path>,
+    /// `name = ".."`, checked as an event handler's: it keys the checkpoint
+    /// and the turn, among the same names.
+    pub name: Option<String>,
+}
+
+impl ProjectionArgs {
+    pub fn from_args(cx: &Ctxt, args: TokenStream) -> Self {
+        let mut krate = Attr::none(cx, PROJECTION, CRATE);
+        let mut name = Attr::none(cx, PROJECTION, NAME);
+        let elsewhere = [
+            (
+                START_FROM,
+                "a projection always starts at the origin: its read model is built from every event it wants, \
+                 and `App::rebuild` starts it over from position 0",
+            ),
+            (
+                CONCURRENCY,
+                "a projection applies events one batch at a time, in log order, each batch in one transaction with its checkpoint",
+            ),
+        ];
+        attr::parse_keys(cx, PROJECTION, &[NAME, CRATE], &elsewhere, args, |meta| {
+            if meta.path == CRATE {
+                krate.set(&meta.path, attr::crate_path(meta)?);
+            } else if meta.path == NAME {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                check_handler_name(cx, &lit);
+                name.set(&meta.path, lit.value());
+            } else {
+                return Ok(false);
+            }
+            Ok(true)
+        });
+        Self {
+            krate: krate.get(),
+            name: name.get(),
+        }
+    }
+}
+
+/// `#[projection]` on an inherent impl block: every function in it projects
+/// one event type, except one `#[reset]`.
+pub struct ProjectionImpl<'a> {
+    pub args: ProjectionArgs,
+    pub self_ty: &'a syn::Type,
+    pub generics: &'a syn::Generics,
+    /// `impl Trait for ..`: reported; only a stand-in impl is generated.
+    pub trait_path: Option<&'a syn::Path>,
+    pub methods: Vec<ProjectionMethod<'a>>,
+    /// The `#[reset]` function; its `event` is `None`.
+    pub reset: Option<ProjectionMethod<'a>>,
+}
+
+pub struct ProjectionMethod<'a> {
+    pub method: &'a syn::ImplItemFn,
+    /// `C` of the `tx: &mut C` parameter, when the signature tells it.
+    pub connection: Option<&'a syn::Type>,
+    /// The event type taken by reference, when the signature tells it.
+    pub event: Option<&'a syn::Type>,
+    pub takes_meta: bool,
+    pub output: ReturnShape<'a>,
+    pub is_async: bool,
+    /// The signature is wrong (and reported): the method is left out of the
+    /// generated impl, though its connection still names the database.
+    pub stub: bool,
+}
+
+const PROJECTION_SHAPE: &str = "every function of a `#[projection]` impl projects one event type: \
+     `async fn name(&self, tx: &mut SqliteConnection, event: &YourEvent)` (or `&mut PgConnection`), \
+     optionally with `meta: &EventMeta<'_>` after the event, returning `()` or `Result<(), E>`";
+
+const RESET_SHAPE: &str = "a `#[reset]` function empties the read model before a rebuild: \
+     `async fn name(&self, tx: &mut SqliteConnection)` (or `&mut PgConnection`), returning `()` or `Result<(), E>`";
+
+impl<'a> ProjectionImpl<'a> {
+    /// `resets` holds, per function in order, whether it carried `#[reset]`.
+    pub fn from_ast(
+        cx: &Ctxt,
+        args: TokenStream,
+        item: &'a syn::ItemImpl,
+        resets: &[bool],
+    ) -> Self {
+        let args = ProjectionArgs::from_args(cx, args);
+        let self_name = type_name(&item.self_ty);
+        let trait_path = inherent_concrete_impl(cx, item, PROJECTION, "projection", "Projection");
+        let fns = item.items.iter().filter_map(|i| match i {
+            syn::ImplItem::Fn(f) => Some(f),
+            _ => None,
+        });
+        let mut methods = Vec::new();
+        let mut reset: Option<ProjectionMethod> = None;
+        if trait_path.is_none() {
+            for (method, &is_reset) in fns.zip(resets) {
+                if !is_reset {
+                    methods.push(ProjectionMethod::from_fn(cx, method, &self_name));
+                } else if let Some(first) = &reset {
+                    cx.error_spanned_by(
+                        &method.sig.ident,
+                        format!(
+                            "a projection has one `#[reset]` function, and `{}` already is it",
+                            first.method.sig.ident
+                        ),
+                    );
+                } else {
+                    reset = Some(ProjectionMethod::reset_fn(cx, method, &self_name));
+                }
+            }
+            if methods.is_empty() {
+                cx.error_spanned_by(
+                    &item.self_ty,
+                    format!(
+                        "this `#[projection]` impl has no projection method; add one per event type `{self_name}` projects: \
+                         `async fn name(&self, tx: &mut SqliteConnection, event: &YourEvent)`"
+                    ),
+                );
+            }
+        }
+        Self {
+            args,
+            self_ty: &item.self_ty,
+            generics: &item.generics,
+            trait_path,
+            methods,
+            reset,
+        }
+    }
+
+    /// The durable name: `name = ".."`, or the type's name as written.
+    pub fn name(&self) -> String {
+        self.args
+            .name
+            .clone()
+            .unwrap_or_else(|| type_name(self.self_ty))
+    }
+}
+
+impl<'a> ProjectionMethod<'a> {
+    /// Reports every signature mistake; a method with one is a stub.
+    fn from_fn(cx: &Ctxt, method: &'a syn::ImplItemFn, self_name: &str) -> Self {
+        let before = cx.error_count();
+        let ident = &method.sig.ident;
+        let helper = format!(
+            "{PROJECTION_SHAPE}; if `{ident}` is a helper, move it to another `impl {self_name}` block"
+        );
+        let Some((connection, inputs)) = Self::head(cx, method, &helper) else {
+            return Self::stub(method, None);
+        };
+        let elsewhere =
+            format!("whatever else `{ident}` needs belongs in a field of `{self_name}`");
+        let EventParams {
+            event,
+            takes_meta,
+            no_event,
+        } = event_params(
+            cx,
+            inputs,
+            &format!(
+                "the parameter after the event is its metadata, `meta: &EventMeta<'_>`; {elsewhere}"
+            ),
+            &format!(
+                "a projection method takes `&self`, the connection, the event and at most its metadata, `meta: &EventMeta<'_>`; {elsewhere}"
+            ),
+        );
+        if no_event && cx.error_count() == before {
+            cx.error_spanned_by(
+                ident,
+                format!("`{ident}` takes no event after the connection; {helper}"),
+            );
+        }
+        Self {
+            method,
+            connection,
+            event,
+            takes_meta,
+            output: Self::output(method),
+            is_async: method.sig.asyncness.is_some(),
+            stub: cx.error_count() != before,
+        }
+    }
+
+    /// The `#[reset]` function: `&self` and the connection.
+    fn reset_fn(cx: &Ctxt, method: &'a syn::ImplItemFn, self_name: &str) -> Self {
+        let before = cx.error_count();
+        let Some((connection, mut inputs)) = Self::head(cx, method, RESET_SHAPE) else {
+            return Self::stub(method, None);
+        };
+        let more: Vec<&syn::FnArg> = inputs.by_ref().collect();
+        if !more.is_empty() {
+            cx.error_spanned_by(
+                quote::quote!(#(#more),*),
+                format!(
+                    "a `#[reset]` function takes `&self` and the connection only; whatever else it needs belongs in a field of `{self_name}`"
+                ),
+            );
+        }
+        Self {
+            method,
+            connection,
+            event: None,
+            takes_meta: false,
+            output: Self::output(method),
+            is_async: method.sig.asyncness.is_some(),
+            stub: cx.error_count() != before,
+        }
+    }
+
+    /// Checks the qualifiers, `&self` and `tx: &mut C`; returns `C` (if
+    /// written) and the parameters after it, or `None` without a receiver.
+    fn head(
+        cx: &Ctxt,
+        method: &'a syn::ImplItemFn,
+        shape: &str,
+    ) -> Option<(Option<&'a syn::Type>, syn::punctuated::Iter<'a, syn::FnArg>)> {
+        let sig = &method.sig;
+        let ident = &sig.ident;
+        if let Some(unsafety) = &sig.unsafety {
+            cx.error_spanned_by(
+                unsafety,
+                "a projection's function cannot be `unsafe`: the generated `Projection` impl calls it for every event of its type",
+            );
+        }
+        if sig.generics.type_params().next().is_some()
+            || sig.generics.const_params().next().is_some()
+        {
+            cx.error_spanned_by(
+                &sig.generics,
+                "a projection's functions cannot be generic: each takes one event type and one database's connection, \
+                 and the projection's interest set is fixed at compile time",
+            );
+        }
+        let mut inputs = sig.inputs.iter();
+        match inputs.next() {
+            Some(syn::FnArg::Receiver(r)) => {
+                let shared = matches!(&*r.ty, syn::Type::Reference(t) if t.mutability.is_none());
+                if !shared {
+                    cx.error_spanned_by(
+                        r,
+                        "a projection's function takes `&self`: the projection is kept and called for every batch, \
+                         and its state is the read model, written through the connection",
+                    );
+                }
+            }
+            _ => {
+                cx.error_spanned_by(ident, format!("`{ident}` does not take `&self`; {shape}"));
+                return None;
+            }
+        }
+        let connection = match inputs.next() {
+            Some(syn::FnArg::Typed(t)) => match &*t.ty {
+                syn::Type::Reference(r) if r.mutability.is_some() => Some(&*r.elem),
+                other => {
+                    cx.error_spanned_by(
+                        other,
+                        "the parameter after `&self` is the connection of the batch's transaction, \
+                         `tx: &mut SqliteConnection` or `tx: &mut PgConnection`; the event comes after it",
+                    );
+                    None
+                }
+            },
+            _ => {
+                cx.error_spanned_by(
+                    ident,
+                    format!("`{ident}` takes no connection after `&self`; {shape}"),
+                );
+                None
+            }
+        };
+        Some((connection, inputs))
+    }
+
+    fn output(method: &'a syn::ImplItemFn) -> ReturnShape<'a> {
+        match &method.sig.output {
+            syn::ReturnType::Default => ReturnShape::Unit,
+            syn::ReturnType::Type(_, ty) => return_shape(ty),
+        }
+    }
+
+    fn stub(method: &'a syn::ImplItemFn, connection: Option<&'a syn::Type>) -> Self {
+        Self {
+            method,
+            connection,
+            event: None,
+            takes_meta: false,
+            output: ReturnShape::Unit,
+            is_async: false,
+            stub: true,
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! Rules that span several parts of one declaration.
 
-use super::ast::{AggregateImpl, EventItem, EventShape, HandlerImpl, ProcessImpl, ProcessRole};
+use super::ast::{
+    AggregateImpl, EventItem, EventShape, HandlerImpl, ProcessImpl, ProcessRole, ProjectionImpl,
+};
 use super::ctxt::Ctxt;
 use quote::ToTokens;
 use std::collections::HashMap;
@@ -66,6 +68,31 @@ pub fn one_method_per_event_type(cx: &Ctxt, item: &HandlerImpl) -> Vec<usize> {
                 event,
                 format!(
                     "event type `{}` already has a handler method, `{first}`; an event handler takes each event type in exactly one method: `match` on its variants there",
+                    key.replace(' ', "")
+                ),
+            );
+        } else {
+            seen.insert(key, &m.method.sig.ident);
+        }
+    }
+    duplicates
+}
+
+/// One projection must not take the same event type in two methods, by its
+/// tokens (two types sharing a type name are caught as an event handler's).
+/// Returns the positions of the second and later methods, which are not expanded.
+pub fn one_projection_method_per_event_type(cx: &Ctxt, item: &ProjectionImpl) -> Vec<usize> {
+    let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
+    let mut duplicates = Vec::new();
+    for (index, m) in item.methods.iter().enumerate() {
+        let Some(event) = m.event else { continue };
+        let key = event.to_token_stream().to_string();
+        if let Some(first) = seen.get(&key) {
+            duplicates.push(index);
+            cx.error_spanned_by(
+                event,
+                format!(
+                    "event type `{}` already has a projection method, `{first}`; a projection takes each event type in exactly one method: `match` on its variants there",
                     key.replace(' ', "")
                 ),
             );

@@ -32,6 +32,9 @@ pub const TO: Symbol = Symbol("to");
 pub const TO_VERSION: Symbol = Symbol("to_version");
 pub const ROUTE: Symbol = Symbol("route");
 
+pub const PROJECTION: Symbol = Symbol("projection");
+pub const RESET: Symbol = Symbol("reset");
+
 impl PartialEq<Symbol> for Ident {
     fn eq(&self, word: &Symbol) -> bool {
         self == word.0

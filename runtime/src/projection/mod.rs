@@ -2,6 +2,14 @@
 //! events applied in one transaction together with the projection's
 //! checkpoint, so that a crash never loses an event nor applies one twice.
 //!
+//! `#[projection]` on an `impl` block writes [`Projection<DB>`](Projection)
+//! for it: one method per event type it wants (an `#[event]` enum of any
+//! aggregate), each taking the connection of the batch's transaction, the
+//! event and optionally its [`EventMeta`](crate::EventMeta), and an optional
+//! `#[reset]` function that empties the read model before a rebuild. The
+//! connection type decides the database: `&mut sqlx::SqliteConnection` makes
+//! a `Projection<Sqlite>`, `&mut sqlx::PgConnection` a `Projection<Postgres>`.
+//!
 //! A projection runs like an event handler (from its checkpoint through the
 //! stored events it wants, then live; one runner among Apps sharing a
 //! PostgreSQL store), but it receives the open transaction with each event,
@@ -15,36 +23,95 @@
 //! # #[cfg(feature = "sqlite")]
 //! # mod example {
 //! use annals::prelude::*;
-//! use annals::projection::Projection;
-//! use annals::handler::HandlerFuture;
-//! use annals::RecordedEvent;
 //! use sqlx::SqliteConnection;
+//! use std::time::Duration;
 //!
 //! #[event]
-//! pub enum TipEvent { Tipped { cents: i64 } }
+//! pub enum JarEvent { Tipped { cents: i64 } }
 //!
+//! #[command(aggregate = Jar)]
+//! pub struct Tip { #[id] pub jar: String, pub cents: i64 }
+//!
+//! #[aggregate(events = JarEvent)]
+//! #[derive(Default)]
+//! pub struct Jar;
+//!
+//! #[aggregate]
+//! impl Jar {
+//!     #[handle]
+//!     fn tip(&self, tip: Tip) -> JarEvent { JarEvent::Tipped { cents: tip.cents } }
+//!     #[apply]
+//!     fn apply(&mut self, _: &JarEvent) {}
+//! }
+//!
+//! /// Keeps `totals`: the cents in each jar.
 //! pub struct Totals;
 //!
-//! impl Projection<sqlx::Sqlite> for Totals {
-//!     const NAME: &'static str = "totals";
-//!     const INTEREST: &'static [&'static [annals::aggregate::EventType]] = &[<TipEvent as Event>::TYPES];
+//! #[projection(name = "totals")]
+//! impl Totals {
+//!     async fn on_jar(
+//!         &self,
+//!         tx: &mut SqliteConnection,
+//!         event: &JarEvent,
+//!         meta: &EventMeta<'_>,
+//!     ) -> Result<(), sqlx::Error> {
+//!         let JarEvent::Tipped { cents } = event;
+//!         sqlx::query("INSERT INTO totals (jar, cents) VALUES (?1, ?2) \
+//!                      ON CONFLICT (jar) DO UPDATE SET cents = cents + excluded.cents")
+//!             .bind(meta.aggregate_id())
+//!             .bind(cents)
+//!             .execute(&mut *tx)
+//!             .await?;
+//!         Ok(())
+//!     }
 //!
-//!     fn project<'a>(&'a self, tx: &'a mut SqliteConnection, event: &'a RecordedEvent) -> HandlerFuture<'a> {
-//!         Box::pin(async move {
-//!             let TipEvent::Tipped { cents } = annals::HandlerError::decode::<TipEvent>(event)?;
-//!             sqlx::query("INSERT INTO totals (jar, cents) VALUES (?1, ?2) \
-//!                          ON CONFLICT (jar) DO UPDATE SET cents = cents + excluded.cents")
-//!                 .bind(event.stream_id.as_str())
-//!                 .bind(cents)
-//!                 .execute(&mut *tx)
-//!                 .await
-//!                 .map_err(|e| annals::HandlerError::Failed(e.into()))?;
-//!             Ok(())
-//!         })
+//!     #[reset]
+//!     async fn clear(&self, tx: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+//!         sqlx::query("DELETE FROM totals").execute(&mut *tx).await?;
+//!         Ok(())
 //!     }
 //! }
+//!
+//! # pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // One connection: every connection to `:memory:` is a database of its own.
+//! let pool = sqlx::sqlite::SqlitePoolOptions::new()
+//!     .max_connections(1)
+//!     .connect("sqlite::memory:")
+//!     .await?;
+//! sqlx::query("CREATE TABLE totals (jar TEXT PRIMARY KEY, cents INTEGER NOT NULL)")
+//!     .execute(&pool)
+//!     .await?;
+//! let app = App::builder()
+//!     .store(MemoryStore::new())
+//!     .projection(pool.clone(), Totals)
+//!     .build()?;
+//! app.dispatch(Tip { jar: "blue".into(), cents: 50 }).await?;
+//! let done = app.dispatch(Tip { jar: "blue".into(), cents: 25 }).await?;
+//! app.wait_for_handlers(done.positions.unwrap().1, &["totals"], Duration::from_secs(5)).await?;
+//! let cents: i64 = sqlx::query_scalar("SELECT cents FROM totals WHERE jar = 'blue'")
+//!     .fetch_one(&pool)
+//!     .await?;
+//! assert_eq!(cents, 75);
+//!
+//! // A rebuild empties the table with `#[reset]` and replays every event.
+//! app.rebuild("totals").await?;
+//! app.wait_for_handlers(done.positions.unwrap().1, &["totals"], Duration::from_secs(5)).await?;
+//! let cents: i64 = sqlx::query_scalar("SELECT cents FROM totals WHERE jar = 'blue'")
+//!     .fetch_one(&pool)
+//!     .await?;
+//! assert_eq!(cents, 75);
+//! # Ok(())
 //! # }
+//! # }
+//! # #[cfg(feature = "sqlite")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> { example::run().await }
+//! # #[cfg(not(feature = "sqlite"))]
+//! # fn main() {}
 //! ```
+//!
+//! A hand-written `impl Projection<DB>` (decoding events itself) works the
+//! same way; the macro writes exactly that impl.
 
 mod database;
 pub(crate) mod inline;
@@ -59,10 +126,10 @@ use futures::future::BoxFuture;
 use std::sync::Arc;
 
 /// A read model kept in a SQL database of backend `DB`, updated in the
-/// same transaction as its checkpoint.
+/// same transaction as its checkpoint. Written by `#[projection]`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a projection on `{DB}`",
-    note = "implement `annals::projection::Projection<{DB}>` for it, with the connection type of its database"
+    note = "mark its impl block with `#[annals::projection]`, its methods taking the connection of that database (`tx: &mut sqlx::SqliteConnection` or `tx: &mut sqlx::PgConnection`), or implement `annals::projection::Projection<{DB}>` by hand"
 )]
 pub trait Projection<DB: ProjectionDatabase>: Send + Sync + 'static {
     /// The projection's durable name: its checkpoint's key.

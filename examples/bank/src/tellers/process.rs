@@ -2,8 +2,8 @@
 
 use super::{DeclineWithdrawal, DispenseCash, TellerEvent};
 use crate::accounts::{AccountEvent, WithdrawAtTeller};
-use annals::process::{Dispatch, ProcessManager, Route};
-use annals::{Event, HandlerError, RecordedEvent};
+use annals::process::{Dispatch, Route};
+use annals::{EventMeta, HandlerError, process_manager};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -17,98 +17,94 @@ pub struct WithdrawalProcess {
     amount: u64,
 }
 
-impl ProcessManager for WithdrawalProcess {
-    const NAME: &'static str = "withdrawal";
-    const INTEREST: &'static [&'static [annals::aggregate::EventType]] = &[
-        <TellerEvent as Event>::TYPES,
-        <AccountEvent as Event>::TYPES,
-    ];
-
-    fn route(event: &RecordedEvent) -> Result<Route, HandlerError> {
-        if event.stream_id.category() == Some("Teller") {
-            return Ok(match HandlerError::decode::<TellerEvent>(event)? {
-                TellerEvent::WithdrawalRequested { withdrawal_id, .. } => {
-                    Route::Start(withdrawal_id)
-                }
-                TellerEvent::CashDispensed { withdrawal_id, .. }
-                | TellerEvent::WithdrawalDeclined { withdrawal_id, .. } => {
-                    Route::Stop(withdrawal_id)
-                }
-            });
-        }
-        Ok(match HandlerError::decode::<AccountEvent>(event)? {
-            AccountEvent::WithdrawalAuthorised { withdrawal_id, .. }
-            | AccountEvent::WithdrawalRefused { withdrawal_id, .. } => {
-                Route::Continue(withdrawal_id)
+#[process_manager(name = "withdrawal")]
+impl WithdrawalProcess {
+    #[route]
+    fn route_teller(event: &TellerEvent) -> Route {
+        match event {
+            TellerEvent::WithdrawalRequested { withdrawal_id, .. } => {
+                Route::Start(withdrawal_id.clone())
             }
-            _ => Route::Ignore,
-        })
+            TellerEvent::CashDispensed { withdrawal_id, .. }
+            | TellerEvent::WithdrawalDeclined { withdrawal_id, .. } => {
+                Route::Stop(withdrawal_id.clone())
+            }
+        }
     }
 
-    fn handle(&self, event: &RecordedEvent) -> Result<Vec<Dispatch>, HandlerError> {
-        if event.stream_id.category() == Some("Teller") {
-            let TellerEvent::WithdrawalRequested {
-                withdrawal_id,
-                account_id,
-                amount,
-                pin_hash,
-            } = HandlerError::decode::<TellerEvent>(event)?
-            else {
-                return Ok(Vec::new());
-            };
-            let teller_id = event
-                .stream_id
-                .aggregate_id()
-                .unwrap_or_default()
-                .to_owned();
-            let timeout = DeclineWithdrawal {
-                teller_id,
-                withdrawal_id: withdrawal_id.clone(),
-                reason: "the account did not answer in time".into(),
-            };
-            return Ok(vec![
-                Dispatch::command(WithdrawAtTeller {
-                    account_id,
-                    withdrawal_id,
-                    amount,
-                    pin_hash,
-                }),
-                Dispatch::later(timeout, WITHDRAWAL_TIMEOUT)?,
-            ]);
+    #[route]
+    fn route_account(event: &AccountEvent) -> Route {
+        match event {
+            AccountEvent::WithdrawalAuthorised { withdrawal_id, .. }
+            | AccountEvent::WithdrawalRefused { withdrawal_id, .. } => {
+                Route::Continue(withdrawal_id.clone())
+            }
+            _ => Route::Ignore,
         }
-        Ok(match HandlerError::decode::<AccountEvent>(event)? {
+    }
+
+    /// A request asks the account, and declines the withdrawal if the
+    /// account does not answer in time.
+    #[handle]
+    fn on_teller(
+        &self,
+        event: &TellerEvent,
+        meta: &EventMeta<'_>,
+    ) -> Result<Vec<Dispatch>, HandlerError> {
+        let TellerEvent::WithdrawalRequested {
+            withdrawal_id,
+            account_id,
+            amount,
+            pin_hash,
+        } = event
+        else {
+            return Ok(Vec::new());
+        };
+        let timeout = DeclineWithdrawal {
+            teller_id: meta.aggregate_id().unwrap_or_default().to_owned(),
+            withdrawal_id: withdrawal_id.clone(),
+            reason: "the account did not answer in time".into(),
+        };
+        Ok(vec![
+            Dispatch::command(WithdrawAtTeller {
+                account_id: *account_id,
+                withdrawal_id: withdrawal_id.clone(),
+                amount: *amount,
+                pin_hash: pin_hash.clone(),
+            }),
+            Dispatch::later(timeout, WITHDRAWAL_TIMEOUT)?,
+        ])
+    }
+
+    /// The account's answer: the teller dispenses, or declines.
+    #[handle]
+    fn on_account(&self, event: &AccountEvent) -> Vec<Dispatch> {
+        match event {
             AccountEvent::WithdrawalAuthorised {
                 withdrawal_id,
                 amount,
             } => vec![Dispatch::command(DispenseCash {
                 teller_id: self.teller_id.clone(),
-                withdrawal_id,
-                amount,
+                withdrawal_id: withdrawal_id.clone(),
+                amount: *amount,
             })],
             AccountEvent::WithdrawalRefused {
                 withdrawal_id,
                 reason,
             } => vec![Dispatch::command(DeclineWithdrawal {
                 teller_id: self.teller_id.clone(),
-                withdrawal_id,
-                reason,
+                withdrawal_id: withdrawal_id.clone(),
+                reason: reason.clone(),
             })],
             _ => Vec::new(),
-        })
+        }
     }
 
-    fn apply(&mut self, event: &RecordedEvent) -> Result<(), HandlerError> {
-        if event.stream_id.category() == Some("Teller")
-            && let TellerEvent::WithdrawalRequested { amount, .. } =
-                HandlerError::decode::<TellerEvent>(event)?
-        {
-            self.teller_id = event
-                .stream_id
-                .aggregate_id()
-                .unwrap_or_default()
-                .to_owned();
-            self.amount = amount;
+    #[apply]
+    fn apply_teller(&mut self, event: &TellerEvent, meta: &EventMeta<'_>) {
+        if let TellerEvent::WithdrawalRequested { amount, .. } = event {
+            self.teller_id = meta.aggregate_id().unwrap_or_default().to_owned();
+            self.amount = *amount;
         }
-        Ok(())
     }
 }
