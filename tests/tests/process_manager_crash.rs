@@ -8,8 +8,6 @@ use annals::prelude::*;
 use annals::{AnyStore, EventStore, StreamId};
 use annals_tests::postgres::{fresh_schema, test_url};
 use sqlx::AssertSqlSafe;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// `sqlite:<path>` or `postgres:<schema>`: set only for the child.
@@ -199,29 +197,8 @@ async fn killed_after_its_commands_then_restarted(db: Db) {
         .unwrap();
     let stall_at = stall.positions.unwrap().1;
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--ignored", "--nocapture"])
-        .env(CHILD, db.encode())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let stalled = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|line| line.contains("STALLED"))
-    });
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !stalled.is_finished() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the child never stalled"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(stalled.join().unwrap(), "the child stalled");
+    let mut child = annals_tests::child_at(CHILD, &db.encode(), "STALLED");
+    // Killed after the commands of the orders before the stall were carried out.
     child.kill().unwrap();
     child.wait().unwrap();
 

@@ -10,8 +10,6 @@ use annals::projection::Projection;
 use annals::{HandlerError, RecordedEvent};
 use annals_tests::postgres::{fresh_schema, test_url};
 use sqlx::AssertSqlSafe;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// `sqlite:<path>` or `postgres:<schema>`: set only for the child.
@@ -229,29 +227,7 @@ async fn killed_mid_batch_then_restarted(db: Db) {
     }
     writer.shutdown().await.unwrap();
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--ignored", "--nocapture"])
-        .env(CHILD, db.encode())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let stalled = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|line| line.contains("STALLED"))
-    });
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !stalled.is_finished() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the child never stalled"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(stalled.join().unwrap(), "the child stalled mid-batch");
+    let mut child = annals_tests::child_at(CHILD, &db.encode(), "STALLED");
     // Killed with its batch's writes in an open transaction.
     child.kill().unwrap();
     child.wait().unwrap();
