@@ -5,7 +5,7 @@
 
 #![deny(warnings, missing_docs)]
 
-use renamed_annals::{EventMeta, aggregate, command, event, event_handler};
+use renamed_annals::{EventMeta, aggregate, command, event, event_handler, upcaster};
 
 /// Where a parcel has been.
 #[event(crate = "renamed_annals")]
@@ -20,6 +20,22 @@ pub enum ParcelEvent {
     Delivered,
     /// A note was attached.
     Noted(Note),
+}
+
+/// `parcel.delivered` version 1 named the courier; version 2 dropped it.
+#[derive(serde::Deserialize)]
+struct DeliveredV1 {
+    #[serde(rename = "courier")]
+    _courier: String,
+}
+
+/// `parcel.delivered` version 2: no fields.
+#[derive(serde::Serialize)]
+struct DeliveredV2 {}
+
+#[upcaster(crate = "renamed_annals", from = "parcel.delivered", version = 1)]
+fn delivered_drops_the_courier(_old: DeliveredV1) -> DeliveredV2 {
+    DeliveredV2 {}
 }
 
 /// A free-text note, as a newtype event payload.
@@ -129,7 +145,9 @@ impl DeliveryCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use renamed_annals::{App, EventHandler, EventStore, MemoryStore};
+    use renamed_annals::{
+        App, EventHandler, EventStore, ExpectedVersion, MemoryStore, NewEvent, Payload, StreamId,
+    };
 
     #[tokio::test]
     async fn dispatches_through_the_renamed_crate() {
@@ -167,6 +185,23 @@ mod tests {
             1
         );
         assert_eq!(DeliveryCounter::NAME, "delivery-counter");
+
+        // A parcel delivered under version 1 loads through the upcaster.
+        let old = [
+            ("PickedUp", r#"{"depot":"south"}"#),
+            ("parcel.delivered", r#"{"courier":"Ida"}"#),
+        ];
+        let events = old
+            .iter()
+            .map(|(name, json)| NewEvent::new(*name, 1, Payload::from_json(*json).unwrap()))
+            .collect();
+        store
+            .append(&StreamId::new("parcel-9"), ExpectedVersion::NoStream, events)
+            .await
+            .unwrap();
+        let (parcel, version) = app.load::<Parcel>(9).await.unwrap();
+        assert!(parcel.delivered());
+        assert_eq!(version, 2);
 
         let json = app
             .dispatch_json("parcel.deliver", serde_json::json!(8), Default::default())
