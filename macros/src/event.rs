@@ -127,12 +127,17 @@ fn impl_event(ir: &EventItem) -> TokenStream {
                 parts
             }
         };
+    let moved = (!ir.moved.is_empty()).then(|| {
+        let moved = &ir.moved;
+        quote!(const MOVED: &'static [&'static str] = &[#(#moved),*];)
+    });
     quote! {
         #[allow(non_local_definitions)]
         const _: () = {
             #[automatically_derived]
             impl #krate::Event for #ident {
                 const TYPES: &'static [#krate::EventType] = &[#(#types),*];
+                #moved
 
                 fn event_type(&self) -> &'static str {
                     match self { #(#type_arms,)* }
@@ -151,11 +156,46 @@ fn impl_event(ir: &EventItem) -> TokenStream {
                     event_version: u32,
                     payload: &#krate::Payload,
                 ) -> ::core::result::Result<Self, #krate::DecodeError> {
-                    match (event_type, event_version) {
-                        #(#decode_arms,)*
+                    match Self::__annals_decode(event_type, event_version, payload) {
+                        ::core::option::Option::Some(decoded) => decoded,
                         // Not a declared shape: an older one, through its upcasters.
-                        _ => #krate::upcast::decode_upcast::<Self>(event_type, event_version, payload),
+                        ::core::option::Option::None => {
+                            #krate::upcast::decode_upcast::<Self>(event_type, event_version, payload)
+                        }
                     }
+                }
+
+                fn decode_declared(
+                    event_type: &str,
+                    event_version: u32,
+                    payload: &#krate::Payload,
+                ) -> ::core::option::Option<::core::result::Result<Self, #krate::DecodeError>> {
+                    Self::__annals_decode(event_type, event_version, payload)
+                }
+
+                fn decode_value(
+                    event_type: &str,
+                    event_version: u32,
+                    value: #krate::__private::serde_json::Value,
+                ) -> ::core::result::Result<Self, #krate::DecodeError> {
+                    Self::__annals_decode(event_type, event_version, value).unwrap_or_else(|| {
+                        ::core::result::Result::Err(#krate::__private::unknown_type(event_type, event_version))
+                    })
+                }
+            }
+
+            impl #ident {
+                /// The declared `(type, version)`s, from a stored payload or a JSON value.
+                fn __annals_decode<__S: #krate::__private::DecodeSource>(
+                    event_type: &str,
+                    event_version: u32,
+                    payload: __S,
+                ) -> ::core::option::Option<::core::result::Result<Self, #krate::DecodeError>> {
+                    let _ = &payload;
+                    ::core::option::Option::Some(match (event_type, event_version) {
+                        #(#decode_arms,)*
+                        _ => return ::core::option::Option::None,
+                    })
                 }
             }
         };

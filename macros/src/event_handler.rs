@@ -258,6 +258,7 @@ fn impl_handler(ir: &HandlerImpl, name: &str, skip: &[usize], complete: bool) ->
                     match #krate::handler::route(
                         <Self as #krate::handler::EventHandler>::INTEREST,
                         &event.event_type,
+                        event.event_version,
                     ) {
                         #(#arms)*
                         _ => ::std::boxed::Box::pin(#krate::__private::ready(::core::result::Result::Ok(()))),
@@ -427,11 +428,15 @@ fn route_arm(krate: &TokenStream, i: usize, r: &Routed) -> TokenStream {
             }
         }
     };
+    // A stored event may read as several (an upcaster split it) or none.
     let future = quote! {
         async move {
-            let decoded = #krate::handler::HandlerError::decode::<#handled>(event)?;
-            #meta
-            #outcome
+            for decoded in #krate::handler::HandlerError::decode_all::<#handled>(event)? {
+                #meta
+                let outcome: ::core::result::Result<(), #krate::handler::HandlerError> = { #outcome };
+                outcome?;
+            }
+            ::core::result::Result::Ok(())
         }
     };
     let boxed = quote_spanned!(method.span()=> ::std::boxed::Box::pin(#future));

@@ -310,11 +310,17 @@ fn arm(krate: &TokenStream, c: &Called) -> TokenStream {
             ::core::result::Result::Ok(())
         },
     };
+    // A stored event may read as several (an upcaster split it) or none:
+    // the first route that does not ignore it, every dispatch, every apply.
     quote! {
         ::core::option::Option::Some(#index) => {
-            let decoded = #krate::handler::HandlerError::decode::<#handled>(event)?;
-            #meta
-            #outcome
+            let mut combined = #krate::__private::Combine::none();
+            for decoded in #krate::handler::HandlerError::decode_all::<#handled>(event)? {
+                #meta
+                let one = { #outcome }?;
+                combined = #krate::__private::Combine::combine(combined, one);
+            }
+            ::core::result::Result::Ok(combined)
         }
     }
 }
@@ -358,6 +364,7 @@ fn process_impl(
             match #krate::handler::route(
                 <Self as #krate::process::ProcessManager>::INTEREST,
                 &event.event_type,
+                event.event_version,
             ) {
                 #(#arms)*
                 _ => ::core::result::Result::Ok(#otherwise),

@@ -300,6 +300,7 @@ fn impl_projection(
                     match #krate::handler::route(
                         <Self as #krate::projection::Projection<__Database>>::INTEREST,
                         &event.event_type,
+                        event.event_version,
                     ) {
                         #(#arms)*
                         _ => {
@@ -458,10 +459,13 @@ fn route_arm(krate: &TokenStream, i: usize, r: &Routed) -> TokenStream {
     let outcome = outcome(krate, call, &r.method.output);
     let future = quote! {
         async move {
-            let decoded = #krate::handler::HandlerError::decode::<#handled>(event)?;
-            #meta
-            let outcome: ::core::result::Result<(), #krate::BoxError> = { #outcome };
-            outcome.map_err(#krate::handler::HandlerError::Failed)
+            // A stored event may read as several (an upcaster split it) or none.
+            for decoded in #krate::handler::HandlerError::decode_all::<#handled>(event)? {
+                #meta
+                let outcome: ::core::result::Result<(), #krate::BoxError> = { #outcome };
+                outcome.map_err(#krate::handler::HandlerError::Failed)?;
+            }
+            ::core::result::Result::Ok(())
         }
     };
     let boxed = quote_spanned!(method.span()=> ::std::boxed::Box::pin(#future));

@@ -17,11 +17,40 @@ struct Upcaster<'a> {
     krate: Option<syn::Path>,
     from: String,
     version: u32,
-    to: String,
-    to_version: u32,
+    to: Target,
     item: &'a syn::ItemFn,
     input: &'a syn::Type,
+    takes_meta: bool,
+    output: Output,
+}
+
+/// What the step returns: payloads of one stored `(type, version)`, or
+/// values of an `#[event]` type, each stored under its own name.
+enum Target {
+    Shape(String, u32),
+    Events(syn::Path),
+}
+
+/// `T`, `Option<T>` (one or none) or `Vec<T>` (any number), optionally in
+/// a `Result`, as written.
+struct Output {
     fallible: bool,
+    many: Many,
+    /// `T`, where its checks are reported.
+    item: syn::Type,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Many {
+    One,
+    Optional,
+    Any,
+}
+
+/// `to = "Name"` or `to = path::To::EventType`.
+enum To {
+    Name(syn::LitStr),
+    Events(syn::Path),
 }
 
 pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -73,7 +102,22 @@ fn parse<'a>(cx: &Ctxt, args: TokenStream, item: &'a syn::ItemFn) -> Option<Upca
                     attr::positive::<u32>(meta, "stored versions start at 1")?,
                 );
             } else if meta.path == TO {
-                to.set(&meta.path, attr::lit_str(meta)?);
+                let value = meta.value()?;
+                if value.peek(syn::LitStr) {
+                    let lit: syn::LitStr = value.parse()?;
+                    if lit.value().trim().is_empty() {
+                        return Err(syn::Error::new_spanned(&lit, "this name must not be empty"));
+                    }
+                    to.set(&meta.path, To::Name(lit));
+                } else {
+                    let path: syn::Path = value.parse().map_err(|e| {
+                        syn::Error::new(
+                            e.span(),
+                            "`to` names the next stored type (`to = \"NewName\"`) or the `#[event]` type whose events the upcaster returns (`to = AccountEvent`)",
+                        )
+                    })?;
+                    to.set(&meta.path, To::Events(path));
+                }
             } else if meta.path == TO_VERSION {
                 to_version.set(
                     &meta.path,
@@ -113,43 +157,71 @@ fn parse<'a>(cx: &Ctxt, args: TokenStream, item: &'a syn::ItemFn) -> Option<Upca
         );
     }
     let mut inputs = sig.inputs.iter();
-    let input = match (inputs.next(), inputs.next()) {
-        (Some(syn::FnArg::Typed(arg)), None) => Some(&*arg.ty),
-        (Some(syn::FnArg::Receiver(r)), _) => {
+    let (input, takes_meta) = match (inputs.next(), inputs.next(), inputs.next()) {
+        (Some(syn::FnArg::Receiver(r)), _, _) => {
             cx.error_spanned_by(r, "an upcaster is a free function, not a method");
-            None
+            (None, false)
         }
-        (_, Some(extra)) => {
-            cx.error_spanned_by(extra, "an upcaster takes one argument: the old payload (a struct of the old fields, or `serde_json::Value`)");
-            None
+        (Some(syn::FnArg::Typed(arg)), meta, None) => {
+            if let Some(meta) = meta
+                && !is_meta(meta)
+            {
+                cx.error_spanned_by(
+                    meta,
+                    "an upcaster's second argument is the stored event's metadata: `meta: &EventMeta`",
+                );
+            }
+            (Some(&*arg.ty), meta.is_some())
         }
-        (None, _) => {
+        (_, _, Some(extra)) => {
+            cx.error_spanned_by(
+                extra,
+                "an upcaster takes the old payload and, optionally, the stored event's metadata (`meta: &EventMeta`); nothing more",
+            );
+            (None, false)
+        }
+        (None, _, _) => {
             cx.error_spanned_by(
                 &sig.ident,
                 "an upcaster takes the old payload: a struct of the old fields, or `serde_json::Value`",
             );
-            None
+            (None, false)
         }
     };
-    let fallible = match &sig.output {
+    let output = match &sig.output {
         syn::ReturnType::Default => {
             cx.error_spanned_by(
                 sig,
-                "an upcaster returns the next payload: a struct of the new fields, `serde_json::Value`, or `Result` of one",
+                "an upcaster returns the next payload: a struct of the new fields, `serde_json::Value`, \
+                 `Option` of one (none drops the event), `Vec` of them (a split), or `Result` of any of these",
             );
-            false
+            None
         }
-        syn::ReturnType::Type(_, ty) => returns_result(ty),
+        syn::ReturnType::Type(_, ty) => Some(output(ty)),
     };
     let (from, (_, version)) = (from?, version?);
-    let (to, to_version) = match (to.get(), to_version.get()) {
-        (Some(to), Some((_, v))) => (to.value(), v),
+    let to = match (to.get(), to_version.get()) {
+        (Some(To::Events(path)), Some((lit, _))) => {
+            cx.error_spanned_by(
+                lit,
+                format!(
+                    "`to_version` goes with a type name: the events of `{}` are each stored under their own name and version",
+                    path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default()
+                ),
+            );
+            return None;
+        }
+        (Some(To::Events(path)), None) => Target::Events(path),
         // A rename keeps the version unless told.
-        (Some(to), None) => (to.value(), version),
-        (None, Some((_, v))) => (from.value(), v),
-        (None, None) => (from.value(), version.saturating_add(1)),
+        (Some(To::Name(to)), Some((_, v))) => Target::Shape(to.value(), v),
+        (Some(To::Name(to)), None) => Target::Shape(to.value(), version),
+        (None, Some((_, v))) => Target::Shape(from.value(), v),
+        (None, None) => Target::Shape(from.value(), version.saturating_add(1)),
     };
-    if to == from.value() && to_version <= version {
+    if let Target::Shape(to, to_version) = &to
+        && *to == from.value()
+        && *to_version <= version
+    {
         cx.error_spanned_by(
             &from,
             format!("an upcaster of `{}` version {version} must lead to a later version (`to_version` > {version}) or another type (`to = \"..\"`)", from.value()),
@@ -160,16 +232,59 @@ fn parse<'a>(cx: &Ctxt, args: TokenStream, item: &'a syn::ItemFn) -> Option<Upca
         from: from.value(),
         version,
         to,
-        to_version,
         item,
         input: input?,
-        fallible,
+        takes_meta,
+        output: output?,
     })
 }
 
-/// Whether the return type is a `Result` (by its last path segment).
-fn returns_result(ty: &syn::Type) -> bool {
-    matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Result"))
+/// `_: &EventMeta` or `_: &EventMeta<'_>`, by the last path segment.
+fn is_meta(arg: &syn::FnArg) -> bool {
+    let syn::FnArg::Typed(arg) = arg else {
+        return false;
+    };
+    let syn::Type::Reference(r) = &*arg.ty else {
+        return false;
+    };
+    matches!(&*r.elem, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "EventMeta"))
+}
+
+/// Reads the return type: `Result<X, _>` or `X`, then `Option<T>`,
+/// `Vec<T>` or `T`, by the last path segment as written.
+fn output(ty: &syn::Type) -> Output {
+    let (fallible, ty) = match single_arg(ty, "Result") {
+        Some(ok) => (true, ok),
+        None => (false, ty),
+    };
+    let (many, item) = if let Some(t) = single_arg(ty, "Option") {
+        (Many::Optional, t)
+    } else if let Some(t) = single_arg(ty, "Vec") {
+        (Many::Any, t)
+    } else {
+        (Many::One, ty)
+    };
+    Output {
+        fallible,
+        many,
+        item: item.clone(),
+    }
+}
+
+/// `T` of `Name<T, ..>` (the first type argument), if `ty` is written so.
+fn single_arg<'t>(ty: &'t syn::Type, name: &str) -> Option<&'t syn::Type> {
+    let syn::Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })
 }
 
 fn register(ir: &Upcaster) -> TokenStream {
@@ -177,16 +292,44 @@ fn register(ir: &Upcaster) -> TokenStream {
     let item = ir.item;
     let name = &item.sig.ident;
     let input = ir.input;
-    let (from, version, to, to_version) = (&ir.from, ir.version, &ir.to, ir.to_version);
-    let call = if ir.fallible {
-        quote!(#name(old).map_err(|e| -> #krate::BoxError { ::core::convert::Into::into(e) })?)
+    let from = (&ir.from, ir.version);
+    let (from, version) = from;
+    let meta = ir.takes_meta.then(|| quote!(, meta));
+    let call = if ir.output.fallible {
+        quote!(#name(old #meta).map_err(|e| -> #krate::BoxError { ::core::convert::Into::into(e) })?)
     } else {
-        quote!(#name(old))
+        quote!(#name(old #meta))
     };
     // Spanned at the user's argument type: "the trait `Deserialize` is not
     // implemented" lands there.
     let decode = quote_spanned! {input.span()=>
         #krate::__private::serde_json::from_value::<#input>(value)?
+    };
+    let items = match ir.output.many {
+        Many::One => quote!([new]),
+        Many::Optional | Many::Any => quote!(new),
+    };
+    // Each returned item's bound (`Serialize`, or `Event`) is reported at
+    // its type.
+    let at = ir.output.item.span();
+    let at_krate = crate::internals::respan(&krate, at);
+    let (to, shapes) = match &ir.to {
+        Target::Shape(to, to_version) => (
+            quote!(&[#krate::EventType { name: #to, version: #to_version }]),
+            quote_spanned!(at=> #at_krate::__private::payload_shapes(#to, #to_version, #items)?),
+        ),
+        Target::Events(path) => {
+            let at_path = crate::internals::respan(&krate, path.span());
+            (
+                quote_spanned!(path.span()=> <#path as #at_path::__private::EventTarget>::TYPES),
+                quote_spanned!(path.span()=> <#path as #at_path::__private::EventTarget>::shapes(#items)?),
+            )
+        }
+    };
+    let meta_param = if ir.takes_meta {
+        quote!(meta)
+    } else {
+        quote!(_meta)
     };
     quote! {
         #item
@@ -194,18 +337,18 @@ fn register(ir: &Upcaster) -> TokenStream {
         const _: () = {
             fn __annals_upcast(
                 value: #krate::__private::serde_json::Value,
-            ) -> ::core::result::Result<#krate::__private::serde_json::Value, #krate::BoxError> {
+                #meta_param: &#krate::handler::EventMeta<'_>,
+            ) -> ::core::result::Result<::std::vec::Vec<#krate::upcast::StoredShape>, #krate::BoxError> {
                 let old = #decode;
                 let new = #call;
-                ::core::result::Result::Ok(#krate::__private::serde_json::to_value(new)?)
+                ::core::result::Result::Ok(#shapes)
             }
 
             #krate::__private::inventory::submit! {
                 #krate::upcast::Upcaster {
                     from_type: #from,
                     from_version: #version,
-                    to_type: #to,
-                    to_version: #to_version,
+                    to: #to,
                     name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
                     step: __annals_upcast,
                 }

@@ -32,6 +32,20 @@ pub enum DecodeError {
     /// An upcaster of the stored event's chain failed (see [`crate::upcast`]).
     #[error(transparent)]
     Upcast(Box<crate::upcast::UpcastError>),
+    /// A stored event upcasts into no event or several, where one was asked
+    /// for ([`Event::decode`]); read it with
+    /// [`decode_recorded`](crate::upcast::decode_recorded).
+    #[error(
+        "`{event_type}` version {event_version} upcasts into {count} events, not one; read it with `annals::upcast::decode_recorded`"
+    )]
+    NotOne {
+        /// The stored type name.
+        event_type: String,
+        /// The stored version.
+        event_version: u32,
+        /// How many events it upcasts into.
+        count: usize,
+    },
     /// The payload does not have the shape the event type expects.
     #[error("payload of `{event_type}` version {event_version} does not decode")]
     Payload {
@@ -65,9 +79,50 @@ pub trait Event: Clone + fmt::Debug + Send + Sync + 'static {
     /// Serialises the event's fields (without its type name) to a payload.
     fn encode(&self) -> Result<Payload, serde_json::Error>;
 
-    /// Builds an event back from its stored type name, version and payload.
+    /// Stored type names this type no longer reads because they moved to
+    /// another event type (`#[event(moved = ["CardLocked"])]`): a replay of
+    /// this type's streams skips them. Empty unless declared.
+    const MOVED: &'static [&'static str] = &[];
+
+    /// Builds an event back from its stored type name, version and payload:
+    /// a declared `(type, version)` directly, an older one through its
+    /// [upcasters](crate::upcast), which must turn it into exactly one
+    /// event ([`DecodeError::NotOne`] otherwise; readers of recorded
+    /// events use [`decode_recorded`](crate::upcast::decode_recorded),
+    /// which reads every event it turns into).
     fn decode(event_type: &str, event_version: u32, payload: &Payload)
     -> Result<Self, DecodeError>;
+
+    /// Decodes a `(type, version)` this type declares; `None` for any other,
+    /// which [`decode_recorded`](crate::upcast::decode_recorded) then reads
+    /// through its upcasters. `#[event]` writes it as one `match`.
+    #[doc(hidden)]
+    fn decode_declared(
+        event_type: &str,
+        event_version: u32,
+        payload: &Payload,
+    ) -> Option<Result<Self, DecodeError>> {
+        Self::TYPES
+            .iter()
+            .any(|t| t.name == event_type && t.version == event_version)
+            .then(|| Self::decode(event_type, event_version, payload))
+    }
+
+    /// Decodes a declared `(type, version)` from a JSON value, as an
+    /// upcaster chain ends. `#[event]` writes it without a second parse.
+    #[doc(hidden)]
+    fn decode_value(
+        event_type: &str,
+        event_version: u32,
+        value: serde_json::Value,
+    ) -> Result<Self, DecodeError> {
+        let payload = Payload::from_serialize(&value).map_err(|source| DecodeError::Payload {
+            event_type: event_type.to_owned(),
+            event_version,
+            source,
+        })?;
+        Self::decode(event_type, event_version, &payload)
+    }
 }
 
 /// An event-sourced aggregate: state folded from its events, deciding commands.

@@ -248,19 +248,133 @@ pub fn unknown_type(event_type: &str, event_version: u32) -> crate::aggregate::D
     }
 }
 
+/// Where `#[event]`'s decode table reads a payload from: a stored payload,
+/// or the JSON value an upcaster chain ends with.
+pub trait DecodeSource {
+    /// Deserialises `T` from it.
+    fn deserialize<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error>;
+}
+
+impl DecodeSource for &crate::store::Payload {
+    fn deserialize<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.as_str())
+    }
+}
+
+impl DecodeSource for serde_json::Value {
+    fn deserialize<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        serde_json::from_value(self)
+    }
+}
+
 /// Decodes a payload into `T`, naming the event type on failure.
 pub fn decode_payload<T: serde::de::DeserializeOwned>(
     event_type: &str,
     event_version: u32,
-    payload: &crate::store::Payload,
+    payload: impl DecodeSource,
 ) -> Result<T, crate::aggregate::DecodeError> {
-    serde_json::from_str(payload.as_str()).map_err(|source| {
-        crate::aggregate::DecodeError::Payload {
+    payload
+        .deserialize()
+        .map_err(|source| crate::aggregate::DecodeError::Payload {
             event_type: event_type.to_owned(),
             event_version,
             source,
+        })
+}
+
+/// How a process manager's route, dispatches and apply combine over the
+/// several events one stored event reads as (an upcaster split it).
+pub trait Combine {
+    /// For no event at all.
+    fn none() -> Self;
+    /// `self` for the events before, then `next`.
+    fn combine(self, next: Self) -> Self;
+}
+
+impl Combine for crate::process::Route {
+    fn none() -> Self {
+        crate::process::Route::Ignore
+    }
+
+    /// The first route that does not ignore the event.
+    fn combine(self, next: Self) -> Self {
+        match self {
+            crate::process::Route::Ignore => next,
+            first => first,
         }
-    })
+    }
+}
+
+impl Combine for Vec<crate::process::Dispatch> {
+    fn none() -> Self {
+        Vec::new()
+    }
+
+    fn combine(mut self, next: Self) -> Self {
+        self.extend(next);
+        self
+    }
+}
+
+impl Combine for () {
+    fn none() -> Self {}
+
+    fn combine(self, _next: Self) -> Self {}
+}
+
+/// An `#[upcaster]`'s returned payloads, stored as `(to, to_version)`.
+pub fn payload_shapes<T: serde::Serialize>(
+    to: &'static str,
+    to_version: u32,
+    items: impl IntoIterator<Item = T>,
+) -> Result<Vec<crate::upcast::StoredShape>, serde_json::Error> {
+    items
+        .into_iter()
+        .map(|item| {
+            Ok(crate::upcast::StoredShape {
+                event_type: to,
+                event_version: to_version,
+                payload: serde_json::to_value(item)?,
+            })
+        })
+        .collect()
+}
+
+/// The `#[event]` type an `#[upcaster(to = Type)]` returns values of: its
+/// types for the registration and its values' shapes for the step, through
+/// one bound, so a `to` that is not an event type is one error.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event type",
+    label = "not an `#[event]` type",
+    note = "`to = Type` names the `#[event]` type whose events the upcaster returns; to return payloads of one stored type, name it: `to = \"TypeName\"`"
+)]
+pub trait EventTarget: Sized {
+    /// `Event::TYPES`.
+    const TYPES: &'static [crate::EventType];
+
+    /// The returned events, each as its own type and version.
+    fn shapes(
+        items: impl IntoIterator<Item = Self>,
+    ) -> Result<Vec<crate::upcast::StoredShape>, serde_json::Error>;
+}
+
+impl<E: crate::Event> EventTarget for E {
+    const TYPES: &'static [crate::EventType] = E::TYPES;
+
+    fn shapes(
+        items: impl IntoIterator<Item = Self>,
+    ) -> Result<Vec<crate::upcast::StoredShape>, serde_json::Error> {
+        items
+            .into_iter()
+            .map(|event| {
+                Ok(crate::upcast::StoredShape {
+                    event_type: event.event_type(),
+                    event_version: event.event_version(),
+                    payload: serde_json::from_str(event.encode()?.as_str())?,
+                })
+            })
+            .collect()
+    }
 }
 
 /// An `#[event_handler]` method takes `&E` for an `#[event]` type `E`.

@@ -279,7 +279,9 @@ impl<H: crate::handler::EventHandler> HandlerTest<H> {
     ) -> Result<Self, crate::handler::HandlerError> {
         for event in events {
             let recorded = self.record(stream, &event);
-            if crate::handler::route(H::INTEREST, &recorded.event_type).is_some() {
+            if crate::handler::route(H::INTEREST, &recorded.event_type, recorded.event_version)
+                .is_some()
+            {
                 self.handler.handle(&recorded).await?;
             }
         }

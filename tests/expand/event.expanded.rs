@@ -797,406 +797,445 @@ const _: () = {
             event_version: u32,
             payload: &::annals::Payload,
         ) -> ::core::result::Result<Self, ::annals::DecodeError> {
-            match (event_type, event_version) {
-                ("Opened", 1u32) => {
-                    #[serde(crate = "::annals::__private::serde")]
-                    struct __Payload {
-                        owner: String,
-                    }
-                    #[doc(hidden)]
-                    #[allow(
-                        non_upper_case_globals,
-                        unused_attributes,
-                        unused_qualifications,
-                        clippy::absolute_paths,
-                    )]
-                    const _: () = {
-                        use ::annals::__private::serde as _serde;
-                        #[automatically_derived]
-                        impl<'de> _serde::Deserialize<'de> for __Payload {
-                            fn deserialize<__D>(
-                                __deserializer: __D,
-                            ) -> _serde::__private229::Result<Self, __D::Error>
-                            where
-                                __D: _serde::Deserializer<'de>,
-                            {
-                                #[allow(non_camel_case_types)]
-                                #[doc(hidden)]
-                                enum __Field {
-                                    __field0,
-                                    __ignore,
-                                }
-                                #[doc(hidden)]
-                                struct __FieldVisitor;
-                                #[automatically_derived]
-                                impl<'de> _serde::de::Visitor<'de> for __FieldVisitor {
-                                    type Value = __Field;
-                                    fn expecting(
-                                        &self,
-                                        __formatter: &mut _serde::__private229::Formatter,
-                                    ) -> _serde::__private229::fmt::Result {
-                                        _serde::__private229::Formatter::write_str(
-                                            __formatter,
-                                            "field identifier",
-                                        )
-                                    }
-                                    fn visit_u64<__E>(
-                                        self,
-                                        __value: u64,
-                                    ) -> _serde::__private229::Result<Self::Value, __E>
-                                    where
-                                        __E: _serde::de::Error,
-                                    {
-                                        match __value {
-                                            0u64 => _serde::__private229::Ok(__Field::__field0),
-                                            _ => _serde::__private229::Ok(__Field::__ignore),
-                                        }
-                                    }
-                                    fn visit_str<__E>(
-                                        self,
-                                        __value: &str,
-                                    ) -> _serde::__private229::Result<Self::Value, __E>
-                                    where
-                                        __E: _serde::de::Error,
-                                    {
-                                        match __value {
-                                            "owner" => _serde::__private229::Ok(__Field::__field0),
-                                            _ => _serde::__private229::Ok(__Field::__ignore),
-                                        }
-                                    }
-                                    fn visit_bytes<__E>(
-                                        self,
-                                        __value: &[u8],
-                                    ) -> _serde::__private229::Result<Self::Value, __E>
-                                    where
-                                        __E: _serde::de::Error,
-                                    {
-                                        match __value {
-                                            b"owner" => _serde::__private229::Ok(__Field::__field0),
-                                            _ => _serde::__private229::Ok(__Field::__ignore),
-                                        }
-                                    }
-                                }
-                                #[automatically_derived]
-                                impl<'de> _serde::Deserialize<'de> for __Field {
-                                    #[inline]
-                                    fn deserialize<__D>(
-                                        __deserializer: __D,
-                                    ) -> _serde::__private229::Result<Self, __D::Error>
-                                    where
-                                        __D: _serde::Deserializer<'de>,
-                                    {
-                                        _serde::Deserializer::deserialize_identifier(
-                                            __deserializer,
-                                            __FieldVisitor,
-                                        )
-                                    }
-                                }
-                                #[doc(hidden)]
-                                struct __Visitor<'de> {
-                                    marker: _serde::__private229::PhantomData<__Payload>,
-                                    lifetime: _serde::__private229::PhantomData<&'de ()>,
-                                }
-                                #[automatically_derived]
-                                impl<'de> _serde::de::Visitor<'de> for __Visitor<'de> {
-                                    type Value = __Payload;
-                                    fn expecting(
-                                        &self,
-                                        __formatter: &mut _serde::__private229::Formatter,
-                                    ) -> _serde::__private229::fmt::Result {
-                                        _serde::__private229::Formatter::write_str(
-                                            __formatter,
-                                            "struct __Payload",
-                                        )
-                                    }
-                                    #[inline]
-                                    fn visit_seq<__A>(
-                                        self,
-                                        mut __seq: __A,
-                                    ) -> _serde::__private229::Result<Self::Value, __A::Error>
-                                    where
-                                        __A: _serde::de::SeqAccess<'de>,
-                                    {
-                                        let __field0 = match _serde::de::SeqAccess::next_element::<
-                                            String,
-                                        >(&mut __seq)? {
-                                            _serde::__private229::Some(__value) => __value,
-                                            _serde::__private229::None => {
-                                                return _serde::__private229::Err(
-                                                    _serde::de::Error::invalid_length(
-                                                        0usize,
-                                                        &"struct __Payload with 1 element",
-                                                    ),
-                                                );
-                                            }
-                                        };
-                                        _serde::__private229::Ok(__Payload { owner: __field0 })
-                                    }
-                                    #[inline]
-                                    fn visit_map<__A>(
-                                        self,
-                                        mut __map: __A,
-                                    ) -> _serde::__private229::Result<Self::Value, __A::Error>
-                                    where
-                                        __A: _serde::de::MapAccess<'de>,
-                                    {
-                                        let mut __field0: _serde::__private229::Option<String> = _serde::__private229::None;
-                                        while let _serde::__private229::Some(__key) = _serde::de::MapAccess::next_key::<
-                                            __Field,
-                                        >(&mut __map)? {
-                                            match __key {
-                                                __Field::__field0 => {
-                                                    if _serde::__private229::Option::is_some(&__field0) {
-                                                        return _serde::__private229::Err(
-                                                            <__A::Error as _serde::de::Error>::duplicate_field("owner"),
-                                                        );
-                                                    }
-                                                    __field0 = _serde::__private229::Some(
-                                                        _serde::de::MapAccess::next_value::<String>(&mut __map)?,
-                                                    );
-                                                }
-                                                _ => {
-                                                    let _ = _serde::de::MapAccess::next_value::<
-                                                        _serde::de::IgnoredAny,
-                                                    >(&mut __map)?;
-                                                }
-                                            }
-                                        }
-                                        let __field0 = match __field0 {
-                                            _serde::__private229::Some(__field0) => __field0,
-                                            _serde::__private229::None => {
-                                                _serde::__private229::de::missing_field("owner")?
-                                            }
-                                        };
-                                        _serde::__private229::Ok(__Payload { owner: __field0 })
-                                    }
-                                }
-                                #[doc(hidden)]
-                                const FIELDS: &'static [&'static str] = &["owner"];
-                                _serde::Deserializer::deserialize_struct(
-                                    __deserializer,
-                                    "__Payload",
-                                    FIELDS,
-                                    __Visitor {
-                                        marker: _serde::__private229::PhantomData::<__Payload>,
-                                        lifetime: _serde::__private229::PhantomData,
-                                    },
-                                )
-                            }
-                        }
-                    };
-                    ::annals::__private::decode_payload::<
-                        __Payload,
-                    >(event_type, event_version, payload)
-                        .map(|p| Self::Opened { owner: p.owner })
-                }
-                ("Deposited", 2u32) => {
-                    #[serde(crate = "::annals::__private::serde")]
-                    struct __Payload {
-                        amount: u64,
-                    }
-                    #[doc(hidden)]
-                    #[allow(
-                        non_upper_case_globals,
-                        unused_attributes,
-                        unused_qualifications,
-                        clippy::absolute_paths,
-                    )]
-                    const _: () = {
-                        use ::annals::__private::serde as _serde;
-                        #[automatically_derived]
-                        impl<'de> _serde::Deserialize<'de> for __Payload {
-                            fn deserialize<__D>(
-                                __deserializer: __D,
-                            ) -> _serde::__private229::Result<Self, __D::Error>
-                            where
-                                __D: _serde::Deserializer<'de>,
-                            {
-                                #[allow(non_camel_case_types)]
-                                #[doc(hidden)]
-                                enum __Field {
-                                    __field0,
-                                    __ignore,
-                                }
-                                #[doc(hidden)]
-                                struct __FieldVisitor;
-                                #[automatically_derived]
-                                impl<'de> _serde::de::Visitor<'de> for __FieldVisitor {
-                                    type Value = __Field;
-                                    fn expecting(
-                                        &self,
-                                        __formatter: &mut _serde::__private229::Formatter,
-                                    ) -> _serde::__private229::fmt::Result {
-                                        _serde::__private229::Formatter::write_str(
-                                            __formatter,
-                                            "field identifier",
-                                        )
-                                    }
-                                    fn visit_u64<__E>(
-                                        self,
-                                        __value: u64,
-                                    ) -> _serde::__private229::Result<Self::Value, __E>
-                                    where
-                                        __E: _serde::de::Error,
-                                    {
-                                        match __value {
-                                            0u64 => _serde::__private229::Ok(__Field::__field0),
-                                            _ => _serde::__private229::Ok(__Field::__ignore),
-                                        }
-                                    }
-                                    fn visit_str<__E>(
-                                        self,
-                                        __value: &str,
-                                    ) -> _serde::__private229::Result<Self::Value, __E>
-                                    where
-                                        __E: _serde::de::Error,
-                                    {
-                                        match __value {
-                                            "amount" => _serde::__private229::Ok(__Field::__field0),
-                                            _ => _serde::__private229::Ok(__Field::__ignore),
-                                        }
-                                    }
-                                    fn visit_bytes<__E>(
-                                        self,
-                                        __value: &[u8],
-                                    ) -> _serde::__private229::Result<Self::Value, __E>
-                                    where
-                                        __E: _serde::de::Error,
-                                    {
-                                        match __value {
-                                            b"amount" => _serde::__private229::Ok(__Field::__field0),
-                                            _ => _serde::__private229::Ok(__Field::__ignore),
-                                        }
-                                    }
-                                }
-                                #[automatically_derived]
-                                impl<'de> _serde::Deserialize<'de> for __Field {
-                                    #[inline]
-                                    fn deserialize<__D>(
-                                        __deserializer: __D,
-                                    ) -> _serde::__private229::Result<Self, __D::Error>
-                                    where
-                                        __D: _serde::Deserializer<'de>,
-                                    {
-                                        _serde::Deserializer::deserialize_identifier(
-                                            __deserializer,
-                                            __FieldVisitor,
-                                        )
-                                    }
-                                }
-                                #[doc(hidden)]
-                                struct __Visitor<'de> {
-                                    marker: _serde::__private229::PhantomData<__Payload>,
-                                    lifetime: _serde::__private229::PhantomData<&'de ()>,
-                                }
-                                #[automatically_derived]
-                                impl<'de> _serde::de::Visitor<'de> for __Visitor<'de> {
-                                    type Value = __Payload;
-                                    fn expecting(
-                                        &self,
-                                        __formatter: &mut _serde::__private229::Formatter,
-                                    ) -> _serde::__private229::fmt::Result {
-                                        _serde::__private229::Formatter::write_str(
-                                            __formatter,
-                                            "struct __Payload",
-                                        )
-                                    }
-                                    #[inline]
-                                    fn visit_seq<__A>(
-                                        self,
-                                        mut __seq: __A,
-                                    ) -> _serde::__private229::Result<Self::Value, __A::Error>
-                                    where
-                                        __A: _serde::de::SeqAccess<'de>,
-                                    {
-                                        let __field0 = match _serde::de::SeqAccess::next_element::<
-                                            u64,
-                                        >(&mut __seq)? {
-                                            _serde::__private229::Some(__value) => __value,
-                                            _serde::__private229::None => {
-                                                return _serde::__private229::Err(
-                                                    _serde::de::Error::invalid_length(
-                                                        0usize,
-                                                        &"struct __Payload with 1 element",
-                                                    ),
-                                                );
-                                            }
-                                        };
-                                        _serde::__private229::Ok(__Payload { amount: __field0 })
-                                    }
-                                    #[inline]
-                                    fn visit_map<__A>(
-                                        self,
-                                        mut __map: __A,
-                                    ) -> _serde::__private229::Result<Self::Value, __A::Error>
-                                    where
-                                        __A: _serde::de::MapAccess<'de>,
-                                    {
-                                        let mut __field0: _serde::__private229::Option<u64> = _serde::__private229::None;
-                                        while let _serde::__private229::Some(__key) = _serde::de::MapAccess::next_key::<
-                                            __Field,
-                                        >(&mut __map)? {
-                                            match __key {
-                                                __Field::__field0 => {
-                                                    if _serde::__private229::Option::is_some(&__field0) {
-                                                        return _serde::__private229::Err(
-                                                            <__A::Error as _serde::de::Error>::duplicate_field("amount"),
-                                                        );
-                                                    }
-                                                    __field0 = _serde::__private229::Some(
-                                                        _serde::de::MapAccess::next_value::<u64>(&mut __map)?,
-                                                    );
-                                                }
-                                                _ => {
-                                                    let _ = _serde::de::MapAccess::next_value::<
-                                                        _serde::de::IgnoredAny,
-                                                    >(&mut __map)?;
-                                                }
-                                            }
-                                        }
-                                        let __field0 = match __field0 {
-                                            _serde::__private229::Some(__field0) => __field0,
-                                            _serde::__private229::None => {
-                                                _serde::__private229::de::missing_field("amount")?
-                                            }
-                                        };
-                                        _serde::__private229::Ok(__Payload { amount: __field0 })
-                                    }
-                                }
-                                #[doc(hidden)]
-                                const FIELDS: &'static [&'static str] = &["amount"];
-                                _serde::Deserializer::deserialize_struct(
-                                    __deserializer,
-                                    "__Payload",
-                                    FIELDS,
-                                    __Visitor {
-                                        marker: _serde::__private229::PhantomData::<__Payload>,
-                                        lifetime: _serde::__private229::PhantomData,
-                                    },
-                                )
-                            }
-                        }
-                    };
-                    ::annals::__private::decode_payload::<
-                        __Payload,
-                    >(event_type, event_version, payload)
-                        .map(|p| Self::MoneyDeposited {
-                            amount: p.amount,
-                        })
-                }
-                ("Noted", 1u32) => {
-                    ::annals::__private::decode_payload::<
-                        String,
-                    >(event_type, event_version, payload)
-                        .map(Self::Noted)
-                }
-                ("Closed", 1u32) => ::core::result::Result::Ok(Self::Closed),
-                _ => {
+            match Self::__annals_decode(event_type, event_version, payload) {
+                ::core::option::Option::Some(decoded) => decoded,
+                ::core::option::Option::None => {
                     ::annals::upcast::decode_upcast::<
                         Self,
                     >(event_type, event_version, payload)
                 }
             }
+        }
+        fn decode_declared(
+            event_type: &str,
+            event_version: u32,
+            payload: &::annals::Payload,
+        ) -> ::core::option::Option<
+            ::core::result::Result<Self, ::annals::DecodeError>,
+        > {
+            Self::__annals_decode(event_type, event_version, payload)
+        }
+        fn decode_value(
+            event_type: &str,
+            event_version: u32,
+            value: ::annals::__private::serde_json::Value,
+        ) -> ::core::result::Result<Self, ::annals::DecodeError> {
+            Self::__annals_decode(event_type, event_version, value)
+                .unwrap_or_else(|| {
+                    ::core::result::Result::Err(
+                        ::annals::__private::unknown_type(event_type, event_version),
+                    )
+                })
+        }
+    }
+    impl AccountEvent {
+        /// The declared `(type, version)`s, from a stored payload or a JSON value.
+        fn __annals_decode<__S: ::annals::__private::DecodeSource>(
+            event_type: &str,
+            event_version: u32,
+            payload: __S,
+        ) -> ::core::option::Option<
+            ::core::result::Result<Self, ::annals::DecodeError>,
+        > {
+            let _ = &payload;
+            ::core::option::Option::Some(
+                match (event_type, event_version) {
+                    ("Opened", 1u32) => {
+                        #[serde(crate = "::annals::__private::serde")]
+                        struct __Payload {
+                            owner: String,
+                        }
+                        #[doc(hidden)]
+                        #[allow(
+                            non_upper_case_globals,
+                            unused_attributes,
+                            unused_qualifications,
+                            clippy::absolute_paths,
+                        )]
+                        const _: () = {
+                            use ::annals::__private::serde as _serde;
+                            #[automatically_derived]
+                            impl<'de> _serde::Deserialize<'de> for __Payload {
+                                fn deserialize<__D>(
+                                    __deserializer: __D,
+                                ) -> _serde::__private229::Result<Self, __D::Error>
+                                where
+                                    __D: _serde::Deserializer<'de>,
+                                {
+                                    #[allow(non_camel_case_types)]
+                                    #[doc(hidden)]
+                                    enum __Field {
+                                        __field0,
+                                        __ignore,
+                                    }
+                                    #[doc(hidden)]
+                                    struct __FieldVisitor;
+                                    #[automatically_derived]
+                                    impl<'de> _serde::de::Visitor<'de> for __FieldVisitor {
+                                        type Value = __Field;
+                                        fn expecting(
+                                            &self,
+                                            __formatter: &mut _serde::__private229::Formatter,
+                                        ) -> _serde::__private229::fmt::Result {
+                                            _serde::__private229::Formatter::write_str(
+                                                __formatter,
+                                                "field identifier",
+                                            )
+                                        }
+                                        fn visit_u64<__E>(
+                                            self,
+                                            __value: u64,
+                                        ) -> _serde::__private229::Result<Self::Value, __E>
+                                        where
+                                            __E: _serde::de::Error,
+                                        {
+                                            match __value {
+                                                0u64 => _serde::__private229::Ok(__Field::__field0),
+                                                _ => _serde::__private229::Ok(__Field::__ignore),
+                                            }
+                                        }
+                                        fn visit_str<__E>(
+                                            self,
+                                            __value: &str,
+                                        ) -> _serde::__private229::Result<Self::Value, __E>
+                                        where
+                                            __E: _serde::de::Error,
+                                        {
+                                            match __value {
+                                                "owner" => _serde::__private229::Ok(__Field::__field0),
+                                                _ => _serde::__private229::Ok(__Field::__ignore),
+                                            }
+                                        }
+                                        fn visit_bytes<__E>(
+                                            self,
+                                            __value: &[u8],
+                                        ) -> _serde::__private229::Result<Self::Value, __E>
+                                        where
+                                            __E: _serde::de::Error,
+                                        {
+                                            match __value {
+                                                b"owner" => _serde::__private229::Ok(__Field::__field0),
+                                                _ => _serde::__private229::Ok(__Field::__ignore),
+                                            }
+                                        }
+                                    }
+                                    #[automatically_derived]
+                                    impl<'de> _serde::Deserialize<'de> for __Field {
+                                        #[inline]
+                                        fn deserialize<__D>(
+                                            __deserializer: __D,
+                                        ) -> _serde::__private229::Result<Self, __D::Error>
+                                        where
+                                            __D: _serde::Deserializer<'de>,
+                                        {
+                                            _serde::Deserializer::deserialize_identifier(
+                                                __deserializer,
+                                                __FieldVisitor,
+                                            )
+                                        }
+                                    }
+                                    #[doc(hidden)]
+                                    struct __Visitor<'de> {
+                                        marker: _serde::__private229::PhantomData<__Payload>,
+                                        lifetime: _serde::__private229::PhantomData<&'de ()>,
+                                    }
+                                    #[automatically_derived]
+                                    impl<'de> _serde::de::Visitor<'de> for __Visitor<'de> {
+                                        type Value = __Payload;
+                                        fn expecting(
+                                            &self,
+                                            __formatter: &mut _serde::__private229::Formatter,
+                                        ) -> _serde::__private229::fmt::Result {
+                                            _serde::__private229::Formatter::write_str(
+                                                __formatter,
+                                                "struct __Payload",
+                                            )
+                                        }
+                                        #[inline]
+                                        fn visit_seq<__A>(
+                                            self,
+                                            mut __seq: __A,
+                                        ) -> _serde::__private229::Result<Self::Value, __A::Error>
+                                        where
+                                            __A: _serde::de::SeqAccess<'de>,
+                                        {
+                                            let __field0 = match _serde::de::SeqAccess::next_element::<
+                                                String,
+                                            >(&mut __seq)? {
+                                                _serde::__private229::Some(__value) => __value,
+                                                _serde::__private229::None => {
+                                                    return _serde::__private229::Err(
+                                                        _serde::de::Error::invalid_length(
+                                                            0usize,
+                                                            &"struct __Payload with 1 element",
+                                                        ),
+                                                    );
+                                                }
+                                            };
+                                            _serde::__private229::Ok(__Payload { owner: __field0 })
+                                        }
+                                        #[inline]
+                                        fn visit_map<__A>(
+                                            self,
+                                            mut __map: __A,
+                                        ) -> _serde::__private229::Result<Self::Value, __A::Error>
+                                        where
+                                            __A: _serde::de::MapAccess<'de>,
+                                        {
+                                            let mut __field0: _serde::__private229::Option<String> = _serde::__private229::None;
+                                            while let _serde::__private229::Some(__key) = _serde::de::MapAccess::next_key::<
+                                                __Field,
+                                            >(&mut __map)? {
+                                                match __key {
+                                                    __Field::__field0 => {
+                                                        if _serde::__private229::Option::is_some(&__field0) {
+                                                            return _serde::__private229::Err(
+                                                                <__A::Error as _serde::de::Error>::duplicate_field("owner"),
+                                                            );
+                                                        }
+                                                        __field0 = _serde::__private229::Some(
+                                                            _serde::de::MapAccess::next_value::<String>(&mut __map)?,
+                                                        );
+                                                    }
+                                                    _ => {
+                                                        let _ = _serde::de::MapAccess::next_value::<
+                                                            _serde::de::IgnoredAny,
+                                                        >(&mut __map)?;
+                                                    }
+                                                }
+                                            }
+                                            let __field0 = match __field0 {
+                                                _serde::__private229::Some(__field0) => __field0,
+                                                _serde::__private229::None => {
+                                                    _serde::__private229::de::missing_field("owner")?
+                                                }
+                                            };
+                                            _serde::__private229::Ok(__Payload { owner: __field0 })
+                                        }
+                                    }
+                                    #[doc(hidden)]
+                                    const FIELDS: &'static [&'static str] = &["owner"];
+                                    _serde::Deserializer::deserialize_struct(
+                                        __deserializer,
+                                        "__Payload",
+                                        FIELDS,
+                                        __Visitor {
+                                            marker: _serde::__private229::PhantomData::<__Payload>,
+                                            lifetime: _serde::__private229::PhantomData,
+                                        },
+                                    )
+                                }
+                            }
+                        };
+                        ::annals::__private::decode_payload::<
+                            __Payload,
+                        >(event_type, event_version, payload)
+                            .map(|p| Self::Opened { owner: p.owner })
+                    }
+                    ("Deposited", 2u32) => {
+                        #[serde(crate = "::annals::__private::serde")]
+                        struct __Payload {
+                            amount: u64,
+                        }
+                        #[doc(hidden)]
+                        #[allow(
+                            non_upper_case_globals,
+                            unused_attributes,
+                            unused_qualifications,
+                            clippy::absolute_paths,
+                        )]
+                        const _: () = {
+                            use ::annals::__private::serde as _serde;
+                            #[automatically_derived]
+                            impl<'de> _serde::Deserialize<'de> for __Payload {
+                                fn deserialize<__D>(
+                                    __deserializer: __D,
+                                ) -> _serde::__private229::Result<Self, __D::Error>
+                                where
+                                    __D: _serde::Deserializer<'de>,
+                                {
+                                    #[allow(non_camel_case_types)]
+                                    #[doc(hidden)]
+                                    enum __Field {
+                                        __field0,
+                                        __ignore,
+                                    }
+                                    #[doc(hidden)]
+                                    struct __FieldVisitor;
+                                    #[automatically_derived]
+                                    impl<'de> _serde::de::Visitor<'de> for __FieldVisitor {
+                                        type Value = __Field;
+                                        fn expecting(
+                                            &self,
+                                            __formatter: &mut _serde::__private229::Formatter,
+                                        ) -> _serde::__private229::fmt::Result {
+                                            _serde::__private229::Formatter::write_str(
+                                                __formatter,
+                                                "field identifier",
+                                            )
+                                        }
+                                        fn visit_u64<__E>(
+                                            self,
+                                            __value: u64,
+                                        ) -> _serde::__private229::Result<Self::Value, __E>
+                                        where
+                                            __E: _serde::de::Error,
+                                        {
+                                            match __value {
+                                                0u64 => _serde::__private229::Ok(__Field::__field0),
+                                                _ => _serde::__private229::Ok(__Field::__ignore),
+                                            }
+                                        }
+                                        fn visit_str<__E>(
+                                            self,
+                                            __value: &str,
+                                        ) -> _serde::__private229::Result<Self::Value, __E>
+                                        where
+                                            __E: _serde::de::Error,
+                                        {
+                                            match __value {
+                                                "amount" => _serde::__private229::Ok(__Field::__field0),
+                                                _ => _serde::__private229::Ok(__Field::__ignore),
+                                            }
+                                        }
+                                        fn visit_bytes<__E>(
+                                            self,
+                                            __value: &[u8],
+                                        ) -> _serde::__private229::Result<Self::Value, __E>
+                                        where
+                                            __E: _serde::de::Error,
+                                        {
+                                            match __value {
+                                                b"amount" => _serde::__private229::Ok(__Field::__field0),
+                                                _ => _serde::__private229::Ok(__Field::__ignore),
+                                            }
+                                        }
+                                    }
+                                    #[automatically_derived]
+                                    impl<'de> _serde::Deserialize<'de> for __Field {
+                                        #[inline]
+                                        fn deserialize<__D>(
+                                            __deserializer: __D,
+                                        ) -> _serde::__private229::Result<Self, __D::Error>
+                                        where
+                                            __D: _serde::Deserializer<'de>,
+                                        {
+                                            _serde::Deserializer::deserialize_identifier(
+                                                __deserializer,
+                                                __FieldVisitor,
+                                            )
+                                        }
+                                    }
+                                    #[doc(hidden)]
+                                    struct __Visitor<'de> {
+                                        marker: _serde::__private229::PhantomData<__Payload>,
+                                        lifetime: _serde::__private229::PhantomData<&'de ()>,
+                                    }
+                                    #[automatically_derived]
+                                    impl<'de> _serde::de::Visitor<'de> for __Visitor<'de> {
+                                        type Value = __Payload;
+                                        fn expecting(
+                                            &self,
+                                            __formatter: &mut _serde::__private229::Formatter,
+                                        ) -> _serde::__private229::fmt::Result {
+                                            _serde::__private229::Formatter::write_str(
+                                                __formatter,
+                                                "struct __Payload",
+                                            )
+                                        }
+                                        #[inline]
+                                        fn visit_seq<__A>(
+                                            self,
+                                            mut __seq: __A,
+                                        ) -> _serde::__private229::Result<Self::Value, __A::Error>
+                                        where
+                                            __A: _serde::de::SeqAccess<'de>,
+                                        {
+                                            let __field0 = match _serde::de::SeqAccess::next_element::<
+                                                u64,
+                                            >(&mut __seq)? {
+                                                _serde::__private229::Some(__value) => __value,
+                                                _serde::__private229::None => {
+                                                    return _serde::__private229::Err(
+                                                        _serde::de::Error::invalid_length(
+                                                            0usize,
+                                                            &"struct __Payload with 1 element",
+                                                        ),
+                                                    );
+                                                }
+                                            };
+                                            _serde::__private229::Ok(__Payload { amount: __field0 })
+                                        }
+                                        #[inline]
+                                        fn visit_map<__A>(
+                                            self,
+                                            mut __map: __A,
+                                        ) -> _serde::__private229::Result<Self::Value, __A::Error>
+                                        where
+                                            __A: _serde::de::MapAccess<'de>,
+                                        {
+                                            let mut __field0: _serde::__private229::Option<u64> = _serde::__private229::None;
+                                            while let _serde::__private229::Some(__key) = _serde::de::MapAccess::next_key::<
+                                                __Field,
+                                            >(&mut __map)? {
+                                                match __key {
+                                                    __Field::__field0 => {
+                                                        if _serde::__private229::Option::is_some(&__field0) {
+                                                            return _serde::__private229::Err(
+                                                                <__A::Error as _serde::de::Error>::duplicate_field("amount"),
+                                                            );
+                                                        }
+                                                        __field0 = _serde::__private229::Some(
+                                                            _serde::de::MapAccess::next_value::<u64>(&mut __map)?,
+                                                        );
+                                                    }
+                                                    _ => {
+                                                        let _ = _serde::de::MapAccess::next_value::<
+                                                            _serde::de::IgnoredAny,
+                                                        >(&mut __map)?;
+                                                    }
+                                                }
+                                            }
+                                            let __field0 = match __field0 {
+                                                _serde::__private229::Some(__field0) => __field0,
+                                                _serde::__private229::None => {
+                                                    _serde::__private229::de::missing_field("amount")?
+                                                }
+                                            };
+                                            _serde::__private229::Ok(__Payload { amount: __field0 })
+                                        }
+                                    }
+                                    #[doc(hidden)]
+                                    const FIELDS: &'static [&'static str] = &["amount"];
+                                    _serde::Deserializer::deserialize_struct(
+                                        __deserializer,
+                                        "__Payload",
+                                        FIELDS,
+                                        __Visitor {
+                                            marker: _serde::__private229::PhantomData::<__Payload>,
+                                            lifetime: _serde::__private229::PhantomData,
+                                        },
+                                    )
+                                }
+                            }
+                        };
+                        ::annals::__private::decode_payload::<
+                            __Payload,
+                        >(event_type, event_version, payload)
+                            .map(|p| Self::MoneyDeposited {
+                                amount: p.amount,
+                            })
+                    }
+                    ("Noted", 1u32) => {
+                        ::annals::__private::decode_payload::<
+                            String,
+                        >(event_type, event_version, payload)
+                            .map(Self::Noted)
+                    }
+                    ("Closed", 1u32) => ::core::result::Result::Ok(Self::Closed),
+                    _ => return ::core::option::Option::None,
+                },
+            )
         }
     }
 };

@@ -78,28 +78,46 @@ const _: () = {
             match ::annals::handler::route(
                 <Self as ::annals::handler::EventHandler>::INTEREST,
                 &event.event_type,
+                event.event_version,
             ) {
                 ::core::option::Option::Some(0usize) => {
                     ::std::boxed::Box::pin(async move {
-                        let decoded = ::annals::handler::HandlerError::decode::<
+                        for decoded in ::annals::handler::HandlerError::decode_all::<
                             __Handled0,
-                        >(event)?;
-                        let meta = ::annals::handler::EventMeta::of(event);
-                        let returned = Self::on_account(self, &decoded, &meta).await;
-                        ::annals::__private::result_outcome(returned)
-                            .map_err(::annals::handler::HandlerError::Failed)
+                        >(event)? {
+                            let meta = ::annals::handler::EventMeta::of(event);
+                            let outcome: ::core::result::Result<
+                                (),
+                                ::annals::handler::HandlerError,
+                            > = {
+                                let returned = Self::on_account(self, &decoded, &meta)
+                                    .await;
+                                ::annals::__private::result_outcome(returned)
+                                    .map_err(::annals::handler::HandlerError::Failed)
+                            };
+                            outcome?;
+                        }
+                        ::core::result::Result::Ok(())
                     })
                 }
                 ::core::option::Option::Some(1usize) => {
                     ::std::boxed::Box::pin(async move {
-                        let decoded = ::annals::handler::HandlerError::decode::<
+                        for decoded in ::annals::handler::HandlerError::decode_all::<
                             __Handled1,
-                        >(event)?;
-                        Self::on_teller(self, &decoded);
-                        ::core::result::Result::<
-                            (),
-                            ::annals::handler::HandlerError,
-                        >::Ok(())
+                        >(event)? {
+                            let outcome: ::core::result::Result<
+                                (),
+                                ::annals::handler::HandlerError,
+                            > = {
+                                Self::on_teller(self, &decoded);
+                                ::core::result::Result::<
+                                    (),
+                                    ::annals::handler::HandlerError,
+                                >::Ok(())
+                            };
+                            outcome?;
+                        }
+                        ::core::result::Result::Ok(())
                     })
                 }
                 _ => {

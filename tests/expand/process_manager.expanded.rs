@@ -83,25 +83,38 @@ const _: () = {
             match ::annals::handler::route(
                 <Self as ::annals::process::ProcessManager>::INTEREST,
                 &event.event_type,
+                event.event_version,
             ) {
                 ::core::option::Option::Some(0usize) => {
-                    let decoded = ::annals::handler::HandlerError::decode::<
+                    let mut combined = ::annals::__private::Combine::none();
+                    for decoded in ::annals::handler::HandlerError::decode_all::<
                         __Handled0,
-                    >(event)?;
-                    let returned = Self::route_teller(&decoded);
-                    ::core::result::Result::Ok(
-                        ::annals::__private::route_outcome(returned),
-                    )
+                    >(event)? {
+                        let one = {
+                            let returned = Self::route_teller(&decoded);
+                            ::core::result::Result::Ok(
+                                ::annals::__private::route_outcome(returned),
+                            )
+                        }?;
+                        combined = ::annals::__private::Combine::combine(combined, one);
+                    }
+                    ::core::result::Result::Ok(combined)
                 }
                 ::core::option::Option::Some(1usize) => {
-                    let decoded = ::annals::handler::HandlerError::decode::<
+                    let mut combined = ::annals::__private::Combine::none();
+                    for decoded in ::annals::handler::HandlerError::decode_all::<
                         __Handled1,
-                    >(event)?;
-                    let meta = ::annals::handler::EventMeta::of(event);
-                    let returned = Self::route_account(&decoded, &meta);
-                    ::core::result::Result::Ok(
-                        ::annals::__private::route_outcome(returned),
-                    )
+                    >(event)? {
+                        let meta = ::annals::handler::EventMeta::of(event);
+                        let one = {
+                            let returned = Self::route_account(&decoded, &meta);
+                            ::core::result::Result::Ok(
+                                ::annals::__private::route_outcome(returned),
+                            )
+                        }?;
+                        combined = ::annals::__private::Combine::combine(combined, one);
+                    }
+                    ::core::result::Result::Ok(combined)
                 }
                 _ => ::core::result::Result::Ok(::annals::process::Route::Ignore),
             }
@@ -116,20 +129,33 @@ const _: () = {
             match ::annals::handler::route(
                 <Self as ::annals::process::ProcessManager>::INTEREST,
                 &event.event_type,
+                event.event_version,
             ) {
                 ::core::option::Option::Some(0usize) => {
-                    let decoded = ::annals::handler::HandlerError::decode::<
+                    let mut combined = ::annals::__private::Combine::none();
+                    for decoded in ::annals::handler::HandlerError::decode_all::<
                         __Handled0,
-                    >(event)?;
-                    let returned = Self::on_teller(self, &decoded);
-                    ::annals::__private::handle_result(returned)
+                    >(event)? {
+                        let one = {
+                            let returned = Self::on_teller(self, &decoded);
+                            ::annals::__private::handle_result(returned)
+                        }?;
+                        combined = ::annals::__private::Combine::combine(combined, one);
+                    }
+                    ::core::result::Result::Ok(combined)
                 }
                 ::core::option::Option::Some(1usize) => {
-                    let decoded = ::annals::handler::HandlerError::decode::<
+                    let mut combined = ::annals::__private::Combine::none();
+                    for decoded in ::annals::handler::HandlerError::decode_all::<
                         __Handled1,
-                    >(event)?;
-                    let returned = Self::on_account(self, &decoded);
-                    ::annals::__private::handle_outcome(returned)
+                    >(event)? {
+                        let one = {
+                            let returned = Self::on_account(self, &decoded);
+                            ::annals::__private::handle_outcome(returned)
+                        }?;
+                        combined = ::annals::__private::Combine::combine(combined, one);
+                    }
+                    ::core::result::Result::Ok(combined)
                 }
                 _ => ::core::result::Result::Ok(::std::vec::Vec::new()),
             }
@@ -141,14 +167,21 @@ const _: () = {
             match ::annals::handler::route(
                 <Self as ::annals::process::ProcessManager>::INTEREST,
                 &event.event_type,
+                event.event_version,
             ) {
                 ::core::option::Option::Some(0usize) => {
-                    let decoded = ::annals::handler::HandlerError::decode::<
+                    let mut combined = ::annals::__private::Combine::none();
+                    for decoded in ::annals::handler::HandlerError::decode_all::<
                         __Handled0,
-                    >(event)?;
-                    let meta = ::annals::handler::EventMeta::of(event);
-                    Self::apply_teller(self, &decoded, &meta);
-                    ::core::result::Result::Ok(())
+                    >(event)? {
+                        let meta = ::annals::handler::EventMeta::of(event);
+                        let one = {
+                            Self::apply_teller(self, &decoded, &meta);
+                            ::core::result::Result::Ok(())
+                        }?;
+                        combined = ::annals::__private::Combine::combine(combined, one);
+                    }
+                    ::core::result::Result::Ok(combined)
                 }
                 _ => ::core::result::Result::Ok(()),
             }

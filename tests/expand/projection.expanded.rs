@@ -98,45 +98,56 @@ const _: () = {
             match ::annals::handler::route(
                 <Self as ::annals::projection::Projection<__Database>>::INTEREST,
                 &event.event_type,
+                event.event_version,
             ) {
                 ::core::option::Option::Some(0usize) => {
                     ::std::boxed::Box::pin(async move {
-                        let decoded = ::annals::handler::HandlerError::decode::<
+                        for decoded in ::annals::handler::HandlerError::decode_all::<
                             __Handled0,
-                        >(event)?;
-                        let meta = ::annals::handler::EventMeta::of(event);
-                        let outcome: ::core::result::Result<(), ::annals::BoxError> = {
-                            let returned = Self::on_account(
-                                    self,
-                                    <__Agreed0 as ::annals::__private::SameConnection<
-                                        __Connection,
-                                    >>::same(tx),
-                                    &decoded,
-                                    &meta,
-                                )
-                                .await;
-                            ::annals::__private::result_outcome(returned)
-                        };
-                        outcome.map_err(::annals::handler::HandlerError::Failed)
+                        >(event)? {
+                            let meta = ::annals::handler::EventMeta::of(event);
+                            let outcome: ::core::result::Result<
+                                (),
+                                ::annals::BoxError,
+                            > = {
+                                let returned = Self::on_account(
+                                        self,
+                                        <__Agreed0 as ::annals::__private::SameConnection<
+                                            __Connection,
+                                        >>::same(tx),
+                                        &decoded,
+                                        &meta,
+                                    )
+                                    .await;
+                                ::annals::__private::result_outcome(returned)
+                            };
+                            outcome.map_err(::annals::handler::HandlerError::Failed)?;
+                        }
+                        ::core::result::Result::Ok(())
                     })
                 }
                 ::core::option::Option::Some(1usize) => {
                     ::std::boxed::Box::pin(async move {
-                        let decoded = ::annals::handler::HandlerError::decode::<
+                        for decoded in ::annals::handler::HandlerError::decode_all::<
                             __Handled1,
-                        >(event)?;
-                        let outcome: ::core::result::Result<(), ::annals::BoxError> = {
-                            Self::on_audit(
-                                    self,
-                                    <__Agreed1 as ::annals::__private::SameConnection<
-                                        __Connection,
-                                    >>::same(tx),
-                                    &decoded,
-                                )
-                                .await;
-                            ::core::result::Result::<(), ::annals::BoxError>::Ok(())
-                        };
-                        outcome.map_err(::annals::handler::HandlerError::Failed)
+                        >(event)? {
+                            let outcome: ::core::result::Result<
+                                (),
+                                ::annals::BoxError,
+                            > = {
+                                Self::on_audit(
+                                        self,
+                                        <__Agreed1 as ::annals::__private::SameConnection<
+                                            __Connection,
+                                        >>::same(tx),
+                                        &decoded,
+                                    )
+                                    .await;
+                                ::core::result::Result::<(), ::annals::BoxError>::Ok(())
+                            };
+                            outcome.map_err(::annals::handler::HandlerError::Failed)?;
+                        }
+                        ::core::result::Result::Ok(())
                     })
                 }
                 _ => {

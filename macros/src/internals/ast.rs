@@ -16,6 +16,8 @@ pub struct EventItem<'a> {
     pub ident: &'a syn::Ident,
     pub generics: &'a syn::Generics,
     pub shape: EventShape<'a>,
+    /// `moved = ["..", ..]`: stored type names now read by another event type.
+    pub moved: Vec<syn::LitStr>,
 }
 
 pub enum EventShape<'a> {
@@ -62,11 +64,12 @@ impl<'a> EventItem<'a> {
         let mut krate = Attr::none(cx, EVENT, CRATE);
         let mut rename = Attr::none(cx, EVENT, RENAME);
         let mut version = Attr::none(cx, EVENT, VERSION);
+        let mut moved = Attr::none(cx, EVENT, MOVED);
         let is_struct = matches!(item, syn::Item::Struct(_));
         let allowed: &[Symbol] = if is_struct {
-            &[CRATE, RENAME, VERSION]
+            &[CRATE, RENAME, VERSION, MOVED]
         } else {
-            &[CRATE]
+            &[CRATE, MOVED]
         };
         let elsewhere: &[(Symbol, &str)] = if is_struct {
             &[]
@@ -91,6 +94,8 @@ impl<'a> EventItem<'a> {
             } else if meta.path == VERSION && is_struct {
                 let (lit, v) = attr::positive::<u32>(meta, VERSION_FROM_1)?;
                 version.set(&meta.path, (lit, v));
+            } else if meta.path == MOVED {
+                moved.set(&meta.path, attr::lit_strs(meta, MOVED_NAMES)?);
             } else {
                 return Ok(false);
             }
@@ -147,14 +152,33 @@ impl<'a> EventItem<'a> {
                 return None;
             }
         };
+        let moved = moved.get().unwrap_or_default();
+        let declared: Vec<&str> = match &shape {
+            EventShape::Enum(vs) => vs.iter().map(|v| v.name.as_str()).collect(),
+            EventShape::Struct(v) => vec![v.name.as_str()],
+        };
+        for (i, name) in moved.iter().enumerate() {
+            let value = name.value();
+            if declared.contains(&value.as_str()) {
+                cx.error_spanned_by(
+                    name,
+                    format!("`{value}` is declared here: a moved type is one this event type no longer declares (another `#[event]` type reads it now)"),
+                );
+            } else if moved[..i].iter().any(|m| m.value() == value) {
+                cx.error_spanned_by(name, format!("`{value}` is listed twice"));
+            }
+        }
         Some(Self {
             krate: krate.get(),
             ident,
             generics,
             shape,
+            moved,
         })
     }
 }
+
+const MOVED_NAMES: &str = "`moved` lists the stored type names that moved to another event type: `moved = [\"CardLocked\"]`";
 
 const GENERIC_EVENT: &str =
     "event types cannot be generic: each stored event names one concrete type";

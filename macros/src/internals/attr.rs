@@ -144,6 +144,32 @@ pub fn lit_str(meta: &ParseNestedMeta) -> syn::Result<syn::LitStr> {
     Ok(lit)
 }
 
+/// `key = ["a", "b"]`: a bracketed list of non-empty string literals
+/// (one bare literal is taken as a list of one); `how` shows the form, for
+/// the error.
+pub fn lit_strs(meta: &ParseNestedMeta, how: &str) -> syn::Result<Vec<syn::LitStr>> {
+    let value = meta.value()?;
+    let lits: Vec<syn::LitStr> = if value.peek(syn::token::Bracket) {
+        let content;
+        syn::bracketed!(content in value);
+        let lits =
+            syn::punctuated::Punctuated::<syn::LitStr, syn::Token![,]>::parse_terminated(&content)
+                .map_err(|e| syn::Error::new(e.span(), how))?;
+        lits.into_iter().collect()
+    } else if value.peek(syn::LitStr) {
+        vec![value.parse()?]
+    } else {
+        return Err(value.error(how));
+    };
+    if let Some(empty) = lits.iter().find(|l| l.value().trim().is_empty()) {
+        return Err(syn::Error::new_spanned(
+            empty,
+            "this name must not be empty",
+        ));
+    }
+    Ok(lits)
+}
+
 /// `crate = "path"`.
 pub fn crate_path(meta: &ParseNestedMeta) -> syn::Result<syn::Path> {
     let lit: syn::LitStr = meta.value()?.parse()?;

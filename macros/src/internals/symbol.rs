@@ -30,6 +30,7 @@ pub const UPCASTER: Symbol = Symbol("upcaster");
 pub const FROM: Symbol = Symbol("from");
 pub const TO: Symbol = Symbol("to");
 pub const TO_VERSION: Symbol = Symbol("to_version");
+pub const MOVED: Symbol = Symbol("moved");
 pub const ROUTE: Symbol = Symbol("route");
 
 pub const PROJECTION: Symbol = Symbol("projection");

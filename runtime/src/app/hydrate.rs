@@ -3,7 +3,7 @@
 
 use super::cache::Loaded;
 use super::{App, LoadError};
-use crate::aggregate::{Aggregate, Event};
+use crate::aggregate::Aggregate;
 use crate::store::{DEFAULT_READ_BATCH, Snapshot, StreamId};
 
 impl App {
@@ -64,20 +64,20 @@ impl App {
                         found: recorded.stream_version,
                     });
                 }
-                let event = A::Event::decode(
-                    &recorded.event_type,
-                    recorded.event_version,
-                    &recorded.payload,
-                )
-                .map_err(|source| LoadError::Decode {
-                    stream: stream.clone(),
-                    version: recorded.stream_version,
-                    position: recorded.global_position,
-                    event_type: recorded.event_type.clone().into_owned(),
-                    event_version: recorded.event_version,
-                    source,
-                })?;
-                loaded.state.apply(&event);
+                let events =
+                    crate::upcast::decode_recorded::<A::Event>(&recorded).map_err(|source| {
+                        LoadError::Decode {
+                            stream: stream.clone(),
+                            version: recorded.stream_version,
+                            position: recorded.global_position,
+                            event_type: recorded.event_type.clone().into_owned(),
+                            event_version: recorded.event_version,
+                            source,
+                        }
+                    })?;
+                for event in events {
+                    loaded.state.apply(&event);
+                }
                 loaded.version = recorded.stream_version;
                 loaded.since_snapshot += 1;
             }

@@ -208,17 +208,31 @@ pub enum HandlerError {
 }
 
 impl HandlerError {
-    /// Decodes `event` as `E`, or says which stored event could not be.
+    /// Decodes `event` as one `E`, or says which stored event could not be.
     pub fn decode<E: Event>(event: &RecordedEvent) -> Result<E, HandlerError> {
-        E::decode(&event.event_type, event.event_version, &event.payload).map_err(|source| {
-            HandlerError::Decode {
-                position: event.global_position,
-                stream_id: event.stream_id.clone(),
-                event_type: event.event_type.to_string(),
-                event_version: event.event_version,
-                source,
-            }
-        })
+        E::decode(&event.event_type, event.event_version, &event.payload)
+            .map_err(|source| Self::decoding(event, source))
+    }
+
+    /// Decodes `event` as the events of `E` it reads as through its
+    /// [upcasters](crate::upcast) (usually one; none or several when an
+    /// upcaster dropped or split it; shapes of types `E` does not declare
+    /// are skipped), or says which stored event could not be. The macros'
+    /// routing reads events so.
+    pub fn decode_all<E: Event>(
+        event: &RecordedEvent,
+    ) -> Result<crate::upcast::Decoded<E>, HandlerError> {
+        crate::upcast::decode_handled(event).map_err(|source| Self::decoding(event, source))
+    }
+
+    fn decoding(event: &RecordedEvent, source: DecodeError) -> HandlerError {
+        HandlerError::Decode {
+            position: event.global_position,
+            stream_id: event.stream_id.clone(),
+            event_type: event.event_type.to_string(),
+            event_version: event.event_version,
+            source,
+        }
     }
 }
 
@@ -330,19 +344,29 @@ impl<E: Into<BoxError>> HandlerReturn for Result<(), E> {
     }
 }
 
-/// The index in `interest` of the event list that has `event_type`, if any.
-pub fn route(interest: &[&[EventType]], event_type: &str) -> Option<usize> {
+/// The index in `interest` of the event list that reads a stored `(type,
+/// version)`, if any: the list that declares its name, or else the first
+/// that declares a type its [upcasters](crate::upcast) may turn it into (a
+/// renamed or moved event).
+pub fn route(interest: &[&[EventType]], event_type: &str, event_version: u32) -> Option<usize> {
     interest
         .iter()
         .position(|types| types.iter().any(|t| t.name == event_type))
+        .or_else(|| crate::upcast::route(interest, event_type, event_version))
 }
 
-/// Every event type name in `interest`, once each.
+/// Every stored event type name a reader of `interest` reads, once each:
+/// the names it declares, and every older name an upcaster turns into one
+/// of them.
 pub fn interest_names(interest: &[&[EventType]]) -> Vec<&'static str> {
     let mut names: Vec<&'static str> = interest
         .iter()
         .flat_map(|types| types.iter().map(|t| t.name))
         .collect();
+    names.sort_unstable();
+    names.dedup();
+    let older = crate::upcast::sources_of(&names);
+    names.extend(older);
     names.sort_unstable();
     names.dedup();
     names

@@ -31,7 +31,7 @@ pub(crate) const CATCH_UP_PAGE: usize = 1_000;
 /// A projection as a store runs it inline.
 pub(crate) trait Inline<DB: ProjectionDatabase>: Send + Sync + 'static {
     fn name(&self) -> &'static str;
-    fn wants(&self, event_type: &str) -> bool;
+    fn wants(&self, event_type: &str, event_version: u32) -> bool;
     fn project<'a>(
         &'a self,
         conn: &'a mut DB::Connection,
@@ -47,11 +47,8 @@ impl<DB: ProjectionDatabase, P: Projection<DB>> Inline<DB> for Wrapped<P> {
         P::NAME
     }
 
-    fn wants(&self, event_type: &str) -> bool {
-        P::INTEREST
-            .iter()
-            .flat_map(|types| types.iter())
-            .any(|t| t.name == event_type)
+    fn wants(&self, event_type: &str, event_version: u32) -> bool {
+        crate::handler::route(P::INTEREST, event_type, event_version).is_some()
     }
 
     fn project<'a>(
@@ -133,7 +130,7 @@ pub(crate) async fn project<DB: ProjectionDatabase>(
 ) -> Result<(), StoreError> {
     for event in events {
         for projection in set {
-            if projection.wants(&event.event_type) {
+            if projection.wants(&event.event_type, event.event_version) {
                 project_one(projection.as_ref(), conn, event).await?;
             }
         }
@@ -219,7 +216,7 @@ pub(crate) async fn catch_up<DB: ProjectionDatabase>(
             break;
         };
         for event in &page {
-            if projection.wants(&event.event_type) {
+            if projection.wants(&event.event_type, event.event_version) {
                 project_one(projection, conn, event).await?;
                 projected += 1;
             }

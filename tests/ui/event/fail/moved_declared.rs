@@ -1,0 +1,9 @@
+use annals::prelude::*;
+
+#[event(moved = ["CardLocked", "CardUnlocked", "CardLocked"])]
+pub enum AccountEvent {
+    Opened { owner: String },
+    CardUnlocked,
+}
+
+fn main() {}
