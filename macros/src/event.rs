@@ -172,24 +172,14 @@ fn impl_event(ir: &EventItem) -> TokenStream {
                 ) -> ::core::option::Option<::core::result::Result<Self, #krate::DecodeError>> {
                     Self::__annals_decode(event_type, event_version, payload)
                 }
-
-                fn decode_value(
-                    event_type: &str,
-                    event_version: u32,
-                    value: #krate::__private::serde_json::Value,
-                ) -> ::core::result::Result<Self, #krate::DecodeError> {
-                    Self::__annals_decode(event_type, event_version, value).unwrap_or_else(|| {
-                        ::core::result::Result::Err(#krate::__private::unknown_type(event_type, event_version))
-                    })
-                }
             }
 
             impl #ident {
-                /// The declared `(type, version)`s, from a stored payload or a JSON value.
-                fn __annals_decode<__S: #krate::__private::DecodeSource>(
+                /// The declared `(type, version)`s.
+                fn __annals_decode(
                     event_type: &str,
                     event_version: u32,
-                    payload: __S,
+                    payload: &#krate::Payload,
                 ) -> ::core::option::Option<::core::result::Result<Self, #krate::DecodeError>> {
                     let _ = &payload;
                     ::core::option::Option::Some(match (event_type, event_version) {

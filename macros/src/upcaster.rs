@@ -303,7 +303,7 @@ fn register(ir: &Upcaster) -> TokenStream {
     // Spanned at the user's argument type: "the trait `Deserialize` is not
     // implemented" lands there.
     let decode = quote_spanned! {input.span()=>
-        #krate::__private::serde_json::from_value::<#input>(value)?
+        #krate::__private::serde_json::from_str::<#input>(#krate::Payload::as_str(payload))?
     };
     let items = match ir.output.many {
         Many::One => quote!([new]),
@@ -336,9 +336,9 @@ fn register(ir: &Upcaster) -> TokenStream {
 
         const _: () = {
             fn __annals_upcast(
-                value: #krate::__private::serde_json::Value,
+                payload: &#krate::Payload,
                 #meta_param: &#krate::handler::EventMeta<'_>,
-            ) -> ::core::result::Result<::std::vec::Vec<#krate::upcast::StoredShape>, #krate::BoxError> {
+            ) -> ::core::result::Result<#krate::upcast::Decoded<#krate::upcast::StoredShape>, #krate::BoxError> {
                 let old = #decode;
                 let new = #call;
                 ::core::result::Result::Ok(#shapes)

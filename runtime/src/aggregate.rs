@@ -107,22 +107,6 @@ pub trait Event: Clone + fmt::Debug + Send + Sync + 'static {
             .any(|t| t.name == event_type && t.version == event_version)
             .then(|| Self::decode(event_type, event_version, payload))
     }
-
-    /// Decodes a declared `(type, version)` from a JSON value, as an
-    /// upcaster chain ends. `#[event]` writes it without a second parse.
-    #[doc(hidden)]
-    fn decode_value(
-        event_type: &str,
-        event_version: u32,
-        value: serde_json::Value,
-    ) -> Result<Self, DecodeError> {
-        let payload = Payload::from_serialize(&value).map_err(|source| DecodeError::Payload {
-            event_type: event_type.to_owned(),
-            event_version,
-            source,
-        })?;
-        Self::decode(event_type, event_version, &payload)
-    }
 }
 
 /// An event-sourced aggregate: state folded from its events, deciding commands.

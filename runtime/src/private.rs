@@ -248,38 +248,19 @@ pub fn unknown_type(event_type: &str, event_version: u32) -> crate::aggregate::D
     }
 }
 
-/// Where `#[event]`'s decode table reads a payload from: a stored payload,
-/// or the JSON value an upcaster chain ends with.
-pub trait DecodeSource {
-    /// Deserialises `T` from it.
-    fn deserialize<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error>;
-}
-
-impl DecodeSource for &crate::store::Payload {
-    fn deserialize<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self.as_str())
-    }
-}
-
-impl DecodeSource for serde_json::Value {
-    fn deserialize<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
-        serde_json::from_value(self)
-    }
-}
-
 /// Decodes a payload into `T`, naming the event type on failure.
 pub fn decode_payload<T: serde::de::DeserializeOwned>(
     event_type: &str,
     event_version: u32,
-    payload: impl DecodeSource,
+    payload: &crate::store::Payload,
 ) -> Result<T, crate::aggregate::DecodeError> {
-    payload
-        .deserialize()
-        .map_err(|source| crate::aggregate::DecodeError::Payload {
+    serde_json::from_str(payload.as_str()).map_err(|source| {
+        crate::aggregate::DecodeError::Payload {
             event_type: event_type.to_owned(),
             event_version,
             source,
-        })
+        }
+    })
 }
 
 /// How a process manager's route, dispatches and apply combine over the
@@ -327,14 +308,14 @@ pub fn payload_shapes<T: serde::Serialize>(
     to: &'static str,
     to_version: u32,
     items: impl IntoIterator<Item = T>,
-) -> Result<Vec<crate::upcast::StoredShape>, serde_json::Error> {
+) -> Result<crate::upcast::Decoded<crate::upcast::StoredShape>, serde_json::Error> {
     items
         .into_iter()
         .map(|item| {
             Ok(crate::upcast::StoredShape {
                 event_type: to,
                 event_version: to_version,
-                payload: serde_json::to_value(item)?,
+                payload: crate::Payload::from_serialize(&item)?,
             })
         })
         .collect()
@@ -355,7 +336,7 @@ pub trait EventTarget: Sized {
     /// The returned events, each as its own type and version.
     fn shapes(
         items: impl IntoIterator<Item = Self>,
-    ) -> Result<Vec<crate::upcast::StoredShape>, serde_json::Error>;
+    ) -> Result<crate::upcast::Decoded<crate::upcast::StoredShape>, serde_json::Error>;
 }
 
 impl<E: crate::Event> EventTarget for E {
@@ -363,14 +344,14 @@ impl<E: crate::Event> EventTarget for E {
 
     fn shapes(
         items: impl IntoIterator<Item = Self>,
-    ) -> Result<Vec<crate::upcast::StoredShape>, serde_json::Error> {
+    ) -> Result<crate::upcast::Decoded<crate::upcast::StoredShape>, serde_json::Error> {
         items
             .into_iter()
             .map(|event| {
                 Ok(crate::upcast::StoredShape {
                     event_type: event.event_type(),
                     event_version: event.event_version(),
-                    payload: serde_json::from_str(event.encode()?.as_str())?,
+                    payload: event.encode()?,
                 })
             })
             .collect()

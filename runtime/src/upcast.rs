@@ -87,6 +87,11 @@ use std::sync::OnceLock;
 
 /// A stored event's type, version and payload, as an upcaster's step
 /// returns it.
+///
+/// The payload is JSON text, as stored: the next step, or the event type
+/// at the end of the chain, reads it with one serde pass, as it reads a
+/// stored payload (a `serde_json::Value` in between would cost a tree of
+/// allocations per step).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredShape {
     /// The type name.
@@ -94,7 +99,7 @@ pub struct StoredShape {
     /// The version.
     pub event_version: u32,
     /// The payload.
-    pub payload: serde_json::Value,
+    pub payload: Payload,
 }
 
 /// Why a step of an upcaster chain failed: [`DecodeError::Upcast`].
@@ -122,8 +127,9 @@ fn failed(step: &Upcaster, source: BoxError) -> DecodeError {
 }
 
 /// The step of an [`Upcaster`]: the stored (or previous step's) payload and
-/// the stored event's metadata in, the next shapes out.
-pub type Step = fn(serde_json::Value, &EventMeta<'_>) -> Result<Vec<StoredShape>, BoxError>;
+/// the stored event's metadata in, the next shapes out (one, usually, held
+/// without allocating).
+pub type Step = fn(&Payload, &EventMeta<'_>) -> Result<Decoded<StoredShape>, BoxError>;
 
 /// One registered step of a chain: from a stored `(type, version)` to the
 /// next shapes. Written by [`#[upcaster]`](crate::upcaster); registered with
@@ -148,12 +154,16 @@ inventory::collect!(Upcaster);
 /// How many steps a chain may take: more means a cycle.
 const MAX_STEPS: usize = 64;
 
+/// foldhash instead of SipHash: every read of an upcast event looks its
+/// stored `(type, version)` up.
+type StepMap = HashMap<(&'static str, u32), &'static Upcaster, foldhash::fast::FixedState>;
+
 /// The registered steps by `(type, version)`; the first of two for one step
 /// (the App's build refuses those).
-fn steps() -> &'static HashMap<(&'static str, u32), &'static Upcaster> {
-    static STEPS: OnceLock<HashMap<(&'static str, u32), &'static Upcaster>> = OnceLock::new();
+fn steps() -> &'static StepMap {
+    static STEPS: OnceLock<StepMap> = OnceLock::new();
     STEPS.get_or_init(|| {
-        let mut steps = HashMap::new();
+        let mut steps = StepMap::default();
         for u in inventory::iter::<Upcaster> {
             steps.entry((u.from_type, u.from_version)).or_insert(u);
         }
@@ -164,7 +174,7 @@ fn steps() -> &'static HashMap<(&'static str, u32), &'static Upcaster> {
 /// The events one stored event reads as: usually one, none when an
 /// upcaster dropped it or its type moved to another event type, several
 /// when an upcaster split it. An iterator, in order; one event is held
-/// without allocating.
+/// without allocating. A step of a chain returns its shapes so too.
 #[derive(Debug)]
 pub struct Decoded<E>(Repr<E>);
 
@@ -200,6 +210,44 @@ impl<E> Iterator for Decoded<E> {
 }
 
 impl<E> ExactSizeIterator for Decoded<E> {}
+
+impl<E> FromIterator<E> for Decoded<E> {
+    fn from_iter<I: IntoIterator<Item = E>>(iter: I) -> Self {
+        let mut out = Collect::Zero;
+        for item in iter {
+            out.push(item);
+        }
+        out.into_decoded()
+    }
+}
+
+/// [`Decoded`] being built: a second item moves the first into a `Vec`.
+enum Collect<E> {
+    Zero,
+    One(E),
+    Many(Vec<E>),
+}
+
+impl<E> Collect<E> {
+    fn push(&mut self, item: E) {
+        *self = match std::mem::replace(self, Collect::Zero) {
+            Collect::Zero => Collect::One(item),
+            Collect::One(first) => Collect::Many(vec![first, item]),
+            Collect::Many(mut all) => {
+                all.push(item);
+                Collect::Many(all)
+            }
+        };
+    }
+
+    fn into_decoded(self) -> Decoded<E> {
+        Decoded(match self {
+            Collect::Zero => Repr::One(None),
+            Collect::One(one) => Repr::One(Some(one)),
+            Collect::Many(all) => Repr::Many(all.into_iter()),
+        })
+    }
+}
 
 /// What to do with a shape at the end of a chain that `E` does not declare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,36 +327,20 @@ fn decode_as<E: Event>(
             event_version,
         });
     };
-    let value = parse(event_type, event_version, &event.payload)?;
     let meta = EventMeta::of(event);
-    let mut out = Vec::new();
-    run::<E>(step, value, &meta, undeclared, &mut out, 0)?;
-    Ok(match out.len() {
-        1 => Decoded::one(out.pop().expect("one event")),
-        _ => Decoded(Repr::Many(out.into_iter())),
-    })
+    let mut out = Collect::Zero;
+    run::<E>(step, &event.payload, &meta, undeclared, &mut out, 0)?;
+    Ok(out.into_decoded())
 }
 
-fn parse(
-    event_type: &str,
-    event_version: u32,
-    payload: &Payload,
-) -> Result<serde_json::Value, DecodeError> {
-    serde_json::from_str(payload.as_str()).map_err(|source| DecodeError::Payload {
-        event_type: event_type.to_owned(),
-        event_version,
-        source,
-    })
-}
-
-/// Runs `step` on `value` and every step after it, pushing the events of
+/// Runs `step` on `payload` and every step after it, pushing the events of
 /// `E` the chain ends in onto `out`, in order.
 fn run<E: Event>(
     step: &'static Upcaster,
-    value: serde_json::Value,
+    payload: &Payload,
     meta: &EventMeta<'_>,
     undeclared: Undeclared,
-    out: &mut Vec<E>,
+    out: &mut Collect<E>,
     depth: usize,
 ) -> Result<(), DecodeError> {
     if depth == MAX_STEPS {
@@ -317,16 +349,13 @@ fn run<E: Event>(
             format!("the chain of upcasters takes more than {MAX_STEPS} steps (a cycle?)").into(),
         ));
     }
-    let shapes = (step.step)(value, meta).map_err(|source| failed(step, source))?;
+    let shapes = (step.step)(payload, meta).map_err(|source| failed(step, source))?;
     for shape in shapes {
         let (event_type, event_version) = (shape.event_type, shape.event_version);
-        if E::TYPES
-            .iter()
-            .any(|t| t.name == event_type && t.version == event_version)
-        {
-            out.push(E::decode_value(event_type, event_version, shape.payload)?);
+        if let Some(event) = E::decode_declared(event_type, event_version, &shape.payload) {
+            out.push(event?);
         } else if let Some(next) = steps().get(&(event_type, event_version)) {
-            run(next, shape.payload, meta, undeclared, out, depth + 1)?;
+            run(next, &shape.payload, meta, undeclared, out, depth + 1)?;
         } else if undeclared == Undeclared::Refuse && !E::MOVED.contains(&event_type) {
             return Err(DecodeError::UnknownType {
                 event_type: event_type.to_owned(),

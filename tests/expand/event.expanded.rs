@@ -815,25 +815,13 @@ const _: () = {
         > {
             Self::__annals_decode(event_type, event_version, payload)
         }
-        fn decode_value(
-            event_type: &str,
-            event_version: u32,
-            value: ::annals::__private::serde_json::Value,
-        ) -> ::core::result::Result<Self, ::annals::DecodeError> {
-            Self::__annals_decode(event_type, event_version, value)
-                .unwrap_or_else(|| {
-                    ::core::result::Result::Err(
-                        ::annals::__private::unknown_type(event_type, event_version),
-                    )
-                })
-        }
     }
     impl AccountEvent {
-        /// The declared `(type, version)`s, from a stored payload or a JSON value.
-        fn __annals_decode<__S: ::annals::__private::DecodeSource>(
+        /// The declared `(type, version)`s.
+        fn __annals_decode(
             event_type: &str,
             event_version: u32,
-            payload: __S,
+            payload: &::annals::Payload,
         ) -> ::core::option::Option<
             ::core::result::Result<Self, ::annals::DecodeError>,
         > {

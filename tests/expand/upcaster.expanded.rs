@@ -19,13 +19,15 @@ fn deposited_gains_a_currency(old: DepositedV1) -> Result<DepositedV2, String> {
 }
 const _: () = {
     fn __annals_upcast(
-        value: ::annals::__private::serde_json::Value,
+        payload: &::annals::Payload,
         _meta: &::annals::handler::EventMeta<'_>,
     ) -> ::core::result::Result<
-        ::std::vec::Vec<::annals::upcast::StoredShape>,
+        ::annals::upcast::Decoded<::annals::upcast::StoredShape>,
         ::annals::BoxError,
     > {
-        let old = ::annals::__private::serde_json::from_value::<DepositedV1>(value)?;
+        let old = ::annals::__private::serde_json::from_str::<
+            DepositedV1,
+        >(::annals::Payload::as_str(payload))?;
         let new = deposited_gains_a_currency(old)
             .map_err(|e| -> ::annals::BoxError { ::core::convert::Into::into(e) })?;
         ::core::result::Result::Ok(
@@ -84,13 +86,15 @@ fn transfer_splits(old: TransferredV1, meta: &EventMeta) -> Vec<AccountEvent> {
 }
 const _: () = {
     fn __annals_upcast(
-        value: ::annals::__private::serde_json::Value,
+        payload: &::annals::Payload,
         meta: &::annals::handler::EventMeta<'_>,
     ) -> ::core::result::Result<
-        ::std::vec::Vec<::annals::upcast::StoredShape>,
+        ::annals::upcast::Decoded<::annals::upcast::StoredShape>,
         ::annals::BoxError,
     > {
-        let old = ::annals::__private::serde_json::from_value::<TransferredV1>(value)?;
+        let old = ::annals::__private::serde_json::from_str::<
+            TransferredV1,
+        >(::annals::Payload::as_str(payload))?;
         let new = transfer_splits(old, meta);
         ::core::result::Result::Ok(
             <AccountEvent as ::annals::__private::EventTarget>::shapes(new)?,
