@@ -25,7 +25,8 @@
 //!    from memory beforehand) decoded with `decode_recorded` as the
 //!    aggregate does, and by hand with serde (`from_str` into the current
 //!    struct, or into the old struct and then the new), the least a typed
-//!    upcast can cost.
+//!    upcast can cost; and a chain of two steps (a `serde_json::Value`
+//!    step, then a typed one) against its current shape.
 //!
 //! Every case runs `ANNALS_BENCH_ROUNDS` rounds (default 7), the current and
 //! upcast case alternated within a round and their order swapped every
@@ -96,6 +97,48 @@ fn deposited_gains_a_currency(old: DepositedV1) -> DepositedV2 {
     DepositedV2 {
         amount: old.amount,
         currency: "EUR".into(),
+        reference: old.reference,
+    }
+}
+
+/// Section 3's chain of two steps: `Credited` version 1 had no currency
+/// (a step on the JSON itself), version 2 counted whole units (a typed
+/// step).
+#[event]
+pub enum LedgerEvent {
+    #[event(version = 3)]
+    Credited {
+        cents: u64,
+        currency: String,
+        reference: String,
+    },
+}
+
+#[upcaster(from = "Credited", version = 1)]
+fn credited_gains_a_currency(mut old: serde_json::Value) -> serde_json::Value {
+    old["currency"] = "EUR".into();
+    old
+}
+
+#[derive(Deserialize)]
+struct CreditedV2 {
+    amount: u64,
+    currency: String,
+    reference: String,
+}
+
+#[derive(Serialize)]
+struct CreditedV3 {
+    cents: u64,
+    currency: String,
+    reference: String,
+}
+
+#[upcaster(from = "Credited", version = 2)]
+fn credited_counts_cents(old: CreditedV2) -> CreditedV3 {
+    CreditedV3 {
+        cents: old.amount * 100,
+        currency: old.currency,
         reference: old.reference,
     }
 }
@@ -218,6 +261,32 @@ fn stored(shape: Shape, i: u64) -> NewEvent {
     )
 }
 
+/// The `i`-th credit of section 3's chain, as `shape` stores it: version 3,
+/// or version 1 (two steps away).
+fn ledger_stored(shape: Shape, i: u64) -> NewEvent {
+    let (version, payload) = match shape {
+        Shape::Current => (
+            3,
+            format!(
+                r#"{{"cents":{},"currency":"EUR","reference":"dep-{i:07}"}}"#,
+                amount(i) * 100
+            ),
+        ),
+        Shape::Upcast => (
+            1,
+            format!(
+                r#"{{"amount":{},"reference":"imported-deposit-dep-{i:07}"}}"#,
+                amount(i)
+            ),
+        ),
+    };
+    NewEvent::new(
+        "Credited",
+        version,
+        Payload::from_json(payload).expect("JSON"),
+    )
+}
+
 // ---------------------------------------------------------------- helpers
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -285,9 +354,9 @@ async fn drop_schemas(schemas: &[String]) {
     }
 }
 
-/// Appends the `n` events of `shape` to `Account-1`, `FILL_BATCH` per call;
-/// returns the fill rate.
-async fn fill(place: &Place, shape: Shape, n: u64) -> f64 {
+/// Appends the `n` events of `shape` (`stored` or `ledger_stored`) to
+/// `Account-1`, `FILL_BATCH` per call; returns the fill rate.
+async fn fill(place: &Place, stored: Stored, shape: Shape, n: u64) -> f64 {
     let store = place.open().await;
     let stream = StreamId::new(format!("Account-{ID}"));
     let started = Instant::now();
@@ -315,6 +384,8 @@ async fn fill(place: &Place, shape: Shape, n: u64) -> f64 {
     }
     rate
 }
+
+type Stored = fn(Shape, u64) -> NewEvent;
 
 /// What every reader must have seen: the count, the sum of the amounts.
 fn expected(n: u64) -> (u64, u64) {
@@ -442,9 +513,9 @@ async fn catch_up(place: &Place, n: u64) -> Duration {
 // ---------------------------------------------------------------- 3. decode
 
 /// The recorded events of `shape`, from a memory store.
-async fn recorded(shape: Shape, n: u64) -> Vec<RecordedEvent> {
+async fn recorded(stored: Stored, shape: Shape, n: u64) -> Vec<RecordedEvent> {
     let place = Place::Memory(MemoryStore::new());
-    fill(&place, shape, n).await;
+    fill(&place, stored, shape, n).await;
     let store = place.open().await;
     let events = store
         .read_stream(&StreamId::new(format!("Account-{ID}")), 1, n as usize)
@@ -471,6 +542,30 @@ fn decode_all(events: &[RecordedEvent]) -> Duration {
     let elapsed = started.elapsed();
     let (n, total) = expected(events.len() as u64);
     assert_eq!((count, sum, in_euros), (n, total, n), "every event decoded");
+    elapsed
+}
+
+/// `decode_recorded` of section 3's chain (two steps for the old shape).
+fn decode_chain(events: &[RecordedEvent]) -> Duration {
+    let started = Instant::now();
+    let (mut count, mut sum, mut in_euros) = (0, 0, 0);
+    for event in events {
+        for LedgerEvent::Credited {
+            cents, currency, ..
+        } in decode_recorded::<LedgerEvent>(black_box(event)).expect("decode")
+        {
+            count += 1;
+            sum += cents;
+            in_euros += u64::from(currency == "EUR");
+        }
+    }
+    let elapsed = started.elapsed();
+    let (n, total) = expected(events.len() as u64);
+    assert_eq!(
+        (count, sum, in_euros),
+        (n, total * 100, n),
+        "every event decoded"
+    );
     elapsed
 }
 
@@ -571,7 +666,7 @@ fn main() {
                     }
                 });
                 for (place, shape) in places.iter().zip([Shape::Current, Shape::Upcast]) {
-                    let rate = fill(place, shape, n).await;
+                    let rate = fill(place, stored, shape, n).await;
                     println!(
                         "({}: filled the {} stream at {} events/s)",
                         place.label(),
@@ -612,11 +707,19 @@ fn main() {
         }
         if section("decode") {
             let events = [
-                recorded(Shape::Current, n).await,
-                recorded(Shape::Upcast, n).await,
+                recorded(stored, Shape::Current, n).await,
+                recorded(stored, Shape::Upcast, n).await,
+            ];
+            let chain = [
+                recorded(ledger_stored, Shape::Current, n).await,
+                recorded(ledger_stored, Shape::Upcast, n).await,
             ];
             let mut through = Row::new("none", "`decode_recorded` (the aggregate's decode)");
             let mut by_hand = Row::new("none", "serde by hand (old struct, then the new)");
+            let mut two_steps = Row::new(
+                "none",
+                "`decode_recorded`, two steps (a `serde_json::Value` one, then a typed one)",
+            );
             for round in 0..rounds {
                 for shape in Shape::order(round) {
                     through.push(shape, decode_all(&events[shape.index()]));
@@ -624,8 +727,15 @@ fn main() {
                 for shape in Shape::order(round) {
                     by_hand.push(shape, decode_by_hand(shape, &events[shape.index()]));
                 }
+                for shape in Shape::order(round) {
+                    two_steps.push(shape, decode_chain(&chain[shape.index()]));
+                }
             }
-            print_rows("3. Decode alone, no store", n, &[through, by_hand]);
+            print_rows(
+                "3. Decode alone, no store",
+                n,
+                &[through, by_hand, two_steps],
+            );
         }
         if keep {
             println!("(kept PostgreSQL schemas: {})", schemas.join(", "));
