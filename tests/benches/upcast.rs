@@ -37,8 +37,10 @@
 //! Environment: `ANNALS_BENCH_EVENTS`, `ANNALS_BENCH_ROUNDS`,
 //! `ANNALS_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`), `ANNALS_BENCH_KEEP` (set:
-//! keep the PostgreSQL schemas, for profiling). PostgreSQL runs in fresh
-//! schemas `bench_upcast_<pid>_*`, dropped at the end; SQLite in a temporary
+//! keep the PostgreSQL schemas, for profiling), `ANNALS_BENCH_NO_ANALYZE`
+//! (set: no `ANALYZE` of the filled PostgreSQL tables). PostgreSQL runs in
+//! fresh schemas `bench_upcast_<pid>_*`, each `ANALYZE`d once filled (as
+//! autovacuum would soon do) and dropped at the end; SQLite in a temporary
 //! directory.
 
 use annals::postgres::PostgresStore;
@@ -382,7 +384,23 @@ async fn fill(place: &Place, stored: Stored, shape: Shape, n: u64) -> f64 {
     if !matches!(place, Place::Memory(_)) {
         store.close().await.expect("close");
     }
+    if let Place::Postgres(schema) = place
+        && std::env::var_os("ANNALS_BENCH_NO_ANALYZE").is_none()
+    {
+        analyze(schema).await;
+    }
     rate
+}
+
+/// Gives the planner statistics of the filled table, as autovacuum would
+/// soon after a bulk load: without them it reads each page of the stream
+/// by a bitmap scan of every later event and a sort.
+async fn analyze(schema: &str) {
+    let mut admin = annals_tests::postgres::admin_connection().await;
+    sqlx::raw_sql(AssertSqlSafe(format!("ANALYZE \"{schema}\".events")))
+        .execute(&mut admin)
+        .await
+        .expect("analyze");
 }
 
 type Stored = fn(Shape, u64) -> NewEvent;
