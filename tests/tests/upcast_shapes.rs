@@ -1,6 +1,7 @@
 //! Upcasters that do more than reshape one payload, on every store and
 //! every reader: an event split into events of two types (1 -> N), one
-//! dropped (1 -> 0), one rewritten from its metadata, a rename, and an
+//! dropped (1 -> 0), one rewritten from its metadata, renames (by an
+//! upcaster and by `#[event(rename_from)]`), and an
 //! event type that moved from one `#[event]` enum to another. An aggregate
 //! replays them, an event handler of each enum receives them (the moved one
 //! only by the enum that declares it now), and a SQL projection rebuilt
@@ -24,6 +25,8 @@ pub enum LedgerEvent {
         cents: u64,
         reference: String,
     },
+    /// Stored as `Withdrawn` before the rename.
+    #[event(rename_from = "Withdrawn")]
     Debited {
         cents: u64,
     },
@@ -216,6 +219,7 @@ fn old_events() -> Vec<NewEvent> {
         raw("Noted", r#"{"text":"called the customer"}"#),
         raw("CardLocked", r#"{"reason":"lost"}"#),
         raw("Transferred", r#"{"cents":5,"fee":0}"#),
+        raw("Withdrawn", r#"{"cents":4}"#),
     ]
 }
 
@@ -246,12 +250,12 @@ async fn every_reader_sees_the_parts(
     .unwrap();
 
     let (ledger, version) = app.load::<Ledger>("ada").await.unwrap();
-    // Five stored events, whatever they read as now.
-    assert_eq!(version, 5);
+    // Six stored events, whatever they read as now.
+    assert_eq!(version, 6);
     assert_eq!(
         ledger,
         Ledger {
-            cents: 100 - 30 - 2 - 5,
+            cents: 100 - 30 - 2 - 5 - 4,
             fees: 2,
             references: vec![request().to_string()],
         }
@@ -279,8 +283,9 @@ async fn every_reader_sees_the_parts(
             (2, LedgerEvent::Debited { cents: 30 }),
             (2, LedgerEvent::FeeCharged { cents: 2 }),
             (5, LedgerEvent::Debited { cents: 5 }),
+            (6, LedgerEvent::Debited { cents: 4 }),
             (
-                6,
+                7,
                 LedgerEvent::Credited {
                     cents: 7,
                     reference: "new".into()
@@ -306,7 +311,8 @@ const EXPECTED_LINES: &[(i64, &str, i64)] = &[
     (2, "debit", 30),
     (2, "fee", 2),
     (5, "debit", 5),
-    (6, "credit", 7),
+    (6, "debit", 4),
+    (7, "credit", 7),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,7 +63,9 @@ pub(crate) struct Registry {
 impl Registry {
     /// Every registered aggregate and command, checked; upcaster chains
     /// checked against the aggregates' event types and `handled`.
-    pub(crate) fn collect(handled: &[crate::aggregate::EventType]) -> Result<Self, super::BuildError> {
+    pub(crate) fn collect(
+        handled: &[crate::aggregate::EventType],
+    ) -> Result<Self, super::BuildError> {
         let mut registry = Self::default();
         for agg in inventory::iter::<AggregateRegistration> {
             crate::store::validate_category(agg.name).map_err(|source| {
