@@ -31,6 +31,7 @@ async fn open(app: &App, owner: &str, pin: &str, cents: u64) -> AccountId {
     app.dispatch(DepositMoney {
         account_id: id,
         amount: cents,
+        currency: None,
     })
     .await
     .unwrap();
@@ -96,16 +97,16 @@ where
             status: "open".into(),
         }]
     );
-    let moves: Vec<(String, i64)> = history(ada.to_string())
+    let moves: Vec<(String, i64, String)> = history(ada.to_string())
         .await
         .into_iter()
-        .map(|row| (row.kind, row.amount))
+        .map(|row| (row.kind, row.amount, row.currency))
         .collect();
     assert_eq!(
         moves,
         [
-            ("deposit".to_owned(), 10_000),
-            ("withdrawal".to_owned(), 4_000)
+            ("deposit".to_owned(), 10_000, "EUR".to_owned()),
+            ("withdrawal".to_owned(), 4_000, "EUR".to_owned())
         ]
     );
     app.shutdown().await.unwrap();

@@ -33,6 +33,7 @@ async fn bank_scenario<S: EventStore + Clone>(store: S) {
         .dispatch(DepositMoney {
             account_id: id,
             amount: 1_000,
+            currency: None,
         })
         .await
         .unwrap();
@@ -50,6 +51,19 @@ async fn bank_scenario<S: EventStore + Clone>(store: S) {
             requested: 5_000
         })
     ));
+    // An account is kept in euros: a deposit in another currency is refused.
+    let foreign = node_a
+        .dispatch(DepositMoney {
+            account_id: id,
+            amount: 500,
+            currency: Some("USD".into()),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&foreign, DispatchError::Domain(AccountError::UnsupportedCurrency(c)) if c == "USD"),
+        "{foreign:?}"
+    );
 
     // 20 concurrent deposits: all recorded, one version each.
     let tasks: Vec<_> = (0..20)
@@ -59,6 +73,7 @@ async fn bank_scenario<S: EventStore + Clone>(store: S) {
                 app.dispatch(DepositMoney {
                     account_id: id,
                     amount: 10,
+                    currency: None,
                 })
                 .await
             })

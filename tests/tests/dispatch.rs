@@ -131,6 +131,7 @@ async fn concurrent_commands_to_one_aggregate_get_consecutive_versions() {
                 app.dispatch(DepositMoney {
                     account_id: id,
                     amount: i + 1,
+                    currency: None,
                 })
                 .await
             })
@@ -175,6 +176,7 @@ async fn a_warm_aggregate_is_not_read_from_the_store_again() {
         app.dispatch(DepositMoney {
             account_id: id,
             amount: 10,
+            currency: None,
         })
         .await
         .unwrap();
@@ -203,6 +205,7 @@ async fn another_writer_in_between_is_caught_up_and_the_command_retried() {
         .dispatch(DepositMoney {
             account_id: id,
             amount: 100,
+            currency: None,
         })
         .await
         .unwrap();
@@ -211,6 +214,7 @@ async fn another_writer_in_between_is_caught_up_and_the_command_retried() {
         .dispatch(DepositMoney {
             account_id: id,
             amount: 50,
+            currency: None,
         })
         .await
         .unwrap();
@@ -244,6 +248,7 @@ async fn endless_conflicts_end_in_a_typed_error_after_the_configured_attempts() 
         .dispatch(DepositMoney {
             account_id: id,
             amount: 1,
+            currency: None,
         })
         .await
         .unwrap_err();
@@ -281,6 +286,7 @@ async fn domain_errors_come_back_typed_and_write_nothing() {
     app.dispatch(DepositMoney {
         account_id: id,
         amount: 70,
+        currency: None,
     })
     .await
     .unwrap();
@@ -318,6 +324,7 @@ async fn domain_errors_come_back_typed_and_write_nothing() {
         .dispatch(DepositMoney {
             account_id: AccountId::new(),
             amount: 1,
+            currency: None,
         })
         .await
         .unwrap_err();
@@ -358,6 +365,7 @@ async fn undecodable_history_is_a_typed_load_error_and_other_streams_still_work(
         .dispatch(DepositMoney {
             account_id: broken,
             amount: 5,
+            currency: None,
         })
         .await
         .unwrap_err()
@@ -383,6 +391,7 @@ async fn undecodable_history_is_a_typed_load_error_and_other_streams_still_work(
         .dispatch(DepositMoney {
             account_id: corrupt_id,
             amount: 5,
+            currency: None,
         })
         .await
         .unwrap_err();
@@ -402,6 +411,7 @@ async fn undecodable_history_is_a_typed_load_error_and_other_streams_still_work(
     app.dispatch(DepositMoney {
         account_id: healthy,
         amount: 5,
+        currency: None,
     })
     .await
     .expect("other streams are unaffected");
@@ -423,6 +433,7 @@ async fn ids_and_metadata_are_recorded_with_every_event() {
             DepositMoney {
                 account_id: id,
                 amount: 3,
+                currency: None,
             },
             options,
         )
@@ -444,7 +455,10 @@ async fn ids_and_metadata_are_recorded_with_every_event() {
         Some(&serde_json::json!("t-9"))
     );
     assert_eq!(recorded.event_type, "MoneyDeposited");
-    assert_eq!(recorded.payload.as_str(), r#"{"amount":3}"#);
+    assert_eq!(
+        recorded.payload.as_str(),
+        r#"{"amount":3,"currency":"EUR"}"#
+    );
     assert_eq!(
         recorded.event_id.get_version_num(),
         7,
@@ -460,6 +474,7 @@ async fn ids_and_metadata_are_recorded_with_every_event() {
         .dispatch(DepositMoney {
             account_id: id,
             amount: 3,
+            currency: None,
         })
         .await
         .unwrap();
@@ -487,12 +502,13 @@ async fn json_commands_are_routed_by_name_through_the_registry() {
         )
         .await
         .unwrap();
+    // Left out, the currency is the account's.
     assert_eq!(
         deposited.events,
         vec![(
             "MoneyDeposited",
-            1,
-            Payload::from_json(r#"{"amount":12}"#).unwrap()
+            2,
+            Payload::from_json(r#"{"amount":12,"currency":"EUR"}"#).unwrap()
         )]
     );
 
@@ -588,6 +604,7 @@ async fn an_append_whose_outcome_is_unknown_reloads_the_aggregate_before_the_nex
         .dispatch(DepositMoney {
             account_id: id,
             amount: 40,
+            currency: None,
         })
         .await
         .unwrap_err();
@@ -621,6 +638,7 @@ async fn the_cache_is_bounded_and_evicted_aggregates_reload() {
         app.dispatch(DepositMoney {
             account_id: id,
             amount: 1,
+            currency: None,
         })
         .await
         .unwrap();
@@ -635,6 +653,7 @@ async fn the_cache_is_bounded_and_evicted_aggregates_reload() {
             .dispatch(DepositMoney {
                 account_id: id,
                 amount: 1,
+                currency: None,
             })
             .await
             .unwrap();
@@ -695,31 +714,50 @@ fn account_rules_in_given_when_then_form() {
             pin: "12a4".into(),
         })
         .then_error(AccountError::InvalidPin);
-    AggregateTest::<Account>::given([opened.clone(), AccountEvent::MoneyDeposited { amount: 5 }])
-        .when(WithdrawMoney {
-            account_id: id,
-            amount: 6,
-        })
-        .then_error(AccountError::InsufficientFunds {
-            balance: 5,
-            requested: 6,
-        });
-    AggregateTest::<Account>::given([opened.clone(), AccountEvent::MoneyDeposited { amount: 5 }])
-        .when(CloseAccount { account_id: id })
-        .then_error(AccountError::NonZeroBalance { balance: 5 });
+    AggregateTest::<Account>::given([
+        opened.clone(),
+        AccountEvent::MoneyDeposited {
+            amount: 5,
+            currency: "EUR".into(),
+        },
+    ])
+    .when(WithdrawMoney {
+        account_id: id,
+        amount: 6,
+    })
+    .then_error(AccountError::InsufficientFunds {
+        balance: 5,
+        requested: 6,
+    });
+    AggregateTest::<Account>::given([
+        opened.clone(),
+        AccountEvent::MoneyDeposited {
+            amount: 5,
+            currency: "EUR".into(),
+        },
+    ])
+    .when(CloseAccount { account_id: id })
+    .then_error(AccountError::NonZeroBalance { balance: 5 });
     AggregateTest::<Account>::given([opened.clone(), AccountEvent::AccountClosed])
         .when(DepositMoney {
             account_id: id,
             amount: 1,
+            currency: None,
         })
         .then_error(AccountError::Closed);
-    AggregateTest::<Account>::given([opened, AccountEvent::MoneyDeposited { amount: 5 }])
-        .when(WithdrawMoney {
-            account_id: id,
+    AggregateTest::<Account>::given([
+        opened,
+        AccountEvent::MoneyDeposited {
             amount: 5,
-        })
-        .then_events([AccountEvent::MoneyWithdrawn { amount: 5 }])
-        .then_state(|a| assert_eq!(a.balance(), 0));
+            currency: "EUR".into(),
+        },
+    ])
+    .when(WithdrawMoney {
+        account_id: id,
+        amount: 5,
+    })
+    .then_events([AccountEvent::MoneyWithdrawn { amount: 5 }])
+    .then_state(|a| assert_eq!(a.balance(), 0));
 }
 
 #[tokio::test]
@@ -732,6 +770,7 @@ async fn a_command_id_dispatched_twice_records_once() {
     let deposit = DepositMoney {
         account_id: id,
         amount: 25,
+        currency: None,
     };
     let first = app
         .dispatch_with(

@@ -998,6 +998,7 @@ async fn app_shutdown_leaves_every_event_in_the_database_file_alone() {
     app.dispatch(DepositMoney {
         account_id: id,
         amount: 5,
+        currency: None,
     })
     .await
     .unwrap();
@@ -1006,6 +1007,7 @@ async fn app_shutdown_leaves_every_event_in_the_database_file_alone() {
         .dispatch(DepositMoney {
             account_id: id,
             amount: 5,
+            currency: None,
         })
         .await;
     assert!(refused.is_err(), "dispatch after shutdown: {refused:?}");

@@ -59,6 +59,7 @@ async fn each_dispatch_has_a_span_with_command_stream_and_correlation_id() {
         DepositMoney {
             account_id: id,
             amount: 1,
+            currency: None,
         },
         DispatchOptions::new().correlation_id(correlation),
     )

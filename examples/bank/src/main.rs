@@ -65,6 +65,16 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
         app.dispatch(DepositMoney {
             account_id: id,
             amount: 10_000,
+            currency: None,
+        })
+        .await,
+    );
+    report(
+        "deposit 5.00 USD",
+        app.dispatch(DepositMoney {
+            account_id: id,
+            amount: 500,
+            currency: Some("USD".into()),
         })
         .await,
     );
@@ -99,6 +109,7 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
         app.dispatch(DepositMoney {
             account_id: id,
             amount: 100,
+            currency: None,
         })
         .await,
     );
@@ -116,6 +127,7 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
     app.dispatch(DepositMoney {
         account_id: bob,
         amount: 20_000,
+        currency: Some("EUR".into()),
     })
     .await?;
     for (withdrawal, amount, pin) in [("atm-ok", 5_000, "4321"), ("atm-bad-pin", 1_000, "0000")] {
@@ -160,8 +172,8 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
     }
     for row in history {
         println!(
-            "history:    @{:<5} {:<10} {:>8} cents",
-            row.position, row.kind, row.amount
+            "history:    @{:<5} {:<10} {:>8} cents {}",
+            row.position, row.kind, row.amount, row.currency
         );
     }
 

@@ -1,5 +1,5 @@
 use super::{
-    AccountEvent, CloseAccount, DepositMoney, OpenAccount, PinHasher, WithdrawAtTeller,
+    AccountEvent, CURRENCY, CloseAccount, DepositMoney, OpenAccount, PinHasher, WithdrawAtTeller,
     WithdrawMoney,
 };
 use annals::aggregate;
@@ -33,6 +33,9 @@ pub enum AccountError {
         /// The amount asked for.
         requested: u64,
     },
+    /// Accounts are kept in [`CURRENCY`] only.
+    #[error("deposits are taken in {CURRENCY} only, not {0}")]
+    UnsupportedCurrency(String),
     /// The deposit would overflow the balance.
     #[error("the balance would overflow")]
     Overflow,
@@ -93,10 +96,17 @@ impl Account {
         if cmd.amount == 0 {
             return Err(AccountError::ZeroAmount);
         }
+        let currency = cmd.currency.unwrap_or_else(|| CURRENCY.to_owned());
+        if currency != CURRENCY {
+            return Err(AccountError::UnsupportedCurrency(currency));
+        }
         self.balance
             .checked_add(cmd.amount)
             .ok_or(AccountError::Overflow)?;
-        Ok(AccountEvent::MoneyDeposited { amount: cmd.amount })
+        Ok(AccountEvent::MoneyDeposited {
+            amount: cmd.amount,
+            currency,
+        })
     }
 
     #[handle]
@@ -170,7 +180,8 @@ impl Account {
                 self.owner.clone_from(owner);
                 self.pin_hash.clone_from(pin_hash);
             }
-            AccountEvent::MoneyDeposited { amount } => self.balance += amount,
+            // `deposit` records deposits in `CURRENCY` only.
+            AccountEvent::MoneyDeposited { amount, .. } => self.balance += amount,
             AccountEvent::MoneyWithdrawn { amount } => self.balance -= amount,
             AccountEvent::AccountClosed => self.status = AccountStatus::Closed,
             AccountEvent::WithdrawalAuthorised { .. } | AccountEvent::WithdrawalRefused { .. } => {}

@@ -21,6 +21,9 @@ pub struct DepositMoney {
     pub account_id: AccountId,
     /// Amount in cents, more than zero.
     pub amount: u64,
+    /// ISO 4217 code; `None` (or leaving it out of a JSON command) means
+    /// [`CURRENCY`](super::CURRENCY), the only one an account takes.
+    pub currency: Option<String>,
 }
 
 /// Pay money out; the balance cannot go below zero.

@@ -1,6 +1,10 @@
 use annals::event;
 
 /// What happened to an account.
+///
+/// Stored events are never rewritten: when an event's shape changes, its
+/// `version` goes up and an upcaster in `upcasters.rs` reads the older
+/// shapes stored before (see `docs/evolving-events.md`).
 #[event]
 pub enum AccountEvent {
     /// The account was opened.
@@ -11,9 +15,14 @@ pub enum AccountEvent {
         pin_hash: String,
     },
     /// Money was paid in.
+    ///
+    /// Version 1 had no currency: every deposit was in euros.
+    #[event(version = 2)]
     MoneyDeposited {
         /// Amount in cents.
         amount: u64,
+        /// ISO 4217 code, e.g. `"EUR"`.
+        currency: String,
     },
     /// Money was paid out.
     MoneyWithdrawn {

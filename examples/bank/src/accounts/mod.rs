@@ -4,6 +4,7 @@ mod aggregate;
 mod commands;
 mod events;
 mod pin;
+mod upcasters;
 
 pub use aggregate::{Account, AccountError, AccountStatus};
 pub use commands::{CloseAccount, DepositMoney, OpenAccount, WithdrawAtTeller, WithdrawMoney};
@@ -11,6 +12,11 @@ pub use events::AccountEvent;
 pub use pin::PinHasher;
 
 use serde::{Deserialize, Serialize};
+
+/// The currency every account is kept in: a balance is one number, of its
+/// cents, so deposits in other currencies are refused
+/// ([`AccountError::UnsupportedCurrency`]).
+pub const CURRENCY: &str = "EUR";
 use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
