@@ -19,11 +19,12 @@ async fn waits_for(app: &App, event_type: &'static str, withdrawal: &str) -> Rec
     .await
 }
 
-async fn open(app: &App, owner: &str, pin: &str, cents: u64) -> AccountId {
+async fn open(app: &App, (first, last): (&str, &str), pin: &str, cents: u64) -> AccountId {
     let id = AccountId::new();
     app.dispatch(OpenAccount {
         account_id: id,
-        owner: owner.into(),
+        first_name: first.into(),
+        last_name: last.into(),
         pin: pin.into(),
     })
     .await
@@ -56,7 +57,7 @@ where
     B: AsyncFn() -> Vec<BalanceRow>,
     H: AsyncFn(String) -> Vec<HistoryRow>,
 {
-    let ada = open(&app, "Ada", "1234", 10_000).await;
+    let ada = open(&app, ("Ada", "Lovelace"), "1234", 10_000).await;
     withdraw(&app, ada, "w-ok", 4_000, "1234").await;
     let dispensed = waits_for(&app, "CashDispensed", "w-ok").await;
     let requested = waits_for(&app, "WithdrawalRequested", "w-ok").await;
@@ -92,7 +93,7 @@ where
         balances().await,
         [BalanceRow {
             account_id: ada.to_string(),
-            owner: "Ada".into(),
+            owner: "Ada Lovelace".into(),
             balance: 6_000,
             status: "open".into(),
         }]

@@ -25,7 +25,8 @@ fn app_on(store: impl EventStore) -> App {
 async fn open(app: &App, id: AccountId) {
     app.dispatch(OpenAccount {
         account_id: id,
-        owner: "Ada".into(),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
         pin: "1234".into(),
     })
     .await
@@ -488,7 +489,7 @@ async fn json_commands_are_routed_by_name_through_the_registry() {
     let opened = app
         .dispatch_json(
             "OpenAccount",
-            serde_json::json!({"account_id": id, "owner": "Cy", "pin": "9876"}),
+            serde_json::json!({"account_id": id, "first_name": "Cy", "last_name": "Young", "pin": "9876"}),
             DispatchOptions::new(),
         )
         .await
@@ -575,7 +576,8 @@ async fn a_handler_service_missing_from_the_app_is_a_typed_error() {
     let err = app
         .dispatch(OpenAccount {
             account_id: AccountId::new(),
-            owner: "Di".into(),
+            first_name: "Di".into(),
+            last_name: "Fox".into(),
             pin: "1234".into(),
         })
         .await
@@ -694,23 +696,26 @@ fn account_rules_in_given_when_then_form() {
     let pins = PinHasher::new("kit");
     let id = AccountId::new();
     let opened = AccountEvent::AccountOpened {
-        owner: "Ed".into(),
+        first_name: "Ed".into(),
+        last_name: "Wood".into(),
         pin_hash: pins.hash(id, "1234"),
     };
     AggregateTest::<Account>::given_no_events()
         .with_service(pins.clone())
         .when(OpenAccount {
             account_id: id,
-            owner: "  Ed ".into(),
+            first_name: "  Ed ".into(),
+            last_name: "Wood ".into(),
             pin: "1234".into(),
         })
         .then_events([opened.clone()])
-        .then_state(|a| assert_eq!(a.owner(), "Ed"));
+        .then_state(|a| assert_eq!(a.full_name(), "Ed Wood"));
     AggregateTest::<Account>::given_no_events()
         .with_service(pins)
         .when(OpenAccount {
             account_id: id,
-            owner: "Ed".into(),
+            first_name: "Ed".into(),
+            last_name: "Wood".into(),
             pin: "12a4".into(),
         })
         .then_error(AccountError::InvalidPin);

@@ -990,7 +990,8 @@ async fn app_shutdown_leaves_every_event_in_the_database_file_alone() {
     let id = AccountId::new();
     app.dispatch(OpenAccount {
         account_id: id,
-        owner: "Ada".into(),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
         pin: "1357".into(),
     })
     .await

@@ -55,7 +55,8 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
         "open account for Ada",
         app.dispatch(OpenAccount {
             account_id: id,
-            owner: "Ada".into(),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
             pin: "1234".into(),
         })
         .await,
@@ -120,7 +121,8 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
     let bob = AccountId::new();
     app.dispatch(OpenAccount {
         account_id: bob,
-        owner: "Bob".into(),
+        first_name: "Bob".into(),
+        last_name: "Stone".into(),
         pin: "4321".into(),
     })
     .await?;
@@ -166,7 +168,7 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
         .filter(|row| row.account_id == bob.to_string() || row.account_id == id.to_string())
     {
         println!(
-            "read model: {} {:<5} {:>8} cents  {}",
+            "read model: {} {:<12} {:>8} cents  {}",
             row.account_id, row.owner, row.balance, row.status
         );
     }

@@ -12,7 +12,7 @@
 //! [`create_tables_sqlite`] and [`create_tables_postgres`] make the tables
 //! if they are missing, and add what an older bank's tables lack.
 
-use crate::accounts::{AccountEvent, CURRENCY};
+use crate::accounts::{AccountEvent, CURRENCY, full_name};
 use annals::{EventMeta, projection};
 
 /// Keeps `bank_balances`.
@@ -28,7 +28,7 @@ pub struct History;
 pub struct BalanceRow {
     /// The account id.
     pub account_id: String,
-    /// The owner's name.
+    /// The owner's name in full ([`full_name`]).
     pub owner: String,
     /// The balance in cents.
     pub balance: i64,
@@ -129,13 +129,17 @@ macro_rules! on_database {
             ) -> Result<(), ReadModelError> {
                 let account = meta.aggregate_id().unwrap_or_default();
                 let change = match event {
-                    AccountEvent::AccountOpened { owner, .. } => {
+                    AccountEvent::AccountOpened {
+                        first_name,
+                        last_name,
+                        ..
+                    } => {
                         sqlx::query(
                             "INSERT INTO bank_balances (account_id, owner, balance, status) \
                              VALUES ($1, $2, 0, 'open') ON CONFLICT (account_id) DO NOTHING",
                         )
                         .bind(account)
-                        .bind(owner)
+                        .bind(full_name(first_name, last_name))
                         .execute(&mut *tx)
                         .await?;
                         return Ok(());

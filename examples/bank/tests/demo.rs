@@ -55,7 +55,10 @@ fn the_demo_keeps_its_events_in_a_sqlite_file_in_the_working_directory() {
         first.contains("teller: atm-bad-pin  Some(Declined)"),
         "{first}"
     );
-    assert!(first.contains("Bob      15000 cents  open"), "{first}");
+    assert!(
+        first.contains("Bob Stone       15000 cents  open"),
+        "{first}"
+    );
     assert!(first.contains("withdrawal     5000 cents EUR"), "{first}");
     // The file alone holds every event: a copy of `bank.db` without its
     // `-wal` (as a user would copy "the database") reads them all back.

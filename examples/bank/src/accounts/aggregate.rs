@@ -16,9 +16,9 @@ pub enum AccountError {
     /// The account was closed.
     #[error("the account is closed")]
     Closed,
-    /// The owner's name is blank.
-    #[error("the owner's name must not be empty")]
-    EmptyOwner,
+    /// The owner's last name is blank (a first name may be).
+    #[error("the owner's last name must not be empty")]
+    EmptyLastName,
     /// The PIN is not 4 to 8 digits.
     #[error("a PIN is 4 to 8 digits")]
     InvalidPin,
@@ -64,7 +64,8 @@ pub enum AccountStatus {
 #[derive(Debug, Clone, Default)]
 pub struct Account {
     status: AccountStatus,
-    owner: String,
+    first_name: String,
+    last_name: String,
     pin_hash: String,
     balance: u64,
 }
@@ -77,15 +78,16 @@ impl Account {
             AccountStatus::New => {}
             AccountStatus::Open | AccountStatus::Closed => return Err(AccountError::AlreadyOpen),
         }
-        let owner = cmd.owner.trim();
-        if owner.is_empty() {
-            return Err(AccountError::EmptyOwner);
+        let (first_name, last_name) = (cmd.first_name.trim(), cmd.last_name.trim());
+        if last_name.is_empty() {
+            return Err(AccountError::EmptyLastName);
         }
         if !(4..=8).contains(&cmd.pin.len()) || !cmd.pin.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AccountError::InvalidPin);
         }
         Ok(AccountEvent::AccountOpened {
-            owner: owner.to_owned(),
+            first_name: first_name.to_owned(),
+            last_name: last_name.to_owned(),
             pin_hash: pins.hash(cmd.account_id, &cmd.pin),
         })
     }
@@ -175,9 +177,14 @@ impl Account {
     #[apply]
     fn apply(&mut self, event: &AccountEvent) {
         match event {
-            AccountEvent::AccountOpened { owner, pin_hash } => {
+            AccountEvent::AccountOpened {
+                first_name,
+                last_name,
+                pin_hash,
+            } => {
                 self.status = AccountStatus::Open;
-                self.owner.clone_from(owner);
+                self.first_name.clone_from(first_name);
+                self.last_name.clone_from(last_name);
                 self.pin_hash.clone_from(pin_hash);
             }
             // `deposit` records deposits in `CURRENCY` only.
@@ -206,9 +213,19 @@ impl Account {
         self.status
     }
 
-    /// The owner's name.
-    pub fn owner(&self) -> &str {
-        &self.owner
+    /// The owner's first name(s); empty for someone known by one name.
+    pub fn first_name(&self) -> &str {
+        &self.first_name
+    }
+
+    /// The owner's last name.
+    pub fn last_name(&self) -> &str {
+        &self.last_name
+    }
+
+    /// The owner's name in full ([`full_name`](super::full_name)).
+    pub fn full_name(&self) -> String {
+        super::full_name(&self.first_name, &self.last_name)
     }
 
     /// The salted PIN hash.

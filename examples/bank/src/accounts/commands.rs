@@ -1,14 +1,17 @@
 use super::{Account, AccountId};
 use annals::command;
 
-/// Open a new account for `owner`, protected by `pin`.
+/// Open a new account for its owner, protected by `pin`.
 #[command(aggregate = Account)]
 pub struct OpenAccount {
     /// The new account's id.
     #[id]
     pub account_id: AccountId,
-    /// The owner's name.
-    pub owner: String,
+    /// The owner's first name(s); may be empty, for someone known by one
+    /// name.
+    pub first_name: String,
+    /// The owner's last name; not empty.
+    pub last_name: String,
     /// 4 to 8 digits.
     pub pin: String,
 }

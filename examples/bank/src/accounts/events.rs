@@ -8,9 +8,14 @@ use annals::event;
 #[event]
 pub enum AccountEvent {
     /// The account was opened.
+    ///
+    /// Version 1 had the owner's name in one `owner` field.
+    #[event(version = 2)]
     AccountOpened {
-        /// The owner's name.
-        owner: String,
+        /// The owner's first name(s); empty for someone known by one name.
+        first_name: String,
+        /// The owner's last name.
+        last_name: String,
         /// The salted hash of the PIN (never the PIN itself).
         pin_hash: String,
     },

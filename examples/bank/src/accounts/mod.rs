@@ -21,6 +21,16 @@ use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
+/// An owner's name in full, as the bank writes it: "Ada Lovelace", or
+/// "Grace" for someone with no first name.
+pub fn full_name(first_name: &str, last_name: &str) -> String {
+    if first_name.is_empty() {
+        last_name.to_owned()
+    } else {
+        format!("{first_name} {last_name}")
+    }
+}
+
 /// Identifies an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
