@@ -74,6 +74,12 @@ where
         "{}",
         declined.payload.as_str()
     );
+    // The teller declines because the account did.
+    let answer = waits_for(&app, "AccountWithdrawalDeclined", "w-pin").await;
+    assert_eq!(
+        (answer.stream_id.as_str(), declined.metadata.causation_id),
+        (format!("Account-{ada}").as_str(), Some(answer.event_id))
+    );
 
     withdraw(&app, ada, "w-funds", 50_000, "1234").await;
     let declined = waits_for(&app, "WithdrawalDeclined", "w-funds").await;

@@ -154,7 +154,7 @@ macro_rules! on_database {
                         return Ok(());
                     }
                     AccountEvent::WithdrawalAuthorised { .. }
-                    | AccountEvent::WithdrawalRefused { .. } => return Ok(()),
+                    | AccountEvent::WithdrawalDeclined { .. } => return Ok(()),
                 };
                 sqlx::query("UPDATE bank_balances SET balance = balance + $2 WHERE account_id = $1")
                     .bind(account)

@@ -126,27 +126,27 @@ impl Account {
         Ok(AccountEvent::MoneyWithdrawn { amount: cmd.amount })
     }
 
-    /// Never an error: a refusal is an event, so the withdrawal process
-    /// (and the teller) learn of it.
+    /// Never an error: a declined withdrawal is an event, so the withdrawal
+    /// process (and the teller) learn of it.
     #[handle]
     fn withdraw_at_teller(&self, cmd: WithdrawAtTeller) -> Vec<AccountEvent> {
-        let refuse = |reason: String| {
-            vec![AccountEvent::WithdrawalRefused {
+        let decline = |reason: String| {
+            vec![AccountEvent::WithdrawalDeclined {
                 withdrawal_id: cmd.withdrawal_id.clone(),
                 reason,
             }]
         };
         if let Err(error) = self.ensure_open() {
-            return refuse(error.to_string());
+            return decline(error.to_string());
         }
         if self.pin_hash != cmd.pin_hash {
-            return refuse("wrong PIN".into());
+            return decline("wrong PIN".into());
         }
         if cmd.amount == 0 {
-            return refuse(AccountError::ZeroAmount.to_string());
+            return decline(AccountError::ZeroAmount.to_string());
         }
         if cmd.amount > self.balance {
-            return refuse(
+            return decline(
                 AccountError::InsufficientFunds {
                     balance: self.balance,
                     requested: cmd.amount,
@@ -191,7 +191,8 @@ impl Account {
             AccountEvent::MoneyDeposited { amount, .. } => self.balance += amount,
             AccountEvent::MoneyWithdrawn { amount } => self.balance -= amount,
             AccountEvent::AccountClosed => self.status = AccountStatus::Closed,
-            AccountEvent::WithdrawalAuthorised { .. } | AccountEvent::WithdrawalRefused { .. } => {}
+            AccountEvent::WithdrawalAuthorised { .. } | AccountEvent::WithdrawalDeclined { .. } => {
+            }
         }
     }
 

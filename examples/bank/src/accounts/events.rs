@@ -44,9 +44,14 @@ pub enum AccountEvent {
         /// Amount in cents.
         amount: u64,
     },
-    /// A cash withdrawal at a teller was refused: wrong PIN, insufficient
+    /// A cash withdrawal at a teller was declined: wrong PIN, insufficient
     /// funds, or an account that is not open. Nothing was debited.
-    WithdrawalRefused {
+    ///
+    /// Stored as `WithdrawalRefused` until it was renamed. Not stored as
+    /// `WithdrawalDeclined`: the teller records an event of that name, and
+    /// the withdrawal process, which takes both, routes by stored name.
+    #[event(rename = "AccountWithdrawalDeclined")]
+    WithdrawalDeclined {
         /// The withdrawal.
         withdrawal_id: String,
         /// Why, for the customer.

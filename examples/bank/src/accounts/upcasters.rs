@@ -55,6 +55,17 @@ fn deposits_were_in_euros(mut deposit: Value) -> Result<Value, &'static str> {
     Ok(deposit)
 }
 
+/// `WithdrawalRefused` v1 -> `AccountWithdrawalDeclined` v1: renamed, with
+/// the same fields, so the payload passes through untouched.
+#[upcaster(
+    from = "WithdrawalRefused",
+    version = 1,
+    to = "AccountWithdrawalDeclined"
+)]
+fn refused_is_now_declined(refused: Value) -> Value {
+    refused
+}
+
 #[cfg(test)]
 mod tests {
     use crate::accounts::AccountEvent;
@@ -87,6 +98,19 @@ mod tests {
     #[test]
     fn a_one_word_owner_is_a_last_name() {
         assert_eq!(opened_v1("Grace"), opened("", "Grace"));
+    }
+
+    #[test]
+    fn a_refused_withdrawal_is_now_declined() {
+        let payload =
+            Payload::from_json(r#"{"withdrawal_id":"w-1","reason":"wrong PIN"}"#).unwrap();
+        assert_eq!(
+            AccountEvent::decode("WithdrawalRefused", 1, &payload).unwrap(),
+            AccountEvent::WithdrawalDeclined {
+                withdrawal_id: "w-1".into(),
+                reason: "wrong PIN".into()
+            }
+        );
     }
 
     #[test]
