@@ -196,7 +196,11 @@ mod tests {
             .map(|(name, json)| NewEvent::new(*name, 1, Payload::from_json(*json).unwrap()))
             .collect();
         store
-            .append(&StreamId::new("parcel-9"), ExpectedVersion::NoStream, events)
+            .append(
+                &StreamId::new("parcel-9"),
+                ExpectedVersion::NoStream,
+                events,
+            )
             .await
             .unwrap();
         let (parcel, version) = app.load::<Parcel>(9).await.unwrap();
