@@ -50,7 +50,10 @@ pub enum AccountEvent {
     /// Stored as `WithdrawalRefused` until it was renamed. Not stored as
     /// `WithdrawalDeclined`: the teller records an event of that name, and
     /// the withdrawal process, which takes both, routes by stored name.
-    #[event(rename = "AccountWithdrawalDeclined")]
+    #[event(
+        rename = "AccountWithdrawalDeclined",
+        rename_from = "WithdrawalRefused"
+    )]
     WithdrawalDeclined {
         /// The withdrawal.
         withdrawal_id: String,

@@ -1,5 +1,8 @@
 //! The account events' older shapes, read as the current ones.
 //!
+//! (The rename of `WithdrawalRefused` needs no function: it is
+//! `#[event(rename_from = "WithdrawalRefused")]` on the variant.)
+//!
 //! Each function is one step of a stored event's chain: it takes the payload
 //! of an old `(type, version)` and returns the next shape. They state what
 //! the old events meant when they were written, so they never use a value
@@ -53,17 +56,6 @@ fn deposits_were_in_euros(mut deposit: Value) -> Result<Value, &'static str> {
         .ok_or("a MoneyDeposited payload is a JSON object")?
         .insert("currency".into(), "EUR".into());
     Ok(deposit)
-}
-
-/// `WithdrawalRefused` v1 -> `AccountWithdrawalDeclined` v1: renamed, with
-/// the same fields, so the payload passes through untouched.
-#[upcaster(
-    from = "WithdrawalRefused",
-    version = 1,
-    to = "AccountWithdrawalDeclined"
-)]
-fn refused_is_now_declined(refused: Value) -> Value {
-    refused
 }
 
 #[cfg(test)]
