@@ -339,20 +339,10 @@ async fn sqlite_store_and_projection_rebuild() {
     read.execute(LINES).await.unwrap();
     let pool = read.clone();
     let app = every_reader_sees_the_parts(store, move |b| b.projection(pool, SqliteLines)).await;
-    let lines = || async {
-        sqlx::query_as::<_, (i64, String, i64)>(
-            "SELECT position, kind, cents FROM ledger_lines ORDER BY position, kind",
-        )
-        .fetch_all(&read)
-        .await
-        .unwrap()
-    };
-    assert_lines(lines().await);
-    app.rebuild(SqliteLines::NAME).await.unwrap();
-    app.wait_until_settled(Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert_lines(lines().await);
+    lines_before_and_after_a_rebuild(&app, SqliteLines::NAME, || async {
+        sqlx::query_as(SELECT_LINES).fetch_all(&read).await.unwrap()
+    })
+    .await;
     app.shutdown().await.unwrap();
 }
 
@@ -369,28 +359,35 @@ async fn postgres_store_and_projection_rebuild() {
     let read = pool.clone();
     let app =
         every_reader_sees_the_parts(store.clone(), move |b| b.projection(read, PgLines)).await;
-    let lines = || async {
-        sqlx::query_as::<_, (i64, String, i64)>(
-            "SELECT position, kind, cents FROM ledger_lines ORDER BY position, kind",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-    };
-    assert_lines(lines().await);
-    app.rebuild(PgLines::NAME).await.unwrap();
-    app.wait_until_settled(Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert_lines(lines().await);
+    lines_before_and_after_a_rebuild(&app, PgLines::NAME, || async {
+        sqlx::query_as(SELECT_LINES).fetch_all(&pool).await.unwrap()
+    })
+    .await;
     app.shutdown().await.unwrap();
     annals_tests::postgres::drop_schema(&store).await;
 }
 
-fn assert_lines(rows: Vec<(i64, String, i64)>) {
-    let rows: Vec<(i64, &str, i64)> = rows.iter().map(|(p, k, c)| (*p, k.as_str(), *c)).collect();
-    assert_eq!(rows, EXPECTED_LINES);
+/// The projection's rows (from `lines`) equal [`EXPECTED_LINES`] as kept
+/// live, and again after a rebuild from position 0 (each part of a split
+/// counted once).
+async fn lines_before_and_after_a_rebuild<F: Future<Output = Vec<(i64, String, i64)>>>(
+    app: &App,
+    name: &str,
+    lines: impl Fn() -> F,
+) {
+    let expected: Vec<(i64, String, i64)> = EXPECTED_LINES
+        .iter()
+        .map(|(p, k, c)| (*p, (*k).to_owned(), *c))
+        .collect();
+    assert_eq!(lines().await, expected, "kept live");
+    app.rebuild(name).await.unwrap();
+    app.wait_until_settled(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(lines().await, expected, "after a rebuild");
 }
+
+const SELECT_LINES: &str = "SELECT position, kind, cents FROM ledger_lines ORDER BY position, kind";
 
 /// The recorded form of one old event, as a store would read it back.
 fn recorded(name: &str, json: &str) -> RecordedEvent {
