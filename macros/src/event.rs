@@ -140,6 +140,7 @@ fn impl_event(ir: &EventItem) -> TokenStream {
                         from_type: #old,
                         from_version: #version,
                         to: &[#krate::EventType { name: #name, version: #version }],
+                        to_events: false,
                         name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident), " (rename_from ", #old, ")"),
                         step: |payload, _| ::core::result::Result::Ok(::std::vec![#krate::upcast::StoredShape {
                             event_type: #name,

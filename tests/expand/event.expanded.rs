@@ -842,6 +842,7 @@ const _: () = {
                             version: 1u32,
                         },
                     ],
+                    to_events: false,
                     name: "event::AccountEvent (rename_from AccountCreated)",
                     step: |payload, _| ::core::result::Result::Ok(
                         ::alloc::boxed::box_assume_init_into_vec_unsafe(
