@@ -127,6 +127,31 @@ fn impl_event(ir: &EventItem) -> TokenStream {
                 parts
             }
         };
+    // Each old name reads as this type at its version, through a step that
+    // keeps the payload.
+    let krate_ref = &krate;
+    let renames: Vec<TokenStream> = variants.iter().flat_map(|v| {
+        let (name, version) = (&v.name, v.version);
+        let krate = krate_ref;
+        v.rename_from.iter().map(move |old| {
+            quote! {
+                #krate::__private::inventory::submit! {
+                    #krate::upcast::Upcaster {
+                        from_type: #old,
+                        from_version: #version,
+                        to: &[#krate::EventType { name: #name, version: #version }],
+                        to_events: false,
+                        name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident), " (rename_from ", #old, ")"),
+                        step: |payload, _| ::core::result::Result::Ok(::std::vec![#krate::upcast::StoredShape {
+                            event_type: #name,
+                            event_version: #version,
+                            payload,
+                        }]),
+                    }
+                }
+            }
+        })
+    }).collect();
     let moved = (!ir.moved.is_empty()).then(|| {
         let moved = &ir.moved;
         quote!(const MOVED: &'static [&'static str] = &[#(#moved),*];)
@@ -173,6 +198,8 @@ fn impl_event(ir: &EventItem) -> TokenStream {
                     Self::__annals_decode(event_type, event_version, payload)
                 }
             }
+
+            #(#renames)*
 
             impl #ident {
                 /// The declared `(type, version)`s.

@@ -313,6 +313,7 @@ fn register(ir: &Upcaster) -> TokenStream {
     // its type.
     let at = ir.output.item.span();
     let at_krate = crate::internals::respan(&krate, at);
+    let to_events = matches!(ir.to, Target::Events(_));
     let (to, shapes) = match &ir.to {
         Target::Shape(to, to_version) => (
             quote!(&[#krate::EventType { name: #to, version: #to_version }]),
@@ -349,6 +350,7 @@ fn register(ir: &Upcaster) -> TokenStream {
                     from_type: #from,
                     from_version: #version,
                     to: #to,
+                    to_events: #to_events,
                     name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
                     step: __annals_upcast,
                 }

@@ -143,6 +143,9 @@ pub struct Upcaster {
     /// The shapes it may return: one `(to, to_version)`, or every type of
     /// the `#[event]` type it returns values of.
     pub to: &'static [EventType],
+    /// Whether it returns values of an `#[event]` type (`to = Type`), any
+    /// of whose types it may lead to, rather than payloads of one.
+    pub to_events: bool,
     /// The function's path, for errors.
     pub name: &'static str,
     /// The step.
@@ -472,9 +475,11 @@ pub(crate) fn check(declared: &[EventType]) -> Result<(), crate::app::BuildError
             .any(|t| t.name == name && t.version == version)
     };
     for t in declared {
+        // A rename into `t` (one target of another name): `t`'s versions
+        // before the renamed one never existed under its name.
         let first = steps
             .values()
-            .filter(|u| u.from_type != t.name)
+            .filter(|u| u.from_type != t.name && !u.to_events)
             .flat_map(|u| u.to.iter())
             .filter(|to| to.name == t.name)
             .map(|to| to.version)

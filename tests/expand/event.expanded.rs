@@ -687,6 +687,7 @@ const _: () = {
                 version: 1u32,
             },
         ];
+        const MOVED: &'static [&'static str] = &["CardLocked"];
         fn event_type(&self) -> &'static str {
             match self {
                 Self::Opened { .. } => "Opened",
@@ -816,6 +817,49 @@ const _: () = {
             Self::__annals_decode(event_type, event_version, payload)
         }
     }
+    #[allow(non_upper_case_globals)]
+    const _: () = {
+        static __INVENTORY: ::inventory::Node = ::inventory::Node {
+            value: &{
+                ::annals::upcast::Upcaster {
+                    from_type: "AccountCreated",
+                    from_version: 1u32,
+                    to: &[
+                        ::annals::EventType {
+                            name: "Opened",
+                            version: 1u32,
+                        },
+                    ],
+                    to_events: false,
+                    name: "event::AccountEvent (rename_from AccountCreated)",
+                    step: |payload, _| ::core::result::Result::Ok(
+                        ::alloc::boxed::box_assume_init_into_vec_unsafe(
+                            ::alloc::intrinsics::write_box_via_move(
+                                ::alloc::boxed::Box::new_uninit(),
+                                [
+                                    ::annals::upcast::StoredShape {
+                                        event_type: "Opened",
+                                        event_version: 1u32,
+                                        payload,
+                                    },
+                                ],
+                            ),
+                        ),
+                    ),
+                }
+            },
+            next: ::inventory::__private::UnsafeCell::new(
+                ::inventory::__private::Option::None,
+            ),
+        };
+        #[link_section = ".text.startup"]
+        unsafe extern "C" fn __ctor() {
+            unsafe { ::inventory::ErasedNode::submit(__INVENTORY.value, &__INVENTORY) }
+        }
+        #[used]
+        #[link_section = ".init_array"]
+        static __CTOR: unsafe extern "C" fn() = __ctor;
+    };
     impl AccountEvent {
         /// The declared `(type, version)`s.
         fn __annals_decode(

@@ -1,7 +1,8 @@
 use annals::event;
 
-#[event]
+#[event(moved = ["CardLocked"])]
 pub enum AccountEvent {
+    #[event(rename_from = "AccountCreated")]
     Opened { owner: String },
     #[event(rename = "Deposited", version = 2)]
     MoneyDeposited { amount: u64 },

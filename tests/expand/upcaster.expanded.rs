@@ -47,6 +47,7 @@ const _: () = {
                             version: 2u32,
                         },
                     ],
+                    to_events: false,
                     name: "upcaster::deposited_gains_a_currency",
                     step: __annals_upcast,
                 }
@@ -108,6 +109,7 @@ const _: () = {
                     from_type: "Transferred",
                     from_version: 1u32,
                     to: <AccountEvent as ::annals::__private::EventTarget>::TYPES,
+                    to_events: true,
                     name: "upcaster::transfer_splits",
                     step: __annals_upcast,
                 }

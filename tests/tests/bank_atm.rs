@@ -19,11 +19,12 @@ async fn waits_for(app: &App, event_type: &'static str, withdrawal: &str) -> Rec
     .await
 }
 
-async fn open(app: &App, owner: &str, pin: &str, cents: u64) -> AccountId {
+async fn open(app: &App, (first, last): (&str, &str), pin: &str, cents: u64) -> AccountId {
     let id = AccountId::new();
     app.dispatch(OpenAccount {
         account_id: id,
-        owner: owner.into(),
+        first_name: first.into(),
+        last_name: last.into(),
         pin: pin.into(),
     })
     .await
@@ -31,6 +32,7 @@ async fn open(app: &App, owner: &str, pin: &str, cents: u64) -> AccountId {
     app.dispatch(DepositMoney {
         account_id: id,
         amount: cents,
+        currency: None,
     })
     .await
     .unwrap();
@@ -55,7 +57,7 @@ where
     B: AsyncFn() -> Vec<BalanceRow>,
     H: AsyncFn(String) -> Vec<HistoryRow>,
 {
-    let ada = open(&app, "Ada", "1234", 10_000).await;
+    let ada = open(&app, ("Ada", "Lovelace"), "1234", 10_000).await;
     withdraw(&app, ada, "w-ok", 4_000, "1234").await;
     let dispensed = waits_for(&app, "CashDispensed", "w-ok").await;
     let requested = waits_for(&app, "WithdrawalRequested", "w-ok").await;
@@ -71,6 +73,12 @@ where
         declined.payload.as_str().contains("wrong PIN"),
         "{}",
         declined.payload.as_str()
+    );
+    // The teller declines because the account did.
+    let answer = waits_for(&app, "AccountWithdrawalDeclined", "w-pin").await;
+    assert_eq!(
+        (answer.stream_id.as_str(), declined.metadata.causation_id),
+        (format!("Account-{ada}").as_str(), Some(answer.event_id))
     );
 
     withdraw(&app, ada, "w-funds", 50_000, "1234").await;
@@ -91,21 +99,21 @@ where
         balances().await,
         [BalanceRow {
             account_id: ada.to_string(),
-            owner: "Ada".into(),
+            owner: "Ada Lovelace".into(),
             balance: 6_000,
             status: "open".into(),
         }]
     );
-    let moves: Vec<(String, i64)> = history(ada.to_string())
+    let moves: Vec<(String, i64, String)> = history(ada.to_string())
         .await
         .into_iter()
-        .map(|row| (row.kind, row.amount))
+        .map(|row| (row.kind, row.amount, row.currency))
         .collect();
     assert_eq!(
         moves,
         [
-            ("deposit".to_owned(), 10_000),
-            ("withdrawal".to_owned(), 4_000)
+            ("deposit".to_owned(), 10_000, "EUR".to_owned()),
+            ("withdrawal".to_owned(), 4_000, "EUR".to_owned())
         ]
     );
     app.shutdown().await.unwrap();

@@ -21,10 +21,25 @@ fn app_on(store: impl EventStore) -> App {
 async fn bank_scenario<S: EventStore + Clone>(store: S) {
     let node_a = app_on(store.clone());
     let id = AccountId::new();
+    // A first name may be empty, a last name may not.
+    let nameless = node_a
+        .dispatch(OpenAccount {
+            account_id: id,
+            first_name: "Grace".into(),
+            last_name: " ".into(),
+            pin: "2468".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(nameless, DispatchError::Domain(AccountError::EmptyLastName)),
+        "{nameless:?}"
+    );
     node_a
         .dispatch(OpenAccount {
             account_id: id,
-            owner: "Grace".into(),
+            first_name: "Grace".into(),
+            last_name: "Hopper".into(),
             pin: "2468".into(),
         })
         .await
@@ -33,6 +48,7 @@ async fn bank_scenario<S: EventStore + Clone>(store: S) {
         .dispatch(DepositMoney {
             account_id: id,
             amount: 1_000,
+            currency: None,
         })
         .await
         .unwrap();
@@ -50,6 +66,19 @@ async fn bank_scenario<S: EventStore + Clone>(store: S) {
             requested: 5_000
         })
     ));
+    // An account is kept in euros: a deposit in another currency is refused.
+    let foreign = node_a
+        .dispatch(DepositMoney {
+            account_id: id,
+            amount: 500,
+            currency: Some("USD".into()),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&foreign, DispatchError::Domain(AccountError::UnsupportedCurrency(c)) if c == "USD"),
+        "{foreign:?}"
+    );
 
     // 20 concurrent deposits: all recorded, one version each.
     let tasks: Vec<_> = (0..20)
@@ -59,6 +88,7 @@ async fn bank_scenario<S: EventStore + Clone>(store: S) {
                 app.dispatch(DepositMoney {
                     account_id: id,
                     amount: 10,
+                    currency: None,
                 })
                 .await
             })
@@ -72,8 +102,13 @@ async fn bank_scenario<S: EventStore + Clone>(store: S) {
     let node_b = app_on(store.clone());
     let (account, version) = node_b.load::<Account>(id).await.unwrap();
     assert_eq!(
-        (account.balance(), version, account.owner()),
-        (1_200, 22, "Grace")
+        (
+            account.balance(),
+            version,
+            account.first_name(),
+            account.last_name()
+        ),
+        (1_200, 22, "Grace", "Hopper")
     );
     // ...writes behind node A's cache...
     node_b

@@ -25,7 +25,8 @@ fn app_on(store: impl EventStore) -> App {
 async fn open(app: &App, id: AccountId) {
     app.dispatch(OpenAccount {
         account_id: id,
-        owner: "Ada".into(),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
         pin: "1234".into(),
     })
     .await
@@ -131,6 +132,7 @@ async fn concurrent_commands_to_one_aggregate_get_consecutive_versions() {
                 app.dispatch(DepositMoney {
                     account_id: id,
                     amount: i + 1,
+                    currency: None,
                 })
                 .await
             })
@@ -175,6 +177,7 @@ async fn a_warm_aggregate_is_not_read_from_the_store_again() {
         app.dispatch(DepositMoney {
             account_id: id,
             amount: 10,
+            currency: None,
         })
         .await
         .unwrap();
@@ -203,6 +206,7 @@ async fn another_writer_in_between_is_caught_up_and_the_command_retried() {
         .dispatch(DepositMoney {
             account_id: id,
             amount: 100,
+            currency: None,
         })
         .await
         .unwrap();
@@ -211,6 +215,7 @@ async fn another_writer_in_between_is_caught_up_and_the_command_retried() {
         .dispatch(DepositMoney {
             account_id: id,
             amount: 50,
+            currency: None,
         })
         .await
         .unwrap();
@@ -244,6 +249,7 @@ async fn endless_conflicts_end_in_a_typed_error_after_the_configured_attempts() 
         .dispatch(DepositMoney {
             account_id: id,
             amount: 1,
+            currency: None,
         })
         .await
         .unwrap_err();
@@ -281,6 +287,7 @@ async fn domain_errors_come_back_typed_and_write_nothing() {
     app.dispatch(DepositMoney {
         account_id: id,
         amount: 70,
+        currency: None,
     })
     .await
     .unwrap();
@@ -318,6 +325,7 @@ async fn domain_errors_come_back_typed_and_write_nothing() {
         .dispatch(DepositMoney {
             account_id: AccountId::new(),
             amount: 1,
+            currency: None,
         })
         .await
         .unwrap_err();
@@ -358,6 +366,7 @@ async fn undecodable_history_is_a_typed_load_error_and_other_streams_still_work(
         .dispatch(DepositMoney {
             account_id: broken,
             amount: 5,
+            currency: None,
         })
         .await
         .unwrap_err()
@@ -383,6 +392,7 @@ async fn undecodable_history_is_a_typed_load_error_and_other_streams_still_work(
         .dispatch(DepositMoney {
             account_id: corrupt_id,
             amount: 5,
+            currency: None,
         })
         .await
         .unwrap_err();
@@ -402,6 +412,7 @@ async fn undecodable_history_is_a_typed_load_error_and_other_streams_still_work(
     app.dispatch(DepositMoney {
         account_id: healthy,
         amount: 5,
+        currency: None,
     })
     .await
     .expect("other streams are unaffected");
@@ -423,6 +434,7 @@ async fn ids_and_metadata_are_recorded_with_every_event() {
             DepositMoney {
                 account_id: id,
                 amount: 3,
+                currency: None,
             },
             options,
         )
@@ -444,7 +456,10 @@ async fn ids_and_metadata_are_recorded_with_every_event() {
         Some(&serde_json::json!("t-9"))
     );
     assert_eq!(recorded.event_type, "MoneyDeposited");
-    assert_eq!(recorded.payload.as_str(), r#"{"amount":3}"#);
+    assert_eq!(
+        recorded.payload.as_str(),
+        r#"{"amount":3,"currency":"EUR"}"#
+    );
     assert_eq!(
         recorded.event_id.get_version_num(),
         7,
@@ -460,6 +475,7 @@ async fn ids_and_metadata_are_recorded_with_every_event() {
         .dispatch(DepositMoney {
             account_id: id,
             amount: 3,
+            currency: None,
         })
         .await
         .unwrap();
@@ -473,7 +489,7 @@ async fn json_commands_are_routed_by_name_through_the_registry() {
     let opened = app
         .dispatch_json(
             "OpenAccount",
-            serde_json::json!({"account_id": id, "owner": "Cy", "pin": "9876"}),
+            serde_json::json!({"account_id": id, "first_name": "Cy", "last_name": "Young", "pin": "9876"}),
             DispatchOptions::new(),
         )
         .await
@@ -487,12 +503,13 @@ async fn json_commands_are_routed_by_name_through_the_registry() {
         )
         .await
         .unwrap();
+    // Left out, the currency is the account's.
     assert_eq!(
         deposited.events,
         vec![(
             "MoneyDeposited",
-            1,
-            Payload::from_json(r#"{"amount":12}"#).unwrap()
+            2,
+            Payload::from_json(r#"{"amount":12,"currency":"EUR"}"#).unwrap()
         )]
     );
 
@@ -559,7 +576,8 @@ async fn a_handler_service_missing_from_the_app_is_a_typed_error() {
     let err = app
         .dispatch(OpenAccount {
             account_id: AccountId::new(),
-            owner: "Di".into(),
+            first_name: "Di".into(),
+            last_name: "Fox".into(),
             pin: "1234".into(),
         })
         .await
@@ -588,6 +606,7 @@ async fn an_append_whose_outcome_is_unknown_reloads_the_aggregate_before_the_nex
         .dispatch(DepositMoney {
             account_id: id,
             amount: 40,
+            currency: None,
         })
         .await
         .unwrap_err();
@@ -621,6 +640,7 @@ async fn the_cache_is_bounded_and_evicted_aggregates_reload() {
         app.dispatch(DepositMoney {
             account_id: id,
             amount: 1,
+            currency: None,
         })
         .await
         .unwrap();
@@ -635,6 +655,7 @@ async fn the_cache_is_bounded_and_evicted_aggregates_reload() {
             .dispatch(DepositMoney {
                 account_id: id,
                 amount: 1,
+                currency: None,
             })
             .await
             .unwrap();
@@ -675,51 +696,73 @@ fn account_rules_in_given_when_then_form() {
     let pins = PinHasher::new("kit");
     let id = AccountId::new();
     let opened = AccountEvent::AccountOpened {
-        owner: "Ed".into(),
+        first_name: "Ed".into(),
+        last_name: "Wood".into(),
         pin_hash: pins.hash(id, "1234"),
     };
     AggregateTest::<Account>::given_no_events()
         .with_service(pins.clone())
         .when(OpenAccount {
             account_id: id,
-            owner: "  Ed ".into(),
+            first_name: "  Ed ".into(),
+            last_name: "Wood ".into(),
             pin: "1234".into(),
         })
         .then_events([opened.clone()])
-        .then_state(|a| assert_eq!(a.owner(), "Ed"));
+        .then_state(|a| assert_eq!(a.full_name(), "Ed Wood"));
     AggregateTest::<Account>::given_no_events()
         .with_service(pins)
         .when(OpenAccount {
             account_id: id,
-            owner: "Ed".into(),
+            first_name: "Ed".into(),
+            last_name: "Wood".into(),
             pin: "12a4".into(),
         })
         .then_error(AccountError::InvalidPin);
-    AggregateTest::<Account>::given([opened.clone(), AccountEvent::MoneyDeposited { amount: 5 }])
-        .when(WithdrawMoney {
-            account_id: id,
-            amount: 6,
-        })
-        .then_error(AccountError::InsufficientFunds {
-            balance: 5,
-            requested: 6,
-        });
-    AggregateTest::<Account>::given([opened.clone(), AccountEvent::MoneyDeposited { amount: 5 }])
-        .when(CloseAccount { account_id: id })
-        .then_error(AccountError::NonZeroBalance { balance: 5 });
+    AggregateTest::<Account>::given([
+        opened.clone(),
+        AccountEvent::MoneyDeposited {
+            amount: 5,
+            currency: "EUR".into(),
+        },
+    ])
+    .when(WithdrawMoney {
+        account_id: id,
+        amount: 6,
+    })
+    .then_error(AccountError::InsufficientFunds {
+        balance: 5,
+        requested: 6,
+    });
+    AggregateTest::<Account>::given([
+        opened.clone(),
+        AccountEvent::MoneyDeposited {
+            amount: 5,
+            currency: "EUR".into(),
+        },
+    ])
+    .when(CloseAccount { account_id: id })
+    .then_error(AccountError::NonZeroBalance { balance: 5 });
     AggregateTest::<Account>::given([opened.clone(), AccountEvent::AccountClosed])
         .when(DepositMoney {
             account_id: id,
             amount: 1,
+            currency: None,
         })
         .then_error(AccountError::Closed);
-    AggregateTest::<Account>::given([opened, AccountEvent::MoneyDeposited { amount: 5 }])
-        .when(WithdrawMoney {
-            account_id: id,
+    AggregateTest::<Account>::given([
+        opened,
+        AccountEvent::MoneyDeposited {
             amount: 5,
-        })
-        .then_events([AccountEvent::MoneyWithdrawn { amount: 5 }])
-        .then_state(|a| assert_eq!(a.balance(), 0));
+            currency: "EUR".into(),
+        },
+    ])
+    .when(WithdrawMoney {
+        account_id: id,
+        amount: 5,
+    })
+    .then_events([AccountEvent::MoneyWithdrawn { amount: 5 }])
+    .then_state(|a| assert_eq!(a.balance(), 0));
 }
 
 #[tokio::test]
@@ -732,6 +775,7 @@ async fn a_command_id_dispatched_twice_records_once() {
     let deposit = DepositMoney {
         account_id: id,
         amount: 25,
+        currency: None,
     };
     let first = app
         .dispatch_with(

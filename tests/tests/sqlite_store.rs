@@ -990,7 +990,8 @@ async fn app_shutdown_leaves_every_event_in_the_database_file_alone() {
     let id = AccountId::new();
     app.dispatch(OpenAccount {
         account_id: id,
-        owner: "Ada".into(),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
         pin: "1357".into(),
     })
     .await
@@ -998,6 +999,7 @@ async fn app_shutdown_leaves_every_event_in_the_database_file_alone() {
     app.dispatch(DepositMoney {
         account_id: id,
         amount: 5,
+        currency: None,
     })
     .await
     .unwrap();
@@ -1006,6 +1008,7 @@ async fn app_shutdown_leaves_every_event_in_the_database_file_alone() {
         .dispatch(DepositMoney {
             account_id: id,
             amount: 5,
+            currency: None,
         })
         .await;
     assert!(refused.is_err(), "dispatch after shutdown: {refused:?}");

@@ -49,7 +49,8 @@ async fn each_dispatch_has_a_span_with_command_stream_and_correlation_id() {
     let id = AccountId::new();
     app.dispatch(OpenAccount {
         account_id: id,
-        owner: "Fay".into(),
+        first_name: "Fay".into(),
+        last_name: "Grey".into(),
         pin: "1234".into(),
     })
     .await
@@ -59,6 +60,7 @@ async fn each_dispatch_has_a_span_with_command_stream_and_correlation_id() {
         DepositMoney {
             account_id: id,
             amount: 1,
+            currency: None,
         },
         DispatchOptions::new().correlation_id(correlation),
     )

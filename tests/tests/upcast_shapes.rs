@@ -1,6 +1,7 @@
 //! Upcasters that do more than reshape one payload, on every store and
 //! every reader: an event split into events of two types (1 -> N), one
-//! dropped (1 -> 0), one rewritten from its metadata, a rename, and an
+//! dropped (1 -> 0), one rewritten from its metadata, renames (by an
+//! upcaster and by `#[event(rename_from)]`), and an
 //! event type that moved from one `#[event]` enum to another. An aggregate
 //! replays them, an event handler of each enum receives them (the moved one
 //! only by the enum that declares it now), and a SQL projection rebuilt
@@ -24,6 +25,8 @@ pub enum LedgerEvent {
         cents: u64,
         reference: String,
     },
+    /// Stored as `Withdrawn` before the rename.
+    #[event(rename_from = "Withdrawn")]
     Debited {
         cents: u64,
     },
@@ -216,6 +219,7 @@ fn old_events() -> Vec<NewEvent> {
         raw("Noted", r#"{"text":"called the customer"}"#),
         raw("CardLocked", r#"{"reason":"lost"}"#),
         raw("Transferred", r#"{"cents":5,"fee":0}"#),
+        raw("Withdrawn", r#"{"cents":4}"#),
     ]
 }
 
@@ -246,12 +250,12 @@ async fn every_reader_sees_the_parts(
     .unwrap();
 
     let (ledger, version) = app.load::<Ledger>("ada").await.unwrap();
-    // Five stored events, whatever they read as now.
-    assert_eq!(version, 5);
+    // Six stored events, whatever they read as now.
+    assert_eq!(version, 6);
     assert_eq!(
         ledger,
         Ledger {
-            cents: 100 - 30 - 2 - 5,
+            cents: 100 - 30 - 2 - 5 - 4,
             fees: 2,
             references: vec![request().to_string()],
         }
@@ -279,8 +283,9 @@ async fn every_reader_sees_the_parts(
             (2, LedgerEvent::Debited { cents: 30 }),
             (2, LedgerEvent::FeeCharged { cents: 2 }),
             (5, LedgerEvent::Debited { cents: 5 }),
+            (6, LedgerEvent::Debited { cents: 4 }),
             (
-                6,
+                7,
                 LedgerEvent::Credited {
                     cents: 7,
                     reference: "new".into()
@@ -306,7 +311,8 @@ const EXPECTED_LINES: &[(i64, &str, i64)] = &[
     (2, "debit", 30),
     (2, "fee", 2),
     (5, "debit", 5),
-    (6, "credit", 7),
+    (6, "debit", 4),
+    (7, "credit", 7),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,20 +339,10 @@ async fn sqlite_store_and_projection_rebuild() {
     read.execute(LINES).await.unwrap();
     let pool = read.clone();
     let app = every_reader_sees_the_parts(store, move |b| b.projection(pool, SqliteLines)).await;
-    let lines = || async {
-        sqlx::query_as::<_, (i64, String, i64)>(
-            "SELECT position, kind, cents FROM ledger_lines ORDER BY position, kind",
-        )
-        .fetch_all(&read)
-        .await
-        .unwrap()
-    };
-    assert_lines(lines().await);
-    app.rebuild(SqliteLines::NAME).await.unwrap();
-    app.wait_until_settled(Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert_lines(lines().await);
+    lines_before_and_after_a_rebuild(&app, SqliteLines::NAME, || async {
+        sqlx::query_as(SELECT_LINES).fetch_all(&read).await.unwrap()
+    })
+    .await;
     app.shutdown().await.unwrap();
 }
 
@@ -363,28 +359,35 @@ async fn postgres_store_and_projection_rebuild() {
     let read = pool.clone();
     let app =
         every_reader_sees_the_parts(store.clone(), move |b| b.projection(read, PgLines)).await;
-    let lines = || async {
-        sqlx::query_as::<_, (i64, String, i64)>(
-            "SELECT position, kind, cents FROM ledger_lines ORDER BY position, kind",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-    };
-    assert_lines(lines().await);
-    app.rebuild(PgLines::NAME).await.unwrap();
-    app.wait_until_settled(Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert_lines(lines().await);
+    lines_before_and_after_a_rebuild(&app, PgLines::NAME, || async {
+        sqlx::query_as(SELECT_LINES).fetch_all(&pool).await.unwrap()
+    })
+    .await;
     app.shutdown().await.unwrap();
     annals_tests::postgres::drop_schema(&store).await;
 }
 
-fn assert_lines(rows: Vec<(i64, String, i64)>) {
-    let rows: Vec<(i64, &str, i64)> = rows.iter().map(|(p, k, c)| (*p, k.as_str(), *c)).collect();
-    assert_eq!(rows, EXPECTED_LINES);
+/// The projection's rows (from `lines`) equal [`EXPECTED_LINES`] as kept
+/// live, and again after a rebuild from position 0 (each part of a split
+/// counted once).
+async fn lines_before_and_after_a_rebuild<F: Future<Output = Vec<(i64, String, i64)>>>(
+    app: &App,
+    name: &str,
+    lines: impl Fn() -> F,
+) {
+    let expected: Vec<(i64, String, i64)> = EXPECTED_LINES
+        .iter()
+        .map(|(p, k, c)| (*p, (*k).to_owned(), *c))
+        .collect();
+    assert_eq!(lines().await, expected, "kept live");
+    app.rebuild(name).await.unwrap();
+    app.wait_until_settled(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(lines().await, expected, "after a rebuild");
 }
+
+const SELECT_LINES: &str = "SELECT position, kind, cents FROM ledger_lines ORDER BY position, kind";
 
 /// The recorded form of one old event, as a store would read it back.
 fn recorded(name: &str, json: &str) -> RecordedEvent {

@@ -1,6 +1,7 @@
 //! An aggregate's event at version 3 whose chain has a step from version 1
 //! but none from 2: the App refuses to build, naming the missing step,
-//! instead of failing in the middle of a stream at runtime.
+//! instead of failing in the middle of a stream at runtime; an upcaster
+//! that splits another type into the same enum does not hide it.
 
 use annals::BuildError;
 use annals::prelude::*;
@@ -24,6 +25,13 @@ impl Parcel {
 #[upcaster(from = "Weighed", version = 1)]
 fn weighed_v1(old: serde_json::Value) -> serde_json::Value {
     old
+}
+
+/// A split into parcel events may lead to any of them, but renames none:
+/// the chain of `Weighed` is still checked from version 1.
+#[upcaster(from = "Bundled", version = 1, to = ParcelEvent)]
+fn bundles_split(_old: serde_json::Value) -> Vec<ParcelEvent> {
+    Vec::new()
 }
 
 #[test]

@@ -120,15 +120,22 @@ fn withdrawn_renamed(old: serde_json::Value) -> serde_json::Value {
     old
 }
 
-/// Every deposit it sees, as the handler method got it.
+/// Every deposit and withdrawal it sees, as the handler method got it.
 #[derive(Clone, Default)]
 pub struct Deposits(Arc<Mutex<Vec<(u64, String)>>>);
 
 #[event_handler(name = "deposits")]
 impl Deposits {
     fn on_account(&self, event: &AccountEvent) {
-        if let AccountEvent::MoneyDeposited { cents, currency } = event {
-            self.0.lock().unwrap().push((*cents, currency.clone()));
+        match event {
+            AccountEvent::MoneyDeposited { cents, currency } => {
+                self.0.lock().unwrap().push((*cents, currency.clone()))
+            }
+            // Stored as `FundsWithdrawn`: the rename reaches handlers too.
+            AccountEvent::MoneyWithdrawn { amount } => {
+                self.0.lock().unwrap().push((*amount, "withdrawn".into()))
+            }
+            AccountEvent::AccountOpened { .. } => {}
         }
     }
 }
@@ -212,6 +219,7 @@ async fn every_reader_sees_the_current_shape(store: impl EventStore + Clone) {
         [
             (500, "EUR".to_owned()),
             (700, "GBP".to_owned()),
+            (300, "withdrawn".to_owned()),
             (1, "USD".to_owned()),
             (2, "EUR".to_owned())
         ]

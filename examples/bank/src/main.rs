@@ -55,7 +55,8 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
         "open account for Ada",
         app.dispatch(OpenAccount {
             account_id: id,
-            owner: "Ada".into(),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
             pin: "1234".into(),
         })
         .await,
@@ -65,6 +66,16 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
         app.dispatch(DepositMoney {
             account_id: id,
             amount: 10_000,
+            currency: None,
+        })
+        .await,
+    );
+    report(
+        "deposit 5.00 USD",
+        app.dispatch(DepositMoney {
+            account_id: id,
+            amount: 500,
+            currency: Some("USD".into()),
         })
         .await,
     );
@@ -99,6 +110,7 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
         app.dispatch(DepositMoney {
             account_id: id,
             amount: 100,
+            currency: None,
         })
         .await,
     );
@@ -109,13 +121,15 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
     let bob = AccountId::new();
     app.dispatch(OpenAccount {
         account_id: bob,
-        owner: "Bob".into(),
+        first_name: "Bob".into(),
+        last_name: "Stone".into(),
         pin: "4321".into(),
     })
     .await?;
     app.dispatch(DepositMoney {
         account_id: bob,
         amount: 20_000,
+        currency: Some("EUR".into()),
     })
     .await?;
     for (withdrawal, amount, pin) in [("atm-ok", 5_000, "4321"), ("atm-bad-pin", 1_000, "0000")] {
@@ -154,14 +168,14 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
         .filter(|row| row.account_id == bob.to_string() || row.account_id == id.to_string())
     {
         println!(
-            "read model: {} {:<5} {:>8} cents  {}",
+            "read model: {} {:<12} {:>8} cents  {}",
             row.account_id, row.owner, row.balance, row.status
         );
     }
     for row in history {
         println!(
-            "history:    @{:<5} {:<10} {:>8} cents",
-            row.position, row.kind, row.amount
+            "history:    @{:<5} {:<10} {:>8} cents {}",
+            row.position, row.kind, row.amount, row.currency
         );
     }
 

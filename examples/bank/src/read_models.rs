@@ -3,15 +3,16 @@
 //! commit together, so a crash never loses or double-counts an event.
 //!
 //! - `bank_balances`: one row per account (owner, balance, status);
-//! - `bank_history`: one row per money movement, by global position.
+//! - `bank_history`: one row per money movement (amount and currency), by
+//!   global position.
 //!
 //! Both work on SQLite and PostgreSQL (the same SQL, in one `#[projection]`
 //! impl block per database: the connection a block's methods take makes it
 //! a projection on that database);
 //! [`create_tables_sqlite`] and [`create_tables_postgres`] make the tables
-//! if they are missing.
+//! if they are missing, and add what an older bank's tables lack.
 
-use crate::accounts::AccountEvent;
+use crate::accounts::{AccountEvent, CURRENCY, full_name};
 use annals::{EventMeta, projection};
 
 /// Keeps `bank_balances`.
@@ -27,7 +28,7 @@ pub struct History;
 pub struct BalanceRow {
     /// The account id.
     pub account_id: String,
-    /// The owner's name.
+    /// The owner's name in full ([`full_name`]).
     pub owner: String,
     /// The balance in cents.
     pub balance: i64,
@@ -46,14 +47,22 @@ pub struct HistoryRow {
     pub kind: String,
     /// The amount in cents.
     pub amount: i64,
+    /// ISO 4217 code.
+    pub currency: String,
 }
 
 const TABLES: [&str; 2] = [
     "CREATE TABLE IF NOT EXISTS bank_balances (account_id TEXT PRIMARY KEY, owner TEXT NOT NULL, \
      balance BIGINT NOT NULL, status TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS bank_history (position BIGINT PRIMARY KEY, account_id TEXT NOT NULL, \
-     kind TEXT NOT NULL, amount BIGINT NOT NULL)",
+     kind TEXT NOT NULL, amount BIGINT NOT NULL, currency TEXT NOT NULL)",
 ];
+
+/// A `bank_history` made before movements had a currency lacks the column;
+/// every movement then was in euros.
+const HISTORY_HAS_CURRENCY: &str = "SELECT currency FROM bank_history LIMIT 0";
+const HISTORY_GAINS_CURRENCY: &str =
+    "ALTER TABLE bank_history ADD COLUMN currency TEXT NOT NULL DEFAULT 'EUR'";
 
 /// Why a read model could not take an event.
 #[derive(Debug, thiserror::Error)]
@@ -78,10 +87,14 @@ macro_rules! on_database {
         $conn:ty, $pool:ty, $create:ident, $balances:ident, $history:ident,
         $on_balance:ident, $clear_balances:ident, $on_history:ident, $clear_history:ident
     ) => {
-        /// Creates the read model tables if they are missing.
+        /// Creates the read model tables if they are missing, and adds the
+        /// `currency` column to a `bank_history` an older bank made.
         pub async fn $create(pool: &$pool) -> Result<(), sqlx::Error> {
             for table in TABLES {
                 sqlx::query(table).execute(pool).await?;
+            }
+            if sqlx::query(HISTORY_HAS_CURRENCY).execute(pool).await.is_err() {
+                sqlx::query(HISTORY_GAINS_CURRENCY).execute(pool).await?;
             }
             Ok(())
         }
@@ -98,7 +111,7 @@ macro_rules! on_database {
         /// An account's money movements, oldest first.
         pub async fn $history(pool: &$pool, account: &str) -> Result<Vec<HistoryRow>, sqlx::Error> {
             sqlx::query_as(
-                "SELECT position, account_id, kind, amount FROM bank_history \
+                "SELECT position, account_id, kind, amount, currency FROM bank_history \
                  WHERE account_id = $1 ORDER BY position",
             )
             .bind(account)
@@ -116,18 +129,22 @@ macro_rules! on_database {
             ) -> Result<(), ReadModelError> {
                 let account = meta.aggregate_id().unwrap_or_default();
                 let change = match event {
-                    AccountEvent::AccountOpened { owner, .. } => {
+                    AccountEvent::AccountOpened {
+                        first_name,
+                        last_name,
+                        ..
+                    } => {
                         sqlx::query(
                             "INSERT INTO bank_balances (account_id, owner, balance, status) \
                              VALUES ($1, $2, 0, 'open') ON CONFLICT (account_id) DO NOTHING",
                         )
                         .bind(account)
-                        .bind(owner)
+                        .bind(full_name(first_name, last_name))
                         .execute(&mut *tx)
                         .await?;
                         return Ok(());
                     }
-                    AccountEvent::MoneyDeposited { amount } => bigint(*amount)?,
+                    AccountEvent::MoneyDeposited { amount, .. } => bigint(*amount)?,
                     AccountEvent::MoneyWithdrawn { amount } => -bigint(*amount)?,
                     AccountEvent::AccountClosed => {
                         sqlx::query("UPDATE bank_balances SET status = 'closed' WHERE account_id = $1")
@@ -137,7 +154,7 @@ macro_rules! on_database {
                         return Ok(());
                     }
                     AccountEvent::WithdrawalAuthorised { .. }
-                    | AccountEvent::WithdrawalRefused { .. } => return Ok(()),
+                    | AccountEvent::WithdrawalDeclined { .. } => return Ok(()),
                 };
                 sqlx::query("UPDATE bank_balances SET balance = balance + $2 WHERE account_id = $1")
                     .bind(account)
@@ -162,19 +179,23 @@ macro_rules! on_database {
                 event: &AccountEvent,
                 meta: &EventMeta<'_>,
             ) -> Result<(), ReadModelError> {
-                let (kind, amount) = match event {
-                    AccountEvent::MoneyDeposited { amount } => ("deposit", amount),
-                    AccountEvent::MoneyWithdrawn { amount } => ("withdrawal", amount),
+                let (kind, amount, currency) = match event {
+                    AccountEvent::MoneyDeposited { amount, currency } => {
+                        ("deposit", amount, currency.as_str())
+                    }
+                    // Paid out in the account's currency.
+                    AccountEvent::MoneyWithdrawn { amount } => ("withdrawal", amount, CURRENCY),
                     _ => return Ok(()),
                 };
                 sqlx::query(
-                    "INSERT INTO bank_history (position, account_id, kind, amount) \
-                     VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO bank_history (position, account_id, kind, amount, currency) \
+                     VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(bigint(meta.position())?)
                 .bind(meta.aggregate_id().unwrap_or_default())
                 .bind(kind)
                 .bind(bigint(*amount)?)
+                .bind(currency)
                 .execute(&mut *tx)
                 .await?;
                 Ok(())

@@ -40,6 +40,10 @@ fn the_demo_keeps_its_events_in_a_sqlite_file_in_the_working_directory() {
     assert!(first.contains("store = SQLite file bank.db"), "{first}");
     assert!(dir.path().join("bank.db").exists(), "created on first run");
     assert!(first.contains("refused  insufficient funds"), "{first}");
+    assert!(
+        first.contains("deposit 5.00 USD     refused  deposits are taken in EUR only, not USD"),
+        "{first}"
+    );
     assert!(first.contains("close                ok"), "{first}");
     // The cash withdrawals: dispensed with the right PIN, declined without;
     // the read models show the balance and the money movements.
@@ -51,8 +55,11 @@ fn the_demo_keeps_its_events_in_a_sqlite_file_in_the_working_directory() {
         first.contains("teller: atm-bad-pin  Some(Declined)"),
         "{first}"
     );
-    assert!(first.contains("Bob      15000 cents  open"), "{first}");
-    assert!(first.contains("withdrawal     5000 cents"), "{first}");
+    assert!(
+        first.contains("Bob Stone       15000 cents  open"),
+        "{first}"
+    );
+    assert!(first.contains("withdrawal     5000 cents EUR"), "{first}");
     // The file alone holds every event: a copy of `bank.db` without its
     // `-wal` (as a user would copy "the database") reads them all back.
     let copy = tempfile::tempdir().unwrap();

@@ -31,6 +31,9 @@ pub struct EventVariant<'a> {
     pub name: String,
     pub name_span: Span,
     pub version: u32,
+    /// `rename_from = ".."`: names this type was stored under before, at
+    /// this version.
+    pub rename_from: Vec<syn::LitStr>,
     pub payload: Payload<'a>,
 }
 
@@ -65,9 +68,10 @@ impl<'a> EventItem<'a> {
         let mut rename = Attr::none(cx, EVENT, RENAME);
         let mut version = Attr::none(cx, EVENT, VERSION);
         let mut moved = Attr::none(cx, EVENT, MOVED);
+        let mut rename_from = Attr::none(cx, EVENT, RENAME_FROM);
         let is_struct = matches!(item, syn::Item::Struct(_));
         let allowed: &[Symbol] = if is_struct {
-            &[CRATE, RENAME, VERSION, MOVED]
+            &[CRATE, RENAME, VERSION, RENAME_FROM, MOVED]
         } else {
             &[CRATE, MOVED]
         };
@@ -83,6 +87,10 @@ impl<'a> EventItem<'a> {
                     VERSION,
                     "on an enum, each variant is one event type; put `#[event(version = N)]` on the variant",
                 ),
+                (
+                    RENAME_FROM,
+                    "on an enum, each variant is one event type; put `#[event(rename_from = \"..\")]` on the variant",
+                ),
             ]
         };
         attr::parse_keys(cx, EVENT, allowed, elsewhere, args, |meta| {
@@ -96,6 +104,8 @@ impl<'a> EventItem<'a> {
                 version.set(&meta.path, (lit, v));
             } else if meta.path == MOVED {
                 moved.set(&meta.path, attr::lit_strs(meta, MOVED_NAMES)?);
+            } else if meta.path == RENAME_FROM && is_struct {
+                rename_from.set(&meta.path, attr::lit_strs(meta, RENAME_FROM_NAMES)?);
             } else {
                 return Ok(false);
             }
@@ -139,6 +149,7 @@ impl<'a> EventItem<'a> {
                     name,
                     name_span,
                     version: version.get().map_or(1, |(_, v)| v),
+                    rename_from: rename_from.get().unwrap_or_default(),
                     // The struct is stored through its own serde derive.
                     payload: Payload::Unit,
                 };
@@ -178,6 +189,8 @@ impl<'a> EventItem<'a> {
     }
 }
 
+const RENAME_FROM_NAMES: &str = "`rename_from` lists the names this event type was stored under before: `rename_from = \"FundsWithdrawn\"`";
+
 const MOVED_NAMES: &str = "`moved` lists the stored type names that moved to another event type: `moved = [\"CardLocked\"]`";
 
 const GENERIC_EVENT: &str =
@@ -187,23 +200,33 @@ impl<'a> EventVariant<'a> {
     fn from_variant(cx: &Ctxt, v: &'a syn::Variant, attrs: &[syn::Attribute]) -> Self {
         let mut rename = Attr::none(cx, EVENT, RENAME);
         let mut version = Attr::none(cx, EVENT, VERSION);
+        let mut rename_from = Attr::none(cx, EVENT, RENAME_FROM);
         let elsewhere = [(
             CRATE,
             "`crate = \"..\"` goes on the enum's own `#[event(crate = \"..\")]`",
         )];
         for a in attrs {
-            attr::parse_attr_keys(cx, a, EVENT, &[RENAME, VERSION], &elsewhere, |meta| {
-                if meta.path == RENAME {
-                    let lit = attr::lit_str(meta)?;
-                    rename.set(&meta.path, lit);
-                } else if meta.path == VERSION {
-                    let (_, n) = attr::positive::<u32>(meta, VERSION_FROM_1)?;
-                    version.set(&meta.path, n);
-                } else {
-                    return Ok(false);
-                }
-                Ok(true)
-            });
+            attr::parse_attr_keys(
+                cx,
+                a,
+                EVENT,
+                &[RENAME, VERSION, RENAME_FROM],
+                &elsewhere,
+                |meta| {
+                    if meta.path == RENAME {
+                        let lit = attr::lit_str(meta)?;
+                        rename.set(&meta.path, lit);
+                    } else if meta.path == VERSION {
+                        let (_, n) = attr::positive::<u32>(meta, VERSION_FROM_1)?;
+                        version.set(&meta.path, n);
+                    } else if meta.path == RENAME_FROM {
+                        rename_from.set(&meta.path, attr::lit_strs(meta, RENAME_FROM_NAMES)?);
+                    } else {
+                        return Ok(false);
+                    }
+                    Ok(true)
+                },
+            );
         }
         for a in v.attrs.iter().filter(|a| a.path() == SERDE) {
             cx.error_spanned_by(
@@ -250,6 +273,7 @@ impl<'a> EventVariant<'a> {
             name,
             name_span,
             version: version.get().unwrap_or(1),
+            rename_from: rename_from.get().unwrap_or_default(),
             payload,
         }
     }

@@ -10,6 +10,7 @@ use syn::visit::Visit;
 
 /// Two variants of one event type must not share a (name, version).
 pub fn event_names_unique(cx: &Ctxt, item: &EventItem) {
+    renamed_from_elsewhere(cx, item);
     let EventShape::Enum(variants) = &item.shape else {
         return;
     };
@@ -24,6 +25,40 @@ pub fn event_names_unique(cx: &Ctxt, item: &EventItem) {
                     v.name, v.version
                 ),
             ));
+        }
+    }
+}
+
+/// A `rename_from` name is an old name: not one this type declares, moves
+/// out, or renames from twice.
+fn renamed_from_elsewhere(cx: &Ctxt, item: &EventItem) {
+    let variants: Vec<&crate::internals::ast::EventVariant> = match &item.shape {
+        EventShape::Enum(vs) => vs.iter().collect(),
+        EventShape::Struct(v) => vec![v],
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for v in &variants {
+        for old in &v.rename_from {
+            let value = old.value();
+            if variants.iter().any(|d| d.name == value) {
+                cx.error_spanned_by(
+                    old,
+                    format!("`{value}` is a name this event type declares; `rename_from` names the type's old name, which stored events still carry"),
+                );
+            } else if item.moved.iter().any(|m| m.value() == value) {
+                cx.error_spanned_by(
+                    old,
+                    format!("`{value}` is listed in `moved` too: a stored type is either read as this event or skipped"),
+                );
+            } else if seen.contains(&value) {
+                cx.error_spanned_by(
+                    old,
+                    format!(
+                        "`{value}` is renamed from twice: each stored name reads as one event type"
+                    ),
+                );
+            }
+            seen.push(value);
         }
     }
 }

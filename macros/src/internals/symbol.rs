@@ -31,6 +31,7 @@ pub const FROM: Symbol = Symbol("from");
 pub const TO: Symbol = Symbol("to");
 pub const TO_VERSION: Symbol = Symbol("to_version");
 pub const MOVED: Symbol = Symbol("moved");
+pub const RENAME_FROM: Symbol = Symbol("rename_from");
 pub const ROUTE: Symbol = Symbol("route");
 
 pub const PROJECTION: Symbol = Symbol("projection");

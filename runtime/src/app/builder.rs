@@ -154,7 +154,14 @@ impl AppBuilder {
     /// [`BuildError::NoRuntime`].
     pub fn build(self) -> Result<App, BuildError> {
         let store = self.store.ok_or(BuildError::NoStore)?;
-        let registry = Registry::collect()?;
+        // Upcaster chains are checked against every type the app reads: its
+        // aggregates' and its handlers'.
+        let handled: Vec<crate::aggregate::EventType> = self
+            .handlers
+            .iter()
+            .flat_map(|h| h.interest.iter().flat_map(|types| types.iter().copied()))
+            .collect();
+        let registry = Registry::collect(&handled)?;
         let runtime = Handlers::check(&self.handlers)?;
         let specs = self.handlers;
         // Process managers dispatch through the app their runner belongs to:

@@ -275,9 +275,10 @@ pub enum BuildError {
         /// The other's.
         second: &'static str,
     },
-    /// An aggregate's event type is at version `current`, and older versions
-    /// of it have upcasters, but none takes `missing_from`: a stored event
-    /// of that version could not be read.
+    /// An event type that the app reads (an aggregate's, or one its
+    /// handlers, projections or process managers handle) is at version
+    /// `current`, and neither declares nor upcasts the older version
+    /// `missing_from`: a stored event of that version could not be read.
     #[error(
         "`{event_type}` is at version {current} but no upcaster takes version {missing_from}: add `#[upcaster(from = \"{event_type}\", version = {missing_from})]`"
     )]

@@ -61,7 +61,11 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn collect() -> Result<Self, super::BuildError> {
+    /// Every registered aggregate and command, checked; upcaster chains
+    /// checked against the aggregates' event types and `handled`.
+    pub(crate) fn collect(
+        handled: &[crate::aggregate::EventType],
+    ) -> Result<Self, super::BuildError> {
         let mut registry = Self::default();
         for agg in inventory::iter::<AggregateRegistration> {
             crate::store::validate_category(agg.name).map_err(|source| {
@@ -82,6 +86,7 @@ impl Registry {
             .aggregates
             .values()
             .flat_map(|agg| agg.event_types.iter().cloned())
+            .chain(handled.iter().copied())
             .collect();
         crate::upcast::check(&declared)?;
         for route in inventory::iter::<CommandRoute> {

@@ -1,5 +1,5 @@
 use super::{
-    AccountEvent, CloseAccount, DepositMoney, OpenAccount, PinHasher, WithdrawAtTeller,
+    AccountEvent, CURRENCY, CloseAccount, DepositMoney, OpenAccount, PinHasher, WithdrawAtTeller,
     WithdrawMoney,
 };
 use annals::aggregate;
@@ -16,9 +16,9 @@ pub enum AccountError {
     /// The account was closed.
     #[error("the account is closed")]
     Closed,
-    /// The owner's name is blank.
-    #[error("the owner's name must not be empty")]
-    EmptyOwner,
+    /// The owner's last name is blank (a first name may be).
+    #[error("the owner's last name must not be empty")]
+    EmptyLastName,
     /// The PIN is not 4 to 8 digits.
     #[error("a PIN is 4 to 8 digits")]
     InvalidPin,
@@ -33,6 +33,9 @@ pub enum AccountError {
         /// The amount asked for.
         requested: u64,
     },
+    /// Accounts are kept in [`CURRENCY`] only.
+    #[error("deposits are taken in {CURRENCY} only, not {0}")]
+    UnsupportedCurrency(String),
     /// The deposit would overflow the balance.
     #[error("the balance would overflow")]
     Overflow,
@@ -61,7 +64,8 @@ pub enum AccountStatus {
 #[derive(Debug, Clone, Default)]
 pub struct Account {
     status: AccountStatus,
-    owner: String,
+    first_name: String,
+    last_name: String,
     pin_hash: String,
     balance: u64,
 }
@@ -74,15 +78,16 @@ impl Account {
             AccountStatus::New => {}
             AccountStatus::Open | AccountStatus::Closed => return Err(AccountError::AlreadyOpen),
         }
-        let owner = cmd.owner.trim();
-        if owner.is_empty() {
-            return Err(AccountError::EmptyOwner);
+        let (first_name, last_name) = (cmd.first_name.trim(), cmd.last_name.trim());
+        if last_name.is_empty() {
+            return Err(AccountError::EmptyLastName);
         }
         if !(4..=8).contains(&cmd.pin.len()) || !cmd.pin.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AccountError::InvalidPin);
         }
         Ok(AccountEvent::AccountOpened {
-            owner: owner.to_owned(),
+            first_name: first_name.to_owned(),
+            last_name: last_name.to_owned(),
             pin_hash: pins.hash(cmd.account_id, &cmd.pin),
         })
     }
@@ -93,10 +98,17 @@ impl Account {
         if cmd.amount == 0 {
             return Err(AccountError::ZeroAmount);
         }
+        let currency = cmd.currency.unwrap_or_else(|| CURRENCY.to_owned());
+        if currency != CURRENCY {
+            return Err(AccountError::UnsupportedCurrency(currency));
+        }
         self.balance
             .checked_add(cmd.amount)
             .ok_or(AccountError::Overflow)?;
-        Ok(AccountEvent::MoneyDeposited { amount: cmd.amount })
+        Ok(AccountEvent::MoneyDeposited {
+            amount: cmd.amount,
+            currency,
+        })
     }
 
     #[handle]
@@ -114,27 +126,27 @@ impl Account {
         Ok(AccountEvent::MoneyWithdrawn { amount: cmd.amount })
     }
 
-    /// Never an error: a refusal is an event, so the withdrawal process
-    /// (and the teller) learn of it.
+    /// Never an error: a declined withdrawal is an event, so the withdrawal
+    /// process (and the teller) learn of it.
     #[handle]
     fn withdraw_at_teller(&self, cmd: WithdrawAtTeller) -> Vec<AccountEvent> {
-        let refuse = |reason: String| {
-            vec![AccountEvent::WithdrawalRefused {
+        let decline = |reason: String| {
+            vec![AccountEvent::WithdrawalDeclined {
                 withdrawal_id: cmd.withdrawal_id.clone(),
                 reason,
             }]
         };
         if let Err(error) = self.ensure_open() {
-            return refuse(error.to_string());
+            return decline(error.to_string());
         }
         if self.pin_hash != cmd.pin_hash {
-            return refuse("wrong PIN".into());
+            return decline("wrong PIN".into());
         }
         if cmd.amount == 0 {
-            return refuse(AccountError::ZeroAmount.to_string());
+            return decline(AccountError::ZeroAmount.to_string());
         }
         if cmd.amount > self.balance {
-            return refuse(
+            return decline(
                 AccountError::InsufficientFunds {
                     balance: self.balance,
                     requested: cmd.amount,
@@ -165,15 +177,22 @@ impl Account {
     #[apply]
     fn apply(&mut self, event: &AccountEvent) {
         match event {
-            AccountEvent::AccountOpened { owner, pin_hash } => {
+            AccountEvent::AccountOpened {
+                first_name,
+                last_name,
+                pin_hash,
+            } => {
                 self.status = AccountStatus::Open;
-                self.owner.clone_from(owner);
+                self.first_name.clone_from(first_name);
+                self.last_name.clone_from(last_name);
                 self.pin_hash.clone_from(pin_hash);
             }
-            AccountEvent::MoneyDeposited { amount } => self.balance += amount,
+            // `deposit` records deposits in `CURRENCY` only.
+            AccountEvent::MoneyDeposited { amount, .. } => self.balance += amount,
             AccountEvent::MoneyWithdrawn { amount } => self.balance -= amount,
             AccountEvent::AccountClosed => self.status = AccountStatus::Closed,
-            AccountEvent::WithdrawalAuthorised { .. } | AccountEvent::WithdrawalRefused { .. } => {}
+            AccountEvent::WithdrawalAuthorised { .. } | AccountEvent::WithdrawalDeclined { .. } => {
+            }
         }
     }
 
@@ -195,9 +214,19 @@ impl Account {
         self.status
     }
 
-    /// The owner's name.
-    pub fn owner(&self) -> &str {
-        &self.owner
+    /// The owner's first name(s); empty for someone known by one name.
+    pub fn first_name(&self) -> &str {
+        &self.first_name
+    }
+
+    /// The owner's last name.
+    pub fn last_name(&self) -> &str {
+        &self.last_name
+    }
+
+    /// The owner's name in full ([`full_name`](super::full_name)).
+    pub fn full_name(&self) -> String {
+        super::full_name(&self.first_name, &self.last_name)
     }
 
     /// The salted PIN hash.

@@ -1,14 +1,17 @@
 use super::{Account, AccountId};
 use annals::command;
 
-/// Open a new account for `owner`, protected by `pin`.
+/// Open a new account for its owner, protected by `pin`.
 #[command(aggregate = Account)]
 pub struct OpenAccount {
     /// The new account's id.
     #[id]
     pub account_id: AccountId,
-    /// The owner's name.
-    pub owner: String,
+    /// The owner's first name(s); may be empty, for someone known by one
+    /// name.
+    pub first_name: String,
+    /// The owner's last name; not empty.
+    pub last_name: String,
     /// 4 to 8 digits.
     pub pin: String,
 }
@@ -21,6 +24,9 @@ pub struct DepositMoney {
     pub account_id: AccountId,
     /// Amount in cents, more than zero.
     pub amount: u64,
+    /// ISO 4217 code; `None` (or leaving it out of a JSON command) means
+    /// [`CURRENCY`](super::CURRENCY), the only one an account takes.
+    pub currency: Option<String>,
 }
 
 /// Pay money out; the balance cannot go below zero.

@@ -4,6 +4,7 @@ mod aggregate;
 mod commands;
 mod events;
 mod pin;
+mod upcasters;
 
 pub use aggregate::{Account, AccountError, AccountStatus};
 pub use commands::{CloseAccount, DepositMoney, OpenAccount, WithdrawAtTeller, WithdrawMoney};
@@ -11,9 +12,24 @@ pub use events::AccountEvent;
 pub use pin::PinHasher;
 
 use serde::{Deserialize, Serialize};
+
+/// The currency every account is kept in: a balance is one number, of its
+/// cents, so deposits in other currencies are refused
+/// ([`AccountError::UnsupportedCurrency`]).
+pub const CURRENCY: &str = "EUR";
 use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
+
+/// An owner's name in full, as the bank writes it: "Ada Lovelace", or
+/// "Grace" for someone with no first name.
+pub fn full_name(first_name: &str, last_name: &str) -> String {
+    if first_name.is_empty() {
+        last_name.to_owned()
+    } else {
+        format!("{first_name} {last_name}")
+    }
+}
 
 /// Identifies an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 //! A customer asks a teller for cash ([`InitiateWithdrawal`]); the teller
 //! records the request with the PIN's hash (never the PIN). The
 //! [`WithdrawalProcess`] then asks the account ([`WithdrawAtTeller`]), which
-//! checks the PIN and the funds and either authorises and debits, or refuses;
+//! checks the PIN and the funds and either authorises and debits, or declines;
 //! the process then has the teller dispense the cash or decline. A withdrawal
 //! nobody answers is declined after a timeout that survives restarts.
 //!

@@ -36,7 +36,7 @@ impl WithdrawalProcess {
     fn route_account(event: &AccountEvent) -> Route {
         match event {
             AccountEvent::WithdrawalAuthorised { withdrawal_id, .. }
-            | AccountEvent::WithdrawalRefused { withdrawal_id, .. } => {
+            | AccountEvent::WithdrawalDeclined { withdrawal_id, .. } => {
                 Route::Continue(withdrawal_id.clone())
             }
             _ => Route::Ignore,
@@ -88,7 +88,7 @@ impl WithdrawalProcess {
                 withdrawal_id: withdrawal_id.clone(),
                 amount: *amount,
             })],
-            AccountEvent::WithdrawalRefused {
+            AccountEvent::WithdrawalDeclined {
                 withdrawal_id,
                 reason,
             } => vec![Dispatch::command(DeclineWithdrawal {
