@@ -142,11 +142,11 @@ fn impl_event(ir: &EventItem) -> TokenStream {
                         to: &[#krate::EventType { name: #name, version: #version }],
                         to_events: false,
                         name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident), " (rename_from ", #old, ")"),
-                        step: |payload, _| ::core::result::Result::Ok(::std::vec![#krate::upcast::StoredShape {
+                        step: |payload, _| ::core::result::Result::Ok(::core::iter::FromIterator::from_iter([#krate::upcast::StoredShape {
                             event_type: #name,
                             event_version: #version,
-                            payload,
-                        }]),
+                            payload: ::core::clone::Clone::clone(payload),
+                        }])),
                     }
                 }
             }

@@ -833,18 +833,13 @@ const _: () = {
                     to_events: false,
                     name: "event::AccountEvent (rename_from AccountCreated)",
                     step: |payload, _| ::core::result::Result::Ok(
-                        ::alloc::boxed::box_assume_init_into_vec_unsafe(
-                            ::alloc::intrinsics::write_box_via_move(
-                                ::alloc::boxed::Box::new_uninit(),
-                                [
-                                    ::annals::upcast::StoredShape {
-                                        event_type: "Opened",
-                                        event_version: 1u32,
-                                        payload,
-                                    },
-                                ],
-                            ),
-                        ),
+                        ::core::iter::FromIterator::from_iter([
+                            ::annals::upcast::StoredShape {
+                                event_type: "Opened",
+                                event_version: 1u32,
+                                payload: ::core::clone::Clone::clone(payload),
+                            },
+                        ]),
                     ),
                 }
             },
