@@ -529,15 +529,21 @@ impl PostgresStore {
         if max_count == 0 {
             return Ok(Vec::new());
         }
+        // Versions are contiguous, so the page is the range [from, from +
+        // max): bounded on both sides, the planner's work is the page's
+        // rows even before the table has statistics (with only a lower
+        // bound it gathered and sorted every later event of the stream for
+        // each page, which made a long replay quadratic).
         let rows = self.shared
             .pooled(sqlx::query(
             "SELECT position, stream_id, stream_version, event_id, event_type, event_version, \
              payload::text AS payload, correlation_id, causation_id, metadata::text AS metadata, \
              recorded_at FROM events WHERE stream_id = $1 AND stream_version >= $2 \
-             ORDER BY stream_version LIMIT $3",
+             AND stream_version < $3 ORDER BY stream_version LIMIT $4",
         )
         .bind(stream.as_str())
         .bind(clamp_i64(from_version))
+        .bind(clamp_i64(from_version.saturating_add(max_count as u64)))
         .bind(clamp_i64(max_count as u64))
         .fetch_all(&self.shared.pool))
             .await?;
