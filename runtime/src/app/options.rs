@@ -119,25 +119,25 @@ impl DispatchOptions {
     ///
     /// ```
     /// # use annals::prelude::*;
-    /// # #[event] pub enum TallyEvent { Added { n: u64 } }
-    /// # #[command(aggregate = Tally)] pub struct Add { #[id] pub id: u8, pub n: u64 }
-    /// # #[aggregate(events = TallyEvent)] #[derive(Default)] pub struct Tally { sum: u64 }
-    /// # #[aggregate] impl Tally {
-    /// #     #[handle] fn add(&self, c: Add) -> TallyEvent { TallyEvent::Added { n: c.n } }
-    /// #     #[apply] fn apply(&mut self, e: &TallyEvent) { match e { TallyEvent::Added { n } => self.sum += n } }
+    /// # #[event] pub enum ScoreEvent { Scored { n: u64 } }
+    /// # #[command(aggregate = Score)] pub struct AddPoints { #[id] pub id: u8, pub n: u64 }
+    /// # #[aggregate(events = ScoreEvent)] #[derive(Default)] pub struct Score { sum: u64 }
+    /// # #[aggregate] impl Score {
+    /// #     #[handle] fn add(&self, c: AddPoints) -> ScoreEvent { ScoreEvent::Scored { n: c.n } }
+    /// #     #[apply] fn apply(&mut self, e: &ScoreEvent) { match e { ScoreEvent::Scored { n } => self.sum += n } }
     /// # }
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let app = App::builder().store(MemoryStore::new()).build()?;
-    /// app.dispatch(Add { id: 1, n: 2 }).await?;
+    /// app.dispatch(AddPoints { id: 1, n: 2 }).await?;
     /// let stale = app
-    ///     .dispatch_with(Add { id: 1, n: 3 }, DispatchOptions::new().expected_version(0))
+    ///     .dispatch_with(AddPoints { id: 1, n: 3 }, DispatchOptions::new().expected_version(0))
     ///     .await;
     /// assert!(matches!(
     ///     stale,
     ///     Err(DispatchError::Conflict { expected: annals::ExpectedVersion::NoStream, actual: Some(1), .. })
     /// ));
-    /// app.dispatch_with(Add { id: 1, n: 3 }, DispatchOptions::new().expected_version(1)).await?;
+    /// app.dispatch_with(AddPoints { id: 1, n: 3 }, DispatchOptions::new().expected_version(1)).await?;
     /// # Ok(())
     /// # }
     /// ```
