@@ -17,7 +17,7 @@ pub enum DispatchError<E> {
     /// was not at the version the caller insisted on
     /// ([`DispatchOptions::expected_version`](crate::DispatchOptions::expected_version)).
     /// Nothing was written.
-    #[error("stream `{stream}` was not at the expected version: expected {expected}, found {}, after {attempts} attempts", actual.map_or_else(|| "no stream".to_owned(), |v| format!("version {v}")))]
+    #[error("stream `{stream}` was not at the expected version: expected {expected}, found {} (attempts: {attempts})", actual.map_or_else(|| "no stream".to_owned(), |v| format!("version {v}")))]
     Conflict {
         /// The aggregate's stream.
         stream: StreamId,

@@ -1,7 +1,7 @@
 //! A command as a POST endpoint: the body (and path) in, [`CommandAccepted`]
 //! or a problem out.
 
-use super::problem::{DomainProblem, Problem, dispatch_problem};
+use super::problem::{DomainProblem, Problem};
 use super::request::{BodyLimit, RequestId};
 use crate::aggregate::{Command, Event, Handles};
 use crate::app::{App, DispatchError, Dispatched};
@@ -229,13 +229,9 @@ where
             Ok(found) => found.map(|Path(p)| p).unwrap_or_default(),
             Err(rejection) => return Problem::invalid(rejection.body_text()).into_response(),
         };
-    let bytes = match axum::body::to_bytes(body, limit).await {
+    let bytes = match read_body(body, limit).await {
         Ok(bytes) => bytes,
-        Err(error) if is_length_limit(&error) => return Problem::too_large(limit).into_response(),
-        Err(error) => {
-            return Problem::malformed(format!("the body could not be read: {error}"))
-                .into_response();
-        }
+        Err(problem) => return problem.into_response(),
     };
     let command = match decode::<C>(&parts.headers, &bytes, params) {
         Ok(command) => command,
@@ -288,7 +284,7 @@ where
             };
             respond(StatusCode::ACCEPTED, accepted, location)
         }
-        Err(error) => dispatch_problem(&error, request_id.0).into_response(),
+        Err(error) => Problem::from_dispatch(&error, request_id).into_response(),
     }
 }
 
@@ -324,6 +320,50 @@ fn respond(status: StatusCode, accepted: CommandAccepted, location: Option<Strin
         headers.insert(header::LOCATION, location);
     }
     response
+}
+
+/// The body, up to `limit` bytes: 413 past it.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, Problem> {
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes),
+        Err(error) if is_length_limit(&error) => Err(Problem::too_large(limit)),
+        Err(error) => Err(Problem::malformed(format!(
+            "the body could not be read: {error}"
+        ))),
+    }
+}
+
+/// A JSON body for a route of your own, whose rejections are problems as a
+/// command endpoint's are: 400 `malformed-body` with serde's message, 413
+/// over the [body limit](super::Api::body_limit), 415 for a body that is
+/// not JSON. An empty body reads as `{}`.
+///
+/// ```
+/// use annals::http::JsonBody;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Search { text: String }
+///
+/// async fn search(JsonBody(search): JsonBody<Search>) -> String {
+///     search.text
+/// }
+/// # let _ = axum::Router::<()>::new().route("/search", axum::routing::post(search));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Problem> {
+        let limit = request
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(super::DEFAULT_BODY_LIMIT, |l| l.0);
+        let (parts, body) = request.into_parts();
+        let bytes = read_body(body, limit).await?;
+        decode(&parts.headers, &bytes, Vec::new()).map(JsonBody)
+    }
 }
 
 fn is_length_limit(error: &axum::Error) -> bool {

@@ -147,7 +147,7 @@ mod operator;
 mod problem;
 mod request;
 
-pub use command::{CommandAccepted, CommandEndpoint, IDEMPOTENCY_KEY, RecordedType};
+pub use command::{CommandAccepted, CommandEndpoint, IDEMPOTENCY_KEY, JsonBody, RecordedType};
 pub use operator::{
     EventsQuery, HandlerFailureReport, HandlerReport, Handlers, MAX_PAGE, StoredMetadata,
     StreamEvent, StreamEvents,

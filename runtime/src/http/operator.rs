@@ -127,14 +127,14 @@ pub(crate) async fn stream_events(
     let version = store
         .stream_version(&stream)
         .await
-        .map_err(|e| Problem::store(&e, request.0))?
+        .map_err(|e| Problem::from_store(&e, request))?
         .ok_or_else(|| Problem::not_found(format!("no event in stream `{stream}`")))?;
     let from = query.from.unwrap_or(1).max(1);
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let events = store
         .read_stream(&stream, from, limit)
         .await
-        .map_err(|e| Problem::store(&e, request.0))?;
+        .map_err(|e| Problem::from_store(&e, request))?;
     let next = events
         .last()
         .map(|e| e.stream_version + 1)

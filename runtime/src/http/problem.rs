@@ -1,6 +1,7 @@
 //! Errors as `application/problem+json` (RFC 9457), and how each failure of
 //! a command or a read maps to one.
 
+use super::request::RequestId;
 use crate::app::{DispatchError, LoadError};
 use crate::store::{ExpectedVersion, StoreError};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -9,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::convert::Infallible;
-use uuid::Uuid;
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -124,19 +124,22 @@ impl Problem {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    pub(crate) fn malformed(detail: impl Into<String>) -> Self {
+    /// 400 `malformed-body`: the body does not fit (serde's message as detail).
+    pub fn malformed(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST)
             .with_type(types::MALFORMED_BODY, "Malformed request body")
             .with_detail(detail)
     }
 
-    pub(crate) fn invalid(detail: impl Into<String>) -> Self {
+    /// 400 `invalid-request`: a header, query or path parameter that cannot be used.
+    pub fn invalid(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST)
             .with_type(types::INVALID_REQUEST, "Invalid request")
             .with_detail(detail)
     }
 
-    pub(crate) fn not_found(detail: impl Into<String>) -> Self {
+    /// 404 `not-found`.
+    pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND)
             .with_type(types::NOT_FOUND, "Not found")
             .with_detail(detail)
@@ -155,8 +158,18 @@ impl Problem {
             .with_detail("send the body as JSON, with `Content-Type: application/json`")
     }
 
-    /// A 500 that says nothing of `error`, which is logged with the request id.
-    pub(crate) fn internal(error: &(dyn std::error::Error + 'static), request: Uuid) -> Self {
+    /// 503 `store-unavailable`, with `Retry-After`: a database the request
+    /// needs cannot be reached now.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE)
+            .with_type(types::STORE_UNAVAILABLE, "Event store unavailable")
+            .with_detail(detail)
+    }
+
+    /// 500 `internal`, saying nothing of `error`: that is logged (at
+    /// `error`, with its causes) under the request id, which the detail names.
+    pub fn internal(error: &(dyn std::error::Error + 'static), request: RequestId) -> Self {
+        let request = request.0;
         tracing::error!(request_id = %request, error = %chain(error), "request failed");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR)
             .with_type(types::INTERNAL, "Internal server error")
@@ -166,14 +179,13 @@ impl Problem {
     }
 
     /// A store failure: 503 when the store cannot be reached or is shut
-    /// down, else as [`internal`](Self::internal).
-    pub(crate) fn store(error: &StoreError, request: Uuid) -> Self {
+    /// down ([`StoreError::Unavailable`], [`StoreError::Closed`]), 400 for a
+    /// stream id no store can hold, else as [`internal`](Self::internal).
+    pub fn from_store(error: &StoreError, request: RequestId) -> Self {
         match error {
             StoreError::Unavailable(_) | StoreError::Closed { .. } => {
                 tracing::warn!(request_id = %request, error = %chain(error), "event store unavailable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE)
-                    .with_type(types::STORE_UNAVAILABLE, "Event store unavailable")
-                    .with_detail(error.to_string())
+                Self::unavailable(error.to_string())
             }
             StoreError::InvalidStreamId(invalid) => Self::invalid(invalid.to_string()),
             other => Self::internal(other, request),
@@ -276,11 +288,24 @@ pub trait DomainProblem: std::error::Error {
 /// A handler that cannot fail.
 impl DomainProblem for Infallible {}
 
-/// The problem for a failed dispatch. `NotConsistent` is not a failure over
-/// HTTP (the events were stored) and is answered before this is called.
-pub(crate) fn dispatch_problem<E: DomainProblem + 'static>(
+impl Problem {
+    /// The problem of a failed dispatch, as the [module docs](super)
+    /// tabulate: the domain error's own ([`DomainProblem`]), 409 for a
+    /// version conflict or a repeated command, 400 for an id no store can
+    /// hold, 503 for an unavailable store, 500 for the rest.
+    /// ([`DispatchError::NotConsistent`] is not a failure: the events were
+    /// stored; the command endpoints answer it with 202.)
+    pub fn from_dispatch<E: DomainProblem + 'static>(
+        error: &DispatchError<E>,
+        request: RequestId,
+    ) -> Problem {
+        dispatch_problem(error, request)
+    }
+}
+
+fn dispatch_problem<E: DomainProblem + 'static>(
     error: &DispatchError<E>,
-    request: Uuid,
+    request: RequestId,
 ) -> Problem {
     match error {
         DispatchError::Domain(refusal) => {
@@ -313,7 +338,7 @@ pub(crate) fn dispatch_problem<E: DomainProblem + 'static>(
                 .with("middleware", *middleware)
         }
         DispatchError::Store(store) | DispatchError::Load(LoadError::Store(store)) => {
-            Problem::store(store, request)
+            Problem::from_store(store, request)
         }
         DispatchError::Load(LoadError::InvalidId(invalid)) => Problem::invalid(invalid.to_string()),
         other => Problem::internal(other, request),
