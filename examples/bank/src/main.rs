@@ -6,7 +6,9 @@
 //! The events go to a SQLite file, `bank.db` in the working directory (or the
 //! path in `BANK_DB`), created on first run; set `DATABASE_URL` to a
 //! `postgres://` URL to use PostgreSQL instead, or to `memory` to keep
-//! nothing. The server listens on `BANK_ADDR` (`host:port`), else on
+//! nothing (`BANK_SCHEMA` names the PostgreSQL schema of the events and the
+//! read models; default: events in `annals`, read models in the search
+//! path). The server listens on `BANK_ADDR` (`host:port`), else on
 //! `127.0.0.1:$PORT`, else on `127.0.0.1:3000`; port 0 takes a free one. It
 //! prints the address it listens on. Logs go to stderr, at the level in
 //! `BANK_LOG` (`error`, `warn`, `info`, `debug`; default `warn`).
@@ -307,13 +309,22 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 async fn open_store() -> Result<(AnyStore, ReadDb, String), Box<dyn std::error::Error>> {
     match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let store = PostgresStore::connect(&url).await?;
-            let read = sqlx::PgPool::connect(&url).await?;
-            Ok((
-                AnyStore::new(store),
-                ReadDb::Postgres(read),
-                format!("PostgreSQL ({})", redact(&url)),
-            ))
+            // `BANK_SCHEMA` keeps the events and the read models in one
+            // schema of their own (several banks on one database).
+            let schema = std::env::var("BANK_SCHEMA").ok().filter(|s| !s.is_empty());
+            let mut store = PostgresStore::builder(&url);
+            let mut read = url.parse::<sqlx::postgres::PgConnectOptions>()?;
+            if let Some(schema) = &schema {
+                store = store.schema(schema.clone());
+                read = read.options([("search_path", schema.as_str())]);
+            }
+            let store = store.connect().await?;
+            let read = sqlx::PgPool::connect_with(read).await?;
+            let shown = match &schema {
+                Some(schema) => format!("PostgreSQL ({}, schema {schema})", redact(&url)),
+                None => format!("PostgreSQL ({})", redact(&url)),
+            };
+            Ok((AnyStore::new(store), ReadDb::Postgres(read), shown))
         }
         Some(url) if url.starts_with("sqlite:") => {
             let store = SqliteStore::connect(&url).await?;
