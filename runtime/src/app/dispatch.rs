@@ -243,8 +243,9 @@ impl App {
 
     /// The command's work once its aggregate is locked. Not an `async fn`:
     /// that would keep its arguments twice in the future (as captures and as
-    /// locals).
-    #[allow(clippy::manual_async_fn)]
+    /// locals). Eight arguments, not a struct of them: each is borrowed from
+    /// another part of the caller's future.
+    #[allow(clippy::manual_async_fn, clippy::too_many_arguments)]
     fn decide_and_append<'a, C>(
         &'a self,
         stream: &'a StreamId,

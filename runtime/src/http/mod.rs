@@ -591,3 +591,120 @@ fn command_operation<C: Command + ToSchema>(
     }
     operation.build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    #[event]
+    pub enum LampEvent {
+        SwitchedOn,
+    }
+
+    /// Switch a lamp on.
+    #[command(aggregate = Lamp)]
+    #[derive(utoipa::ToSchema)]
+    pub struct SwitchOn {
+        #[id]
+        pub lamp: u32,
+    }
+
+    #[aggregate(events = LampEvent)]
+    #[derive(Default)]
+    pub struct Lamp;
+
+    #[aggregate]
+    impl Lamp {
+        #[handle]
+        fn switch_on(&self, _command: SwitchOn) -> LampEvent {
+            LampEvent::SwitchedOn
+        }
+
+        #[apply]
+        fn apply(&mut self, _event: &LampEvent) {}
+    }
+
+    fn api() -> Api {
+        Api::new()
+            .command::<SwitchOn>("/lamps/{lamp}/on")
+            .stream_events()
+            .handler_status()
+    }
+
+    /// What the API routed is what its document lists, method for method.
+    #[test]
+    fn the_document_lists_every_route_with_its_methods() {
+        let api = api();
+        let document = serde_json::to_value(api.openapi()).unwrap();
+        let documented: BTreeMap<String, BTreeSet<String>> = document["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(path, item)| {
+                let methods = item
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| !matches!(k.as_str(), "parameters" | "summary" | "description"))
+                    .map(|k| k.to_ascii_uppercase())
+                    .collect();
+                (path.clone(), methods)
+            })
+            .collect();
+        let routed: BTreeMap<String, BTreeSet<String>> = api
+            .endpoints()
+            .into_iter()
+            .map(|(path, methods)| (path, methods.into_iter().map(str::to_owned).collect()))
+            .collect();
+        assert_eq!(routed, documented);
+        assert_eq!(
+            routed.keys().collect::<Vec<_>>(),
+            [
+                "/handlers",
+                "/lamps/{lamp}/on",
+                "/openapi.json",
+                "/streams/{stream_id}/events"
+            ]
+        );
+        // The path's field is a parameter of its type, not a body field.
+        let on = &document["paths"]["/lamps/{lamp}/on"]["post"];
+        assert_eq!(on["summary"], "Switch a lamp on.");
+        assert_eq!(on["parameters"][0]["schema"]["type"], "integer");
+        assert_eq!(on["requestBody"]["required"], false);
+    }
+
+    /// A path parameter fills a numeric id; axum's own errors become problems.
+    #[tokio::test]
+    async fn commands_and_misses_over_the_router() {
+        let app = App::builder().store(MemoryStore::new()).build().unwrap();
+        let router = api().into_router().with_state(app);
+        let send = |method: &str, uri: &str| {
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Body::empty())
+                .unwrap();
+            router.clone().oneshot(request)
+        };
+        let on = send("POST", "/lamps/7/on").await.unwrap();
+        assert_eq!(on.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(on.into_body(), 1 << 16).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["stream_id"], "Lamp-7");
+        let bad = send("POST", "/lamps/seven/on").await.unwrap();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        for (method, uri, status) in [
+            ("GET", "/lamps/7/on", StatusCode::METHOD_NOT_ALLOWED),
+            ("GET", "/lamps", StatusCode::NOT_FOUND),
+        ] {
+            let miss = send(method, uri).await.unwrap();
+            assert_eq!(miss.status(), status);
+            assert_eq!(miss.headers()["content-type"], PROBLEM_JSON);
+            assert!(miss.headers().contains_key(REQUEST_ID_HEADER));
+        }
+    }
+}

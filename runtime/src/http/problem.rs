@@ -78,10 +78,8 @@ pub struct Problem {
     /// What went wrong this time, for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// A URI naming this occurrence.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
-    /// Extension members, beside the standard ones.
+    /// Extension members, and `instance` (a URI naming this occurrence)
+    /// when there is one ([`with_instance`](Self::with_instance)).
     #[serde(flatten)]
     #[schema(additional_properties)]
     pub extensions: Map<String, Value>,
@@ -95,7 +93,6 @@ impl Problem {
             title: status.canonical_reason().unwrap_or("Error").into(),
             status: status.as_u16(),
             detail: None,
-            instance: None,
             extensions: Map::new(),
         }
     }
@@ -111,6 +108,11 @@ impl Problem {
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
+    }
+
+    /// Sets the standard member `instance`, a URI naming this occurrence.
+    pub fn with_instance(self, instance: impl Into<String>) -> Self {
+        self.with("instance", instance.into())
     }
 
     /// Adds an extension member.
