@@ -26,7 +26,10 @@
 //!   every reader runs on old rows;
 //! - an [`App`] routes commands to cached aggregates and persists their events
 //!   in an [`EventStore`]: [`MemoryStore`] here, SQLite and PostgreSQL behind
-//!   the `sqlite` and `postgres` features.
+//!   the `sqlite` and `postgres` features;
+//! - `annals::http` (feature `http`) serves the commands an app chooses and
+//!   its read models as an HTTP JSON API (axum), with problem+json errors
+//!   and an OpenAPI document made from the routes.
 //!
 //! ```
 //! use annals::prelude::*;
@@ -101,6 +104,8 @@ pub mod store;
 pub mod testing;
 pub mod upcast;
 
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "postgres")]

@@ -822,3 +822,56 @@ async fn a_command_id_dispatched_twice_records_once() {
     .unwrap();
     assert_eq!(app.load::<Account>(id).await.unwrap().0.balance(), 50);
 }
+
+/// A caller's expected version is checked against the store: a node whose
+/// cache is stale (another node deposited since) refuses a command that
+/// expects what it cached, and records nothing; the current version passes.
+#[tokio::test]
+async fn an_expected_version_is_checked_against_the_store_not_only_the_cache() {
+    let store = MemoryStore::new();
+    let (node_a, node_b) = (app_on(store.clone()), app_on(store.clone()));
+    let id = AccountId::new();
+    open(&node_a, id).await;
+    let deposit = |amount| DepositMoney {
+        account_id: id,
+        amount,
+        currency: None,
+    };
+    // Node B caches version 1; node A moves the stream to 2.
+    node_b.load::<Account>(id).await.unwrap();
+    node_a.dispatch(deposit(10)).await.unwrap();
+    let stale = node_b
+        .dispatch_with(deposit(5), DispatchOptions::new().expected_version(1))
+        .await
+        .unwrap_err();
+    match stale {
+        DispatchError::Conflict {
+            expected, actual, ..
+        } => assert_eq!((expected, actual), (ExpectedVersion::Exact(1), Some(2))),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.stream_version(&stream_of(id)).await.unwrap(), Some(2));
+    // Expecting "not created yet" of an opened account is a conflict too.
+    let created = node_b
+        .dispatch_with(deposit(5), DispatchOptions::new().expected_version(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            created,
+            DispatchError::Conflict {
+                expected: ExpectedVersion::NoStream,
+                actual: Some(2),
+                ..
+            }
+        ),
+        "{created:?}"
+    );
+    let done = node_b
+        .dispatch_with(deposit(5), DispatchOptions::new().expected_version(2))
+        .await
+        .unwrap();
+    assert_eq!(done.version, 3);
+    let (account, _) = node_a.load::<Account>(id).await.unwrap();
+    assert_eq!(account.balance(), 15);
+}

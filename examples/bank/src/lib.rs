@@ -7,9 +7,11 @@
 //! commands, events and aggregate side by side.
 
 pub mod accounts;
+pub mod http;
 pub mod read_models;
 pub mod tellers;
 
+use annals::handler::HandlerOptions;
 use annals::{AnyStore, App, AppBuilder};
 
 /// The bank's app, without its read models: the accounts, the tellers, the
@@ -23,23 +25,29 @@ pub fn app_builder(store: impl Into<AnyStore>, pepper: &str) -> AppBuilder {
 }
 
 /// Keeps the read models in a SQLite database (tables made if missing).
+/// They are strongly consistent: a dispatch with
+/// `DispatchOptions::strongly_consistent()` (every HTTP command) returns
+/// once they show its events.
 pub async fn with_sqlite_read_models(
     builder: AppBuilder,
     pool: sqlx::SqlitePool,
 ) -> Result<AppBuilder, sqlx::Error> {
     read_models::create_tables_sqlite(&pool).await?;
+    let strong = HandlerOptions::new().strongly_consistent();
     Ok(builder
-        .projection(pool.clone(), read_models::Balances)
-        .projection(pool, read_models::History))
+        .projection_with(pool.clone(), read_models::Balances, strong.clone())
+        .projection_with(pool, read_models::History, strong))
 }
 
-/// Keeps the read models in a PostgreSQL database (tables made if missing).
+/// Keeps the read models in a PostgreSQL database (tables made if missing),
+/// strongly consistent as on SQLite.
 pub async fn with_postgres_read_models(
     builder: AppBuilder,
     pool: sqlx::PgPool,
 ) -> Result<AppBuilder, sqlx::Error> {
     read_models::create_tables_postgres(&pool).await?;
+    let strong = HandlerOptions::new().strongly_consistent();
     Ok(builder
-        .projection(pool.clone(), read_models::Balances)
-        .projection(pool, read_models::History))
+        .projection_with(pool.clone(), read_models::Balances, strong.clone())
+        .projection_with(pool, read_models::History, strong))
 }

@@ -1,24 +1,50 @@
-//! `cargo run -p bank`: a short demo of an event-sourced bank account, a cash
-//! withdrawal at a teller (a process across two aggregates), and read models
-//! in SQL tables.
+//! `cargo run -p bank`: the bank's HTTP JSON API (see `bank::http`), until
+//! Ctrl-C or SIGTERM. `cargo run -p bank -- demo` runs a scripted demo
+//! instead: accounts, a cash withdrawal at a teller (a process across two
+//! aggregates), and the read models in SQL tables.
 //!
 //! The events go to a SQLite file, `bank.db` in the working directory (or the
 //! path in `BANK_DB`), created on first run; set `DATABASE_URL` to a
 //! `postgres://` URL to use PostgreSQL instead, or to `memory` to keep
-//! nothing. Run it twice: the global positions keep growing, because the
-//! store is durable.
+//! nothing (`BANK_SCHEMA` names the PostgreSQL schema of the events and the
+//! read models; default: events in `annals`, read models in the search
+//! path). The server listens on `BANK_ADDR` (`host:port`), else on
+//! `127.0.0.1:$PORT`, else on `127.0.0.1:3000`; port 0 takes a free one. It
+//! prints the address it listens on. Logs go to stderr, at the level in
+//! `BANK_LOG` (`error`, `warn`, `info`, `debug`; default `warn`).
 
 use annals::postgres::PostgresStore;
 use annals::sqlite::SqliteStore;
-use annals::{AnyStore, DispatchError, MemoryStore};
+use annals::{AnyStore, App, DispatchError, MemoryStore};
 use bank::accounts::{AccountId, CloseAccount, DepositMoney, OpenAccount, WithdrawMoney};
+use bank::read_models::ReadDb;
 use bank::tellers::InitiateWithdrawal;
 use std::fmt::Debug;
 use std::time::Duration;
 
+const USAGE: &str = "usage: bank [serve | demo]\n\n  serve  serve the HTTP API (the default)\n  demo   run the scripted demo and exit";
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run().await {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] | ["serve"] => run(Mode::Serve).await,
+        ["demo"] => run(Mode::Demo).await,
+        ["-h" | "--help" | "help"] => {
+            println!("{USAGE}");
+            return std::process::ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("bank: {}", chain(&*error));
@@ -27,28 +53,115 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+enum Mode {
+    Serve,
+    Demo,
+}
+
+async fn run(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
+    logs();
     let (store, read, description) = open_store().await?;
-    println!("annals bank demo: store = {description}");
-    let builder = bank::app_builder(store, "demo-secret");
-    let app = match &read {
-        ReadDb::Sqlite(pool) => bank::with_sqlite_read_models(builder, pool.clone()).await?,
-        ReadDb::Postgres(pool) => bank::with_postgres_read_models(builder, pool.clone()).await?,
-    }
-    .build()?;
-    // Shut down whatever the demo's outcome: a SQLite store folds its
-    // write-ahead log into `bank.db` only when it is closed.
-    let outcome = demo(&app, &read).await;
-    // Stops the handlers at a checkpoint and closes the store: SQLite folds
-    // its write-ahead log into the database file, so `bank.db` alone holds
-    // every event.
+    let app = read
+        .register(bank::app_builder(store, &pepper()))
+        .await?
+        .build()?;
+    // Shut down whatever the outcome: handlers stop at a checkpoint, and a
+    // SQLite store folds its write-ahead log into `bank.db` only when it is
+    // closed, so that the file alone holds every event.
+    let outcome = match mode {
+        Mode::Serve => serve(&app, &read, &description).await,
+        Mode::Demo => {
+            println!("annals bank demo: store = {description}");
+            demo(&app, &read).await
+        }
+    };
     let closed = app.shutdown().await;
+    read.close().await;
     outcome?;
     closed?;
+    if let Mode::Serve = mode {
+        println!("bank: stopped; handlers checkpointed, store closed");
+    }
     Ok(())
 }
 
-async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error::Error>> {
+/// The PIN pepper: `BANK_PEPPER`, or the demo's.
+fn pepper() -> String {
+    std::env::var("BANK_PEPPER").unwrap_or_else(|_| "demo-secret".into())
+}
+
+/// Logs to stderr at `BANK_LOG`'s level (default `warn`).
+fn logs() {
+    let level = match std::env::var("BANK_LOG").as_deref() {
+        Ok("error") => tracing::Level::ERROR,
+        Ok("info") => tracing::Level::INFO,
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("trace") => tracing::Level::TRACE,
+        _ => tracing::Level::WARN,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Where to listen: `BANK_ADDR`, else `127.0.0.1:$PORT`, else `127.0.0.1:3000`.
+fn address() -> String {
+    if let Ok(addr) = std::env::var("BANK_ADDR").map(|a| a.trim().to_owned())
+        && !addr.is_empty()
+    {
+        return addr;
+    }
+    match std::env::var("PORT").map(|p| p.trim().to_owned()) {
+        Ok(port) if !port.is_empty() => format!("127.0.0.1:{port}"),
+        _ => "127.0.0.1:3000".into(),
+    }
+}
+
+async fn serve(
+    app: &App,
+    read: &ReadDb,
+    description: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let addr = address();
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    println!("bank: store = {description}");
+    println!("bank: listening on http://{local}");
+    let state = bank::http::BankState {
+        app: app.clone(),
+        read: read.clone(),
+    };
+    bank::http::serve(listener, state, stop_signal()).await?;
+    println!("bank: shutting down");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+async fn demo(app: &App, read: &ReadDb) -> Result<(), Box<dyn std::error::Error>> {
     let id = AccountId::new();
     println!("account {id}");
     report(
@@ -153,16 +266,10 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
         let id = format!("{withdrawal}-{}", bob.0.simple());
         println!("teller: {withdrawal:<12} {:?}", teller.withdrawal(&id));
     }
-    let (balances, history) = match read {
-        ReadDb::Sqlite(pool) => (
-            bank::read_models::balances_sqlite(pool).await?,
-            bank::read_models::history_sqlite(pool, &bob.to_string()).await?,
-        ),
-        ReadDb::Postgres(pool) => (
-            bank::read_models::balances_postgres(pool).await?,
-            bank::read_models::history_postgres(pool, &bob.to_string()).await?,
-        ),
-    };
+    let (balances, history) = (
+        read.balances().await?,
+        read.history(&bob.to_string()).await?,
+    );
     for row in balances
         .iter()
         .filter(|row| row.account_id == bob.to_string() || row.account_id == id.to_string())
@@ -186,13 +293,6 @@ async fn demo(app: &annals::App, read: &ReadDb) -> Result<(), Box<dyn std::error
     Ok(())
 }
 
-/// Where the read models live: the store's database (or, for the in-memory
-/// store, an in-memory SQLite database).
-enum ReadDb {
-    Sqlite(sqlx::SqlitePool),
-    Postgres(sqlx::PgPool),
-}
-
 /// An error and its causes, `: `-separated (errors name their cause through
 /// `source()`, not in their own message).
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -209,13 +309,22 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 async fn open_store() -> Result<(AnyStore, ReadDb, String), Box<dyn std::error::Error>> {
     match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let store = PostgresStore::connect(&url).await?;
-            let read = sqlx::PgPool::connect(&url).await?;
-            Ok((
-                AnyStore::new(store),
-                ReadDb::Postgres(read),
-                format!("PostgreSQL ({})", redact(&url)),
-            ))
+            // `BANK_SCHEMA` keeps the events and the read models in one
+            // schema of their own (several banks on one database).
+            let schema = std::env::var("BANK_SCHEMA").ok().filter(|s| !s.is_empty());
+            let mut store = PostgresStore::builder(&url);
+            let mut read = url.parse::<sqlx::postgres::PgConnectOptions>()?;
+            if let Some(schema) = &schema {
+                store = store.schema(schema.clone());
+                read = read.options([("search_path", schema.as_str())]);
+            }
+            let store = store.connect().await?;
+            let read = sqlx::PgPool::connect_with(read).await?;
+            let shown = match &schema {
+                Some(schema) => format!("PostgreSQL ({}, schema {schema})", redact(&url)),
+                None => format!("PostgreSQL ({})", redact(&url)),
+            };
+            Ok((AnyStore::new(store), ReadDb::Postgres(read), shown))
         }
         Some(url) if url.starts_with("sqlite:") => {
             let store = SqliteStore::connect(&url).await?;

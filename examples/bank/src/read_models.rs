@@ -13,7 +13,7 @@
 //! if they are missing, and add what an older bank's tables lack.
 
 use crate::accounts::{AccountEvent, CURRENCY, full_name};
-use annals::{EventMeta, projection};
+use annals::{AppBuilder, EventMeta, projection};
 
 /// Keeps `bank_balances`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -84,7 +84,7 @@ fn bigint(n: u64) -> Result<i64, ReadModelError> {
 /// it a projection on that database. The SQL is the same on both.
 macro_rules! on_database {
     (
-        $conn:ty, $pool:ty, $create:ident, $balances:ident, $history:ident,
+        $conn:ty, $pool:ty, $create:ident, $balances:ident, $balance:ident, $history:ident,
         $on_balance:ident, $clear_balances:ident, $on_history:ident, $clear_history:ident
     ) => {
         /// Creates the read model tables if they are missing, and adds the
@@ -105,6 +105,16 @@ macro_rules! on_database {
                 "SELECT account_id, owner, balance, status FROM bank_balances ORDER BY account_id",
             )
             .fetch_all(pool)
+            .await
+        }
+
+        /// One account's balance, if it was opened.
+        pub async fn $balance(pool: &$pool, account: &str) -> Result<Option<BalanceRow>, sqlx::Error> {
+            sqlx::query_as(
+                "SELECT account_id, owner, balance, status FROM bank_balances WHERE account_id = $1",
+            )
+            .bind(account)
+            .fetch_optional(pool)
             .await
         }
 
@@ -215,6 +225,7 @@ on_database!(
     sqlx::SqlitePool,
     create_tables_sqlite,
     balances_sqlite,
+    balance_sqlite,
     history_sqlite,
     on_account_sqlite,
     clear_sqlite,
@@ -226,9 +237,62 @@ on_database!(
     sqlx::PgPool,
     create_tables_postgres,
     balances_postgres,
+    balance_postgres,
     history_postgres,
     on_account_postgres,
     clear_postgres,
     on_movement_postgres,
     clear_postgres
 );
+
+/// Where the read models live: a SQLite or a PostgreSQL pool.
+#[derive(Debug, Clone)]
+pub enum ReadDb {
+    /// A SQLite database (the store's file, or an in-memory one).
+    Sqlite(sqlx::SqlitePool),
+    /// A PostgreSQL database.
+    Postgres(sqlx::PgPool),
+}
+
+impl ReadDb {
+    /// Every account's balance, by account id.
+    pub async fn balances(&self) -> Result<Vec<BalanceRow>, sqlx::Error> {
+        match self {
+            Self::Sqlite(pool) => balances_sqlite(pool).await,
+            Self::Postgres(pool) => balances_postgres(pool).await,
+        }
+    }
+
+    /// One account's balance, if it was opened.
+    pub async fn balance(&self, account: &str) -> Result<Option<BalanceRow>, sqlx::Error> {
+        match self {
+            Self::Sqlite(pool) => balance_sqlite(pool, account).await,
+            Self::Postgres(pool) => balance_postgres(pool, account).await,
+        }
+    }
+
+    /// An account's money movements, oldest first.
+    pub async fn history(&self, account: &str) -> Result<Vec<HistoryRow>, sqlx::Error> {
+        match self {
+            Self::Sqlite(pool) => history_sqlite(pool, account).await,
+            Self::Postgres(pool) => history_postgres(pool, account).await,
+        }
+    }
+
+    /// Makes the tables if they are missing and registers the read models'
+    /// projections, strongly consistent (an HTTP command waits for them).
+    pub async fn register(&self, builder: AppBuilder) -> Result<AppBuilder, sqlx::Error> {
+        match self {
+            Self::Sqlite(pool) => crate::with_sqlite_read_models(builder, pool.clone()).await,
+            Self::Postgres(pool) => crate::with_postgres_read_models(builder, pool.clone()).await,
+        }
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(pool) => pool.close().await,
+            Self::Postgres(pool) => pool.close().await,
+        }
+    }
+}

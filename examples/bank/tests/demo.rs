@@ -1,10 +1,12 @@
-//! Runs the `bank` binary as a user would: `cargo run -p bank`.
+//! Runs the `bank` binary's scripted demo as a user would: `cargo run -p
+//! bank -- demo`. (`cargo run -p bank` serves HTTP: `tests/http.rs`.)
 
 use std::process::Command;
 
 fn run_bank(envs: &[(&str, &str)], dir: &std::path::Path) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bank"));
-    cmd.current_dir(dir)
+    cmd.arg("demo")
+        .current_dir(dir)
         .env_remove("DATABASE_URL")
         .env_remove("BANK_DB");
     for (k, v) in envs {
@@ -104,6 +106,7 @@ fn the_store_is_chosen_by_environment() {
     assert!(memory.contains("store = in-memory"), "{memory}");
 
     let out = Command::new(env!("CARGO_BIN_EXE_bank"))
+        .arg("demo")
         .current_dir(dir.path())
         .env("DATABASE_URL", "mysql://root@localhost/bank")
         .output()
@@ -112,4 +115,14 @@ fn the_store_is_chosen_by_environment() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL must start with postgres://")
     );
+}
+
+#[test]
+fn an_unknown_subcommand_says_how_to_run_the_bank() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bank"))
+        .arg("deposit")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("usage: bank [serve | demo]"));
 }

@@ -82,6 +82,7 @@ impl App {
         // The (rare) error boxed: this future is moved on every command.
         let found = found.map_err(Box::new);
         let consistency = options.consistency;
+        let expected_version = options.expected_version;
         let metadata = Metadata {
             correlation_id: Some(correlation_id),
             causation_id: Some(options.causation_id.unwrap_or(command_id)),
@@ -128,6 +129,7 @@ impl App {
                     &command,
                     event_ids,
                     &metadata,
+                    expected_version,
                     &mut tries,
                 )
                 .await;
@@ -241,8 +243,9 @@ impl App {
 
     /// The command's work once its aggregate is locked. Not an `async fn`:
     /// that would keep its arguments twice in the future (as captures and as
-    /// locals).
-    #[allow(clippy::manual_async_fn)]
+    /// locals). Eight arguments, not a struct of them: each is borrowed from
+    /// another part of the caller's future.
+    #[allow(clippy::manual_async_fn, clippy::too_many_arguments)]
     fn decide_and_append<'a, C>(
         &'a self,
         stream: &'a StreamId,
@@ -250,6 +253,7 @@ impl App {
         command: &'a C,
         event_ids: EventIds,
         metadata: &'a Metadata,
+        expected_version: Option<u64>,
         tries: &'a mut Tries,
     ) -> impl Future<Output = Result<Decided<C::Aggregate>, Error<C>>> + Send + 'a
     where
@@ -279,6 +283,28 @@ impl App {
                 })?;
             loop {
                 tries.attempts += 1;
+                if let Some(expected) = expected_version
+                    && loaded.version != expected
+                {
+                    // The cache may be behind another node (or claim too
+                    // much): one version read, on this rare path, tells.
+                    let current = self.inner.store.stream_version(stream).await?.unwrap_or(0);
+                    if current != loaded.version {
+                        loaded.fresh &= current > loaded.version;
+                        self.catch_up_boxed(stream, loaded).await?;
+                    }
+                    if loaded.version != expected {
+                        return Err(DispatchError::Conflict {
+                            stream: stream.clone(),
+                            expected: match expected {
+                                0 => ExpectedVersion::NoStream,
+                                n => ExpectedVersion::Exact(n),
+                            },
+                            actual: (loaded.version > 0).then_some(loaded.version),
+                            attempts: tries.attempts,
+                        });
+                    }
+                }
                 let decided = loaded.state.handle(command.clone(), services).await;
                 let events = match decided {
                     Ok(events) => events,

@@ -12,8 +12,12 @@ pub enum DispatchError<E> {
     /// The handler rejected the command.
     #[error(transparent)]
     Domain(E),
-    /// Other writers kept changing the stream; gave up after `attempts` tries.
-    #[error("stream `{stream}` kept changing under the command: expected {expected}, found {}, after {attempts} attempts", actual.map_or_else(|| "no stream".to_owned(), |v| format!("version {v}")))]
+    /// The stream was not at the version the command needed: other writers
+    /// kept changing it and the App gave up after `attempts` tries, or it
+    /// was not at the version the caller insisted on
+    /// ([`DispatchOptions::expected_version`](crate::DispatchOptions::expected_version)).
+    /// Nothing was written.
+    #[error("stream `{stream}` was not at the expected version: expected {expected}, found {} (attempts: {attempts})", actual.map_or_else(|| "no stream".to_owned(), |v| format!("version {v}")))]
     Conflict {
         /// The aggregate's stream.
         stream: StreamId,

@@ -22,6 +22,8 @@ pub struct DispatchOptions {
     pub(crate) correlation_id: Option<Uuid>,
     pub(crate) causation_id: Option<Uuid>,
     pub(crate) custom: BTreeMap<String, serde_json::Value>,
+    /// The aggregate's version the caller decided on, if it insists on it.
+    pub(crate) expected_version: Option<u64>,
     /// Boxed: most commands wait for no handler, and this is moved with
     /// every dispatch future.
     pub(crate) consistency: Option<Box<Consistency>>,
@@ -101,6 +103,46 @@ impl DispatchOptions {
     /// (default 5 s).
     pub fn consistency_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.consistency.get_or_insert_default().timeout = timeout;
+        self
+    }
+
+    /// Runs the command only if the aggregate is at `version` (`0`: not
+    /// created yet), the version the caller last read: optimistic
+    /// concurrency for a caller that decided on what it saw (an HTTP
+    /// client's `If-Match`). Otherwise nothing is written and the dispatch
+    /// fails with [`DispatchError::Conflict`](crate::DispatchError::Conflict),
+    /// whose `expected` is this version and `actual` the aggregate's.
+    ///
+    /// Checked against the store, not only the cache: another node's newer
+    /// events are a conflict too. The App's own retries after a concurrent
+    /// append then end in that conflict instead of deciding again.
+    ///
+    /// ```
+    /// # use annals::prelude::*;
+    /// # #[event] pub enum ScoreEvent { Scored { n: u64 } }
+    /// # #[command(aggregate = Score)] pub struct AddPoints { #[id] pub id: u8, pub n: u64 }
+    /// # #[aggregate(events = ScoreEvent)] #[derive(Default)] pub struct Score { sum: u64 }
+    /// # #[aggregate] impl Score {
+    /// #     #[handle] fn add(&self, c: AddPoints) -> ScoreEvent { ScoreEvent::Scored { n: c.n } }
+    /// #     #[apply] fn apply(&mut self, e: &ScoreEvent) { match e { ScoreEvent::Scored { n } => self.sum += n } }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app = App::builder().store(MemoryStore::new()).build()?;
+    /// app.dispatch(AddPoints { id: 1, n: 2 }).await?;
+    /// let stale = app
+    ///     .dispatch_with(AddPoints { id: 1, n: 3 }, DispatchOptions::new().expected_version(0))
+    ///     .await;
+    /// assert!(matches!(
+    ///     stale,
+    ///     Err(DispatchError::Conflict { expected: annals::ExpectedVersion::NoStream, actual: Some(1), .. })
+    /// ));
+    /// app.dispatch_with(AddPoints { id: 1, n: 3 }, DispatchOptions::new().expected_version(1)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn expected_version(mut self, version: u64) -> Self {
+        self.expected_version = Some(version);
         self
     }
 

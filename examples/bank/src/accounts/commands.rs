@@ -3,9 +3,11 @@ use annals::command;
 
 /// Open a new account for its owner, protected by `pin`.
 #[command(aggregate = Account)]
+#[derive(utoipa::ToSchema)]
 pub struct OpenAccount {
-    /// The new account's id.
+    /// The new account's id; left out of a JSON command, a new one.
     #[id]
+    #[serde(default)]
     pub account_id: AccountId,
     /// The owner's first name(s); may be empty, for someone known by one
     /// name.
@@ -18,6 +20,7 @@ pub struct OpenAccount {
 
 /// Pay money in.
 #[command(aggregate = Account)]
+#[derive(utoipa::ToSchema)]
 pub struct DepositMoney {
     /// The account.
     #[id]
@@ -31,6 +34,7 @@ pub struct DepositMoney {
 
 /// Pay money out; the balance cannot go below zero.
 #[command(aggregate = Account)]
+#[derive(utoipa::ToSchema)]
 pub struct WithdrawMoney {
     /// The account.
     #[id]
@@ -41,6 +45,7 @@ pub struct WithdrawMoney {
 
 /// Close the account; only possible at a zero balance.
 #[command(aggregate = Account)]
+#[derive(utoipa::ToSchema)]
 pub struct CloseAccount {
     /// The account.
     #[id]
@@ -50,6 +55,7 @@ pub struct CloseAccount {
 /// Withdraw cash at a teller (dispatched by the withdrawal process): checks
 /// the PIN hash the teller computed and the funds, then debits.
 #[command(aggregate = Account)]
+#[derive(utoipa::ToSchema)]
 pub struct WithdrawAtTeller {
     /// The account.
     #[id]

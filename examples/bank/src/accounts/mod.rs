@@ -3,6 +3,7 @@
 mod aggregate;
 mod commands;
 mod events;
+pub mod http;
 mod pin;
 mod upcasters;
 
@@ -32,7 +33,19 @@ pub fn full_name(first_name: &str, last_name: &str) -> String {
 }
 
 /// Identifies an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct AccountId(pub Uuid);
 

@@ -10,6 +10,7 @@
 //!
 //! [`WithdrawAtTeller`]: crate::accounts::WithdrawAtTeller
 
+pub mod http;
 mod process;
 
 pub use process::WithdrawalProcess;
@@ -49,11 +50,13 @@ pub enum TellerEvent {
 
 /// Ask a teller for cash.
 #[command(aggregate = Teller)]
+#[derive(utoipa::ToSchema)]
 pub struct InitiateWithdrawal {
     /// The teller.
     #[id]
     pub teller_id: String,
-    /// A new id for the withdrawal.
+    /// A new id for the withdrawal; left out of a JSON command, a new one.
+    #[serde(default = "new_withdrawal_id")]
     pub withdrawal_id: String,
     /// The account.
     pub account_id: AccountId,
@@ -61,6 +64,11 @@ pub struct InitiateWithdrawal {
     pub amount: u64,
     /// The PIN the customer typed.
     pub pin: String,
+}
+
+/// A fresh withdrawal id: a uuid v7, as text.
+pub fn new_withdrawal_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// Pay out an authorised withdrawal (dispatched by the process).
@@ -112,11 +120,24 @@ pub enum WithdrawalState {
     Declined,
 }
 
+/// A withdrawal as its teller knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawal {
+    /// Where it is.
+    pub state: WithdrawalState,
+    /// The account asked to pay.
+    pub account_id: AccountId,
+    /// Amount in cents.
+    pub amount: u64,
+    /// Why it was declined, once it was.
+    pub reason: Option<String>,
+}
+
 /// A teller: the withdrawals asked for at it.
 #[aggregate(events = TellerEvent)]
 #[derive(Debug, Clone, Default)]
 pub struct Teller {
-    withdrawals: std::collections::HashMap<String, WithdrawalState>,
+    withdrawals: std::collections::HashMap<String, Withdrawal>,
 }
 
 #[aggregate]
@@ -144,7 +165,7 @@ impl Teller {
     /// Pays out a pending withdrawal; one already finished records nothing.
     #[handle]
     fn dispense(&self, cmd: DispenseCash) -> Result<Option<TellerEvent>, TellerError> {
-        match self.withdrawals.get(&cmd.withdrawal_id) {
+        match self.withdrawal(&cmd.withdrawal_id) {
             None => Err(TellerError::UnknownWithdrawal(cmd.withdrawal_id)),
             Some(WithdrawalState::Pending) => Ok(Some(TellerEvent::CashDispensed {
                 withdrawal_id: cmd.withdrawal_id,
@@ -158,7 +179,7 @@ impl Teller {
     /// comes after the cash was paid) records nothing.
     #[handle]
     fn decline(&self, cmd: DeclineWithdrawal) -> Result<Option<TellerEvent>, TellerError> {
-        match self.withdrawals.get(&cmd.withdrawal_id) {
+        match self.withdrawal(&cmd.withdrawal_id) {
             None => Err(TellerError::UnknownWithdrawal(cmd.withdrawal_id)),
             Some(WithdrawalState::Pending) => Ok(Some(TellerEvent::WithdrawalDeclined {
                 withdrawal_id: cmd.withdrawal_id,
@@ -171,17 +192,35 @@ impl Teller {
     #[apply]
     fn apply(&mut self, event: &TellerEvent) {
         match event {
-            TellerEvent::WithdrawalRequested { withdrawal_id, .. } => {
-                self.withdrawals
-                    .insert(withdrawal_id.clone(), WithdrawalState::Pending);
+            TellerEvent::WithdrawalRequested {
+                withdrawal_id,
+                account_id,
+                amount,
+                ..
+            } => {
+                self.withdrawals.insert(
+                    withdrawal_id.clone(),
+                    Withdrawal {
+                        state: WithdrawalState::Pending,
+                        account_id: *account_id,
+                        amount: *amount,
+                        reason: None,
+                    },
+                );
             }
             TellerEvent::CashDispensed { withdrawal_id, .. } => {
-                self.withdrawals
-                    .insert(withdrawal_id.clone(), WithdrawalState::Dispensed);
+                if let Some(w) = self.withdrawals.get_mut(withdrawal_id) {
+                    w.state = WithdrawalState::Dispensed;
+                }
             }
-            TellerEvent::WithdrawalDeclined { withdrawal_id, .. } => {
-                self.withdrawals
-                    .insert(withdrawal_id.clone(), WithdrawalState::Declined);
+            TellerEvent::WithdrawalDeclined {
+                withdrawal_id,
+                reason,
+            } => {
+                if let Some(w) = self.withdrawals.get_mut(withdrawal_id) {
+                    w.state = WithdrawalState::Declined;
+                    w.reason = Some(reason.clone());
+                }
             }
         }
     }
@@ -190,6 +229,11 @@ impl Teller {
 impl Teller {
     /// Where withdrawal `id` is, if it was asked for here.
     pub fn withdrawal(&self, id: &str) -> Option<WithdrawalState> {
-        self.withdrawals.get(id).copied()
+        self.withdrawals.get(id).map(|w| w.state)
+    }
+
+    /// Withdrawal `id`, if it was asked for here.
+    pub fn withdrawal_details(&self, id: &str) -> Option<&Withdrawal> {
+        self.withdrawals.get(id)
     }
 }

@@ -1,0 +1,710 @@
+//! An HTTP JSON API over an [`App`] (feature `http`, axum 0.8): chosen
+//! commands as POST endpoints, your read models as GET endpoints, errors as
+//! `application/problem+json`, and an OpenAPI 3.1 document made from the
+//! routes.
+//!
+//! An [`Api`] is a builder of an [`axum::Router`]. It serves only the
+//! commands you name ([`Api::command`]): every command linked into the
+//! binary is registered with the App, but exposing one is a decision. A
+//! command is decoded from the body's JSON object and the route's path
+//! parameters (`/accounts/{account_id}/deposits` fills the command's
+//! `account_id` field), dispatched, and answered with [`CommandAccepted`].
+//! Your own routes (read models, anything) are axum handlers annotated with
+//! `#[utoipa::path]` and added with [`Api::routes`], so the document
+//! describes every route the router serves. Their handlers take the App as
+//! `State<App>`, from the router's state `S` through [`FromRef`].
+//!
+//! ```
+//! use annals::http::{Api, DomainProblem};
+//! use annals::prelude::*;
+//! use axum::Json;
+//! use axum::extract::{Path, State};
+//!
+//! #[event]
+//! pub enum ClickEvent {
+//!     Clicked { by: u32 },
+//! }
+//!
+//! /// Add to a clicker.
+//! #[command(aggregate = Clicker)]
+//! #[derive(utoipa::ToSchema)]
+//! pub struct Click {
+//!     #[id]
+//!     pub clicker: String,
+//!     pub by: u32,
+//! }
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("a clicker counts up")]
+//! pub struct Zero;
+//! impl DomainProblem for Zero {} // 422, type `urn:annals:problem:refused`
+//!
+//! #[aggregate(events = ClickEvent)]
+//! #[derive(Default, Clone)]
+//! pub struct Clicker {
+//!     total: u64,
+//! }
+//!
+//! #[aggregate]
+//! impl Clicker {
+//!     #[handle]
+//!     fn increment(&self, command: Click) -> Result<ClickEvent, Zero> {
+//!         if command.by == 0 {
+//!             return Err(Zero);
+//!         }
+//!         Ok(ClickEvent::Clicked { by: command.by })
+//!     }
+//!
+//!     #[apply]
+//!     fn apply(&mut self, event: &ClickEvent) {
+//!         match event {
+//!             ClickEvent::Clicked { by } => self.total += u64::from(*by),
+//!         }
+//!     }
+//! }
+//!
+//! /// A clicker's total, read from its aggregate.
+//! #[utoipa::path(get, path = "/clickers/{clicker}", responses((status = 200, body = u64)))]
+//! async fn total(State(app): State<App>, Path(clicker): Path<String>) -> Json<u64> {
+//!     let (state, _) = app.load::<Clicker>(&clicker).await.expect("a readable store");
+//!     Json(state.total)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = App::builder().store(MemoryStore::new()).build()?;
+//! let router: axum::Router = Api::new()
+//!     .title("Clickers")
+//!     .command::<Click>("/clickers/{clicker}/increments")
+//!     .routes(utoipa_axum::routes!(total))
+//!     .stream_events()
+//!     .into_router()
+//!     .with_state(app);
+//!
+//! // Serve it: `axum::serve(tokio::net::TcpListener::bind(addr).await?, router).await?`.
+//! # use tower::ServiceExt;
+//! let request = axum::http::Request::post("/clickers/c-1/increments")
+//!     .header("content-type", "application/json")
+//!     .body(axum::body::Body::from(r#"{"by": 2}"#))?;
+//! let response = router.clone().oneshot(request).await?;
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.headers()["etag"], "\"1\"");
+//! let refused = axum::http::Request::post("/clickers/c-1/increments")
+//!     .header("content-type", "application/json")
+//!     .body(axum::body::Body::from(r#"{"by": 0}"#))?;
+//! let response = router.oneshot(refused).await?;
+//! assert_eq!(response.status(), 422);
+//! assert_eq!(response.headers()["content-type"], "application/problem+json");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What every route does
+//!
+//! - **Request id.** `x-request-id`, when it is a UUID, else a new uuid v7;
+//!   echoed in the response, the `request_id` of the request's
+//!   `annals.http` tracing span (method, route, status), and the
+//!   correlation id of every event a command records
+//!   ([`RequestId`], an extractor for your routes).
+//! - **Body limit.** A body over [`Api::body_limit`] (default
+//!   [`DEFAULT_BODY_LIMIT`], 64 KiB) is refused with 413 before it is
+//!   parsed: at once when `Content-Length` says so, else as soon as
+//!   more has been read.
+//! - **Errors** are `application/problem+json` ([`Problem`], RFC 9457),
+//!   axum's own too (an unknown path is 404, a wrong method 405). Their
+//!   `type`s are in [`types`]:
+//!
+//! | status | type | when |
+//! |---|---|---|
+//! | 400 | `malformed-body` | the body is not JSON, not an object, or does not fit the command (serde's message) |
+//! | 400 | `invalid-request` | a bad `If-Match`, `Idempotency-Key`, stream id or aggregate id |
+//! | 404 | `not-found` | no route; or a domain error that says so |
+//! | 409 | `version-conflict` | not at the `If-Match` version, or other writers kept changing it (`expected_version`, `actual_version`) |
+//! | 409 | `duplicate-command` | the `Idempotency-Key` was used before; nothing was written |
+//! | 413 | `body-too-large` | the body is over the limit (`limit`) |
+//! | 415 | `unsupported-media-type` | a body that is not `application/json` |
+//! | 422 | the domain error's ([`DomainProblem`]) | the command was refused (`detail` is the error's message) |
+//! | 422 | `rejected` | a middleware refused it |
+//! | 503 | `store-unavailable` | the store cannot be reached or is shut down (`Retry-After`) |
+//! | 500 | `internal` | anything else; the body names only the request id, the log has the cause |
+//!
+//! # A command endpoint
+//!
+//! `POST` with a JSON object (or no body, when the path holds every
+//! field). Headers it reads: `If-Match: "<version>"` (the command runs only
+//! if the aggregate is at that version, `"0"` for a new one: 409
+//! otherwise; the version is in each answer's `ETag` and
+//! [`CommandAccepted::version`]), `Idempotency-Key: <uuid>` (the command's
+//! id: a retried request records nothing twice and gets 409
+//! `duplicate-command`). On success: the endpoint's status (200, or as
+//! [`CommandEndpoint`] says), `ETag`, maybe `Location`, and
+//! [`CommandAccepted`]. An endpoint that waits for read models
+//! ([`CommandEndpoint::strongly_consistent`]) answers 202 when they are
+//! late: the events were stored.
+
+mod command;
+mod operator;
+mod problem;
+mod request;
+
+pub use command::{CommandAccepted, CommandEndpoint, IDEMPOTENCY_KEY, JsonBody, RecordedType};
+pub use operator::{
+    EventsQuery, HandlerFailureReport, HandlerReport, Handlers, MAX_PAGE, StoredMetadata,
+    StreamEvent, StreamEvents,
+};
+pub use problem::{DomainProblem, PROBLEM_JSON, Problem, types};
+pub use request::{REQUEST_ID_HEADER, RequestId};
+
+use crate::aggregate::{Command, Handles};
+use crate::app::App;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet};
+use utoipa::ToSchema;
+use utoipa::openapi::path::{
+    HttpMethod, Operation, ParameterBuilder, ParameterIn, PathItem, Paths,
+};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required,
+    ResponseBuilder,
+};
+
+/// The body limit of an [`Api`] unless set: 64 KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// Where an [`Api`] serves its OpenAPI document.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// A route's methods, as [`Api::endpoints`] lists them.
+pub type Methods = BTreeSet<&'static str>;
+
+/// The routes of a method router annotated with `#[utoipa::path]`: what
+/// `utoipa_axum::routes!(handler, ..)` returns.
+pub type DocumentedRoutes<S> = utoipa_axum::router::UtoipaMethodRouter<S>;
+
+/// Builds the router of an HTTP API over an [`App`]: see the [module docs](self).
+///
+/// `S` is the router's state; the App is taken from it with [`FromRef`]
+/// (`S = App` itself, or your struct with `#[derive(FromRef)]` holding the
+/// App beside, say, a read model's pool).
+#[must_use]
+pub struct Api<S = App> {
+    router: Router<S>,
+    paths: Paths,
+    schemas: Vec<(String, RefOr<Schema>)>,
+    served: BTreeMap<String, Methods>,
+    body_limit: usize,
+    title: String,
+    version: String,
+    description: Option<String>,
+}
+
+impl<S> Default for Api<S>
+where
+    S: Clone + Send + Sync + 'static,
+    App: FromRef<S>,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S> std::fmt::Debug for Api<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("title", &self.title)
+            .field("routes", &self.served)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Api<S>
+where
+    S: Clone + Send + Sync + 'static,
+    App: FromRef<S>,
+{
+    /// An API with no route yet but its OpenAPI document.
+    pub fn new() -> Self {
+        Self {
+            router: Router::new(),
+            paths: Paths::new(),
+            schemas: Vec::new(),
+            served: BTreeMap::new(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            title: "Annals API".into(),
+            version: "0.1.0".into(),
+            description: None,
+        }
+    }
+
+    /// The document's title.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = title.into();
+        self
+    }
+
+    /// The API's version, in the document.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// The API's description, in the document (CommonMark).
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// The largest request body, in bytes (default [`DEFAULT_BODY_LIMIT`]);
+    /// a larger one is refused with 413 before it is parsed. It holds for
+    /// your routes' extractors (`Json`, `Bytes`) too.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Serves command `C` as `POST path`, answered with 200 OK: see
+    /// [`command_with`](Self::command_with).
+    pub fn command<C>(self, path: &str) -> Self
+    where
+        C: Command + DeserializeOwned + ToSchema,
+        C::Aggregate: Handles<C>,
+        <C::Aggregate as Handles<C>>::Error: DomainProblem,
+    {
+        self.command_with(path, CommandEndpoint::<C>::new())
+    }
+
+    /// Serves command `C` as `POST path`, as `endpoint` says.
+    ///
+    /// Each `{name}` of the path fills the command's field `name` (and
+    /// may be left out of the body: a body that has it must agree). The
+    /// command's schema (`#[derive(utoipa::ToSchema)]`) documents the body
+    /// and the path parameters; its doc comment is the operation's summary.
+    /// Its handler's domain error says its status and type through
+    /// [`DomainProblem`].
+    pub fn command_with<C>(mut self, path: &str, endpoint: CommandEndpoint<C>) -> Self
+    where
+        C: Command + DeserializeOwned + ToSchema,
+        C::Aggregate: Handles<C>,
+        <C::Aggregate as Handles<C>>::Error: DomainProblem,
+    {
+        let operation = command_operation::<C>(path, &endpoint, &mut self.schemas);
+        self.paths
+            .add_path_operation(path, vec![HttpMethod::Post], operation);
+        self.served
+            .entry(path.to_owned())
+            .or_default()
+            .insert("POST");
+        self.router = self.router.route(path, command::route::<C, S>(endpoint));
+        self
+    }
+
+    /// Adds routes annotated with `#[utoipa::path]`:
+    /// `.routes(utoipa_axum::routes!(get_account, list_accounts))`. Each
+    /// handler is served at the path and method its annotation names, and
+    /// documented as it says.
+    pub fn routes(mut self, routes: DocumentedRoutes<S>) -> Self {
+        let (schemas, paths, method_router) = routes;
+        for (path, item) in &paths.paths {
+            self.served
+                .entry(path.clone())
+                .or_default()
+                .extend(methods_of(item));
+            self.router = self.router.route(path, method_router.clone());
+        }
+        self.paths.merge(paths);
+        self.schemas.extend(schemas);
+        self
+    }
+
+    /// Serves `GET /streams/{stream_id}/events?from=&limit=`: a stream's
+    /// stored events with their metadata ([`StreamEvents`]), for operators.
+    /// It shows payloads as stored: expose it only where they may be read.
+    pub fn stream_events(self) -> Self {
+        self.routes(utoipa_axum::routes!(operator::stream_events))
+    }
+
+    /// Serves `GET /handlers`: each event handler's, projection's and
+    /// process manager's state, position, lag and last error ([`Handlers`]).
+    pub fn handler_status(self) -> Self {
+        self.routes(utoipa_axum::routes!(operator::handler_status))
+    }
+
+    /// Every route the router serves and its methods, the OpenAPI document's
+    /// own route included. `GET` implies `HEAD`, as in axum.
+    pub fn endpoints(&self) -> BTreeMap<String, Methods> {
+        let mut served = self.served.clone();
+        served
+            .entry(OPENAPI_PATH.to_owned())
+            .or_default()
+            .insert("GET");
+        served
+    }
+
+    /// The OpenAPI 3.1 document of every route, served at [`OPENAPI_PATH`].
+    pub fn openapi(&self) -> OpenApi {
+        let mut paths = self.paths.clone();
+        let document = utoipa::openapi::path::OperationBuilder::new()
+            .operation_id(Some("openapi"))
+            .summary(Some("This OpenAPI document"))
+            .tag("operations")
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("The document")
+                    .content("application/json", ContentBuilder::new().build()),
+            )
+            .build();
+        paths.add_path_operation(OPENAPI_PATH, vec![HttpMethod::Get], document);
+        let mut components = ComponentsBuilder::new()
+            .schema_from::<Problem>()
+            .schema_from::<CommandAccepted>()
+            .schema_from::<RecordedType>();
+        for (name, schema) in &self.schemas {
+            components = components.schema(name.clone(), schema.clone());
+        }
+        OpenApiBuilder::new()
+            .info(
+                InfoBuilder::new()
+                    .title(self.title.clone())
+                    .version(self.version.clone())
+                    .description(self.description.clone())
+                    .build(),
+            )
+            .paths(paths)
+            .components(Some(components.build()))
+            .build()
+    }
+
+    /// The router: every route, the OpenAPI document at [`OPENAPI_PATH`],
+    /// a 404 problem for any other path, and the layer every request goes
+    /// through (request id and span, body limit, problem+json errors). Give
+    /// it its state with `.with_state(state)`.
+    pub fn into_router(self) -> Router<S> {
+        let document = serde_json::to_string(&self.openapi())
+            .expect("an OpenAPI document of strings, numbers and maps serialises");
+        let limit = self.body_limit;
+        self.router
+            .route(
+                OPENAPI_PATH,
+                axum::routing::get(move || {
+                    let document = document.clone();
+                    async move {
+                        (
+                            [(axum::http::header::CONTENT_TYPE, "application/json")],
+                            document,
+                        )
+                    }
+                }),
+            )
+            .fallback(request::no_route)
+            .layer(DefaultBodyLimit::max(limit))
+            .layer(axum::middleware::from_fn(move |request, next| {
+                request::around(limit, request, next)
+            }))
+    }
+}
+
+fn methods_of(item: &PathItem) -> impl Iterator<Item = &'static str> + '_ {
+    [
+        ("GET", item.get.is_some()),
+        ("PUT", item.put.is_some()),
+        ("POST", item.post.is_some()),
+        ("DELETE", item.delete.is_some()),
+        ("OPTIONS", item.options.is_some()),
+        ("HEAD", item.head.is_some()),
+        ("PATCH", item.patch.is_some()),
+        ("TRACE", item.trace.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(method, present)| present.then_some(method))
+}
+
+/// The `{name}`s of a route's path.
+fn path_parameters(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| name.trim_start_matches('*').to_owned())
+        .collect()
+}
+
+fn problem_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+fn string_schema(format: Option<KnownFormat>) -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(format.map(SchemaFormat::KnownFormat))
+        .build()
+        .into()
+}
+
+/// The operation of command `C` at `path`.
+fn command_operation<C: Command + ToSchema>(
+    path: &str,
+    endpoint: &CommandEndpoint<C>,
+    schemas: &mut Vec<(String, RefOr<Schema>)>,
+) -> Operation {
+    C::schemas(schemas);
+    let names = path_parameters(path);
+    let mut body = C::schema();
+    let mut description = None;
+    let mut from_path = BTreeMap::new();
+    if let RefOr::T(Schema::Object(object)) = &mut body {
+        description = object.description.clone();
+        for name in &names {
+            if let Some(schema) = object.properties.remove(name) {
+                from_path.insert(name.clone(), schema);
+            }
+            object.required.retain(|r| r != name);
+        }
+    }
+    let body_required = match &body {
+        RefOr::T(Schema::Object(object)) => !object.required.is_empty(),
+        _ => true,
+    };
+    let summary = endpoint.summary_text().map(str::to_owned).or_else(|| {
+        description
+            .as_deref()
+            .and_then(|d| d.lines().next())
+            .map(str::to_owned)
+    });
+    let mut operation = utoipa::openapi::path::OperationBuilder::new()
+        .operation_id(Some(C::NAME))
+        .summary(summary)
+        .description(description)
+        .tag(
+            endpoint
+                .tag_text()
+                .unwrap_or(<C::Aggregate as crate::Aggregate>::TYPE),
+        );
+    for name in &names {
+        let schema = from_path
+            .remove(name)
+            .unwrap_or_else(|| RefOr::T(string_schema(None)));
+        operation = operation.parameter(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(schema)),
+        );
+    }
+    for (header, about, format) in [
+        (
+            "If-Match",
+            "Run only if the aggregate is at this version, as an entity tag (`\"3\"`; `\"0\"`: not created yet); 409 otherwise",
+            None,
+        ),
+        (
+            "Idempotency-Key",
+            "The command's id: a repeated request records nothing and gets 409 `duplicate-command`",
+            Some(KnownFormat::Uuid),
+        ),
+        (
+            "x-request-id",
+            "The request's id (else a new one), echoed, and the correlation id of the events",
+            Some(KnownFormat::Uuid),
+        ),
+    ] {
+        operation = operation.parameter(
+            ParameterBuilder::new()
+                .name(header)
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(about))
+                .schema(Some(string_schema(format))),
+        );
+    }
+    operation = operation.request_body(Some(
+        RequestBodyBuilder::new()
+            .required(Some(if body_required {
+                Required::True
+            } else {
+                Required::False
+            }))
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(body)).build(),
+            )
+            .build(),
+    ));
+    let accepted = |description: &str| {
+        let mut response = ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("CommandAccepted")))
+                    .build(),
+            )
+            .header(
+                "ETag",
+                utoipa::openapi::header::Header::new(string_schema(None)),
+            );
+        if endpoint.has_location() {
+            response = response.header(
+                "Location",
+                utoipa::openapi::header::Header::new(string_schema(None)),
+            );
+        }
+        response.build()
+    };
+    let status = endpoint.success_status();
+    operation = operation.response(
+        status.as_str(),
+        accepted("The command's events were stored"),
+    );
+    if endpoint.waits() && status != axum::http::StatusCode::ACCEPTED {
+        operation = operation.response(
+            "202",
+            accepted("Stored, but the read models had not caught up in time (`pending`)"),
+        );
+    }
+    for (status, about) in [
+        ("400", "Malformed body, or a bad header or id"),
+        ("404", "No such aggregate (when its domain error says so)"),
+        (
+            "409",
+            "Not at the If-Match version, or a repeated Idempotency-Key",
+        ),
+        ("413", "The body is over the limit"),
+        ("415", "The body is not JSON"),
+        ("422", "The domain refused the command"),
+        ("500", "Internal error"),
+        ("503", "The event store is unavailable"),
+    ] {
+        operation = operation.response(status, problem_response(about));
+    }
+    operation.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    #[event]
+    pub enum LampEvent {
+        SwitchedOn,
+    }
+
+    /// Switch a lamp on.
+    #[command(aggregate = Lamp)]
+    #[derive(utoipa::ToSchema)]
+    pub struct SwitchOn {
+        #[id]
+        pub lamp: u32,
+    }
+
+    #[aggregate(events = LampEvent)]
+    #[derive(Default)]
+    pub struct Lamp;
+
+    #[aggregate]
+    impl Lamp {
+        #[handle]
+        fn switch_on(&self, _command: SwitchOn) -> LampEvent {
+            LampEvent::SwitchedOn
+        }
+
+        #[apply]
+        fn apply(&mut self, _event: &LampEvent) {}
+    }
+
+    fn api() -> Api {
+        Api::new()
+            .command::<SwitchOn>("/lamps/{lamp}/on")
+            .stream_events()
+            .handler_status()
+    }
+
+    /// What the API routed is what its document lists, method for method.
+    #[test]
+    fn the_document_lists_every_route_with_its_methods() {
+        let api = api();
+        let document = serde_json::to_value(api.openapi()).unwrap();
+        let documented: BTreeMap<String, BTreeSet<String>> = document["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(path, item)| {
+                let methods = item
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| !matches!(k.as_str(), "parameters" | "summary" | "description"))
+                    .map(|k| k.to_ascii_uppercase())
+                    .collect();
+                (path.clone(), methods)
+            })
+            .collect();
+        let routed: BTreeMap<String, BTreeSet<String>> = api
+            .endpoints()
+            .into_iter()
+            .map(|(path, methods)| (path, methods.into_iter().map(str::to_owned).collect()))
+            .collect();
+        assert_eq!(routed, documented);
+        assert_eq!(
+            routed.keys().collect::<Vec<_>>(),
+            [
+                "/handlers",
+                "/lamps/{lamp}/on",
+                "/openapi.json",
+                "/streams/{stream_id}/events"
+            ]
+        );
+        // The path's field is a parameter of its type, not a body field.
+        let on = &document["paths"]["/lamps/{lamp}/on"]["post"];
+        assert_eq!(on["summary"], "Switch a lamp on.");
+        assert_eq!(on["parameters"][0]["schema"]["type"], "integer");
+        assert_eq!(on["requestBody"]["required"], false);
+    }
+
+    /// A path parameter fills a numeric id; axum's own errors become problems.
+    #[tokio::test]
+    async fn commands_and_misses_over_the_router() {
+        let app = App::builder().store(MemoryStore::new()).build().unwrap();
+        let router = api().into_router().with_state(app);
+        let send = |method: &str, uri: &str| {
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Body::empty())
+                .unwrap();
+            router.clone().oneshot(request)
+        };
+        let on = send("POST", "/lamps/7/on").await.unwrap();
+        assert_eq!(on.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(on.into_body(), 1 << 16).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["stream_id"], "Lamp-7");
+        let bad = send("POST", "/lamps/seven/on").await.unwrap();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        for (method, uri, status) in [
+            ("GET", "/lamps/7/on", StatusCode::METHOD_NOT_ALLOWED),
+            ("GET", "/lamps", StatusCode::NOT_FOUND),
+        ] {
+            let miss = send(method, uri).await.unwrap();
+            assert_eq!(miss.status(), status);
+            assert_eq!(miss.headers()["content-type"], PROBLEM_JSON);
+            assert!(miss.headers().contains_key(REQUEST_ID_HEADER));
+        }
+    }
+}
