@@ -101,6 +101,8 @@ pub mod store;
 pub mod testing;
 pub mod upcast;
 
+#[cfg(feature = "cli")]
+pub mod cli;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "postgres")]
