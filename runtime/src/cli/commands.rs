@@ -1,6 +1,6 @@
 //! What each operator command does.
 
-use super::progress::Progress;
+use super::progress::{Progress, Start};
 use super::{
     CliError, Command, Console, DispatchArgs, MigrateArgs, RebuildArgs, Setup, StatusArgs,
     StreamsArgs, TailArgs,
@@ -389,7 +389,12 @@ async fn rebuild(app: &App, args: RebuildArgs, console: &mut Console<'_>) -> Res
     let started = Instant::now();
     let head = app.store().head_position().await?;
     let handled_before = find(&app.handler_status().await, name).map_or(0, |s| s.handled);
-    let mut progress = Progress::new("rebuilding", &[name], head, console.bars);
+    let start = Start {
+        name,
+        position: 0,
+        handled: handled_before,
+    };
+    let mut progress = Progress::new("rebuilding", vec![start], head, console.bars);
     let status = loop {
         let reached = app
             .wait_for_handlers(head, &[name], Duration::from_millis(200))
@@ -461,11 +466,21 @@ async fn status(app: &App, args: StatusArgs, console: &mut Console<'_>) -> Resul
             .cloned()
             .collect();
         if !running.is_empty() {
-            let head = store.head_position().await?;
-            let names: Vec<&'static str> = statuses.iter().map(|s| s.name).collect();
-            progress
-                .get_or_insert_with(|| Progress::new("catching up", &names, head, console.bars))
-                .show(&running, console.err)?;
+            if progress.is_none() {
+                let head = store.head_position().await?;
+                let starts = statuses
+                    .iter()
+                    .map(|s| Start {
+                        name: s.name,
+                        position: s.position,
+                        handled: s.handled,
+                    })
+                    .collect();
+                progress = Some(Progress::new("catching up", starts, head, console.bars));
+            }
+            if let Some(progress) = &mut progress {
+                progress.show(&running, console.err)?;
+            }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
