@@ -106,6 +106,8 @@ pub mod upcast;
 
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "cli")]
+pub mod cli;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "postgres")]
@@ -139,8 +141,9 @@ pub use app::{
 pub use handler::{EventHandler, EventMeta, HandlerError, StartFrom};
 pub use store::{
     AnyStore, AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage,
-    InvalidCheckpoint, InvalidStreamId, LogWatch, MemoryStore, Metadata, NewEvent, Payload,
-    RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock, WakeCause,
+    InvalidCheckpoint, InvalidStreamId, LogWatch, MemoryStore, Metadata, Migration,
+    MigrationReport, NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture,
+    StreamHint, StreamId, StreamInfo, StreamLock, WakeCause,
 };
 pub use uuid::Uuid;
 

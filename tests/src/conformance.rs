@@ -11,7 +11,8 @@
 
 use annals::{
     EventFilter, EventStore, ExpectedVersion, InvalidCheckpoint, InvalidStreamId, Metadata,
-    NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StreamHint, StreamId, WakeCause,
+    NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StreamHint, StreamId, StreamInfo,
+    WakeCause,
 };
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -97,6 +98,10 @@ macro_rules! conformance_suite {
             filtered_reads_move_past_unwanted_events,
             filtered_reads_pass_over_corrupt_events_they_do_not_want,
             log_watch_wakes_on_appends_and_polls_otherwise,
+            streams_are_listed_by_id_a_page_at_a_time,
+            stream_listings_filter_by_category,
+            stream_listings_refuse_bad_cursors_alike,
+            migrating_an_up_to_date_store_applies_nothing,
         );
     };
     (@checks $factory:expr; $($check:ident),* $(,)?) => {
@@ -2215,4 +2220,262 @@ pub async fn head_position_follows_the_log<F: StoreFactory>(factory: &F, store: 
     assert_eq!(store.head_position().await.unwrap(), second.last_position);
     let again = factory.open_again(store).await;
     assert_eq!(again.head_position().await.unwrap(), second.last_position);
+}
+
+/// Stream ids whose byte-wise order differs from a dictionary's: upper case
+/// before lower case, `-` before letters and digits, `10` before `2`, a
+/// multi-byte character after every ASCII one, and ids without a category.
+const LISTED: [&str; 9] = [
+    "Account-2",
+    "a-1",
+    "Account-10",
+    "Accountant-1",
+    "Account-",
+    "ä-1",
+    "Zebra-1",
+    "nodash",
+    "Account-1",
+];
+
+/// Appends to each of `ids` as many events as its place in the list plus
+/// one, interleaved, and returns every stream's expected listing entry
+/// (from the events read back), in byte-wise order of ids.
+async fn append_streams<S: EventStore + ?Sized>(store: &S, ids: &[&str]) -> Vec<StreamInfo> {
+    for round in 0..ids.len() {
+        for (i, id) in ids.iter().enumerate() {
+            if round <= i {
+                let stream = StreamId::new(*id);
+                store
+                    .append(
+                        &stream,
+                        ExpectedVersion::Any,
+                        vec![event("Counted", round as u64)],
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let mut expected = Vec::new();
+    for id in ids {
+        let stream = StreamId::new(*id);
+        let events = store.read_stream(&stream, 1, 1000).await.unwrap();
+        let (first, last) = (&events[0], events.last().unwrap());
+        expected.push(StreamInfo {
+            stream_id: stream,
+            version: last.stream_version,
+            last_position: last.global_position,
+            created_at: first.recorded_at,
+            updated_at: last.recorded_at,
+        });
+    }
+    expected.sort_by(|a, b| {
+        a.stream_id
+            .as_str()
+            .as_bytes()
+            .cmp(b.stream_id.as_str().as_bytes())
+    });
+    expected
+}
+
+fn ids(listed: &[StreamInfo]) -> Vec<&str> {
+    listed.iter().map(|s| s.stream_id.as_str()).collect()
+}
+
+/// `streams` lists every stream once, in byte-wise order of ids whatever
+/// the database's collation, with its version, newest position and the
+/// times of its first and newest events; pages follow one another through
+/// `after` (an id that is no stream works as well), another handle sees the
+/// same, and a new stream appears in its place.
+pub async fn streams_are_listed_by_id_a_page_at_a_time<F: StoreFactory>(
+    factory: &F,
+    store: &F::Store,
+) {
+    assert_eq!(store.streams(None, None, 10).await.unwrap(), []);
+    let expected = append_streams(store, &LISTED).await;
+    assert_eq!(
+        ids(&expected),
+        [
+            "Account-",
+            "Account-1",
+            "Account-10",
+            "Account-2",
+            "Accountant-1",
+            "Zebra-1",
+            "a-1",
+            "nodash",
+            "ä-1"
+        ]
+    );
+    assert_eq!(expected[1].version, 9, "Account-1 has the most events");
+    assert_eq!(store.streams(None, None, 100).await.unwrap(), expected);
+    assert_eq!(store.streams(None, None, 0).await.unwrap(), []);
+    for page_size in [1, 2, 4] {
+        let mut listed = Vec::new();
+        let mut after: Option<StreamId> = None;
+        loop {
+            let page = store
+                .streams(None, after.as_ref(), page_size)
+                .await
+                .unwrap();
+            assert!(page.len() <= page_size);
+            let Some(last) = page.last() else { break };
+            after = Some(last.stream_id.clone());
+            listed.extend(page);
+        }
+        assert_eq!(listed, expected, "pages of {page_size}");
+    }
+    let past = StreamId::new("Account-11");
+    assert_eq!(
+        ids(&store.streams(None, Some(&past), 2).await.unwrap()),
+        ["Account-2", "Accountant-1"],
+        "an id that is no stream is a cursor too"
+    );
+    let other = factory.open_again(store).await;
+    assert_eq!(other.streams(None, None, 100).await.unwrap(), expected);
+
+    // A new stream appears in its place; a stream appended to moves on.
+    let new = StreamId::new("Account-15");
+    let done = other
+        .append(&new, ExpectedVersion::NoStream, vec![event("Counted", 1)])
+        .await
+        .unwrap();
+    let moved = StreamId::new("Account-2");
+    let again = other
+        .append(&moved, ExpectedVersion::Any, vec![event("Counted", 2)])
+        .await
+        .unwrap();
+    let after = StreamId::new("Account-10");
+    let listed = store.streams(None, Some(&after), 2).await.unwrap();
+    assert_eq!(ids(&listed), ["Account-15", "Account-2"]);
+    assert_eq!(
+        (listed[0].version, listed[0].last_position),
+        (1, done.last_position)
+    );
+    assert_eq!(listed[0].created_at, listed[0].updated_at);
+    assert_eq!(
+        (listed[1].version, listed[1].last_position),
+        (again.stream_version, again.last_position)
+    );
+    assert_eq!(listed[1].created_at, expected[3].created_at);
+    assert!(listed[1].updated_at >= expected[3].updated_at);
+}
+
+/// With a category, only the streams whose id starts with
+/// `"{category}-"` are listed (not those of a longer category that starts
+/// alike, nor ids without `-`), a page at a time; a category holding `-`
+/// names no stream.
+pub async fn stream_listings_filter_by_category<F: StoreFactory>(_: &F, store: &F::Store) {
+    let expected = append_streams(store, &LISTED).await;
+    let accounts: Vec<StreamInfo> = expected
+        .iter()
+        .filter(|s| s.category() == Some("Account"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        ids(&accounts),
+        ["Account-", "Account-1", "Account-10", "Account-2"]
+    );
+    assert_eq!(
+        store.streams(Some("Account"), None, 100).await.unwrap(),
+        accounts
+    );
+    let mut listed = Vec::new();
+    let mut after: Option<StreamId> = None;
+    loop {
+        let page = store
+            .streams(Some("Account"), after.as_ref(), 3)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.stream_id.clone());
+        listed.extend(page);
+    }
+    assert_eq!(listed, accounts);
+    // A cursor before the category's range, and one past it.
+    let before = StreamId::new("A");
+    assert_eq!(
+        ids(&store
+            .streams(Some("Account"), Some(&before), 2)
+            .await
+            .unwrap()),
+        ["Account-", "Account-1"]
+    );
+    let past = StreamId::new("B");
+    assert_eq!(
+        store
+            .streams(Some("Account"), Some(&past), 2)
+            .await
+            .unwrap(),
+        []
+    );
+    for (category, wanted) in [
+        ("ä", vec!["ä-1"]),
+        ("Zebra", vec!["Zebra-1"]),
+        ("Acc", vec![]),
+        ("nodash", vec![]),
+        ("Account-1", vec![]),
+        ("a\0b", vec![]),
+        ("%", vec![]),
+    ] {
+        let listed = store.streams(Some(category), None, 100).await.unwrap();
+        assert_eq!(ids(&listed), wanted, "category {category:?}");
+    }
+}
+
+/// A cursor no store can hold is refused as every stream id is.
+pub async fn stream_listings_refuse_bad_cursors_alike<F: StoreFactory>(_: &F, store: &F::Store) {
+    store
+        .append(
+            &StreamId::new("a-1"),
+            ExpectedVersion::Any,
+            vec![event("Counted", 1)],
+        )
+        .await
+        .unwrap();
+    for (bad, expected) in [
+        ("", InvalidStreamId::Empty),
+        (
+            "a\0b",
+            InvalidStreamId::Nul {
+                stream: "a\0b".to_owned(),
+            },
+        ),
+    ] {
+        match store.streams(None, Some(&StreamId::new(bad)), 10).await {
+            Err(StoreError::InvalidStreamId(e)) => assert_eq!(e, expected, "{bad:?}"),
+            other => panic!("cursor {bad:?}: expected InvalidStreamId, got {other:?}"),
+        }
+    }
+}
+
+/// Migrating a store that is up to date (as opening one leaves it) applies
+/// nothing and lists what was applied before, in order; so does a second
+/// handle. The in-memory store has nothing to migrate.
+pub async fn migrating_an_up_to_date_store_applies_nothing<F: StoreFactory>(
+    factory: &F,
+    store: &F::Store,
+) {
+    let report = store.migrate().await.unwrap();
+    assert_eq!(report.applied, []);
+    assert!(!report.target.is_empty());
+    let versions: Vec<i64> = report.already_applied.iter().map(|m| m.version).collect();
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    assert!(
+        report
+            .already_applied
+            .iter()
+            .all(|m| !m.description.is_empty())
+    );
+    let again = factory.open_again(store).await.migrate().await.unwrap();
+    assert_eq!(again, report);
+    store
+        .append(
+            &StreamId::new("a-1"),
+            ExpectedVersion::Any,
+            vec![event("Counted", 1)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.streams(None, None, 10).await.unwrap().len(), 1);
 }

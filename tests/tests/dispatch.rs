@@ -503,6 +503,10 @@ async fn json_commands_are_routed_by_name_through_the_registry() {
         )
         .await
         .unwrap();
+    // Where the events went, and under which ids: what a caller prints.
+    assert_eq!(deposited.positions, Some((2, 2)));
+    assert_eq!(deposited.command_id, deposited.correlation_id);
+    assert_ne!(deposited.command_id, opened.command_id);
     // Left out, the currency is the account's.
     assert_eq!(
         deposited.events,

@@ -1078,7 +1078,8 @@ async fn operations_after_close_fail_with_a_typed_error() {
         "load_checkpoint",
         store.load_checkpoint("p").await.map(drop),
     );
-    closed("migrate", store.migrate().await);
+    closed("migrate", store.migrate().await.map(drop));
+    closed("streams", store.streams(None, None, 10).await.map(drop));
     // A subscription waiting for appends ends with the same error.
     let next = tokio::time::timeout(PATIENCE, subscription.next())
         .await

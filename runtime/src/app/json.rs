@@ -44,6 +44,9 @@ where
             stream_id: done.stream_id,
             version: done.version,
             events,
+            positions: done.positions,
+            command_id: done.command_id,
+            correlation_id: done.correlation_id,
         })
     })
 }

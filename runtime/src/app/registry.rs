@@ -51,6 +51,12 @@ pub struct JsonDispatched {
     pub version: u64,
     /// The recorded events: type name, version, payload.
     pub events: Vec<(&'static str, u32, Payload)>,
+    /// Global positions of the first and last recorded event, if any.
+    pub positions: Option<(u64, u64)>,
+    /// The command id recorded as causation.
+    pub command_id: uuid::Uuid,
+    /// The correlation id recorded with the events.
+    pub correlation_id: uuid::Uuid,
 }
 
 /// Everything registered in this binary, checked for duplicates.

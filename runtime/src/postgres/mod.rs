@@ -90,13 +90,14 @@ pub use error::ConnectError;
 use error::map_err;
 
 use crate::store::DEFAULT_READ_BATCH;
+use crate::store::StreamRange;
 use crate::store::{
     page_of, stored_position, validate_checkpoint, validate_checkpoint_name, window_end,
 };
 use crate::{
     AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LogWatch, Metadata,
-    NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId,
-    StreamLock,
+    Migration, MigrationReport, NewEvent, Payload, RecordedEvent, Snapshot, StoreError,
+    StoreFuture, StreamHint, StreamId, StreamInfo, StreamLock,
 };
 use futures::stream::BoxStream;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
@@ -299,7 +300,7 @@ impl PostgresStoreBuilder {
             }),
         };
         if self.migrate {
-            store.migrate().await?;
+            store.run_migrations().await?;
         }
         Ok(store)
     }
@@ -453,9 +454,42 @@ impl PostgresStore {
         Self::builder(url).connect().await
     }
 
-    /// Applies pending migrations to the store's schema, creating it if missing.
-    /// Safe to run concurrently from several processes (sqlx takes an advisory lock).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    /// Applies pending migrations to the store's schema, creating it if
+    /// missing, and says which it applied. Safe to run concurrently from
+    /// several processes (sqlx takes an advisory lock).
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        let before = self.applied_migrations().await?;
+        self.run_migrations().await?;
+        let after = self.applied_migrations().await?;
+        let target = format!(
+            "PostgreSQL `{}`, schema `{}`",
+            self.shared.address, self.shared.schema
+        );
+        Ok(MigrationReport::between(target, before, after))
+    }
+
+    /// The migrations recorded as applied in the schema (none before the
+    /// first, when neither the schema nor its table exists).
+    async fn applied_migrations(&self) -> Result<Vec<Migration>, StoreError> {
+        let query = sqlx::query_as::<_, (i64, String)>(
+            "SELECT version, description FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.shared.pool);
+        let rows = match query.await {
+            // undefined_table
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => Vec::new(),
+            other => self.shared.pooled(std::future::ready(other)).await?,
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(version, description)| Migration {
+                version,
+                description,
+            })
+            .collect())
+    }
+
+    async fn run_migrations(&self) -> Result<(), StoreError> {
         let mut migrator =
             sqlx::migrate::Migrator::with_migrations(MIGRATIONS.iter().cloned().collect());
         // Validated by `validate_schema`, so quoting it cannot break out.
@@ -714,6 +748,59 @@ async fn run_listener(pool: PgPool, channel: String, shared: std::sync::Weak<Sha
         // Subscribers keep polling meanwhile.
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// A page of streams by id, byte-wise (through the index of migration
+/// 0003), each with its newest event (one backward seek of the unique
+/// `(stream_id, stream_version)` index): `$1` the lower bound (`>` or
+/// `>=`), `$2` how many, `$3` the upper bound when there is one.
+macro_rules! list_streams_sql {
+    ($lower:literal, $upper:literal) => {
+        concat!(
+            "SELECT s.stream_id, s.created_at, e.stream_version, e.position, e.recorded_at \
+             FROM streams AS s CROSS JOIN LATERAL (SELECT stream_version, position, recorded_at \
+             FROM events WHERE events.stream_id = s.stream_id \
+             ORDER BY stream_version DESC LIMIT 1) AS e \
+             WHERE s.stream_id COLLATE \"C\" ",
+            $lower,
+            " $1",
+            $upper,
+            " ORDER BY s.stream_id COLLATE \"C\" LIMIT $2"
+        )
+    };
+}
+
+/// [`list_streams_sql`] by `[exclusive as usize * 2 + bounded as usize]`.
+const LIST_STREAMS_SQL: [&str; 4] = [
+    list_streams_sql!(">=", ""),
+    list_streams_sql!(">=", " AND s.stream_id COLLATE \"C\" < $3"),
+    list_streams_sql!(">", ""),
+    list_streams_sql!(">", " AND s.stream_id COLLATE \"C\" < $3"),
+];
+
+/// A row of a listing of streams.
+fn decode_stream_info(row: &PgRow) -> Result<StreamInfo, StoreError> {
+    let stream = required::<String>(row, "stream_id").map(StreamId::new);
+    let decode = || -> Result<StreamInfo, String> {
+        let count = |column: &str| {
+            required::<i64>(row, column).and_then(|v| {
+                u64::try_from(v).map_err(|_| format!("column `{column}` is negative: {v}"))
+            })
+        };
+        Ok(StreamInfo {
+            stream_id: stream.clone()?,
+            version: count("stream_version")?,
+            last_position: count("position")?,
+            created_at: required(row, "created_at")?,
+            updated_at: required(row, "recorded_at")?,
+        })
+    };
+    decode().map_err(|reason| StoreError::Corrupt {
+        stream: stream.unwrap_or_else(|_| StreamId::new("<unreadable>")),
+        version: None,
+        position: None,
+        reason: format!("stream listing: {reason}"),
+    })
 }
 
 /// A global read: the oldest running transaction (in the statement's
@@ -1496,6 +1583,44 @@ impl EventStore for PostgresStore {
             PostgresStore::close(self).await;
             Ok(())
         })
+    }
+
+    /// Through an index of the stream ids in byte-wise order (`COLLATE
+    /// "C"`), whatever the database's collation.
+    fn streams<'a>(
+        &'a self,
+        category: Option<&'a str>,
+        after: Option<&'a StreamId>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<StreamInfo>> {
+        Box::pin(async move {
+            if let Some(after) = after {
+                after.validate()?;
+            }
+            let Some(range) = StreamRange::new(category, after) else {
+                return Ok(Vec::new());
+            };
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            let (lower, exclusive) = range.lower();
+            let sql =
+                LIST_STREAMS_SQL[usize::from(exclusive) * 2 + usize::from(range.before.is_some())];
+            let mut query = sqlx::query(sql).bind(lower).bind(clamp_i64(limit as u64));
+            if let Some(before) = range.before.as_deref() {
+                query = query.bind(before);
+            }
+            let rows = self
+                .shared
+                .pooled(query.fetch_all(&self.shared.pool))
+                .await?;
+            rows.iter().map(decode_stream_info).collect()
+        })
+    }
+
+    /// [`PostgresStore::migrate`].
+    fn migrate(&self) -> StoreFuture<'_, MigrationReport> {
+        Box::pin(PostgresStore::migrate(self))
     }
 
     /// First a lock within this process (so one process waits on PostgreSQL

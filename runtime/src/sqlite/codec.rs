@@ -327,6 +327,38 @@ pub(crate) fn snapshot(stream: &StreamId, row: &SqliteRow) -> Result<crate::Snap
     })
 }
 
+/// Decodes a row of a listing of streams: `stream_id`, `created_at`,
+/// `stream_version`, `position`, `recorded_at` (of its newest event).
+pub(crate) fn stream_info(row: &SqliteRow) -> Result<crate::StreamInfo, StoreError> {
+    let stream = required::<String>(row, "stream_id").map(StreamId::new);
+    let decode = || -> Result<crate::StreamInfo, String> {
+        let count = |column: &str| {
+            required::<i64>(row, column).and_then(|v| {
+                u64::try_from(v).map_err(|_| format!("column {column}: negative value {v}"))
+            })
+        };
+        let time = |column: &str| {
+            required::<&str>(row, column)
+                .and_then(|t| parse_timestamp(t).map_err(|e| format!("column {column}: {e}")))
+        };
+        Ok(crate::StreamInfo {
+            stream_id: stream.clone()?,
+            version: count("stream_version")?,
+            last_position: count("position")?,
+            created_at: time("created_at")?,
+            updated_at: time("recorded_at")?,
+        })
+    };
+    decode().map_err(|reason| StoreError::Corrupt {
+        stream: stream
+            .clone()
+            .unwrap_or_else(|_| StreamId::new("<unreadable>")),
+        version: None,
+        position: None,
+        reason: format!("stream listing: {reason}"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,13 +90,15 @@ mod locks;
 mod schema;
 mod writer;
 
+use crate::store::StreamRange;
 use crate::store::{
     DEFAULT_READ_BATCH, page_of, stored_position, validate_checkpoint, validate_checkpoint_name,
     window_end,
 };
 use crate::{
-    AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LogWatch, NewEvent,
-    RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint, StreamId, StreamLock,
+    AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LogWatch, Migration,
+    MigrationReport, NewEvent, RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint,
+    StreamId, StreamInfo, StreamLock,
 };
 use futures::stream::BoxStream;
 use locks::SqliteLocks;
@@ -586,16 +588,81 @@ impl SqliteStore {
         }
     }
 
-    /// Applies the embedded migrations that are not yet applied; a no-op when
-    /// the schema is current. `open` does this unless told not to.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    /// Applies the embedded migrations that are not yet applied, and says
+    /// which it applied; a no-op when the schema is current. `open` does
+    /// this unless told not to
+    /// ([`migrate_on_open`](SqliteStoreBuilder::migrate_on_open)).
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let mut conn = self.inner.writer.conn().await?;
+        let before = self.applied_migrations(&mut conn).await?;
         self.inner
             .schema
             .migrator()
             .run_direct(None, &mut *conn, false)
             .await
-            .map_err(codec::migrate)
+            .map_err(codec::migrate)?;
+        let after = self.applied_migrations(&mut conn).await?;
+        let target = format!(
+            "SQLite `{}` (tables `{}*`)",
+            self.inner.filename.display(),
+            self.inner.schema.prefix
+        );
+        Ok(MigrationReport::between(target, before, after))
+    }
+
+    /// The migrations recorded as applied (none before the first).
+    async fn applied_migrations(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+    ) -> Result<Vec<Migration>, StoreError> {
+        let rows: Result<Vec<(i64, String)>, sqlx::Error> =
+            sqlx::query_as(self.inner.schema.applied_migrations.q())
+                .fetch_all(&mut *conn)
+                .await;
+        match rows {
+            Ok(rows) => Ok(rows
+                .into_iter()
+                .map(|(version, description)| Migration {
+                    version,
+                    description,
+                })
+                .collect()),
+            Err(sqlx::Error::Database(db)) if db.message().contains("no such table") => {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(codec::backend(e)),
+        }
+    }
+
+    async fn streams_now(
+        &self,
+        category: Option<&str>,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>, StoreError> {
+        if let Some(after) = after {
+            after.validate()?;
+        }
+        let Some(range) = StreamRange::new(category, after) else {
+            return Ok(Vec::new());
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (lower, exclusive) = range.lower();
+        let sql = &self.inner.schema.list_streams
+            [usize::from(exclusive) * 2 + usize::from(range.before.is_some())];
+        let mut query = sqlx::query(sql.q())
+            .bind(lower)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        if let Some(before) = range.before.as_deref() {
+            query = query.bind(before);
+        }
+        let rows = query
+            .fetch_all(self.readers()?)
+            .await
+            .map_err(|e| self.read_failed(e))?;
+        rows.iter().map(codec::stream_info).collect()
     }
 
     /// The database file.
@@ -1088,6 +1155,22 @@ impl EventStore for SqliteStore {
             }
             self.inner.locks.lock(stream).await
         })
+    }
+
+    /// Through the primary key of `{prefix}streams`, in SQLite's `BINARY`
+    /// order (byte-wise).
+    fn streams<'a>(
+        &'a self,
+        category: Option<&'a str>,
+        after: Option<&'a StreamId>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<StreamInfo>> {
+        Box::pin(self.streams_now(category, after, limit))
+    }
+
+    /// [`SqliteStore::migrate`].
+    fn migrate(&self) -> StoreFuture<'_, MigrationReport> {
+        Box::pin(SqliteStore::migrate(self))
     }
 
     /// [`SqliteStore::close`]: folds the WAL into the database file and

@@ -65,6 +65,12 @@ pub(crate) struct Schema {
     pub(crate) delete_checkpoint: Sql,
     pub(crate) list_checkpoints: Sql,
     pub(crate) head_position: Sql,
+    /// A page of streams by id, past `?1` (`>` when exclusive, else `>=`),
+    /// up to `?2` of them, below `?3` when bounded: by
+    /// `[exclusive as usize * 2 + bounded as usize]`.
+    pub(crate) list_streams: [Sql; 4],
+    /// The applied migrations, by version (fails while there is no table).
+    pub(crate) applied_migrations: Sql,
     /// What one append statement wrote, by stream, from its position range.
     pub(crate) written_between: Sql,
     /// The single-append, single-event insert without `RETURNING`, built once.
@@ -109,6 +115,11 @@ impl Schema {
                  ORDER BY position LIMIT ?3) AS e ON 1 ORDER BY e.position"
             )),
             head_position: Sql::new(format!("SELECT coalesce(max(position), 0) FROM {p}events")),
+            list_streams: [(false, false), (false, true), (true, false), (true, true)]
+                .map(|(exclusive, bounded)| list_streams_sql(p, exclusive, bounded)),
+            applied_migrations: Sql::new(format!(
+                "SELECT version, description FROM {p}migrations WHERE success ORDER BY version"
+            )),
             // One row, NULL for a stream without events.
             stream_version: Sql::new(format!(
                 "SELECT max(stream_version) FROM {p}events WHERE stream_id = ?1"
@@ -186,6 +197,21 @@ impl Schema {
             insert_sql(&self.prefix, count)
         }
     }
+}
+
+/// A page of the streams table in id order (the primary key, byte-wise),
+/// each joined to its newest event through the unique (stream, version)
+/// index: one seek per stream listed.
+fn list_streams_sql(p: &str, exclusive: bool, bounded: bool) -> Sql {
+    let lower = if exclusive { ">" } else { ">=" };
+    let upper = if bounded { " AND s.stream_id < ?3" } else { "" };
+    Sql::new(format!(
+        "SELECT s.stream_id, s.created_at, e.stream_version, e.position, e.recorded_at \
+         FROM {p}streams AS s JOIN {p}events AS e ON e.stream_id = s.stream_id \
+         AND e.stream_version = (SELECT max(m.stream_version) FROM {p}events AS m \
+         WHERE m.stream_id = s.stream_id) \
+         WHERE s.stream_id {lower} ?1{upper} ORDER BY s.stream_id LIMIT ?2"
+    ))
 }
 
 /// A plain multi-row insert binding, per event, `(stream_id, stream_version,

@@ -2,9 +2,9 @@
 
 use super::{
     AppendResult, EventFilter, EventStore, ExpectedVersion, FilteredPage, LocalLocks, LogWatch,
-    Metadata, NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture, StreamHint,
-    StreamId, StreamLock, validate_checkpoint, validate_checkpoint_name, validate_events,
-    window_end,
+    Metadata, MigrationReport, NewEvent, Payload, RecordedEvent, Snapshot, StoreError, StoreFuture,
+    StreamHint, StreamId, StreamInfo, StreamLock, StreamRange, validate_checkpoint,
+    validate_checkpoint_name, validate_events, window_end,
 };
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
@@ -63,6 +63,9 @@ struct State {
     /// Each stream's place in `streams`, by name.
     stream_index: HashMap<StreamId, usize>,
     streams: Vec<Stream>,
+    /// Slots of `streams` in order of their ids, for listings: sorted when
+    /// a listing is asked for, so appends never pay for it.
+    sorted: Vec<usize>,
     /// Every recorded event id, so each is recorded at most once.
     ids: IdIndex,
     snapshots: HashMap<StreamId, Snapshot>,
@@ -78,6 +81,7 @@ impl Default for State {
             events: Log::default(),
             stream_index: HashMap::default(),
             streams: Vec::new(),
+            sorted: Vec::new(),
             ids: IdIndex::default(),
             snapshots: HashMap::default(),
             checkpoints: BTreeMap::new(),
@@ -297,6 +301,53 @@ impl State {
             last_position: self.events.len() as u64,
             hint: StreamHint::new(slot as u64 + 1),
         }
+    }
+
+    /// Up to `limit` streams in `range`, by id.
+    fn streams(&mut self, range: &StreamRange, limit: usize) -> Vec<StreamInfo> {
+        if self.sorted.len() < self.streams.len() {
+            // The streams created since the last listing, merged in.
+            let streams = &self.streams;
+            let mut new: Vec<usize> = (self.sorted.len()..streams.len()).collect();
+            new.sort_unstable_by(|&a, &b| streams[a].id.cmp(&streams[b].id));
+            let old = std::mem::take(&mut self.sorted);
+            let mut merged = Vec::with_capacity(streams.len());
+            let (mut i, mut j) = (0, 0);
+            while i < old.len() && j < new.len() {
+                if streams[old[i]].id < streams[new[j]].id {
+                    merged.push(old[i]);
+                    i += 1;
+                } else {
+                    merged.push(new[j]);
+                    j += 1;
+                }
+            }
+            merged.extend_from_slice(&old[i..]);
+            merged.extend_from_slice(&new[j..]);
+            self.sorted = merged;
+        }
+        let (lower, exclusive) = range.lower();
+        let start = self.sorted.partition_point(|&slot| {
+            let id = self.streams[slot].id.as_str();
+            if exclusive { id <= lower } else { id < lower }
+        });
+        self.sorted[start..]
+            .iter()
+            .map(|&slot| &self.streams[slot])
+            .take_while(|stream| range.contains(stream.id.as_str()))
+            // A stream is made with its first event: none is passed over.
+            .filter_map(|stream| {
+                let (&first, &last) = (stream.events.first()?, stream.events.last()?);
+                Some(StreamInfo {
+                    stream_id: stream.id.clone(),
+                    version: stream.events.len() as u64,
+                    last_position: last as u64 + 1,
+                    created_at: self.events[first].recorded_at.into(),
+                    updated_at: self.events[last].recorded_at.into(),
+                })
+            })
+            .take(limit)
+            .collect()
     }
 
     /// The event at log index `index`, as readers see it.
@@ -583,6 +634,30 @@ impl EventStore for MemoryStore {
             .map(|(name, &position)| (name.clone(), position))
             .collect();
         Box::pin(ready(Ok(all)))
+    }
+
+    fn streams<'a>(
+        &'a self,
+        category: Option<&'a str>,
+        after: Option<&'a StreamId>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<StreamInfo>> {
+        let listed = match after.map(StreamId::validate).transpose() {
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(match StreamRange::new(category, after) {
+                Some(range) => self.inner.state.lock().streams(&range, limit),
+                None => Vec::new(),
+            }),
+        };
+        Box::pin(ready(listed))
+    }
+
+    /// Nothing to migrate: the log lives in this process's memory.
+    fn migrate(&self) -> StoreFuture<'_, MigrationReport> {
+        Box::pin(ready(Ok(MigrationReport {
+            target: "memory (nothing is kept)".to_owned(),
+            ..MigrationReport::default()
+        })))
     }
 
     fn lock_stream<'a>(&'a self, stream: &'a StreamId) -> StoreFuture<'a, StreamLock> {

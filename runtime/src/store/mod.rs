@@ -31,9 +31,10 @@ pub use filter::{EventFilter, FilteredPage};
 pub(crate) use lock::LocalLocks;
 pub use lock::StreamLock;
 pub use memory::MemoryStore;
+pub(crate) use types::StreamRange;
 pub use types::{
-    AppendResult, ExpectedVersion, InvalidStreamId, Metadata, NewEvent, Payload, RecordedEvent,
-    Snapshot, StreamHint, StreamId,
+    AppendResult, ExpectedVersion, InvalidStreamId, Metadata, Migration, MigrationReport, NewEvent,
+    Payload, RecordedEvent, Snapshot, StreamHint, StreamId, StreamInfo,
 };
 pub(crate) use types::{validate_aggregate_stream, validate_category};
 pub use validate::validate_append;
@@ -383,6 +384,72 @@ pub trait EventStore: Send + Sync + 'static {
     /// [`StoreError::Unsupported`].
     fn checkpoints(&self) -> StoreFuture<'_, Vec<(String, u64)>> {
         unsupported::<Self, _>("checkpoints")
+    }
+
+    /// Up to `limit` streams whose id is greater than `after` (all, when
+    /// `None`), in byte-wise order of their ids, each with its version, the
+    /// position of its newest event and when its first and newest events
+    /// were recorded: for operator commands and stream browsers, a page at
+    /// a time (pass the last id of a page as the next page's `after`).
+    ///
+    /// With `category`, only the streams of that category (whose id starts
+    /// with `"{category}-"`, see [`StreamId::category`]); a category holding
+    /// `-` or a NUL names no stream. A stream is listed once it has an
+    /// event. An `after` no store can hold is a
+    /// [`StoreError::InvalidStreamId`], as for every stream id. The SQL
+    /// stores read the page through their index of stream ids (one seek per
+    /// stream listed), so a page costs the same however many streams there
+    /// are. This default fails with [`StoreError::Unsupported`].
+    ///
+    /// ```
+    /// use annals::{EventStore, ExpectedVersion, MemoryStore, NewEvent, Payload, StreamId};
+    /// # futures::executor::block_on(async {
+    /// let store = MemoryStore::new();
+    /// let event = || NewEvent::new("Opened", 1, Payload::from_json("{}").unwrap());
+    /// for id in ["Account-2", "Loan-1", "Account-10"] {
+    ///     store.append(&StreamId::new(id), ExpectedVersion::Any, vec![event(), event()]).await?;
+    /// }
+    /// let accounts = store.streams(Some("Account"), None, 10).await?;
+    /// let ids: Vec<&str> = accounts.iter().map(|s| s.stream_id.as_str()).collect();
+    /// assert_eq!(ids, ["Account-10", "Account-2"]);
+    /// assert_eq!((accounts[1].version, accounts[1].last_position), (2, 2));
+    /// // The next page starts after the last id of this one.
+    /// let next = store.streams(None, Some(&accounts[1].stream_id), 10).await?;
+    /// assert_eq!(next[0].stream_id.as_str(), "Loan-1");
+    /// # Ok::<(), annals::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    fn streams<'a>(
+        &'a self,
+        category: Option<&'a str>,
+        after: Option<&'a StreamId>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<StreamInfo>> {
+        let _ = (category, after, limit);
+        unsupported::<Self, _>("streams")
+    }
+
+    /// Applies the store's embedded schema migrations that its database
+    /// lacks, and says which it applied and which it found applied already
+    /// (the SQL stores open with their migrations applied unless told not
+    /// to; `migrate` after such an open applies nothing). Safe to run from
+    /// several processes at once. This default has nothing to migrate: a
+    /// store whose schema needs migrations overrides it.
+    ///
+    /// ```
+    /// use annals::{EventStore, MemoryStore};
+    /// # futures::executor::block_on(async {
+    /// let report = MemoryStore::new().migrate().await?;
+    /// assert!(report.applied.is_empty() && report.already_applied.is_empty());
+    /// # Ok::<(), annals::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    fn migrate(&self) -> StoreFuture<'_, MigrationReport> {
+        let report = MigrationReport {
+            target: std::any::type_name::<Self>().to_owned(),
+            ..MigrationReport::default()
+        };
+        Box::pin(std::future::ready(Ok(report)))
     }
 
     /// Waits until this caller alone among the store's lockers holds `stream`,

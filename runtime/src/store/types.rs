@@ -516,3 +516,109 @@ pub struct Snapshot {
     /// When it was taken.
     pub taken_at: DateTime<Utc>,
 }
+
+/// One stream, as [`EventStore::streams`](crate::EventStore::streams) lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// The stream.
+    pub stream_id: StreamId,
+    /// Its version: how many events it holds.
+    pub version: u64,
+    /// The global position of its newest event.
+    pub last_position: u64,
+    /// When its first event was recorded.
+    pub created_at: DateTime<Utc>,
+    /// When its newest event was recorded.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl StreamInfo {
+    /// The stream's category: the part of its id before the first `-`
+    /// (see [`StreamId::category`]).
+    pub fn category(&self) -> Option<&str> {
+        self.stream_id.category()
+    }
+}
+
+/// The bounds of a listing of streams in byte-wise order of their ids:
+/// past `after`, and within `category` (ids from `"{category}-"` up to,
+/// not including, `"{category}."`, `.` being the byte after `-`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StreamRange {
+    /// Ids must be greater than this (`""`: no cursor; no stream id is empty).
+    pub(crate) after: String,
+    /// Ids must be at least this (`""` without a category).
+    pub(crate) from: String,
+    /// Ids must be less than this (`None` without a category).
+    pub(crate) before: Option<String>,
+}
+
+impl StreamRange {
+    /// The range of `category` past `after`; `None` when no stream can be
+    /// in it (a category holding `-`, which ends a category, or a NUL).
+    pub(crate) fn new(category: Option<&str>, after: Option<&StreamId>) -> Option<Self> {
+        let (from, before) = match category {
+            Some(c) if c.contains(['-', '\0']) => return None,
+            Some(c) => (format!("{c}-"), Some(format!("{c}."))),
+            None => (String::new(), None),
+        };
+        Some(Self {
+            after: after.map_or_else(String::new, |a| a.as_str().to_owned()),
+            from,
+            before,
+        })
+    }
+
+    /// Whether `id` lies in the range (compared byte-wise).
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        id > self.after.as_str()
+            && id >= self.from.as_str()
+            && self.before.as_deref().is_none_or(|b| id < b)
+    }
+
+    /// The lower bound, exclusive when `.1`: the greater of `after` and `from`.
+    pub(crate) fn lower(&self) -> (&str, bool) {
+        if self.after.as_str() >= self.from.as_str() {
+            (&self.after, true)
+        } else {
+            (&self.from, false)
+        }
+    }
+}
+
+/// One schema migration of a store (see [`MigrationReport`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// Its version (the number its file name starts with).
+    pub version: i64,
+    /// What it does (the rest of its file name).
+    pub description: String,
+}
+
+/// What [`EventStore::migrate`](crate::EventStore::migrate) did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MigrationReport {
+    /// Which database, for people: `SQLite `bank.db` (tables `annals_*`)`.
+    pub target: String,
+    /// The migrations this call applied, in order.
+    pub applied: Vec<Migration>,
+    /// The migrations that were applied already, in order.
+    pub already_applied: Vec<Migration>,
+}
+
+impl MigrationReport {
+    /// The report of a migration of `target` that found the migrations
+    /// `before` applied and left `after` applied.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn between(target: String, before: Vec<Migration>, after: Vec<Migration>) -> Self {
+        let applied = after
+            .into_iter()
+            .filter(|m| !before.iter().any(|b| b.version == m.version))
+            .collect();
+        Self {
+            target,
+            applied,
+            already_applied: before,
+        }
+    }
+}
