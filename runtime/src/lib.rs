@@ -104,10 +104,10 @@ pub mod store;
 pub mod testing;
 pub mod upcast;
 
-#[cfg(feature = "http")]
-pub mod http;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "postgres")]
