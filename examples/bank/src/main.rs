@@ -1,7 +1,9 @@
 //! `cargo run -p bank`: the bank's HTTP JSON API (see `bank::http`), until
 //! Ctrl-C or SIGTERM. `cargo run -p bank -- demo` runs a scripted demo
 //! instead: accounts, a cash withdrawal at a teller (a process across two
-//! aggregates), and the read models in SQL tables.
+//! aggregates), and the read models in SQL tables. The operator commands
+//! of `annals::cli` come with it: `bank migrate | streams | tail | rebuild
+//! <projection> | status | dispatch <Command> '<json>'` (`bank --help`).
 //!
 //! The events go to a SQLite file, `bank.db` in the working directory (or the
 //! path in `BANK_DB`), created on first run; set `DATABASE_URL` to a
@@ -15,33 +17,51 @@
 
 use annals::postgres::PostgresStore;
 use annals::sqlite::SqliteStore;
-use annals::{AnyStore, App, DispatchError, MemoryStore};
+use annals::{AnyStore, App, BoxError, DispatchError, MemoryStore};
 use bank::accounts::{AccountId, CloseAccount, DepositMoney, OpenAccount, WithdrawMoney};
 use bank::read_models::ReadDb;
 use bank::tellers::InitiateWithdrawal;
 use std::fmt::Debug;
 use std::time::Duration;
 
-const USAGE: &str = "usage: bank [serve | demo]\n\n  serve  serve the HTTP API (the default)\n  demo   run the scripted demo and exit";
+/// The bank's command line: the server (the default), the demo, and the
+/// operator commands every Annals app can embed.
+#[derive(clap::Parser)]
+#[command(
+    name = "bank",
+    about = "The Annals bank: an HTTP JSON API over event-sourced accounts"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<BankCommand>,
+}
+
+#[derive(clap::Subcommand)]
+enum BankCommand {
+    /// Serve the HTTP API until Ctrl-C or SIGTERM (the default)
+    Serve,
+    /// Run the scripted demo and exit
+    Demo,
+    #[command(flatten)]
+    Ops(annals::cli::Command),
+}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let outcome = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        [] | ["serve"] => run(Mode::Serve).await,
-        ["demo"] => run(Mode::Demo).await,
-        ["-h" | "--help" | "help"] => {
-            println!("{USAGE}");
-            return std::process::ExitCode::SUCCESS;
+    let args = <Args as clap::Parser>::parse();
+    let database = match Database::from_env() {
+        Ok(database) => database,
+        Err(error) => {
+            eprintln!("bank: {}", chain(&*error));
+            return std::process::ExitCode::FAILURE;
         }
-        _ => {
-            eprintln!("{USAGE}");
-            return std::process::ExitCode::from(2);
+    };
+    let outcome = match args.command {
+        None | Some(BankCommand::Serve) => run(&database, Mode::Serve).await,
+        Some(BankCommand::Demo) => run(&database, Mode::Demo).await,
+        Some(BankCommand::Ops(command)) => {
+            logs();
+            return annals::cli::execute(&database, command).await;
         }
     };
     match outcome {
@@ -58,9 +78,17 @@ enum Mode {
     Demo,
 }
 
-async fn run(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(database: &Database, mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
     logs();
-    let (store, read, description) = open_store().await?;
+    let store = database
+        .open_store(true)
+        .await
+        .map_err(|e| e as Box<dyn std::error::Error>)?;
+    let read = database
+        .read_db()
+        .await
+        .map_err(|e| e as Box<dyn std::error::Error>)?;
+    let description = database.describe();
     let app = read
         .register(bank::app_builder(store, &pepper()))
         .await?
@@ -306,64 +334,131 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-async fn open_store() -> Result<(AnyStore, ReadDb, String), Box<dyn std::error::Error>> {
-    match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            // `BANK_SCHEMA` keeps the events and the read models in one
-            // schema of their own (several banks on one database).
-            let schema = std::env::var("BANK_SCHEMA").ok().filter(|s| !s.is_empty());
-            let mut store = PostgresStore::builder(&url);
-            let mut read = url.parse::<sqlx::postgres::PgConnectOptions>()?;
-            if let Some(schema) = &schema {
-                store = store.schema(schema.clone());
-                read = read.options([("search_path", schema.as_str())]);
+/// Where the bank keeps its events and read models, from the environment:
+/// `DATABASE_URL` (PostgreSQL, a `sqlite:` URL, or `memory`), else the
+/// SQLite file `BANK_DB` (default `bank.db`).
+enum Database {
+    /// `BANK_SCHEMA` keeps the events and the read models in one schema of
+    /// their own (several banks on one database).
+    Postgres { url: String, schema: Option<String> },
+    /// The events and the read models in one SQLite file.
+    Sqlite {
+        path: std::path::PathBuf,
+        shown: String,
+    },
+    /// Nothing kept.
+    Memory,
+}
+
+impl Database {
+    fn from_env() -> Result<Self, BoxError> {
+        Ok(
+            match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+                Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                    let schema = std::env::var("BANK_SCHEMA").ok().filter(|s| !s.is_empty());
+                    Self::Postgres { url, schema }
+                }
+                Some(url) if url.starts_with("sqlite:") => {
+                    let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+                    Self::Sqlite {
+                        path: options.get_filename().to_owned(),
+                        shown: format!("SQLite ({url})"),
+                    }
+                }
+                Some(url) if url == "memory" => Self::Memory,
+                Some(url) => {
+                    return Err(format!(
+                        "DATABASE_URL must start with postgres://, sqlite: or be `memory`; got `{}`",
+                        redact(&url)
+                    )
+                    .into());
+                }
+                None => {
+                    let path = std::env::var("BANK_DB").unwrap_or_else(|_| "bank.db".into());
+                    Self::Sqlite {
+                        shown: format!("SQLite file {path}"),
+                        path: path.into(),
+                    }
+                }
+            },
+        )
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Postgres {
+                url,
+                schema: Some(schema),
+            } => format!("PostgreSQL ({}, schema {schema})", redact(url)),
+            Self::Postgres { url, schema: None } => format!("PostgreSQL ({})", redact(url)),
+            Self::Sqlite { shown, .. } => shown.clone(),
+            Self::Memory => "in-memory (nothing is kept)".into(),
+        }
+    }
+
+    /// The event store, migrated on opening unless `migrate` is false.
+    async fn open_store(&self, migrate: bool) -> Result<AnyStore, BoxError> {
+        Ok(match self {
+            Self::Postgres { url, schema } => {
+                let mut store = PostgresStore::builder(url).migrate_on_connect(migrate);
+                if let Some(schema) = schema {
+                    store = store.schema(schema.clone());
+                }
+                AnyStore::new(store.connect().await?)
             }
-            let store = store.connect().await?;
-            let read = sqlx::PgPool::connect_with(read).await?;
-            let shown = match &schema {
-                Some(schema) => format!("PostgreSQL ({}, schema {schema})", redact(&url)),
-                None => format!("PostgreSQL ({})", redact(&url)),
-            };
-            Ok((AnyStore::new(store), ReadDb::Postgres(read), shown))
-        }
-        Some(url) if url.starts_with("sqlite:") => {
-            let store = SqliteStore::connect(&url).await?;
-            let read = sqlite_pool(store.filename()).await?;
-            Ok((AnyStore::new(store), read, format!("SQLite ({url})")))
-        }
-        Some(url) if url == "memory" => Ok((
-            AnyStore::new(MemoryStore::new()),
-            ReadDb::Sqlite(
+            Self::Sqlite { path, .. } => AnyStore::new(
+                SqliteStore::builder()
+                    .path(path)
+                    .migrate_on_open(migrate)
+                    .open()
+                    .await?,
+            ),
+            Self::Memory => AnyStore::new(MemoryStore::new()),
+        })
+    }
+
+    /// The read models' database: the store's SQLite file, or the
+    /// PostgreSQL database (in `BANK_SCHEMA` if set).
+    async fn read_db(&self) -> Result<ReadDb, BoxError> {
+        Ok(match self {
+            Self::Postgres { url, schema } => {
+                let mut read = url.parse::<sqlx::postgres::PgConnectOptions>()?;
+                if let Some(schema) = schema {
+                    read = read.options([("search_path", schema.as_str())]);
+                }
+                ReadDb::Postgres(sqlx::PgPool::connect_with(read).await?)
+            }
+            Self::Sqlite { path, .. } => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(5));
+                ReadDb::Sqlite(sqlx::SqlitePool::connect_with(options).await?)
+            }
+            Self::Memory => ReadDb::Sqlite(
                 sqlx::sqlite::SqlitePoolOptions::new()
                     .max_connections(1)
                     .connect("sqlite::memory:")
                     .await?,
             ),
-            "in-memory (nothing is kept)".into(),
-        )),
-        Some(url) => Err(format!(
-            "DATABASE_URL must start with postgres://, sqlite: or be `memory`; got `{}`",
-            redact(&url)
-        )
-        .into()),
-        None => {
-            let path = std::env::var("BANK_DB").unwrap_or_else(|_| "bank.db".into());
-            let store = SqliteStore::open(&path).await?;
-            let read = sqlite_pool(store.filename()).await?;
-            Ok((AnyStore::new(store), read, format!("SQLite file {path}")))
-        }
+        })
     }
 }
 
-/// A pool on the store's SQLite file, for the read models.
-async fn sqlite_pool(path: &std::path::Path) -> Result<ReadDb, sqlx::Error> {
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(5));
-    Ok(ReadDb::Sqlite(
-        sqlx::SqlitePool::connect_with(options).await?,
-    ))
+/// The operator commands open the store and build the bank's app as the
+/// server does.
+impl annals::cli::Setup for Database {
+    async fn open_store(&self, migrate: bool) -> Result<AnyStore, BoxError> {
+        Database::open_store(self, migrate).await
+    }
+
+    async fn build_app(&self, store: AnyStore) -> Result<App, BoxError> {
+        let read = self.read_db().await?;
+        Ok(read
+            .register(bank::app_builder(store, &pepper()))
+            .await?
+            .build()?)
+    }
 }
 
 /// Hides a password in a database URL before printing it.
