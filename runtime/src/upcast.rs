@@ -10,7 +10,7 @@
 //! stored `(type, version)` that the event type no longer declares runs the
 //! chain `v1 -> v2 -> ...` until a declared `(type, version)` comes out:
 //! aggregates, snapshots' replays, event handlers, projections and process
-//! managers all decode through [`Event::decode`](crate::Event::decode), which
+//! managers all decode through [`Event::decode`], which
 //! `#[event]` writes to fall back on the chain.
 //!
 //! ```
@@ -61,7 +61,7 @@
 //!   (`to = AccountEvent`, a type path rather than a name), each stored
 //!   under its own name and version: a split into events of several types;
 //! - fail with an error (return `Result<_, E>`), which reads as
-//!   [`DecodeError::Upcast`](crate::DecodeError::Upcast) naming the step.
+//!   [`DecodeError::Upcast`] naming the step.
 //!
 //! An event type that no longer reads some stored type at all, because it
 //! moved to another `#[event]` type (`#[event(moved = ["CardLocked"])]`),
@@ -70,9 +70,9 @@
 //!
 //! Readers that hold a [`RecordedEvent`] (aggregates, handlers,
 //! projections, process managers) read every event a stored one upcasts
-//! into, through [`decode_recorded`]; [`Event::decode`](crate::Event::decode)
+//! into, through [`decode_recorded`]; [`Event::decode`]
 //! returns exactly one event, and refuses a stored event that upcasts into
-//! none or several ([`DecodeError::NotOne`](crate::DecodeError::NotOne)).
+//! none or several ([`DecodeError::NotOne`]).
 //! [`App::builder().build()`](crate::AppBuilder::build) refuses two
 //! upcasters for one step ([`BuildError::DuplicateUpcaster`](crate::BuildError::DuplicateUpcaster))
 //! and an event type whose chain has a gap
