@@ -107,12 +107,22 @@ impl private::Sealed for sqlx::Postgres {}
 #[cfg(feature = "postgres")]
 impl ProjectionDatabase for sqlx::Postgres {
     fn create_checkpoints(conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        // Two concurrent `CREATE TABLE IF NOT EXISTS` of one table can both
+        // pass the check and one then fails on the catalog's unique index:
+        // projections starting together on a fresh database would fail (and
+        // retry). A transaction-scoped advisory lock on the table's name in
+        // the current schema makes the creates take turns; one statement, so
+        // it is its own transaction in autocommit and part of the caller's
+        // inside one (the inline projections' catch-up).
         Box::pin(async move {
             sqlx::query(
-                "CREATE TABLE IF NOT EXISTS annals_projection_checkpoints (\
+                "DO $$ BEGIN \
+                 PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.annals_projection_checkpoints')); \
+                 CREATE TABLE IF NOT EXISTS annals_projection_checkpoints (\
                  name text PRIMARY KEY, \
                  position bigint NOT NULL CHECK (position >= 0), \
-                 updated_at timestamptz NOT NULL DEFAULT now())",
+                 updated_at timestamptz NOT NULL DEFAULT now()); \
+                 END $$",
             )
             .execute(conn)
             .await
