@@ -410,6 +410,17 @@ pub(crate) fn route(
     event_version: u32,
 ) -> Option<usize> {
     let steps = steps();
+    let declaring = |name: &str| {
+        interest
+            .iter()
+            .position(|types| types.iter().any(|t| t.name == name))
+    };
+    // Most chains reach a read type in one step: no allocation for those,
+    // which a handler catching up over old events meets once per event.
+    let first = steps.get(&(event_type, event_version))?;
+    if let Some(i) = first.to.iter().find_map(|target| declaring(target.name)) {
+        return Some(i);
+    }
     let mut frontier = vec![(event_type, event_version)];
     let mut seen = HashSet::new();
     while let Some(at) = frontier.pop() {
@@ -418,10 +429,7 @@ pub(crate) fn route(
             continue;
         }
         for target in step.to {
-            if let Some(i) = interest
-                .iter()
-                .position(|types| types.iter().any(|t| t.name == target.name))
-            {
+            if let Some(i) = declaring(target.name) {
                 return Some(i);
             }
             frontier.push((target.name, target.version));
