@@ -142,11 +142,13 @@
 //! ([`CommandEndpoint::strongly_consistent`]) answers 202 when they are
 //! late: the events were stored.
 
+mod browser;
 mod command;
 mod operator;
 mod problem;
 mod request;
 
+pub use browser::{MAX_STREAMS_PAGE, StreamList, StreamSummary, StreamsQuery};
 pub use command::{CommandAccepted, CommandEndpoint, IDEMPOTENCY_KEY, JsonBody, RecordedType};
 pub use operator::{
     EventsQuery, HandlerFailureReport, HandlerReport, Handlers, MAX_PAGE, StoredMetadata,
@@ -177,6 +179,13 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// Where an [`Api`] serves its OpenAPI document.
 pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// Where [`Api::browser`] serves the event browser page.
+pub const BROWSER_PATH: &str = "/browser";
+
+const STREAMS_PATH: &str = "/streams";
+const STREAM_EVENTS_PATH: &str = "/streams/{stream_id}/events";
+const HANDLERS_PATH: &str = "/handlers";
 
 /// A route's methods, as [`Api::endpoints`] lists them.
 pub type Methods = BTreeSet<&'static str>;
@@ -324,14 +333,80 @@ where
     /// Serves `GET /streams/{stream_id}/events?from=&limit=`: a stream's
     /// stored events with their metadata ([`StreamEvents`]), for operators.
     /// It shows payloads as stored: expose it only where they may be read.
+    /// Served once, however often it is asked for (as by [`browser`](Self::browser)).
     pub fn stream_events(self) -> Self {
+        if self.serves(STREAM_EVENTS_PATH) {
+            return self;
+        }
         self.routes(utoipa_axum::routes!(operator::stream_events))
     }
 
     /// Serves `GET /handlers`: each event handler's, projection's and
     /// process manager's state, position, lag and last error ([`Handlers`]).
+    /// Served once, however often it is asked for (as by [`browser`](Self::browser)).
     pub fn handler_status(self) -> Self {
+        if self.serves(HANDLERS_PATH) {
+            return self;
+        }
         self.routes(utoipa_axum::routes!(operator::handler_status))
+    }
+
+    /// Serves `GET /streams?category=&after=&limit=`: the store's streams,
+    /// a page at a time, each with its version and the position of its
+    /// newest event ([`StreamList`]). Served once, however often it is
+    /// asked for (as by [`browser`](Self::browser)).
+    pub fn streams(self) -> Self {
+        if self.serves(STREAMS_PATH) {
+            return self;
+        }
+        self.routes(utoipa_axum::routes!(browser::list_streams))
+    }
+
+    /// Serves the event browser at `GET /browser` (a page with a little
+    /// script at `/browser/browser.js`, embedded in the binary: no build
+    /// step, nothing loaded from elsewhere), and what it reads:
+    /// [`streams`](Self::streams), [`stream_events`](Self::stream_events)
+    /// and [`handler_status`](Self::handler_status).
+    ///
+    /// The page lists the streams (by category, a page at a time), shows a
+    /// stream's events with their metadata and data, tails every new event
+    /// live over the WebSocket at `/ws` (served when the API has it;
+    /// the tail says so when it cannot connect, and reconnects from the
+    /// last position it showed), and refreshes each handler's state,
+    /// position, lag and last error every two seconds. It shows payloads
+    /// as stored: serve it only where they may be read. Event data is put
+    /// on the page as text, never as markup, and a Content-Security-Policy
+    /// lets the page run only its own script.
+    ///
+    /// ```
+    /// use annals::http::Api;
+    /// use annals::prelude::*;
+    /// # use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app = App::builder().store(MemoryStore::new()).build()?;
+    /// let api: Api = Api::new().browser();
+    /// assert!(api.endpoints().contains_key("/streams"));
+    /// let router = api.into_router().with_state(app);
+    /// let page = axum::http::Request::get("/browser").body(axum::body::Body::empty())?;
+    /// let response = router.oneshot(page).await?;
+    /// assert_eq!(response.status(), 200);
+    /// assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn browser(self) -> Self {
+        let api = self.streams().stream_events().handler_status();
+        if api.serves(BROWSER_PATH) {
+            return api;
+        }
+        api.routes(utoipa_axum::routes!(browser::page))
+            .routes(utoipa_axum::routes!(browser::script))
+    }
+
+    fn serves(&self, path: &str) -> bool {
+        self.served.contains_key(path)
     }
 
     /// Every route the router serves and its methods, the OpenAPI document's
@@ -633,6 +708,7 @@ mod tests {
             .command::<SwitchOn>("/lamps/{lamp}/on")
             .stream_events()
             .handler_status()
+            .browser()
     }
 
     /// What the API routed is what its document lists, method for method.
@@ -664,9 +740,12 @@ mod tests {
         assert_eq!(
             routed.keys().collect::<Vec<_>>(),
             [
+                "/browser",
+                "/browser/browser.js",
                 "/handlers",
                 "/lamps/{lamp}/on",
                 "/openapi.json",
+                "/streams",
                 "/streams/{stream_id}/events"
             ]
         );
@@ -705,6 +784,93 @@ mod tests {
             assert_eq!(miss.status(), status);
             assert_eq!(miss.headers()["content-type"], PROBLEM_JSON);
             assert!(miss.headers().contains_key(REQUEST_ID_HEADER));
+        }
+    }
+
+    async fn get_json(router: &Router, uri: &str) -> (StatusCode, serde_json::Value) {
+        let request = Request::get(uri).body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    /// `GET /streams` pages through the streams by id, each with its
+    /// version and newest position, within a category when asked.
+    #[tokio::test]
+    async fn streams_are_listed_a_page_at_a_time() {
+        let app = App::builder().store(MemoryStore::new()).build().unwrap();
+        for lamp in [3, 1, 2, 1] {
+            app.dispatch(SwitchOn { lamp }).await.unwrap();
+        }
+        let router = api().into_router().with_state(app);
+        let (status, first) = get_json(&router, "/streams?limit=2").await;
+        assert_eq!(status, StatusCode::OK);
+        let ids: Vec<&str> = first["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["stream_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["Lamp-1", "Lamp-2"]);
+        assert_eq!(first["streams"][0]["version"], 2);
+        assert_eq!(first["streams"][0]["last_position"], 4);
+        assert_eq!(first["streams"][0]["category"], "Lamp");
+        assert_eq!(first["next"], "Lamp-2");
+        let (_, second) = get_json(&router, "/streams?limit=2&after=Lamp-2").await;
+        assert_eq!(second["streams"][0]["stream_id"], "Lamp-3");
+        assert_eq!(second["streams"].as_array().unwrap().len(), 1);
+        assert_eq!(second["next"], serde_json::Value::Null);
+        let (_, none) = get_json(&router, "/streams?category=Door").await;
+        assert_eq!(none["streams"], serde_json::json!([]));
+        let (status, bad) = get_json(&router, "/streams?limit=many").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(bad["type"], types::INVALID_REQUEST);
+    }
+
+    /// The page and its script are served with a policy that runs only
+    /// the page's own script; asking for the browser twice serves it once.
+    #[tokio::test]
+    async fn the_browser_page_is_served_under_its_policy() {
+        let app = App::builder().store(MemoryStore::new()).build().unwrap();
+        let router = api()
+            .browser()
+            .stream_events()
+            .into_router()
+            .with_state(app);
+        for (uri, content_type, holds) in [
+            ("/browser", "text/html; charset=utf-8", "browser/browser.js"),
+            (
+                "/browser/browser.js",
+                "text/javascript; charset=utf-8",
+                "new WebSocket",
+            ),
+        ] {
+            let request = Request::get(uri).body(Body::empty()).unwrap();
+            let response = router.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{uri}");
+            assert_eq!(response.headers()["content-type"], content_type);
+            let policy = response.headers()["content-security-policy"]
+                .to_str()
+                .unwrap();
+            assert!(policy.contains("script-src 'self'"), "{policy}");
+            assert!(!policy.contains("unsafe-eval"), "{policy}");
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let body = std::str::from_utf8(&body).unwrap();
+            assert!(body.contains(holds), "{uri}");
+            // Data reaches the page as text only.
+            for markup in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+            ] {
+                assert!(!body.contains(markup), "{uri} uses {markup}");
+            }
         }
     }
 }
