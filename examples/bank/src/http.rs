@@ -14,6 +14,8 @@
 //! | `GET /tellers/{teller_id}/withdrawals/{withdrawal_id}` | where that withdrawal is |
 //! | `GET /streams/{stream_id}/events` | a stream's stored events and metadata |
 //! | `GET /handlers` | each projection's and process's position, lag and last error |
+//! | `GET /streams` | the streams, a page at a time, with their versions |
+//! | `GET /browser` | the event browser page (and its script, `/browser/browser.js`) |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document of all of these |
 //!
 //! Account commands answer once the read models show them (they are
@@ -58,7 +60,7 @@ pub fn api() -> Api<BankState> {
         );
     let api = crate::accounts::http::routes(api);
     let api = crate::tellers::http::routes(api);
-    api.stream_events().handler_status()
+    api.stream_events().handler_status().browser()
 }
 
 /// The router, with its state.
