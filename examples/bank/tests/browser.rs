@@ -316,6 +316,48 @@ async fn on_sqlite_the_browser_shows_streams_events_handlers_and_a_live_tail() {
     )
     .await;
 
+    // The stream list follows: the account's stream moves on to version 3,
+    // and an account opened now joins the list.
+    eventually(
+        &client,
+        "the stream list shows version 3",
+        &format!(
+            "return document.querySelector('#streams li[data-stream-id=\"{stream}\"] .meta').textContent;"
+        ),
+        |v| v.as_str().is_some_and(|t| t.starts_with("v3 ")),
+    )
+    .await;
+    let second: Value = http
+        .post(format!("{base}/accounts"))
+        .json(&json!({"first_name": "Grace", "last_name": "Hopper", "pin": "4321"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second = format!("Account-{}", second["aggregate_id"].as_str().unwrap());
+    let listed = eventually(
+        &client,
+        "the new account's stream is listed",
+        "return Array.from(document.querySelectorAll('#streams li')).map(li => li.dataset.streamId);",
+        |v| v.as_array().is_some_and(|a| a.iter().any(|id| id == second.as_str())),
+    )
+    .await;
+    let mut sorted = listed.as_array().unwrap().clone();
+    sorted.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    assert_eq!(listed.as_array().unwrap(), &sorted, "in id order");
+
+    // The handlers' table is refreshed: the balances caught up with it all.
+    eventually(
+        &client,
+        "the handlers' positions move on",
+        "const row = document.querySelector('#handlers tr[data-handler=\"bank-balances\"]'); \
+         return row ? [Number(row.children[2].textContent), Number(row.children[3].textContent)] : null;",
+        |v| v[0].as_u64().is_some_and(|p| p > position) && v[1] == 0,
+    )
+    .await;
+
     // No markup from the data ran or was parsed into elements.
     let injected = client
         .execute(

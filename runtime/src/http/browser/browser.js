@@ -103,11 +103,31 @@ function eventCard(event, withStream) {
 
 // ---- Streams ----------------------------------------------------------
 
-const streams = { after: null, category: "", selected: null };
+const streams = { after: null, complete: false, category: "", selected: null };
+
+function streamItem(streamId, version, lastPosition, title) {
+  const item = el(
+    "li",
+    { "data-stream-id": streamId, title },
+    el("span", { class: "id", text: streamId }),
+    el("span", { class: "meta", text: `v${version} · #${lastPosition}` }),
+  );
+  if (streamId === streams.selected) item.classList.add("selected");
+  item.addEventListener("click", () => openStream(streamId));
+  return item;
+}
+
+function listedItem(streamId) {
+  for (const item of $("streams").children) {
+    if (item.dataset.streamId === streamId) return item;
+  }
+  return null;
+}
 
 async function loadStreams(reset) {
   if (reset) {
     streams.after = null;
+    streams.complete = false;
     $("streams").replaceChildren();
   }
   const query = new URLSearchParams({ limit: String(PAGE) });
@@ -116,23 +136,47 @@ async function loadStreams(reset) {
   try {
     const page = await getJson(`streams?${query}`);
     showProblem("streams-problem", null);
-    for (const stream of page.streams) {
-      const item = el(
-        "li",
-        { "data-stream-id": stream.stream_id, title: `created ${shortTime(stream.created_at)}, updated ${shortTime(stream.updated_at)}` },
-        el("span", { class: "id", text: stream.stream_id }),
-        el("span", { class: "meta", text: `v${stream.version} · #${stream.last_position}` }),
-      );
-      if (stream.stream_id === streams.selected) item.classList.add("selected");
-      item.addEventListener("click", () => openStream(stream.stream_id));
-      $("streams").append(item);
+    for (const s of page.streams) {
+      if (listedItem(s.stream_id)) continue; // added by the tail meanwhile
+      const title = `created ${shortTime(s.created_at)}, updated ${shortTime(s.updated_at)}`;
+      $("streams").append(streamItem(s.stream_id, s.version, s.last_position, title));
     }
     streams.after = page.next;
+    streams.complete = !page.next;
     $("streams-more").hidden = !page.next;
     $("streams-empty").hidden = $("streams").children.length > 0;
   } catch (error) {
     showProblem("streams-problem", `Cannot list the streams: ${error.message}`);
   }
+}
+
+// A tailed event moves its stream's version on in the list, or adds the
+// stream where it sorts when the list holds every stream of the filter.
+function streamMoved(event) {
+  const item = listedItem(event.stream_id);
+  const meta = `v${event.stream_version} · #${event.position}`;
+  if (item) {
+    item.querySelector(".meta").textContent = meta;
+    return;
+  }
+  const inFilter = !streams.category || event.stream_id.startsWith(`${streams.category}-`);
+  if (!streams.complete || !inFilter) return;
+  const added = streamItem(event.stream_id, event.stream_version, event.position, `created ${shortTime(event.recorded_at)}`);
+  // Byte-wise order of UTF-8 ids is code point order; compare by code points.
+  const before = Array.from($("streams").children).find(
+    (other) => compareIds(other.dataset.streamId, event.stream_id) > 0,
+  );
+  $("streams").insertBefore(added, before || null);
+  $("streams-empty").hidden = true;
+}
+
+function compareIds(a, b) {
+  const x = Array.from(a, (c) => c.codePointAt(0));
+  const y = Array.from(b, (c) => c.codePointAt(0));
+  for (let i = 0; i < Math.min(x.length, y.length); i += 1) {
+    if (x[i] !== y[i]) return x[i] - y[i];
+  }
+  return x.length - y.length;
 }
 
 // ---- A stream's events --------------------------------------------------
@@ -241,6 +285,7 @@ function onTailMessage(socket, message) {
     $("tail-empty").hidden = true;
     $("tail").prepend(eventCard(event, true));
     while ($("tail").children.length > TAIL_KEPT) $("tail").lastElementChild.remove();
+    streamMoved(event);
     const shown = $("events").querySelector(`[data-position="${Number(event.position)}"]`);
     if (event.stream_id === opened.stream && opened.next === null && !shown) {
       // The opened stream was read to its end: show its new event too.
