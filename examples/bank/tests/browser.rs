@@ -27,15 +27,37 @@ impl Drop for Process {
     }
 }
 
-/// The `bank` binary serving on a free loopback port, in `dir`.
-fn start_bank(dir: &Path) -> (Process, String) {
+impl Process {
+    /// Sends SIGTERM and waits until the process exited (the bank stops at
+    /// a checkpoint and closes its store).
+    fn terminate(mut self) {
+        let pid = libc::pid_t::try_from(self.0.id()).expect("a pid fits pid_t");
+        // SAFETY: sends a signal to our own child, which we have not reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("the child can be waited for") {
+                assert!(status.success(), "the bank exited with {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bank did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The `bank` binary serving on `addr` (port 0: a free one), in `dir`.
+fn start_bank(dir: &Path, addr: &str) -> (Process, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bank"))
         .current_dir(dir)
         .env_remove("DATABASE_URL")
         .env_remove("BANK_DB")
         .env_remove("BANK_SCHEMA")
         .env_remove("PORT")
-        .env("BANK_ADDR", "127.0.0.1:0")
+        .env("BANK_ADDR", addr)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -174,7 +196,7 @@ fn events_probe(selector: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_the_browser_shows_streams_events_handlers_and_a_live_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let (_bank, base) = start_bank(dir.path());
+    let (_bank, base) = start_bank(dir.path(), "127.0.0.1:0");
     let http = reqwest::Client::new();
 
     // An account whose owner's name is markup: the page must show it as text.
@@ -379,5 +401,107 @@ async fn on_sqlite_the_browser_shows_streams_events_handlers_and_a_live_tail() {
     let written = std::fs::read(&file).unwrap();
     assert!(written.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     assert!(written.len() > 1000, "a {} byte screenshot", written.len());
+    client.close().await.unwrap();
+}
+
+/// Deposits `amount` into `account` through the bank at `base`; the
+/// event's global position.
+async fn deposit(base: &str, account: &str, amount: u64) -> u64 {
+    let accepted: Value = reqwest::Client::new()
+        .post(format!("{base}/accounts/{account}/deposits"))
+        .json(&json!({ "amount": amount }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    accepted["position"]
+        .as_u64()
+        .expect("the deposit's position")
+}
+
+/// The positions the live tail shows, oldest first.
+const TAIL_POSITIONS: &str = "return Array.from(document.querySelectorAll('#tail .event')).map(e => Number(e.dataset.position)).reverse();";
+
+/// The page outlives the server: while the bank is down it says so, and
+/// once the bank is back the tail resumes from the last event it showed:
+/// an event recorded while it was away is shown (no gap), and none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_the_live_tail_resumes_after_a_restart_with_no_gap_and_no_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (bank, base) = start_bank(dir.path(), &addr);
+    let opened: Value = reqwest::Client::new()
+        .post(format!("{base}/accounts"))
+        .json(&json!({"first_name": "Ada", "last_name": "Lovelace", "pin": "1234"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account = opened["aggregate_id"]
+        .as_str()
+        .expect("an account id")
+        .to_owned();
+
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, client) = start_browser(profile.path()).await;
+    client.goto(&format!("{base}/browser")).await.unwrap();
+    eventually(
+        &client,
+        "the live tail subscribes",
+        "return document.getElementById('tail-status').textContent;",
+        |v| v == "live",
+    )
+    .await;
+    let first = deposit(&base, &account, 100).await;
+    eventually(
+        &client,
+        "the tail shows the first deposit",
+        TAIL_POSITIONS,
+        |v| *v == json!([first]),
+    )
+    .await;
+
+    // The bank stops; the page notices.
+    bank.terminate();
+    eventually(
+        &client,
+        "the tail says it is disconnected",
+        "return document.getElementById('tail-status').textContent;",
+        |v| v.as_str().is_some_and(|s| s.starts_with("disconnected")),
+    )
+    .await;
+
+    // Meanwhile another bank process records a deposit in the same file.
+    let (other, other_base) = start_bank(dir.path(), "127.0.0.1:0");
+    let while_away = deposit(&other_base, &account, 200).await;
+    other.terminate();
+
+    // The bank is back where the page knows it: the tail catches up with
+    // what it missed, then goes on live.
+    let (_bank, base) = start_bank(dir.path(), &addr);
+    eventually(
+        &client,
+        "the tail catches up after reconnecting",
+        TAIL_POSITIONS,
+        |v| *v == json!([first, while_away]),
+    )
+    .await;
+    let after = deposit(&base, &account, 300).await;
+    let shown = eventually(
+        &client,
+        "the tail shows the live deposit",
+        TAIL_POSITIONS,
+        |v| v.as_array().is_some_and(|a| a.len() >= 3),
+    )
+    .await;
+    assert_eq!(
+        shown,
+        json!([first, while_away, after]),
+        "each once, in order"
+    );
     client.close().await.unwrap();
 }
