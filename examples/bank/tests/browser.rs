@@ -50,7 +50,7 @@ impl Process {
 }
 
 /// The `bank` binary serving on `addr` (port 0: a free one), in `dir`.
-fn start_bank(dir: &Path, addr: &str) -> (Process, String) {
+fn start_bank(dir: &Path, addr: &str, envs: &[(&str, &str)]) -> (Process, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bank"))
         .current_dir(dir)
         .env_remove("DATABASE_URL")
@@ -58,6 +58,7 @@ fn start_bank(dir: &Path, addr: &str) -> (Process, String) {
         .env_remove("BANK_SCHEMA")
         .env_remove("PORT")
         .env("BANK_ADDR", addr)
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -196,7 +197,38 @@ fn events_probe(selector: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_the_browser_shows_streams_events_handlers_and_a_live_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let (_bank, base) = start_bank(dir.path(), "127.0.0.1:0");
+    let (bank, base) = start_bank(dir.path(), "127.0.0.1:0", &[]);
+    browse(&base, "browser.png").await;
+    bank.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_the_browser_shows_streams_events_handlers_and_a_live_tail() {
+    let url = std::env::var("ANNALS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("bank_browser_{}", Uuid::now_v7().simple());
+    let dir = tempfile::tempdir().unwrap();
+    let (bank, base) = start_bank(
+        dir.path(),
+        "127.0.0.1:0",
+        &[("DATABASE_URL", &url), ("BANK_SCHEMA", &schema)],
+    );
+    browse(&base, "browser-postgres.png").await;
+    bank.terminate();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("PostgreSQL is reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}
+
+/// What an operator does on the page of the bank at `base`; the page's
+/// screenshot is kept as `target/browser-test/{screenshot}`.
+async fn browse(base: &str, screenshot_name: &str) {
     let http = reqwest::Client::new();
 
     // An account whose owner's name is markup: the page must show it as text.
@@ -396,7 +428,7 @@ async fn on_sqlite_the_browser_shows_streams_events_handlers_and_a_live_tail() {
         .expect("the target directory holds tmp/")
         .join("browser-test");
     std::fs::create_dir_all(&kept).unwrap();
-    let file = kept.join("browser.png");
+    let file = kept.join(screenshot_name);
     std::fs::write(&file, &screenshot).unwrap();
     let written = std::fs::read(&file).unwrap();
     assert!(written.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
@@ -431,7 +463,7 @@ const TAIL_POSITIONS: &str = "return Array.from(document.querySelectorAll('#tail
 async fn on_sqlite_the_live_tail_resumes_after_a_restart_with_no_gap_and_no_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let (bank, base) = start_bank(dir.path(), &addr);
+    let (bank, base) = start_bank(dir.path(), &addr, &[]);
     let opened: Value = reqwest::Client::new()
         .post(format!("{base}/accounts"))
         .json(&json!({"first_name": "Ada", "last_name": "Lovelace", "pin": "1234"}))
@@ -476,13 +508,13 @@ async fn on_sqlite_the_live_tail_resumes_after_a_restart_with_no_gap_and_no_dupl
     .await;
 
     // Meanwhile another bank process records a deposit in the same file.
-    let (other, other_base) = start_bank(dir.path(), "127.0.0.1:0");
+    let (other, other_base) = start_bank(dir.path(), "127.0.0.1:0", &[]);
     let while_away = deposit(&other_base, &account, 200).await;
     other.terminate();
 
     // The bank is back where the page knows it: the tail catches up with
     // what it missed, then goes on live.
-    let (_bank, base) = start_bank(dir.path(), &addr);
+    let (_bank, base) = start_bank(dir.path(), &addr, &[]);
     eventually(
         &client,
         "the tail catches up after reconnecting",
