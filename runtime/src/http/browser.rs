@@ -125,8 +125,7 @@ pub(crate) async fn list_streams(
     }))
 }
 
-/// The event browser: streams, a stream's events, the live tail and the
-/// handlers, in one page.
+/// The event browser page: streams, events, live tail and handlers.
 #[utoipa::path(
     get,
     path = "/browser",
