@@ -66,6 +66,8 @@ const UPSERT: &str = "INSERT INTO annals_documents (kind, id, version, document)
      VALUES ($1, $2, $3, $4) ON CONFLICT (kind, id) DO UPDATE \
      SET version = excluded.version, document = excluded.document";
 const SELECT: &str = "SELECT version, document FROM annals_documents WHERE kind = $1 AND id = $2";
+const CLAIM: &str = "UPDATE annals_documents SET version = $3 WHERE kind = $1 AND id = $2 \
+     RETURNING version, document";
 const DELETE: &str = "DELETE FROM annals_documents WHERE kind = $1 AND id = $2";
 
 fn bigint(n: u64) -> Result<i64, DocumentProjectionError> {
@@ -126,9 +128,13 @@ macro_rules! on_database {
                     DocumentEvent::DocumentCreated { document } => document.clone(),
                     DocumentEvent::DocumentReplaced { patch }
                     | DocumentEvent::DocumentPatched { patch } => {
-                        let row: Option<(i64, String)> = sqlx::query_as(SELECT)
+                        // A write first: a read that a write follows would
+                        // have SQLite upgrade the transaction's lock, which
+                        // fails at once (busy) while another writer holds it.
+                        let row: Option<(i64, String)> = sqlx::query_as(CLAIM)
                             .bind(kind)
                             .bind(id)
+                            .bind(bigint(version)?)
                             .fetch_optional(&mut *tx)
                             .await?;
                         let diverged = || DocumentProjectionError::Diverged {
