@@ -82,10 +82,7 @@ async fn node(database: &Database) -> Node {
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(std::time::Duration::from_secs(10));
             let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-            (
-                App::builder().store(store),
-                DocumentReadModel::Sqlite(pool),
-            )
+            (App::builder().store(store), DocumentReadModel::Sqlite(pool))
         }
         Database::Postgres(schema) => {
             let store = PostgresStore::builder(test_url())
@@ -229,16 +226,40 @@ async fn lifecycle(node: &Node) {
     assert_eq!(got.json::<Value>().await.unwrap(), now);
 
     // A stale If-Match: 409 with both versions.
-    let stale = patch(&http, &url, Some("2"), json!([{"op": "remove", "path": "/stars"}])).await;
+    let stale = patch(
+        &http,
+        &url,
+        Some("2"),
+        json!([{"op": "remove", "path": "/stars"}]),
+    )
+    .await;
     let body = problem(stale, 409, "urn:annals:problem:version-conflict").await;
-    assert_eq!((body["expected_version"].clone(), body["actual_version"].clone()), (json!(2), json!(3)));
+    assert_eq!(
+        (
+            body["expected_version"].clone(),
+            body["actual_version"].clone()
+        ),
+        (json!(2), json!(3))
+    );
 
     // Schema refusals store nothing.
     let before = journal(node, &id).await;
-    let wrong_type = patch(&http, &url, None, json!([{"op": "replace", "path": "/title", "value": 5}])).await;
+    let wrong_type = patch(
+        &http,
+        &url,
+        None,
+        json!([{"op": "replace", "path": "/title", "value": 5}]),
+    )
+    .await;
     let body = problem(wrong_type, 422, "urn:annals:problem:schema-violation").await;
     assert_eq!(body["errors"][0]["instance_path"], "/title", "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("string"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("string"),
+        "{body}"
+    );
     let missing_title = http
         .put(&url)
         .json(&json!({"tags": ["x"], "stars": -1}))
@@ -260,9 +281,18 @@ async fn lifecycle(node: &Node) {
     assert_eq!(got.json::<Value>().await.unwrap(), now);
 
     // Patches that cannot apply: a failed test is a conflict, a bad path unprocessable.
-    let test_failed = patch(&http, &url, None, json!([{"op": "test", "path": "/stars", "value": 9}])).await;
+    let test_failed = patch(
+        &http,
+        &url,
+        None,
+        json!([{"op": "test", "path": "/stars", "value": 9}]),
+    )
+    .await;
     let body = problem(test_failed, 409, "urn:annals:problem:patch-test-failed").await;
-    assert_eq!((body["operation"].clone(), body["path"].clone()), (json!(0), json!("/stars")));
+    assert_eq!(
+        (body["operation"].clone(), body["path"].clone()),
+        (json!(0), json!("/stars"))
+    );
     let bad_path = patch(
         &http,
         &url,
@@ -282,7 +312,13 @@ async fn lifecycle(node: &Node) {
         .await
         .unwrap();
     problem(not_json, 400, "urn:annals:problem:malformed-body").await;
-    let not_a_patch = patch(&http, &url, None, json!([{"op": "frobnicate", "path": "/x"}])).await;
+    let not_a_patch = patch(
+        &http,
+        &url,
+        None,
+        json!([{"op": "frobnicate", "path": "/x"}]),
+    )
+    .await;
     problem(not_a_patch, 400, "urn:annals:problem:malformed-body").await;
     let plain_json = http
         .patch(&url)
@@ -305,8 +341,14 @@ async fn lifecycle(node: &Node) {
     // The journal: the whole document, then patches.
     let events = journal(node, &id).await;
     let types: Vec<_> = events.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(types, ["DocumentCreated", "DocumentReplaced", "DocumentPatched"]);
-    assert_eq!(events[0].1["document"], json!({"title": "groceries", "tags": ["home"]}));
+    assert_eq!(
+        types,
+        ["DocumentCreated", "DocumentReplaced", "DocumentPatched"]
+    );
+    assert_eq!(
+        events[0].1["document"],
+        json!({"title": "groceries", "tags": ["home"]})
+    );
     let mut diff: Vec<Value> = events[1].1["patch"].as_array().unwrap().clone();
     diff.sort_by_key(|op| op["path"].as_str().unwrap().to_owned());
     assert_eq!(
@@ -327,17 +369,42 @@ async fn lifecycle(node: &Node) {
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(etag(&deleted), "\"4\"");
-    problem(http.get(&url).send().await.unwrap(), 404, "urn:annals:problem:not-found").await;
-    let after = patch(&http, &url, None, json!([{"op": "remove", "path": "/stars"}])).await;
+    problem(
+        http.get(&url).send().await.unwrap(),
+        404,
+        "urn:annals:problem:not-found",
+    )
+    .await;
+    let after = patch(
+        &http,
+        &url,
+        None,
+        json!([{"op": "remove", "path": "/stars"}]),
+    )
+    .await;
     problem(after, 404, "urn:annals:problem:not-found").await;
-    let put = http.put(&url).json(&json!({"title": "back"})).send().await.unwrap();
+    let put = http
+        .put(&url)
+        .json(&json!({"title": "back"}))
+        .send()
+        .await
+        .unwrap();
     problem(put, 404, "urn:annals:problem:not-found").await;
-    let never = http.get(node.url("/notes/never-made")).send().await.unwrap();
+    let never = http
+        .get(node.url("/notes/never-made"))
+        .send()
+        .await
+        .unwrap();
     problem(never, 404, "urn:annals:problem:not-found").await;
     assert_eq!(journal(node, &id).await.len(), 4);
 
     // A document that fails the schema is never created.
-    let refused = http.post(node.url("/notes")).json(&json!({"stars": 1})).send().await.unwrap();
+    let refused = http
+        .post(node.url("/notes"))
+        .json(&json!({"stars": 1}))
+        .send()
+        .await
+        .unwrap();
     let body = problem(refused, 422, "urn:annals:problem:schema-violation").await;
     assert_eq!(body["errors"][0]["instance_path"], "");
 }
@@ -375,7 +442,13 @@ async fn racing_patches(nodes: &[&Node]) {
     for (_, status, body) in answers.iter().filter(|(i, _, _)| *i != winner) {
         assert_eq!(*status, StatusCode::CONFLICT, "{body}");
         assert_eq!(body["type"], "urn:annals:problem:version-conflict");
-        assert_eq!((body["expected_version"].clone(), body["actual_version"].clone()), (json!(1), json!(2)));
+        assert_eq!(
+            (
+                body["expected_version"].clone(),
+                body["actual_version"].clone()
+            ),
+            (json!(1), json!(2))
+        );
     }
     let expected = json!({"title": "race", "stars": winner + 1});
     for node in nodes {
@@ -397,15 +470,26 @@ async fn racing_patches(nodes: &[&Node]) {
 
 /// The document's routes are in the OpenAPI document, the schema as the body.
 async fn documented(node: &Node) {
-    let document: Value = reqwest::get(node.url("/openapi.json")).await.unwrap().json().await.unwrap();
+    let document: Value = reqwest::get(node.url("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let paths = &document["paths"];
     assert!(paths["/notes"]["post"].is_object(), "{paths}");
     for method in ["get", "put", "patch", "delete"] {
-        assert!(paths["/notes/{id}"][method].is_object(), "{method}: {paths}");
+        assert!(
+            paths["/notes/{id}"][method].is_object(),
+            "{method}: {paths}"
+        );
     }
     let body = &paths["/notes/{id}"]["put"]["requestBody"]["content"]["application/json"]["schema"];
     assert_eq!(body["required"], json!(["title"]), "{body}");
-    assert!(paths["/notes/{id}"]["patch"]["requestBody"]["content"]["application/json-patch+json"].is_object());
+    assert!(
+        paths["/notes/{id}"]["patch"]["requestBody"]["content"]["application/json-patch+json"]
+            .is_object()
+    );
 }
 
 fn sqlite() -> (tempfile::TempDir, Database) {

@@ -75,7 +75,8 @@ pub fn api() -> Api<BankState> {
     let api = crate::accounts::http::routes(api);
     let api = crate::tellers::http::routes(api);
     api.documents(crate::profiles::kind())
-        .stream_events().handler_status()
+        .stream_events()
+        .handler_status()
 }
 
 /// The router, with its state.

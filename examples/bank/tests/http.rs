@@ -513,12 +513,17 @@ async fn profiles(server: &Server) {
     let patched = patch(ops.clone(), "1").await.unwrap();
     assert_eq!(patched.status(), StatusCode::OK);
     assert_eq!(patched.headers()["etag"], "\"2\"");
-    let stale = patch(json!([{"op": "remove", "path": "/address"}]), "1").await.unwrap();
-    let body = problem(stale, 409, "urn:annals:problem:version-conflict").await;
-    assert_eq!(body["actual_version"], 2);
-    let refused = patch(json!([{"op": "replace", "path": "/email", "value": "not mail"}]), "2")
+    let stale = patch(json!([{"op": "remove", "path": "/address"}]), "1")
         .await
         .unwrap();
+    let body = problem(stale, 409, "urn:annals:problem:version-conflict").await;
+    assert_eq!(body["actual_version"], 2);
+    let refused = patch(
+        json!([{"op": "replace", "path": "/email", "value": "not mail"}]),
+        "2",
+    )
+    .await
+    .unwrap();
     let body = problem(refused, 422, "urn:annals:problem:schema-violation").await;
     assert_eq!(body["errors"][0]["instance_path"], "/email", "{body}");
     let got = http.get(server.url(&location)).send().await.unwrap();
@@ -879,7 +884,8 @@ fn the_readme_profile_lines_create_patch_refuse_read_and_delete() {
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let profile = json!({"name": "Ada Lovelace", "email": "ada@example.org", "address": {"city": "London"}});
+    let profile =
+        json!({"name": "Ada Lovelace", "email": "ada@example.org", "address": {"city": "London"}});
     assert_eq!(answers[0], profile);
     assert_eq!(answers[1]["type"], "urn:annals:problem:schema-violation");
     assert_eq!(answers[1]["errors"][0]["instance_path"], "/email");

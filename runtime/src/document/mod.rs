@@ -124,7 +124,9 @@ impl fmt::Debug for DocumentKind {
 pub enum KindError {
     /// The name cannot name routes and streams: it must be lowercase ASCII
     /// letters, digits and `_`, starting with a letter.
-    #[error("document kind {name:?} must be lowercase ASCII letters, digits and `_`, starting with a letter")]
+    #[error(
+        "document kind {name:?} must be lowercase ASCII letters, digits and `_`, starting with a letter"
+    )]
     BadName {
         /// The name given.
         name: String,
@@ -186,7 +188,10 @@ impl DocumentKind {
         if !document.is_object() {
             return Err(vec![SchemaViolation {
                 instance_path: String::new(),
-                message: format!("a document must be a JSON object, not {}", type_of(document)),
+                message: format!(
+                    "a document must be a JSON object, not {}",
+                    type_of(document)
+                ),
             }]);
         }
         let Some((_, validator)) = &self.inner.schema else {
@@ -342,9 +347,12 @@ impl Aggregate for Document {
                 self.document = Some(document.clone());
                 self.created = true;
             }
-            DocumentEvent::DocumentReplaced { patch } | DocumentEvent::DocumentPatched { patch } => {
+            DocumentEvent::DocumentReplaced { patch }
+            | DocumentEvent::DocumentPatched { patch } => {
                 let Some(document) = &mut self.document else {
-                    tracing::error!("a document patch recorded for a document that does not exist; ignored");
+                    tracing::error!(
+                        "a document patch recorded for a document that does not exist; ignored"
+                    );
                     return;
                 };
                 // The patch applied when it was decided, to this same document.
@@ -430,10 +438,12 @@ impl Document {
             errors,
         };
         let existing = || {
-            self.document.as_ref().ok_or_else(|| DocumentError::NotFound {
-                kind: kind.name().to_owned(),
-                id: id.clone(),
-            })
+            self.document
+                .as_ref()
+                .ok_or_else(|| DocumentError::NotFound {
+                    kind: kind.name().to_owned(),
+                    id: id.clone(),
+                })
         };
         match action {
             DocumentAction::Create(document) => {
@@ -532,13 +542,22 @@ mod tests {
         });
         let patch = |ops| serde_json::from_value::<Patch>(ops).unwrap();
         let test = doc
-            .decide(kind.patch("p", patch(json!([{"op": "test", "path": "/name", "value": "Bob"}]))))
+            .decide(kind.patch(
+                "p",
+                patch(json!([{"op": "test", "path": "/name", "value": "Bob"}])),
+            ))
             .unwrap_err();
-        assert!(matches!(test, DocumentError::TestFailed { operation: 0, .. }), "{test}");
+        assert!(
+            matches!(test, DocumentError::TestFailed { operation: 0, .. }),
+            "{test}"
+        );
         let path = doc
             .decide(kind.patch("p", patch(json!([{"op": "remove", "path": "/nope"}]))))
             .unwrap_err();
-        assert!(matches!(path, DocumentError::PatchFailed { operation: 0, .. }), "{path}");
+        assert!(
+            matches!(path, DocumentError::PatchFailed { operation: 0, .. }),
+            "{path}"
+        );
         let replaced = doc
             .decide(kind.replace("p", json!({"name": "Ada", "age": 36})))
             .unwrap();

@@ -45,7 +45,9 @@ pub enum DocumentProjectionError {
     },
     /// A patch for a document the read model does not have, or one that no
     /// longer applies to its row.
-    #[error("the patch of `{kind}` document `{id}` at version {version} does not apply to the read model's row")]
+    #[error(
+        "the patch of `{kind}` document `{id}` at version {version} does not apply to the read model's row"
+    )]
     Diverged {
         /// The kind.
         kind: String,
@@ -82,11 +84,12 @@ fn stored(
     let Some((version, text)) = row else {
         return Ok(None);
     };
-    let document = serde_json::from_str(&text).map_err(|source| DocumentProjectionError::Corrupt {
-        kind: kind.to_owned(),
-        id: id.to_owned(),
-        source,
-    })?;
+    let document =
+        serde_json::from_str(&text).map_err(|source| DocumentProjectionError::Corrupt {
+            kind: kind.to_owned(),
+            id: id.to_owned(),
+            source,
+        })?;
     Ok(Some(StoredDocument {
         document,
         version: u64::try_from(version).unwrap_or_default(),
@@ -147,7 +150,11 @@ macro_rules! on_database {
                         current
                     }
                     DocumentEvent::DocumentDeleted => {
-                        sqlx::query(DELETE).bind(kind).bind(id).execute(&mut *tx).await?;
+                        sqlx::query(DELETE)
+                            .bind(kind)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
                         return Ok(());
                     }
                 };
@@ -163,7 +170,9 @@ macro_rules! on_database {
 
             #[reset]
             async fn $clear(&self, tx: &mut $conn) -> Result<(), sqlx::Error> {
-                sqlx::query("DELETE FROM annals_documents").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM annals_documents")
+                    .execute(&mut *tx)
+                    .await?;
                 Ok(())
             }
         }
@@ -253,7 +262,9 @@ impl DocumentReadModel {
         let strong = HandlerOptions::new().strongly_consistent();
         Ok(match self {
             #[cfg(feature = "sqlite")]
-            Self::Sqlite(pool) => builder.projection_with(pool.clone(), DocumentsProjection, strong),
+            Self::Sqlite(pool) => {
+                builder.projection_with(pool.clone(), DocumentsProjection, strong)
+            }
             #[cfg(feature = "postgres")]
             Self::Postgres(pool) => {
                 builder.projection_with(pool.clone(), DocumentsProjection, strong)

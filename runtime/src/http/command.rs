@@ -323,7 +323,10 @@ fn respond(status: StatusCode, accepted: CommandAccepted, location: Option<Strin
 }
 
 /// The body, up to `limit` bytes: 413 past it.
-pub(super) async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, Problem> {
+pub(super) async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, Problem> {
     match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => Ok(bytes),
         Err(error) if is_length_limit(&error) => Err(Problem::too_large(limit)),

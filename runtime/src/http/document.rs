@@ -6,8 +6,7 @@ use super::problem::{DomainProblem, Problem, types};
 use super::request::{BodyLimit, RequestId};
 use crate::app::{App, DispatchError, DispatchOptions};
 use crate::document::{
-    DocumentCommand, DocumentError, DocumentKind, DocumentProjectionError, DocumentReadModel,
-    Patch,
+    DocumentCommand, DocumentError, DocumentKind, DocumentProjectionError, DocumentReadModel, Patch,
 };
 use axum::extract::{FromRef, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
@@ -63,7 +62,10 @@ impl DomainProblem for DocumentError {
                     serde_json::to_value(errors).unwrap_or_default(),
                 );
             }
-            Self::TestFailed { operation, path } | Self::PatchFailed { operation, path, .. } => {
+            Self::TestFailed { operation, path }
+            | Self::PatchFailed {
+                operation, path, ..
+            } => {
                 members.insert("operation".into(), (*operation).into());
                 members.insert("path".into(), path.clone().into());
             }
@@ -187,7 +189,15 @@ async fn create(app: App, kind: DocumentKind, request: Request) -> Response {
     let id = uuid::Uuid::now_v7().to_string();
     let location = format!("/{}/{id}", kind.name());
     let command = kind.create(id, document);
-    write(app, request_id, command, None, StatusCode::CREATED, Some(location)).await
+    write(
+        app,
+        request_id,
+        command,
+        None,
+        StatusCode::CREATED,
+        Some(location),
+    )
+    .await
 }
 
 async fn item_request(
@@ -224,10 +234,19 @@ async fn item_request(
     write(app, request_id, command, expected, StatusCode::OK, None).await
 }
 
-async fn get(read: &DocumentReadModel, kind: &DocumentKind, id: &str, request: RequestId) -> Response {
+async fn get(
+    read: &DocumentReadModel,
+    kind: &DocumentKind,
+    id: &str,
+    request: RequestId,
+) -> Response {
     match read.get(kind.name(), id).await {
-        Ok(Some(stored)) => document_response(StatusCode::OK, stored.version, Some(&stored.document), None),
-        Ok(None) => Problem::not_found(format!("no `{}` document `{id}`", kind.name())).into_response(),
+        Ok(Some(stored)) => {
+            document_response(StatusCode::OK, stored.version, Some(&stored.document), None)
+        }
+        Ok(None) => {
+            Problem::not_found(format!("no `{}` document `{id}`", kind.name())).into_response()
+        }
         Err(DocumentProjectionError::Database(
             error @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed),
         )) => {

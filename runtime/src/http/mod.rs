@@ -512,7 +512,12 @@ fn string_schema(format: Option<KnownFormat>) -> Schema {
 fn schema_from_json(schema: Option<&serde_json::Value>) -> RefOr<Schema> {
     schema
         .and_then(|s| serde_json::from_value::<Schema>(s.clone()).ok())
-        .unwrap_or_else(|| ObjectBuilder::new().schema_type(Type::Object).build().into())
+        .unwrap_or_else(|| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .build()
+                .into()
+        })
         .into()
 }
 
@@ -577,13 +582,18 @@ fn document_operations(
     let body = |media: &str, schema: &RefOr<Schema>| {
         RequestBodyBuilder::new()
             .required(Some(Required::True))
-            .content(media, ContentBuilder::new().schema(Some(schema.clone())).build())
+            .content(
+                media,
+                ContentBuilder::new().schema(Some(schema.clone())).build(),
+            )
             .build()
     };
     let problems = |operation: OperationBuilder, statuses: &[(&str, &str)]| {
-        statuses.iter().fold(operation, |operation, (status, about)| {
-            operation.response(*status, problem_response(about))
-        })
+        statuses
+            .iter()
+            .fold(operation, |operation, (status, about)| {
+                operation.response(*status, problem_response(about))
+            })
     };
     let common = [
         ("500", "Internal error"),
@@ -592,10 +602,19 @@ fn document_operations(
     let writes = [
         ("400", "Malformed body, or a bad header or id"),
         ("404", "No such document, or deleted"),
-        ("409", "Not at the If-Match version, or a patch's test failed"),
+        (
+            "409",
+            "Not at the If-Match version, or a patch's test failed",
+        ),
         ("413", "The body is over the limit"),
-        ("415", "Not JSON (a document), not application/json-patch+json (a patch)"),
-        ("422", "The result does not match the schema, or the patch cannot apply"),
+        (
+            "415",
+            "Not JSON (a document), not application/json-patch+json (a patch)",
+        ),
+        (
+            "422",
+            "The result does not match the schema, or the patch cannot apply",
+        ),
     ];
     let base = |verb: &str, summary: String| {
         OperationBuilder::new()
@@ -609,7 +628,10 @@ fn document_operations(
             "application/json",
             ContentBuilder::new().schema(Some(document.clone())).build(),
         )
-        .header("ETag", utoipa::openapi::header::Header::new(string_schema(None)));
+        .header(
+            "ETag",
+            utoipa::openapi::header::Header::new(string_schema(None)),
+        );
     created = created.header(
         "Location",
         utoipa::openapi::header::Header::new(string_schema(None)),
@@ -631,7 +653,9 @@ fn document_operations(
         base("get", format!("Read a `{name}` document")).parameter(id()),
         &[("404", "No such document, or deleted")],
     );
-    let get = problems(get, &common).response(status.clone(), ok.clone()).build();
+    let get = problems(get, &common)
+        .response(status.clone(), ok.clone())
+        .build();
     let write = |verb: &str, summary: String, request| {
         let operation = base(verb, summary)
             .parameter(id())
@@ -658,7 +682,10 @@ fn document_operations(
             "204",
             ResponseBuilder::new()
                 .description("Deleted; ETag is the version that deleted it")
-                .header("ETag", utoipa::openapi::header::Header::new(string_schema(None)))
+                .header(
+                    "ETag",
+                    utoipa::openapi::header::Header::new(string_schema(None)),
+                )
                 .build(),
         )
         .build();

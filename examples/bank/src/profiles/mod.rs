@@ -49,7 +49,10 @@ mod tests {
     #[test]
     fn the_schema_holds_a_profile_and_refuses_a_stranger() {
         let kind = kind();
-        assert!(kind.validate(&json!({"name": "Ada", "email": "ada@example.org"})).is_ok());
+        assert!(
+            kind.validate(&json!({"name": "Ada", "email": "ada@example.org"}))
+                .is_ok()
+        );
         let errors = kind
             .validate(&json!({"name": "", "email": "nope", "age": 3}))
             .unwrap_err();
