@@ -29,9 +29,10 @@ pub fn app_builder(store: impl Into<AnyStore>, pepper: &str) -> AppBuilder {
 
 /// Keeps the read models in a SQLite database (tables made if missing):
 /// balances, history, and the current profiles (`annals_documents`).
-/// They are strongly consistent: a dispatch with
+/// Balances and history are strongly consistent: a dispatch with
 /// `DispatchOptions::strongly_consistent()` (every HTTP command) returns
-/// once they show its events.
+/// once they show its events; a profile's write answers once the profiles'
+/// read model shows it (`annals::http::Api::documents`).
 pub async fn with_sqlite_read_models(
     builder: AppBuilder,
     pool: sqlx::SqlitePool,

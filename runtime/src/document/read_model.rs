@@ -4,7 +4,7 @@
 
 use super::DocumentEvent;
 use crate::app::AppBuilder;
-use crate::handler::{EventMeta, HandlerOptions};
+use crate::handler::EventMeta;
 use serde_json::Value;
 
 /// The name of the documents' projection (its checkpoint's and turn's key).
@@ -205,7 +205,7 @@ on_database!(
 /// # #[cfg(feature = "sqlite")]
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use annals::document::{DocumentKind, DocumentReadModel};
+/// use annals::document::{DOCUMENTS_PROJECTION, DocumentKind, DocumentReadModel};
 /// use annals::prelude::*;
 /// use serde_json::json;
 ///
@@ -219,7 +219,7 @@ on_database!(
 ///     .await?
 ///     .build()?;
 /// let notes = DocumentKind::new("notes")?;
-/// let options = DispatchOptions::new().strongly_consistent();
+/// let options = DispatchOptions::new().wait_for_handler(DOCUMENTS_PROJECTION);
 /// app.dispatch_with(notes.create("n1", json!({"title": "Hi"})), options).await?;
 /// let stored = documents.get("notes", "n1").await?.expect("projected before the dispatch returned");
 /// assert_eq!((stored.version, stored.document), (1, json!({"title": "Hi"})));
@@ -252,23 +252,20 @@ impl DocumentReadModel {
     }
 
     /// Makes the table if it is missing and registers
-    /// [`DocumentsProjection`] on this database, strongly consistent: a
-    /// dispatch with
-    /// [`DispatchOptions::strongly_consistent`](crate::DispatchOptions::strongly_consistent)
-    /// (every write of [`Api::documents`](crate::http::Api::documents))
-    /// returns once a read sees it.
+    /// [`DocumentsProjection`] on this database. A write through
+    /// [`Api::documents`](crate::http::Api::documents) answers once the
+    /// read model shows it, on any App; an in-process dispatch waits for it
+    /// with
+    /// [`DispatchOptions::wait_for_handler`](crate::DispatchOptions::wait_for_handler)`(`[`DOCUMENTS_PROJECTION`]`)`.
+    /// It is not registered strongly consistent, so the App's other
+    /// strongly consistent commands do not wait for it.
     pub async fn register(&self, builder: AppBuilder) -> Result<AppBuilder, sqlx::Error> {
         self.create_table().await?;
-        let strong = HandlerOptions::new().strongly_consistent();
         Ok(match self {
             #[cfg(feature = "sqlite")]
-            Self::Sqlite(pool) => {
-                builder.projection_with(pool.clone(), DocumentsProjection, strong)
-            }
+            Self::Sqlite(pool) => builder.projection(pool.clone(), DocumentsProjection),
             #[cfg(feature = "postgres")]
-            Self::Postgres(pool) => {
-                builder.projection_with(pool.clone(), DocumentsProjection, strong)
-            }
+            Self::Postgres(pool) => builder.projection(pool.clone(), DocumentsProjection),
         })
     }
 

@@ -4,9 +4,10 @@
 use super::command::{if_match, is_json, read_body};
 use super::problem::{DomainProblem, Problem, types};
 use super::request::{BodyLimit, RequestId};
-use crate::app::{App, DispatchError, DispatchOptions};
+use crate::app::{App, DispatchOptions};
 use crate::document::{
-    DocumentCommand, DocumentError, DocumentKind, DocumentProjectionError, DocumentReadModel, Patch,
+    DOCUMENTS_PROJECTION, DocumentCommand, DocumentError, DocumentKind, DocumentProjectionError,
+    DocumentReadModel, Patch,
 };
 use axum::extract::{FromRef, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
@@ -14,6 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::time::Duration;
 
 /// The media type of a `PATCH` body (RFC 6902).
 pub const JSON_PATCH: &str = "application/json-patch+json";
@@ -95,8 +97,8 @@ where
         move |axum::extract::State(state): axum::extract::State<S>, request: Request| {
             let kind = kind.clone();
             async move {
-                let (app, _) = parts_of(&state);
-                create(app, kind, request).await
+                let (app, read) = parts_of(&state);
+                create(app, read, kind, request).await
             }
         },
     )
@@ -179,7 +181,12 @@ async fn patch_body(parts: &Parts, body: axum::body::Body) -> Result<Patch, Prob
         .map_err(|error| Problem::malformed(format!("not an RFC 6902 JSON Patch: {error}")))
 }
 
-async fn create(app: App, kind: DocumentKind, request: Request) -> Response {
+async fn create(
+    app: App,
+    read: DocumentReadModel,
+    kind: DocumentKind,
+    request: Request,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     let request_id = request_id(&mut parts).await;
     let document = match document_body(&parts, body).await {
@@ -191,6 +198,7 @@ async fn create(app: App, kind: DocumentKind, request: Request) -> Response {
     let command = kind.create(id, document);
     write(
         app,
+        read,
         request_id,
         command,
         None,
@@ -231,7 +239,16 @@ async fn item_request(
         },
         Method::Delete | Method::Get => kind.delete(id),
     };
-    write(app, request_id, command, expected, StatusCode::OK, None).await
+    write(
+        app,
+        read,
+        request_id,
+        command,
+        expected,
+        StatusCode::OK,
+        None,
+    )
+    .await
 }
 
 async fn get(
@@ -257,43 +274,103 @@ async fn get(
     }
 }
 
-/// Dispatches a write, waiting for the read model, and answers with the
-/// document as it now is (204 once deleted).
+/// How long a write waits for the read model to show it before answering
+/// 202 (the write was stored).
+const CONSISTENCY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Dispatches a write, waits until the read model shows it, and answers
+/// with the document as it now is (204 once deleted).
 async fn write(
     app: App,
+    read: DocumentReadModel,
     request_id: RequestId,
     command: DocumentCommand,
     expected: Option<u64>,
     status: StatusCode,
     location: Option<String>,
 ) -> Response {
-    let mut options: DispatchOptions = request_id.dispatch_options().strongly_consistent();
+    let mut options: DispatchOptions = request_id.dispatch_options();
     if let Some(version) = expected {
         options = options.expected_version(version);
     }
-    match app
+    let (kind, id) = (command.kind().name().to_owned(), command.id().to_owned());
+    let (done, document) = match app
         .dispatch_and_inspect(command, options, |document| document.current().cloned())
         .await
     {
-        Ok((done, Some(document))) => {
-            document_response(status, done.version, Some(&document), location)
+        Ok(done) => done,
+        Err(error) => return Problem::from_dispatch(&error, request_id).into_response(),
+    };
+    let position = done.positions.map_or(0, |(_, last)| last);
+    let deleted = document.is_none();
+    if !shown(&app, &read, &kind, &id, done.version, position, deleted).await {
+        tracing::warn!(
+            request_id = %request_id,
+            stream = %done.stream_id,
+            version = done.version,
+            "the documents' read model did not show a write in time"
+        );
+        let body = serde_json::json!({
+            "version": done.version,
+            "pending": format!(
+                "stored, but the read model `{DOCUMENTS_PROJECTION}` did not show it within {}s",
+                CONSISTENCY_TIMEOUT.as_secs()
+            ),
+        });
+        let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
+        set_headers(&mut response, done.version, location);
+        return response;
+    }
+    match document {
+        Some(document) => document_response(status, done.version, Some(&document), location),
+        None => document_response(StatusCode::NO_CONTENT, done.version, None, None),
+    }
+}
+
+/// Whether the read model shows the write that made `version` (at global
+/// `position`) within [`CONSISTENCY_TIMEOUT`]. This App's projection says
+/// so when it runs it; else (another App holds its turn) the row itself
+/// does, read again at growing intervals: either way a `GET` on any App
+/// right after the answer sees the write.
+async fn shown(
+    app: &App,
+    read: &DocumentReadModel,
+    kind: &str,
+    id: &str,
+    version: u64,
+    position: u64,
+    deleted: bool,
+) -> bool {
+    let here = async {
+        let names = [DOCUMENTS_PROJECTION];
+        if app
+            .wait_for_handlers(position, &names, CONSISTENCY_TIMEOUT)
+            .await
+            .is_ok()
+        {
+            return;
         }
-        Ok((done, None)) => document_response(StatusCode::NO_CONTENT, done.version, None, None),
-        Err(DispatchError::NotConsistent {
-            version,
-            handler,
-            reason,
-            ..
-        }) => {
-            let body = serde_json::json!({
-                "version": version,
-                "pending": format!("handler `{handler}` {reason}"),
-            });
-            let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
-            set_headers(&mut response, version, location);
-            response
+        std::future::pending::<()>().await;
+    };
+    let row = async {
+        let deadline = tokio::time::Instant::now() + CONSISTENCY_TIMEOUT;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match read.get(kind, id).await {
+                Ok(None) if deleted => return true,
+                Ok(Some(stored)) if !deleted && stored.version >= version => return true,
+                _ => {}
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return false;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
         }
-        Err(error) => Problem::from_dispatch(&error, request_id).into_response(),
+    };
+    tokio::select! {
+        () = here => true,
+        seen = row => seen,
     }
 }
 
