@@ -512,7 +512,7 @@ async fn rebuild_gives_the_same_read_model(db: &Db) {
     assert!(
         unknown
             .err
-            .contains("its handlers are: withdrawal, audit, bank-balances, bank-history"),
+            .contains("its handlers are: withdrawal, audit, annals-documents, bank-balances, bank-history"),
         "{unknown:?}"
     );
 }
