@@ -398,6 +398,25 @@ async fn lifecycle(node: &Node) {
     problem(never, 404, "urn:annals:problem:not-found").await;
     assert_eq!(journal(node, &id).await.len(), 4);
 
+    // An Idempotency-Key is the new document's id: a retry makes no second one.
+    let key = uuid::Uuid::now_v7();
+    for attempt in 0..2 {
+        let create = http
+            .post(node.url("/notes"))
+            .header("idempotency-key", key.to_string())
+            .json(&json!({"title": "once"}))
+            .send()
+            .await
+            .unwrap();
+        if attempt == 0 {
+            assert_eq!(create.status(), StatusCode::CREATED);
+            assert_eq!(create.headers()["location"], format!("/notes/{key}"));
+        } else {
+            problem(create, 409, "urn:annals:problem:document-exists").await;
+        }
+    }
+    assert_eq!(journal(node, &key.to_string()).await.len(), 1);
+
     // A document that fails the schema is never created.
     let refused = http
         .post(node.url("/notes"))

@@ -19,7 +19,8 @@
 //! | `DocumentDeleted` | nothing |
 //!
 //! so a stream reads as the document's history of patches, and folding
-//! them gives the document at any version. Every resulting document is
+//! them gives the document at any version. A replacement by an equal
+//! document still records an event (an empty patch) and moves the version. Every resulting document is
 //! checked before anything is stored: it must be a JSON object, and match
 //! the kind's schema ([`DocumentError::Invalid`] lists each violation with
 //! its instance path). A deleted document stays deleted: every write to it
@@ -144,6 +145,13 @@ pub enum KindError {
 
 impl DocumentKind {
     /// A kind of document without a schema: any JSON object is one.
+    ///
+    /// The name is lowercase ASCII letters, digits and `_`, starting with a
+    /// letter ([`KindError::BadName`] otherwise), so it is a path segment
+    /// and a stream category as it is. Its streams are `<name>-<id>`: an
+    /// aggregate whose [`Aggregate::TYPE`] is the same name would share
+    /// them, so keep kinds apart from aggregate type names (which are
+    /// usually capitalised: `Account`).
     pub fn new(name: impl Into<String>) -> Result<Self, KindError> {
         let name = name.into();
         let mut chars = name.chars();

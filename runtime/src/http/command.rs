@@ -402,7 +402,7 @@ pub const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static(
 /// `Idempotency-Key: <uuid>`: the command's id. A request repeated with the
 /// same key (a client retrying after a timeout) records nothing and is
 /// answered 409 `duplicate-command`.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<Uuid>, Problem> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<Uuid>, Problem> {
     let Some(value) = headers.get(&IDEMPOTENCY_KEY) else {
         return Ok(None);
     };

@@ -1,7 +1,7 @@
 //! A kind of JSON document as routes: `POST /{kind}`, and `GET`, `PUT`,
 //! `PATCH`, `DELETE /{kind}/{id}` (see [`Api::documents`](super::Api::documents)).
 
-use super::command::{if_match, is_json, read_body};
+use super::command::{idempotency_key, if_match, is_json, read_body};
 use super::problem::{DomainProblem, Problem, types};
 use super::request::{BodyLimit, RequestId};
 use crate::app::{App, DispatchOptions};
@@ -193,7 +193,13 @@ async fn create(
         Ok(document) => document,
         Err(problem) => return problem.into_response(),
     };
-    let id = uuid::Uuid::now_v7().to_string();
+    // With an Idempotency-Key the key is the id, so a retried create finds
+    // the document it made (409 `document-exists`) instead of making another.
+    let id = match idempotency_key(&parts.headers) {
+        Ok(Some(key)) => key.to_string(),
+        Ok(None) => uuid::Uuid::now_v7().to_string(),
+        Err(problem) => return problem.into_response(),
+    };
     let location = format!("/{}/{id}", kind.name());
     let command = kind.create(id, document);
     write(

@@ -337,8 +337,12 @@ where
     /// version as the `ETag`; `If-Match: "<version>"` makes a write
     /// conditional (409 `version-conflict` with `expected_version` and
     /// `actual_version` otherwise). The kind's schema, if any, documents
-    /// the bodies. See [`annals::document`](crate::document) for what is
-    /// journaled and refused.
+    /// the bodies. A `POST` with `Idempotency-Key: <uuid>` creates the
+    /// document with that id, so a retried create is 409
+    /// `document-exists` rather than a second document. Past 5 s without
+    /// the read model showing a write, the answer is 202 (`version`,
+    /// `pending`): it was stored. See [`annals::document`](crate::document)
+    /// for what is journaled and refused.
     ///
     /// | status | type | when |
     /// |---|---|---|
@@ -346,6 +350,7 @@ where
     /// | 404 | `not-found` | no such document, or deleted |
     /// | 409 | `version-conflict` | not at the `If-Match` version |
     /// | 409 | `patch-test-failed` | a `test` operation failed (`operation`, `path`) |
+    /// | 409 | `document-exists` | a create with an `Idempotency-Key` that made a document before |
     /// | 415 | `unsupported-media-type` | a document not sent as JSON, a patch not as `application/json-patch+json` |
     /// | 422 | `schema-violation` | the resulting document does not match the schema (`errors`: `instance_path`, `message`); nothing stored |
     /// | 422 | `patch-failed` | an operation cannot apply (a missing path, an index out of range) |
@@ -636,12 +641,25 @@ fn document_operations(
         "Location",
         utoipa::openapi::header::Header::new(string_schema(None)),
     );
+    let idempotency_key = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "The new document's id: a repeated create makes nothing and gets 409 `document-exists`",
+        ))
+        .schema(Some(string_schema(Some(KnownFormat::Uuid))));
     let create = problems(
         base("create", format!("Create a `{name}` document"))
+            .parameter(idempotency_key)
             .request_body(Some(body("application/json", &document)))
             .response("201", created.build()),
         &[
-            ("400", "Malformed body"),
+            (
+                "400",
+                "Malformed body, or an Idempotency-Key that is not a UUID",
+            ),
+            ("409", "A document with the Idempotency-Key as id exists"),
             ("413", "The body is over the limit"),
             ("415", "Not JSON"),
             ("422", "The document does not match the schema"),
