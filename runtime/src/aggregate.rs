@@ -164,6 +164,17 @@ pub trait Command: Clone + Send + Sync + 'static {
 
     /// The identity of the target aggregate instance.
     fn aggregate_id(&self) -> &dyn fmt::Display;
+
+    /// The category of the target's stream, `"{category}-{id}"`: the
+    /// aggregate's [`Aggregate::TYPE`], unless the command says otherwise.
+    /// Only an aggregate that serves several categories of streams
+    /// overrides it, like the built-in document aggregate (one category
+    /// per kind of document, `profiles-<id>`); the category follows the
+    /// rules of [`Aggregate::TYPE`] and is checked before anything is read
+    /// (a bad one is [`DispatchError::InvalidId`](crate::DispatchError::InvalidId)).
+    fn stream_category(&self) -> &str {
+        <Self::Aggregate as Aggregate>::TYPE
+    }
 }
 
 /// `Self` handles command `C`. Written by `#[handle]` functions in an

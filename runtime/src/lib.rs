@@ -29,7 +29,11 @@
 //!   the `sqlite` and `postgres` features;
 //! - `annals::http` (feature `http`) serves the commands an app chooses and
 //!   its read models as an HTTP JSON API (axum), with problem+json errors
-//!   and an OpenAPI document made from the routes.
+//!   and an OpenAPI document made from the routes;
+//! - `annals::document` (feature `documents`) keeps JSON documents of any
+//!   kind in a built-in aggregate whose events journal RFC 6902 patches,
+//!   with an optional JSON Schema per kind, a read model of the current
+//!   documents and, with `http`, CRUD and PATCH routes.
 //!
 //! ```
 //! use annals::prelude::*;
@@ -106,6 +110,8 @@ pub mod upcast;
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "documents")]
+pub mod document;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "metrics")]

@@ -510,9 +510,9 @@ async fn rebuild_gives_the_same_read_model(db: &Db) {
     let unknown = db.run(&["rebuild", "balances"]);
     assert_eq!(unknown.code, 2, "{unknown:?}");
     assert!(
-        unknown
-            .err
-            .contains("its handlers are: withdrawal, audit, bank-balances, bank-history"),
+        unknown.err.contains(
+            "its handlers are: withdrawal, audit, annals-documents, bank-balances, bank-history"
+        ),
         "{unknown:?}"
     );
 }

@@ -12,6 +12,11 @@
 //! | `POST /accounts/{account_id}/close` | close it (at a zero balance) |
 //! | `POST /tellers/{teller_id}/withdrawals` | cash at a teller (202 and `Location`, or the outcome with `Prefer: wait=N`) |
 //! | `GET /tellers/{teller_id}/withdrawals/{withdrawal_id}` | where that withdrawal is |
+//! | `POST /profiles` | create a customer profile, a JSON document checked by [`profiles::schema`](crate::profiles::schema) (201, `Location`, `ETag`) |
+//! | `GET /profiles/{id}` | read it (`ETag`: its version) |
+//! | `PUT /profiles/{id}` | replace it (`If-Match` makes it conditional) |
+//! | `PATCH /profiles/{id}` | apply an RFC 6902 JSON Patch (`application/json-patch+json`) |
+//! | `DELETE /profiles/{id}` | delete it |
 //! | `GET /streams/{stream_id}/events` | a stream's stored events and metadata |
 //! | `GET /handlers` | each projection's and process's position, lag and last error |
 //! | `GET /streams` | the streams, a page at a time, with their versions |
@@ -23,6 +28,7 @@
 
 use crate::read_models::ReadDb;
 use annals::App;
+use annals::document::DocumentReadModel;
 use annals::http::{Api, Problem, RequestId};
 use axum::extract::FromRef;
 use std::future::Future;
@@ -42,6 +48,15 @@ impl FromRef<BankState> for App {
     }
 }
 
+impl FromRef<BankState> for DocumentReadModel {
+    fn from_ref(state: &BankState) -> DocumentReadModel {
+        match &state.read {
+            ReadDb::Sqlite(pool) => DocumentReadModel::Sqlite(pool.clone()),
+            ReadDb::Postgres(pool) => DocumentReadModel::Postgres(pool.clone()),
+        }
+    }
+}
+
 impl FromRef<BankState> for ReadDb {
     fn from_ref(state: &BankState) -> ReadDb {
         state.read.clone()
@@ -56,11 +71,15 @@ pub fn api() -> Api<BankState> {
         .description(
             "Accounts, deposits, withdrawals and cash at tellers, event-sourced with Annals. \
              Errors are `application/problem+json`; `x-request-id` becomes the events' \
-             correlation id; `If-Match: \"<version>\"` makes a command conditional.",
+             correlation id; `If-Match: \"<version>\"` makes a command conditional. \
+             Customer profiles are JSON documents: PATCH takes an RFC 6902 JSON Patch.",
         );
     let api = crate::accounts::http::routes(api);
     let api = crate::tellers::http::routes(api);
-    api.stream_events().handler_status().browser()
+    api.documents(crate::profiles::kind())
+        .stream_events()
+        .handler_status()
+        .browser()
 }
 
 /// The router, with its state.

@@ -488,6 +488,67 @@ async fn raw_post(server: &Server, path: &str, body: &str, chunked: bool) -> Str
     .unwrap()
 }
 
+/// A customer profile as the README's curl lines use it: create, patch
+/// with If-Match, a schema refusal that stores nothing, read, delete.
+async fn profiles(server: &Server) {
+    let http = reqwest::Client::new();
+    let created = http
+        .post(server.url("/profiles"))
+        .json(&json!({"name": "Ada Lovelace", "email": "ada@example.org"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(created.headers()["etag"], "\"1\"");
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let id = location.strip_prefix("/profiles/").unwrap().to_owned();
+    let patch = |ops: Value, version: &str| {
+        http.patch(server.url(&location))
+            .header("content-type", "application/json-patch+json")
+            .header("if-match", format!("\"{version}\""))
+            .body(ops.to_string())
+            .send()
+    };
+    let ops = json!([{"op": "add", "path": "/address", "value": {"city": "London"}}]);
+    let patched = patch(ops.clone(), "1").await.unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    assert_eq!(patched.headers()["etag"], "\"2\"");
+    let stale = patch(json!([{"op": "remove", "path": "/address"}]), "1")
+        .await
+        .unwrap();
+    let body = problem(stale, 409, "urn:annals:problem:version-conflict").await;
+    assert_eq!(body["actual_version"], 2);
+    let refused = patch(
+        json!([{"op": "replace", "path": "/email", "value": "not mail"}]),
+        "2",
+    )
+    .await
+    .unwrap();
+    let body = problem(refused, 422, "urn:annals:problem:schema-violation").await;
+    assert_eq!(body["errors"][0]["instance_path"], "/email", "{body}");
+    let got = http.get(server.url(&location)).send().await.unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.headers()["etag"], "\"2\"");
+    assert_eq!(
+        json_of(got).await,
+        json!({"name": "Ada Lovelace", "email": "ada@example.org", "address": {"city": "London"}})
+    );
+    let events = json_of(
+        http.get(server.url(&format!("/streams/profiles-{id}/events")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(events["version"], 2, "the refusal stored nothing");
+    assert_eq!(events["events"][1]["type"], "DocumentPatched");
+    assert_eq!(events["events"][1]["data"]["patch"], ops);
+    let deleted = http.delete(server.url(&location)).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone = http.get(server.url(&location)).send().await.unwrap();
+    problem(gone, 404, "urn:annals:problem:not-found").await;
+}
+
 async fn stream_version(server: &Server, account: &str) -> u64 {
     let stream = reqwest::get(server.url(&format!("/streams/Account-{account}/events")))
         .await
@@ -534,7 +595,8 @@ async fn openapi_is_true(server: &Server) {
             .replace("{account_id}", &Uuid::now_v7().to_string())
             .replace("{stream_id}", "Account-x")
             .replace("{teller_id}", "atm-probe")
-            .replace("{withdrawal_id}", "w-probe");
+            .replace("{withdrawal_id}", "w-probe")
+            .replace("{id}", "profile-probe");
         assert!(
             !concrete.contains('{'),
             "a parameter the probe does not know: {path}"
@@ -575,6 +637,7 @@ async fn on_sqlite_a_customer_meets_every_answer_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     scenario(&server).await;
+    profiles(&server).await;
     openapi_is_true(&server).await;
     let (status, printed) = server.terminate();
     assert!(status.success(), "{status:?}: {printed}");
@@ -600,6 +663,7 @@ async fn on_postgres_a_customer_meets_every_answer_over_http() {
             "the bank says where its events go"
         );
         scenario(&server).await;
+        profiles(&server).await;
     };
     outcome.await;
     let (status, printed) = server.terminate();
@@ -685,7 +749,11 @@ async fn sigterm_stops_the_bank_cleanly_with_every_event_in_the_sqlite_file() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(checkpoints, [head as i64, head as i64], "both read models");
+    assert_eq!(
+        checkpoints,
+        [head as i64, head as i64, head as i64],
+        "every read model: documents, balances, history"
+    );
     pool.close().await;
 
     let again = Server::start(dir.path(), &[]);
@@ -765,6 +833,65 @@ fn the_readme_curl_lines_open_deposit_withdraw_and_read_the_history() {
         .map(|e| (e["kind"].as_str().unwrap(), e["amount"].as_i64().unwrap()))
         .collect();
     assert_eq!(history, [("deposit", 10_000), ("withdrawal", 2_000)]);
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn the_readme_profile_lines_create_patch_refuse_read_and_delete() {
+    for tool in ["curl", "bash"] {
+        let found = Command::new(tool).arg("--version").output();
+        assert!(
+            found.is_ok_and(|o| o.status.success()),
+            "`{tool}` is needed to run the README's lines (.ci/run installs it)"
+        );
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let block = readme
+        .split("<!-- readme-profiles:start -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- readme-profiles:end -->").next())
+        .expect("the README marks its profile lines");
+    let script: String = block
+        .lines()
+        .filter(|l| !l.starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c"])
+        .arg(format!(
+            "{}\necho\necho \"PROFILE=$PROFILE\"",
+            script.replace("localhost:3000", &address)
+        ))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Three JSON answers (curl adds no newline), the DELETE's status, then the URL.
+    let text = stdout.replace("}{", "}\n{").replace("}204", "}\n204");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    let answers: Vec<Value> = lines[..3]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let profile =
+        json!({"name": "Ada Lovelace", "email": "ada@example.org", "address": {"city": "London"}});
+    assert_eq!(answers[0], profile);
+    assert_eq!(answers[1]["type"], "urn:annals:problem:schema-violation");
+    assert_eq!(answers[1]["errors"][0]["instance_path"], "/email");
+    assert_eq!(answers[2], profile, "the refusal changed nothing");
+    assert_eq!(lines[3], "204");
+    assert!(lines[4].starts_with("PROFILE=/profiles/"), "{stdout}");
     let (status, _) = server.terminate();
     assert!(status.success());
 }

@@ -91,10 +91,12 @@ impl Cache {
         }
     }
 
-    /// The slot of the aggregate behind stream `key` (`"{A::TYPE}-{id}"`),
-    /// created empty if absent, once the key is checked.
+    /// The slot of the aggregate behind stream `key` (`"{category}-{id}"`,
+    /// the category `A::TYPE` unless a command chose another), created
+    /// empty if absent, once the key is checked.
     pub(crate) fn slot<A: Aggregate>(
         &self,
+        category: &str,
         key: &str,
     ) -> Result<(StreamId, Arc<Slot<A>>), InvalidStreamId> {
         let hash = self.hasher.hash_one(key);
@@ -106,7 +108,7 @@ impl Cache {
             return Ok((entry.stream.clone(), slot));
         }
         // Only a key that is not cached yet is checked: a cached one was.
-        validate_aggregate_stream(A::TYPE, key)?;
+        validate_aggregate_stream(category, key)?;
         let now = Instant::now();
         if let Ok(occupied) = shard.find_entry(hash, |e| e.hash == hash && e.stream.as_str() == key)
         {

@@ -59,7 +59,8 @@ impl App {
         let correlation_id = options.correlation_id.unwrap_or(command_id);
         let (found, span) = KEY.with_borrow_mut(|key| {
             key.clear();
-            key.push_str(C::Aggregate::TYPE);
+            let category = command.stream_category();
+            key.push_str(category);
             key.push('-');
             // Writing into a String cannot fail; a Display impl that errors only truncates the key.
             let _ = write!(key, "{}", command.aggregate_id());
@@ -77,7 +78,7 @@ impl App {
             } else {
                 tracing::Span::none()
             };
-            (self.inner.cache.slot::<C::Aggregate>(key), span)
+            (self.inner.cache.slot::<C::Aggregate>(category, key), span)
         });
         // The (rare) error boxed: this future is moved on every command.
         let found = found.map_err(Box::new);

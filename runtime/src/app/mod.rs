@@ -249,7 +249,10 @@ impl App {
         &self,
         id: impl fmt::Display,
     ) -> Result<(A, u64), LoadError> {
-        let (stream, slot) = self.inner.cache.slot::<A>(&format!("{}-{id}", A::TYPE))?;
+        let (stream, slot) = self
+            .inner
+            .cache
+            .slot::<A>(A::TYPE, &format!("{}-{id}", A::TYPE))?;
         let mut loaded = slot.lock().await;
         self.catch_up(&stream, &mut loaded).await?;
         Ok((loaded.state.clone(), loaded.version))

@@ -323,7 +323,10 @@ fn respond(status: StatusCode, accepted: CommandAccepted, location: Option<Strin
 }
 
 /// The body, up to `limit` bytes: 413 past it.
-async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, Problem> {
+pub(super) async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, Problem> {
     match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => Ok(bytes),
         Err(error) if is_length_limit(&error) => Err(Problem::too_large(limit)),
@@ -379,7 +382,7 @@ fn is_length_limit(error: &axum::Error) -> bool {
 
 /// `If-Match: "3"` (or `W/"3"`, or `3`): the command runs only at that
 /// version; `0` means the aggregate must not exist yet.
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -399,7 +402,7 @@ pub const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static(
 /// `Idempotency-Key: <uuid>`: the command's id. A request repeated with the
 /// same key (a client retrying after a timeout) records nothing and is
 /// answered 409 `duplicate-command`.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<Uuid>, Problem> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<Uuid>, Problem> {
     let Some(value) = headers.get(&IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
@@ -409,7 +412,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<Uuid>, Problem> {
         .map_err(|_| Problem::invalid(format!("Idempotency-Key must be a UUID; got `{text}`")))
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

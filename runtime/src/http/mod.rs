@@ -144,12 +144,16 @@
 
 mod browser;
 mod command;
+#[cfg(all(feature = "documents", any(feature = "sqlite", feature = "postgres")))]
+mod document;
 mod operator;
 mod problem;
 mod request;
 
 pub use browser::{MAX_STREAMS_PAGE, StreamList, StreamSummary, StreamsQuery};
 pub use command::{CommandAccepted, CommandEndpoint, IDEMPOTENCY_KEY, JsonBody, RecordedType};
+#[cfg(all(feature = "documents", any(feature = "sqlite", feature = "postgres")))]
+pub use document::JSON_PATCH;
 pub use operator::{
     EventsQuery, HandlerFailureReport, HandlerReport, Handlers, MAX_PAGE, StoredMetadata,
     StreamEvent, StreamEvents,
@@ -327,6 +331,61 @@ where
         }
         self.paths.merge(paths);
         self.schemas.extend(schemas);
+        self
+    }
+
+    /// Serves a kind of JSON document (features `documents` and `sqlite`
+    /// or `postgres`): `POST /{kind}` creates one (201, `Location`,
+    /// `ETag`), `GET /{kind}/{id}` reads it from the read model
+    /// ([`DocumentReadModel`](crate::document::DocumentReadModel), taken
+    /// from the state with [`FromRef`]), `PUT` replaces it, `PATCH` applies
+    /// an RFC 6902 JSON Patch (`application/json-patch+json`), `DELETE`
+    /// deletes it (204). Every write is a
+    /// [`DocumentCommand`](crate::document::DocumentCommand), answered once
+    /// the read model shows it, with the document as it now is and its
+    /// version as the `ETag`; `If-Match: "<version>"` makes a write
+    /// conditional (409 `version-conflict` with `expected_version` and
+    /// `actual_version` otherwise). The kind's schema, if any, documents
+    /// the bodies. A `POST` with `Idempotency-Key: <uuid>` creates the
+    /// document with that id, so a retried create is 409
+    /// `document-exists` rather than a second document. Past 5 s without
+    /// the read model showing a write, the answer is 202 (`version`,
+    /// `pending`): it was stored. See [`annals::document`](crate::document)
+    /// for what is journaled and refused.
+    ///
+    /// | status | type | when |
+    /// |---|---|---|
+    /// | 400 | `malformed-body` | not JSON, not an object, not an RFC 6902 patch |
+    /// | 404 | `not-found` | no such document, or deleted |
+    /// | 409 | `version-conflict` | not at the `If-Match` version |
+    /// | 409 | `patch-test-failed` | a `test` operation failed (`operation`, `path`) |
+    /// | 409 | `document-exists` | a create with an `Idempotency-Key` that made a document before |
+    /// | 415 | `unsupported-media-type` | a document not sent as JSON, a patch not as `application/json-patch+json` |
+    /// | 422 | `schema-violation` | the resulting document does not match the schema (`errors`: `instance_path`, `message`); nothing stored |
+    /// | 422 | `patch-failed` | an operation cannot apply (a missing path, an index out of range) |
+    #[cfg(all(feature = "documents", any(feature = "sqlite", feature = "postgres")))]
+    pub fn documents(mut self, kind: crate::document::DocumentKind) -> Self
+    where
+        crate::document::DocumentReadModel: FromRef<S>,
+    {
+        let collection = format!("/{}", kind.name());
+        let item = format!("/{}/{{id}}", kind.name());
+        for (path, method, operation) in document_operations(&kind) {
+            self.paths
+                .add_path_operation(path.as_str(), vec![method], operation);
+        }
+        self.served
+            .entry(collection.clone())
+            .or_default()
+            .insert("POST");
+        self.served
+            .entry(item.clone())
+            .or_default()
+            .extend(["GET", "PUT", "PATCH", "DELETE"]);
+        self.router = self
+            .router
+            .route(&collection, document::collection::<S>(kind.clone()))
+            .route(&item, document::item::<S>(kind));
         self
     }
 
@@ -525,6 +584,211 @@ fn string_schema(format: Option<KnownFormat>) -> Schema {
         .format(format.map(SchemaFormat::KnownFormat))
         .build()
         .into()
+}
+
+/// A schema from its JSON text; a plain object schema when utoipa cannot
+/// read it (a JSON Schema keyword it does not model).
+#[cfg(all(feature = "documents", any(feature = "sqlite", feature = "postgres")))]
+fn schema_from_json(schema: Option<&serde_json::Value>) -> RefOr<Schema> {
+    schema
+        .and_then(|s| serde_json::from_value::<Schema>(s.clone()).ok())
+        .unwrap_or_else(|| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .build()
+                .into()
+        })
+        .into()
+}
+
+/// The operations of a kind of document: `POST /{kind}` and `GET`, `PUT`,
+/// `PATCH`, `DELETE /{kind}/{id}`.
+#[cfg(all(feature = "documents", any(feature = "sqlite", feature = "postgres")))]
+fn document_operations(
+    kind: &crate::document::DocumentKind,
+) -> Vec<(String, HttpMethod, Operation)> {
+    use utoipa::openapi::path::OperationBuilder;
+    let name = kind.name();
+    let collection = format!("/{name}");
+    let item = format!("/{name}/{{id}}");
+    let document = schema_from_json(kind.json_schema());
+    let patch = schema_from_json(Some(&serde_json::json!({
+        "type": "array",
+        "description": "RFC 6902 operations, applied all or none",
+        "items": {
+            "type": "object",
+            "required": ["op", "path"],
+            "properties": {
+                "op": {"type": "string", "enum": ["add", "remove", "replace", "move", "copy", "test"]},
+                "path": {"type": "string", "description": "a JSON Pointer"},
+                "from": {"type": "string", "description": "a JSON Pointer (move, copy)"},
+                "value": {"description": "any JSON value (add, replace, test)"}
+            }
+        }
+    })));
+    let with_document = |status: &str, description: &str| {
+        (
+            status.to_owned(),
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(document.clone())).build(),
+                )
+                .header(
+                    "ETag",
+                    utoipa::openapi::header::Header::new(string_schema(None)),
+                )
+                .build(),
+        )
+    };
+    let id = || {
+        ParameterBuilder::new()
+            .name("id")
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .schema(Some(string_schema(None)))
+    };
+    let if_match = || {
+        ParameterBuilder::new()
+            .name("If-Match")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Write only if the document is at this version, as an entity tag (`\"3\"`); 409 otherwise",
+            ))
+            .schema(Some(string_schema(None)))
+    };
+    let body = |media: &str, schema: &RefOr<Schema>| {
+        RequestBodyBuilder::new()
+            .required(Some(Required::True))
+            .content(
+                media,
+                ContentBuilder::new().schema(Some(schema.clone())).build(),
+            )
+            .build()
+    };
+    let problems = |operation: OperationBuilder, statuses: &[(&str, &str)]| {
+        statuses
+            .iter()
+            .fold(operation, |operation, (status, about)| {
+                operation.response(*status, problem_response(about))
+            })
+    };
+    let common = [
+        ("500", "Internal error"),
+        ("503", "The event store or the read model is unavailable"),
+    ];
+    let writes = [
+        ("400", "Malformed body, or a bad header or id"),
+        ("404", "No such document, or deleted"),
+        (
+            "409",
+            "Not at the If-Match version, or a patch's test failed",
+        ),
+        ("413", "The body is over the limit"),
+        (
+            "415",
+            "Not JSON (a document), not application/json-patch+json (a patch)",
+        ),
+        (
+            "422",
+            "The result does not match the schema, or the patch cannot apply",
+        ),
+    ];
+    let base = |verb: &str, summary: String| {
+        OperationBuilder::new()
+            .operation_id(Some(format!("{verb}_{name}")))
+            .summary(Some(summary))
+            .tag(name)
+    };
+    let mut created = ResponseBuilder::new()
+        .description("Created: the document, its version as ETag, its URL as Location")
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(document.clone())).build(),
+        )
+        .header(
+            "ETag",
+            utoipa::openapi::header::Header::new(string_schema(None)),
+        );
+    created = created.header(
+        "Location",
+        utoipa::openapi::header::Header::new(string_schema(None)),
+    );
+    let idempotency_key = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "The new document's id: a repeated create makes nothing and gets 409 `document-exists`",
+        ))
+        .schema(Some(string_schema(Some(KnownFormat::Uuid))));
+    let create = problems(
+        base("create", format!("Create a `{name}` document"))
+            .parameter(idempotency_key)
+            .request_body(Some(body("application/json", &document)))
+            .response("201", created.build()),
+        &[
+            (
+                "400",
+                "Malformed body, or an Idempotency-Key that is not a UUID",
+            ),
+            ("409", "A document with the Idempotency-Key as id exists"),
+            ("413", "The body is over the limit"),
+            ("415", "Not JSON"),
+            ("422", "The document does not match the schema"),
+        ],
+    );
+    let create = problems(create, &common).build();
+    let (status, ok) = with_document("200", "The document and its version (ETag)");
+    let get = problems(
+        base("get", format!("Read a `{name}` document")).parameter(id()),
+        &[("404", "No such document, or deleted")],
+    );
+    let get = problems(get, &common)
+        .response(status.clone(), ok.clone())
+        .build();
+    let write = |verb: &str, summary: String, request| {
+        let operation = base(verb, summary)
+            .parameter(id())
+            .parameter(if_match())
+            .request_body(request);
+        problems(problems(operation, &writes), &common)
+    };
+    let replace = write(
+        "replace",
+        format!("Replace a `{name}` document"),
+        Some(body("application/json", &document)),
+    )
+    .response(status.clone(), ok.clone())
+    .build();
+    let patched = write(
+        "patch",
+        format!("Apply an RFC 6902 JSON Patch to a `{name}` document"),
+        Some(body(document::JSON_PATCH, &patch)),
+    )
+    .response(status, ok)
+    .build();
+    let delete = write("delete", format!("Delete a `{name}` document"), None)
+        .response(
+            "204",
+            ResponseBuilder::new()
+                .description("Deleted; ETag is the version that deleted it")
+                .header(
+                    "ETag",
+                    utoipa::openapi::header::Header::new(string_schema(None)),
+                )
+                .build(),
+        )
+        .build();
+    vec![
+        (collection, HttpMethod::Post, create),
+        (item.clone(), HttpMethod::Get, get),
+        (item.clone(), HttpMethod::Put, replace),
+        (item.clone(), HttpMethod::Patch, patched),
+        (item, HttpMethod::Delete, delete),
+    ]
 }
 
 /// The operation of command `C` at `path`.

@@ -49,6 +49,21 @@ pub mod types {
     /// 500: anything else. The body says nothing of the cause; the server's
     /// log has it under the request id.
     pub const INTERNAL: &str = "urn:annals:problem:internal";
+
+    // JSON documents (`Api::documents`, features `http` and `documents`).
+    /// 409: a document with this id exists, or existed.
+    pub const DOCUMENT_EXISTS: &str = "urn:annals:problem:document-exists";
+    /// 422: the resulting document is not a JSON object or does not match
+    /// its kind's JSON Schema; nothing was stored. Member `errors`: each
+    /// violation's `instance_path` (a JSON Pointer) and `message`.
+    pub const SCHEMA_VIOLATION: &str = "urn:annals:problem:schema-violation";
+    /// 409: a `test` operation of the JSON Patch failed: the document is not
+    /// what the client assumed. Members `operation` (its index) and `path`.
+    pub const PATCH_TEST_FAILED: &str = "urn:annals:problem:patch-test-failed";
+    /// 422: an operation of the JSON Patch cannot apply to the document (a
+    /// path that does not exist, an index out of range). Members
+    /// `operation` and `path`.
+    pub const PATCH_FAILED: &str = "urn:annals:problem:patch-failed";
 }
 
 /// An RFC 9457 problem: what every error response of [`annals::http`](crate::http) carries.
