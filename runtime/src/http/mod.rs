@@ -141,11 +141,44 @@
 //! [`CommandAccepted`]. An endpoint that waits for read models
 //! ([`CommandEndpoint::strongly_consistent`]) answers 202 when they are
 //! late: the events were stored.
+//!
+//! # The WebSocket
+//!
+//! [`Api::websocket`] serves `GET /ws` ([`WEBSOCKET_PATH`]): text frames of
+//! one JSON object each, tagged by `type`.
+//!
+//! - `{"type":"command","id":"c1","command":"Deposit","body":{..},"if_match":3,"idempotency_key":"<uuid>"}`
+//!   runs a command the API exposes ([`Api::command`], [`Api::command_with`],
+//!   [`Api::websocket_command`]) by its registered name, through the code
+//!   of its HTTP endpoint: the same decoding, options and problems. Answer:
+//!   `{"type":"result","id":"c1","result":<CommandAccepted>}` or
+//!   `{"type":"problem","id":"c1","problem":<Problem>}`. Each message has a
+//!   new request id (the events' correlation id) and an
+//!   `annals.ws.command` span.
+//! - `{"type":"subscribe","id":"s1","all":true}` (or `"stream":"Account-42"`,
+//!   or `"category":"Account"`), with `"after": <position> | "head"`
+//!   (default 0). Answer `{"type":"subscribed","id":"s1","head":<u64>}`,
+//!   then `{"type":"event","subscription":"s1","event":<LiveEvent>}` for
+//!   each matching event past `after`, in position order, stored ones then
+//!   live ones, none missed or repeated: the App's [live feed](crate::feed).
+//!   A client that reconnects subscribes with `after` = the last position
+//!   it saw.
+//! - `{"type":"unsubscribe","id":"s1"}`: `{"type":"unsubscribed","id":"s1"}`,
+//!   and no more of its events.
+//!
+//! A message that is not JSON, not of the protocol, or names a command not
+//! exposed gets a 400 `problem` (its `id`, or `null`); the connection stays
+//! open. Each connection queues at most [`OUTGOING_QUEUE`] messages: a
+//! subscription whose event finds the queue full is closed with a 429
+//! [`LAGGED`] problem naming `last_position`, the last position sent
+//! (subscribe again from there). A message is at most the API's
+//! [body limit](Api::body_limit).
 
 mod command;
 mod operator;
 mod problem;
 mod request;
+mod ws;
 
 pub use command::{CommandAccepted, CommandEndpoint, IDEMPOTENCY_KEY, JsonBody, RecordedType};
 pub use operator::{
@@ -154,6 +187,7 @@ pub use operator::{
 };
 pub use problem::{DomainProblem, PROBLEM_JSON, Problem, types};
 pub use request::{REQUEST_ID_HEADER, RequestId};
+pub use ws::{COMMANDS_IN_FLIGHT, LAGGED, LiveEvent, OUTGOING_QUEUE, WEBSOCKET_PATH};
 
 use crate::aggregate::{Command, Handles};
 use crate::app::App;
@@ -197,6 +231,9 @@ pub struct Api<S = App> {
     schemas: Vec<(String, RefOr<Schema>)>,
     served: BTreeMap<String, Methods>,
     body_limit: usize,
+    /// The commands the WebSocket runs, by name.
+    commands: ws::Commands,
+    websocket: bool,
     title: String,
     version: String,
     description: Option<String>,
@@ -235,6 +272,8 @@ where
             schemas: Vec::new(),
             served: BTreeMap::new(),
             body_limit: DEFAULT_BODY_LIMIT,
+            commands: ws::Commands::new(),
+            websocket: false,
             title: "Annals API".into(),
             version: "0.1.0".into(),
             description: None,
@@ -299,7 +338,52 @@ where
             .entry(path.to_owned())
             .or_default()
             .insert("POST");
+        let endpoint = std::sync::Arc::new(endpoint);
+        self.commands
+            .insert(C::NAME, command::runner::<C>(endpoint.clone()));
         self.router = self.router.route(path, command::route::<C, S>(endpoint));
+        self
+    }
+
+    /// Lets the WebSocket ([`websocket`](Self::websocket)) run command `C`
+    /// too, by its name, without an HTTP endpoint of its own. (A command
+    /// added with [`command`](Self::command) or
+    /// [`command_with`](Self::command_with) is run there already, as its
+    /// endpoint says.)
+    pub fn websocket_command<C>(mut self) -> Self
+    where
+        C: Command + DeserializeOwned,
+        C::Aggregate: Handles<C>,
+        <C::Aggregate as Handles<C>>::Error: DomainProblem,
+    {
+        let endpoint = std::sync::Arc::new(CommandEndpoint::<C>::new());
+        self.commands.insert(C::NAME, command::runner::<C>(endpoint));
+        self
+    }
+
+    /// Serves `GET /ws` ([`WEBSOCKET_PATH`]), a WebSocket that runs this
+    /// API's commands as messages and feeds live events of the log, as the
+    /// [module docs](self#the-websocket) describe. The commands are those of
+    /// the whole API, whenever they are added.
+    pub fn websocket(mut self) -> Self {
+        self.websocket = true;
+        let operation = utoipa::openapi::path::OperationBuilder::new()
+            .operation_id(Some("websocket"))
+            .summary(Some("Commands and live event feeds over a WebSocket"))
+            .description(Some(ws::PROTOCOL))
+            .tag("operations")
+            .response(
+                "101",
+                ResponseBuilder::new().description("Switching to the WebSocket protocol"),
+            )
+            .response("400", problem_response("Not a WebSocket upgrade request"))
+            .build();
+        self.paths
+            .add_path_operation(WEBSOCKET_PATH, vec![HttpMethod::Get], operation);
+        self.served
+            .entry(WEBSOCKET_PATH.to_owned())
+            .or_default()
+            .insert("GET");
         self
     }
 
@@ -388,7 +472,11 @@ where
         let document = serde_json::to_string(&self.openapi())
             .expect("an OpenAPI document of strings, numbers and maps serialises");
         let limit = self.body_limit;
-        self.router
+        let mut router = self.router;
+        if self.websocket {
+            router = router.route(WEBSOCKET_PATH, ws::route::<S>(self.commands, limit));
+        }
+        router
             .route(
                 OPENAPI_PATH,
                 axum::routing::get(move || {

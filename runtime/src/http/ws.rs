@@ -1,0 +1,524 @@
+//! `GET /ws`: the API's commands as WebSocket messages, and live feeds of
+//! the log ([`Api::websocket`](super::Api::websocket)).
+
+use super::command::{CommandCall, CommandRunner};
+use super::operator::StreamEvent;
+use super::problem::Problem;
+use super::request::RequestId;
+use crate::app::App;
+use crate::feed::FeedSelector;
+use crate::store::{RecordedEvent, StreamId};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// Where [`Api::websocket`](super::Api::websocket) serves the WebSocket.
+pub const WEBSOCKET_PATH: &str = "/ws";
+
+/// How many messages wait for a slow client, per connection; a
+/// subscription whose next event finds the queue full is closed with a
+/// [`LAGGED`] problem.
+pub const OUTGOING_QUEUE: usize = 1024;
+
+/// How many commands of one connection run at once; further messages wait
+/// to be read.
+pub const COMMANDS_IN_FLIGHT: usize = 32;
+
+/// 429: the client did not take a subscription's events fast enough; the
+/// subscription is closed. Members `subscription` and `last_position` (the
+/// last event's position it was sent): subscribe again with that `after`.
+pub const LAGGED: &str = "urn:annals:problem:lagged";
+
+/// The protocol, as the OpenAPI document describes `GET /ws`.
+pub(crate) const PROTOCOL: &str = r#"A WebSocket (upgrade with `GET /ws`). Text frames, one JSON object each, tagged by `type`.
+
+Client to server:
+- `{"type":"command","id":"c1","command":"<name>","body":{...},"if_match":3,"idempotency_key":"<uuid>"}`: runs a command this API exposes, by its registered name, decoded and checked as its HTTP endpoint does (`if_match` and `idempotency_key` are optional and mean what `If-Match` and `Idempotency-Key` do). Answer: `{"type":"result","id":"c1","result":<CommandAccepted>}` or `{"type":"problem","id":"c1","problem":<Problem>}` (the problem its HTTP endpoint would answer: 422 domain refusal, 409 conflict, ...).
+- `{"type":"subscribe","id":"s1","all":true}`, or `"stream":"Account-42"`, or `"category":"Account"`; plus `"after":<position>` or `"after":"head"` (default 0: from the beginning). Answer: `{"type":"subscribed","id":"s1","head":<position of the newest event>}`, then `{"type":"event","subscription":"s1","event":<StreamEvent with stream_id>}` for every matching event with a position above `after`, in position order: first those stored, then live ones, with no gap and no duplicate. After a reconnect, subscribe with `after` = the last position seen.
+- `{"type":"unsubscribe","id":"s1"}`: answer `{"type":"unsubscribed","id":"s1"}`, after which no event of it is sent.
+
+A message that is not JSON, has an unknown `type`, names a command this API does not expose or lacks a field is answered with a `problem` of status 400 (`id` as given, or null); the connection stays open. A client too slow to take a subscription's events gets a `problem` of type `urn:annals:problem:lagged` (status 429) naming the subscription and `last_position`, the last position it was sent; that subscription is closed (subscribe again from there)."#;
+
+/// The commands a WebSocket runs, by name.
+pub(crate) type Commands = BTreeMap<&'static str, CommandRunner>;
+
+/// An event of a subscription, as `{"type":"event"}` messages carry it: a
+/// [`StreamEvent`] with its stream.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LiveEvent {
+    /// The event's stream.
+    pub stream_id: String,
+    /// The event, as `GET /streams/{stream_id}/events` shows it.
+    #[serde(flatten)]
+    pub event: StreamEvent,
+}
+
+impl From<RecordedEvent> for LiveEvent {
+    fn from(event: RecordedEvent) -> Self {
+        Self {
+            stream_id: event.stream_id.as_str().to_owned(),
+            event: StreamEvent::from(event),
+        }
+    }
+}
+
+/// What the server sends.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Outgoing<'a> {
+    Result {
+        id: &'a Value,
+        result: &'a super::CommandAccepted,
+    },
+    Problem {
+        id: &'a Value,
+        problem: &'a Problem,
+    },
+    Subscribed {
+        id: &'a str,
+        head: u64,
+    },
+    Event {
+        subscription: &'a str,
+        event: LiveEvent,
+    },
+    Unsubscribed {
+        id: &'a str,
+    },
+}
+
+impl Outgoing<'_> {
+    fn text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|error| {
+            // A payload is JSON already and the rest are strings and
+            // numbers: this cannot fail, but a client is told if it does.
+            tracing::error!(%error, "a WebSocket message could not be serialised");
+            r#"{"type":"problem","id":null,"problem":{"type":"urn:annals:problem:internal","title":"Internal server error","status":500}}"#.to_owned()
+        })
+    }
+}
+
+/// What the client sends.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Incoming {
+    Command {
+        #[serde(rename = "id")]
+        _id: Option<Value>,
+        command: String,
+        #[serde(default)]
+        body: Option<Value>,
+        #[serde(default)]
+        if_match: Option<u64>,
+        #[serde(default)]
+        idempotency_key: Option<Uuid>,
+    },
+    Subscribe {
+        id: String,
+        #[serde(default)]
+        all: Option<bool>,
+        #[serde(default)]
+        stream: Option<String>,
+        #[serde(default)]
+        category: Option<String>,
+        #[serde(default)]
+        after: Option<After>,
+    },
+    Unsubscribe {
+        id: String,
+    },
+}
+
+/// A subscription's `after`: a position, or `"head"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum After {
+    Position(u64),
+    Named(String),
+}
+
+/// The `GET /ws` route of an API with these commands.
+pub(crate) fn route<S>(commands: Commands, message_limit: usize) -> axum::routing::MethodRouter<S>
+where
+    App: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    let commands = Arc::new(commands);
+    axum::routing::get(
+        move |State(state): State<S>, request: RequestId, upgrade: WebSocketUpgrade| {
+            let commands = commands.clone();
+            async move {
+                let app = App::from_ref(&state);
+                let response: Response = upgrade
+                    .max_message_size(message_limit)
+                    .on_upgrade(move |socket| connection(socket, app, commands, request));
+                response
+            }
+        },
+    )
+}
+
+/// Serves one connection until the client closes it.
+async fn connection(socket: WebSocket, app: App, commands: Arc<Commands>, request: RequestId) {
+    let span = tracing::info_span!("annals.ws", connection = %request);
+    async move {
+        tracing::debug!("connected");
+        let (mut sink, mut incoming) = socket.split();
+        let (out, mut queue) = mpsc::channel::<String>(OUTGOING_QUEUE);
+        let writer = tokio::spawn(async move {
+            while let Some(text) = queue.recv().await {
+                if sink.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        let mut session = Session {
+            app,
+            commands,
+            out,
+            in_flight: Arc::new(Semaphore::new(COMMANDS_IN_FLIGHT)),
+            subscriptions: HashMap::new(),
+        };
+        while let Some(message) = incoming.next().await {
+            match message {
+                Ok(Message::Text(text)) => session.handle(text.as_str()).await,
+                Ok(Message::Binary(_)) => {
+                    let problem = Problem::malformed("send messages as text frames of JSON");
+                    session.problem(&Value::Null, &problem).await;
+                }
+                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(Message::Ping(_) | Message::Pong(_)) => {}
+            }
+        }
+        for (_, subscription) in session.subscriptions.drain() {
+            subscription.task.abort();
+        }
+        drop(session);
+        let _ = writer.await;
+        tracing::debug!("disconnected");
+    }
+    .instrument(span)
+    .await;
+}
+
+struct Session {
+    app: App,
+    commands: Arc<Commands>,
+    out: mpsc::Sender<String>,
+    in_flight: Arc<Semaphore>,
+    subscriptions: HashMap<String, Running>,
+}
+
+struct Running {
+    /// Sent to end it: it answers `unsubscribed` itself, after its last event.
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Session {
+    async fn problem(&self, id: &Value, problem: &Problem) {
+        let text = Outgoing::Problem { id, problem }.text();
+        let _ = self.out.send(text).await;
+    }
+
+    async fn handle(&mut self, text: &str) {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => {
+                let problem = Problem::malformed(format!("the message is not JSON: {error}"));
+                return self.problem(&Value::Null, &problem).await;
+            }
+        };
+        let id = value.get("id").cloned().unwrap_or(Value::Null);
+        let message = match Incoming::deserialize(&value) {
+            Ok(message) => message,
+            Err(error) => {
+                let problem = Problem::malformed(format!("not a message of this protocol: {error}"));
+                return self.problem(&id, &problem).await;
+            }
+        };
+        match message {
+            Incoming::Command {
+                command,
+                body,
+                if_match,
+                idempotency_key,
+                ..
+            } => {
+                self.command(id, command, body, if_match, idempotency_key)
+                    .await;
+            }
+            Incoming::Subscribe {
+                id,
+                all,
+                stream,
+                category,
+                after,
+            } => self.subscribe(id, all, stream, category, after).await,
+            Incoming::Unsubscribe { id } => self.unsubscribe(id).await,
+        }
+    }
+
+    async fn command(
+        &self,
+        id: Value,
+        name: String,
+        body: Option<Value>,
+        if_match: Option<u64>,
+        idempotency_key: Option<Uuid>,
+    ) {
+        let Some(runner) = self.commands.get(name.as_str()).cloned() else {
+            let problem = Problem::malformed(format!("no command `{name}` is served here"))
+                .with("command", name);
+            return self.problem(&id, &problem).await;
+        };
+        let fields = match body {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(fields)) => fields,
+            Some(_) => {
+                let problem = Problem::malformed("the body must be a JSON object");
+                return self.problem(&id, &problem).await;
+            }
+        };
+        // Waits here (and so stops reading the socket) while the
+        // connection has its fill of commands running.
+        let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let request_id = RequestId(Uuid::now_v7());
+        let span = tracing::info_span!(
+            "annals.ws.command",
+            command = %name,
+            id = %id,
+            request_id = %request_id,
+            status = tracing::field::Empty,
+        );
+        let app = self.app.clone();
+        let out = self.out.clone();
+        let call = CommandCall {
+            request_id,
+            fields,
+            params: Vec::new(),
+            if_match,
+            idempotency_key,
+        };
+        tokio::spawn(
+            async move {
+                let answer = runner(app, call).await;
+                let text = match &answer {
+                    Ok(answer) => {
+                        tracing::Span::current().record("status", answer.status.as_u16());
+                        Outgoing::Result {
+                            id: &id,
+                            result: &answer.accepted,
+                        }
+                        .text()
+                    }
+                    Err(problem) => {
+                        tracing::Span::current().record("status", problem.status);
+                        Outgoing::Problem {
+                            id: &id,
+                            problem,
+                        }
+                        .text()
+                    }
+                };
+                let _ = out.send(text).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+
+    async fn subscribe(
+        &mut self,
+        id: String,
+        all: Option<bool>,
+        stream: Option<String>,
+        category: Option<String>,
+        after: Option<After>,
+    ) {
+        let quoted = Value::String(id.clone());
+        let selector = match (all, stream, category) {
+            (Some(true), None, None) => FeedSelector::All,
+            (None | Some(false), Some(stream), None) => {
+                let stream = StreamId::new(stream);
+                if let Err(invalid) = stream.validate() {
+                    return self
+                        .problem(&quoted, &Problem::invalid(invalid.to_string()))
+                        .await;
+                }
+                FeedSelector::Stream(stream)
+            }
+            (None | Some(false), None, Some(category))
+                if !category.is_empty() && !category.contains('-') =>
+            {
+                FeedSelector::Category(category)
+            }
+            (None | Some(false), None, Some(category)) => {
+                let problem = Problem::invalid(format!(
+                    "`{category}` is not a category: a stream id's part before its first `-`"
+                ));
+                return self.problem(&quoted, &problem).await;
+            }
+            _ => {
+                let problem = Problem::malformed(
+                    "subscribe to one of `\"all\": true`, `\"stream\": \"<id>\"` or `\"category\": \"<name>\"`",
+                );
+                return self.problem(&quoted, &problem).await;
+            }
+        };
+        if self
+            .subscriptions
+            .get(&id)
+            .is_some_and(|s| !s.task.is_finished())
+        {
+            let problem = Problem::invalid(format!(
+                "subscription `{id}` is open; unsubscribe it first or choose another id"
+            ));
+            return self.problem(&quoted, &problem).await;
+        }
+        let head = match self.app.store().head_position().await {
+            Ok(head) => head,
+            Err(error) => {
+                let problem = Problem::from_store(&error, RequestId(Uuid::now_v7()));
+                return self.problem(&quoted, &problem).await;
+            }
+        };
+        let after = match after {
+            None => 0,
+            Some(After::Position(position)) => position,
+            Some(After::Named(name)) if name == "head" => head,
+            Some(After::Named(other)) => {
+                let problem = Problem::malformed(format!(
+                    "`after` is a position or \"head\", not \"{other}\""
+                ));
+                return self.problem(&quoted, &problem).await;
+            }
+        };
+        let (stop, stopped) = oneshot::channel();
+        let span = tracing::info_span!("annals.ws.subscription", id = %id, after);
+        let task = tokio::spawn(
+            feed(self.app.clone(), self.out.clone(), id.clone(), selector, after, head, stopped)
+                .instrument(span),
+        );
+        self.subscriptions.insert(
+            id,
+            Running {
+                stop: Some(stop),
+                task,
+            },
+        );
+    }
+
+    async fn unsubscribe(&mut self, id: String) {
+        match self.subscriptions.remove(&id) {
+            Some(mut running) if !running.task.is_finished() => {
+                if let Some(stop) = running.stop.take() {
+                    let _ = stop.send(());
+                }
+                // It answers `unsubscribed` itself, after its last event.
+                let _ = running.task.await;
+            }
+            Some(_) => {
+                let text = Outgoing::Unsubscribed { id: &id }.text();
+                let _ = self.out.send(text).await;
+            }
+            None => {
+                let problem = Problem::not_found(format!("no subscription `{id}`"));
+                self.problem(&Value::String(id), &problem).await;
+            }
+        }
+    }
+}
+
+/// One subscription: `subscribed`, its events, and `unsubscribed` when told.
+async fn feed(
+    app: App,
+    out: mpsc::Sender<String>,
+    id: String,
+    selector: FeedSelector,
+    after: u64,
+    head: u64,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    if out
+        .send(Outgoing::Subscribed { id: &id, head }.text())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut subscription = app.live_feed().subscribe(selector, after);
+    let quoted = Value::String(id.clone());
+    // The position of the last event queued for the client.
+    let mut delivered = after;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = &mut stopped => {
+                let _ = out.send(Outgoing::Unsubscribed { id: &id }.text()).await;
+                return;
+            }
+            next = subscription.next() => next,
+        };
+        let event = match next {
+            Ok(Some(event)) => event,
+            Ok(None) => {
+                let problem = Problem::unavailable("the app is shutting down; its feed ended")
+                    .with("subscription", id.as_str())
+                    .with("last_position", delivered);
+                let _ = out
+                    .send(Outgoing::Problem { id: &quoted, problem: &problem }.text())
+                    .await;
+                return;
+            }
+            Err(error) => {
+                let problem = Problem::from_store(&error, RequestId(Uuid::now_v7()))
+                    .with("subscription", id.as_str())
+                    .with("last_position", delivered);
+                let _ = out
+                    .send(Outgoing::Problem { id: &quoted, problem: &problem }.text())
+                    .await;
+                return;
+            }
+        };
+        let position = event.global_position;
+        let text = Outgoing::Event {
+            subscription: &id,
+            event: LiveEvent::from(event),
+        }
+        .text();
+        match out.try_send(text) {
+            Ok(()) => delivered = position,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(
+                    last_position = delivered,
+                    "a slow client lagged; its subscription is closed"
+                );
+                let problem = Problem::new(StatusCode::TOO_MANY_REQUESTS)
+                    .with_type(LAGGED, "Subscription lagged")
+                    .with_detail(format!(
+                        "the client did not keep up with subscription `{id}`; subscribe again with \"after\": {delivered}"
+                    ))
+                    .with("subscription", id.as_str())
+                    .with("last_position", delivered);
+                let _ = out
+                    .send(Outgoing::Problem { id: &quoted, problem: &problem }.text())
+                    .await;
+                return;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+}
