@@ -14,6 +14,7 @@
 //! | `GET /tellers/{teller_id}/withdrawals/{withdrawal_id}` | where that withdrawal is |
 //! | `GET /streams/{stream_id}/events` | a stream's stored events and metadata |
 //! | `GET /handlers` | each projection's and process's position, lag and last error |
+//! | `GET /ws` | a WebSocket: the account commands as messages, live event feeds |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document of all of these |
 //!
 //! Account commands answer once the read models show them (they are
@@ -58,7 +59,7 @@ pub fn api() -> Api<BankState> {
         );
     let api = crate::accounts::http::routes(api);
     let api = crate::tellers::http::routes(api);
-    api.stream_events().handler_status()
+    api.stream_events().handler_status().websocket()
 }
 
 /// The router, with its state.
