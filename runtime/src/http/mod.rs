@@ -169,9 +169,11 @@
 //! A message that is not JSON, not of the protocol, or names a command not
 //! exposed gets a 400 `problem` (its `id`, or `null`); the connection stays
 //! open. Each connection queues at most [`OUTGOING_QUEUE`] messages: a
-//! subscription whose event finds the queue full is closed with a 429
-//! [`LAGGED`] problem naming `last_position`, the last position sent
-//! (subscribe again from there). A message is at most the API's
+//! subscription whose event finds the queue full for
+//! [`SLOW_CLIENT_GRACE`] is closed with a 429 [`LAGGED`] problem naming
+//! `last_position`, the last position sent (subscribe again from there).
+//! While it waits it does not take the live feed's pages: memory stays
+//! bounded, and it catches up from the store if it falls behind them. A message is at most the API's
 //! [body limit](Api::body_limit).
 
 mod command;
@@ -187,7 +189,9 @@ pub use operator::{
 };
 pub use problem::{DomainProblem, PROBLEM_JSON, Problem, types};
 pub use request::{REQUEST_ID_HEADER, RequestId};
-pub use ws::{COMMANDS_IN_FLIGHT, LAGGED, LiveEvent, OUTGOING_QUEUE, WEBSOCKET_PATH};
+pub use ws::{
+    COMMANDS_IN_FLIGHT, LAGGED, LiveEvent, OUTGOING_QUEUE, SLOW_CLIENT_GRACE, WEBSOCKET_PATH,
+};
 
 use crate::aggregate::{Command, Handles};
 use crate::app::App;
@@ -234,6 +238,7 @@ pub struct Api<S = App> {
     /// The commands the WebSocket runs, by name.
     commands: ws::Commands,
     websocket: bool,
+    slow_client: (usize, std::time::Duration),
     title: String,
     version: String,
     description: Option<String>,
@@ -274,6 +279,7 @@ where
             body_limit: DEFAULT_BODY_LIMIT,
             commands: ws::Commands::new(),
             websocket: false,
+            slow_client: (OUTGOING_QUEUE, SLOW_CLIENT_GRACE),
             title: "Annals API".into(),
             version: "0.1.0".into(),
             description: None,
@@ -358,6 +364,15 @@ where
     {
         let endpoint = std::sync::Arc::new(CommandEndpoint::<C>::new());
         self.commands.insert(C::NAME, command::runner::<C>(endpoint));
+        self
+    }
+
+    /// How the WebSocket treats a slow client: each connection queues up to
+    /// `queue` messages (default [`OUTGOING_QUEUE`]); a subscription whose
+    /// event waits `grace` (default [`SLOW_CLIENT_GRACE`]) for room in a
+    /// full queue is closed with a [`LAGGED`] problem.
+    pub fn websocket_slow_client(mut self, queue: usize, grace: std::time::Duration) -> Self {
+        self.slow_client = (queue, grace);
         self
     }
 
@@ -474,7 +489,12 @@ where
         let limit = self.body_limit;
         let mut router = self.router;
         if self.websocket {
-            router = router.route(WEBSOCKET_PATH, ws::route::<S>(self.commands, limit));
+            let limits = ws::Limits {
+                queue: self.slow_client.0,
+                grace: self.slow_client.1,
+                message: limit,
+            };
+            router = router.route(WEBSOCKET_PATH, ws::route::<S>(self.commands, limits));
         }
         router
             .route(

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -24,10 +25,24 @@ use uuid::Uuid;
 /// Where [`Api::websocket`](super::Api::websocket) serves the WebSocket.
 pub const WEBSOCKET_PATH: &str = "/ws";
 
-/// How many messages wait for a slow client, per connection; a
-/// subscription whose next event finds the queue full is closed with a
-/// [`LAGGED`] problem.
+/// How many messages wait for a slow client, per connection, unless
+/// [`Api::websocket_slow_client`](super::Api::websocket_slow_client) says.
 pub const OUTGOING_QUEUE: usize = 1024;
+
+/// How long a subscription waits for room in a full outgoing queue before
+/// it is closed with a [`LAGGED`] problem, unless
+/// [`Api::websocket_slow_client`](super::Api::websocket_slow_client) says.
+/// (A full queue alone is no sign of a slow client: a catch-up fills it
+/// faster than any network empties it.)
+pub const SLOW_CLIENT_GRACE: Duration = Duration::from_secs(5);
+
+/// How a WebSocket treats slow clients.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) queue: usize,
+    pub(crate) grace: Duration,
+    pub(crate) message: usize,
+}
 
 /// How many commands of one connection run at once; further messages wait
 /// to be read.
@@ -147,7 +162,7 @@ enum After {
 }
 
 /// The `GET /ws` route of an API with these commands.
-pub(crate) fn route<S>(commands: Commands, message_limit: usize) -> axum::routing::MethodRouter<S>
+pub(crate) fn route<S>(commands: Commands, limits: Limits) -> axum::routing::MethodRouter<S>
 where
     App: FromRef<S>,
     S: Clone + Send + Sync + 'static,
@@ -159,8 +174,8 @@ where
             async move {
                 let app = App::from_ref(&state);
                 let response: Response = upgrade
-                    .max_message_size(message_limit)
-                    .on_upgrade(move |socket| connection(socket, app, commands, request));
+                    .max_message_size(limits.message)
+                    .on_upgrade(move |socket| connection(socket, app, commands, request, limits));
                 response
             }
         },
@@ -168,12 +183,18 @@ where
 }
 
 /// Serves one connection until the client closes it.
-async fn connection(socket: WebSocket, app: App, commands: Arc<Commands>, request: RequestId) {
+async fn connection(
+    socket: WebSocket,
+    app: App,
+    commands: Arc<Commands>,
+    request: RequestId,
+    limits: Limits,
+) {
     let span = tracing::info_span!("annals.ws", connection = %request);
     async move {
         tracing::debug!("connected");
         let (mut sink, mut incoming) = socket.split();
-        let (out, mut queue) = mpsc::channel::<String>(OUTGOING_QUEUE);
+        let (out, mut queue) = mpsc::channel::<String>(limits.queue.max(1));
         let writer = tokio::spawn(async move {
             while let Some(text) = queue.recv().await {
                 if sink.send(Message::Text(text.into())).await.is_err() {
@@ -186,6 +207,7 @@ async fn connection(socket: WebSocket, app: App, commands: Arc<Commands>, reques
             app,
             commands,
             out,
+            grace: limits.grace,
             in_flight: Arc::new(Semaphore::new(COMMANDS_IN_FLIGHT)),
             subscriptions: HashMap::new(),
         };
@@ -215,6 +237,7 @@ struct Session {
     app: App,
     commands: Arc<Commands>,
     out: mpsc::Sender<String>,
+    grace: Duration,
     in_flight: Arc<Semaphore>,
     subscriptions: HashMap<String, Running>,
 }
@@ -409,8 +432,18 @@ impl Session {
         let (stop, stopped) = oneshot::channel();
         let span = tracing::info_span!("annals.ws.subscription", id = %id, after);
         let task = tokio::spawn(
-            feed(self.app.clone(), self.out.clone(), id.clone(), selector, after, head, stopped)
-                .instrument(span),
+            feed(
+                self.app.clone(),
+                Out {
+                    queue: self.out.clone(),
+                    grace: self.grace,
+                },
+                id.clone(),
+                selector,
+                (after, head),
+                stopped,
+            )
+            .instrument(span),
         );
         self.subscriptions.insert(
             id,
@@ -442,14 +475,19 @@ impl Session {
     }
 }
 
+/// A subscription's way to its connection's outgoing queue.
+struct Out {
+    queue: mpsc::Sender<String>,
+    grace: Duration,
+}
+
 /// One subscription: `subscribed`, its events, and `unsubscribed` when told.
 async fn feed(
     app: App,
-    out: mpsc::Sender<String>,
+    Out { queue: out, grace }: Out,
     id: String,
     selector: FeedSelector,
-    after: u64,
-    head: u64,
+    (after, head): (u64, u64),
     mut stopped: oneshot::Receiver<()>,
 ) {
     if out
@@ -499,26 +537,44 @@ async fn feed(
             event: LiveEvent::from(event),
         }
         .text();
-        match out.try_send(text) {
-            Ok(()) => delivered = position,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::info!(
-                    last_position = delivered,
-                    "a slow client lagged; its subscription is closed"
-                );
-                let problem = Problem::new(StatusCode::TOO_MANY_REQUESTS)
-                    .with_type(LAGGED, "Subscription lagged")
-                    .with_detail(format!(
-                        "the client did not keep up with subscription `{id}`; subscribe again with \"after\": {delivered}"
-                    ))
-                    .with("subscription", id.as_str())
-                    .with("last_position", delivered);
-                let _ = out
-                    .send(Outgoing::Problem { id: &quoted, problem: &problem }.text())
-                    .await;
-                return;
+        let text = match out.try_send(text) {
+            Ok(()) => {
+                delivered = position;
+                continue;
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return,
+            Err(mpsc::error::TrySendError::Full(text)) => text,
+        };
+        // The queue is full: the client has `grace` to make room.
+        tokio::select! {
+            biased;
+            _ = &mut stopped => {
+                let _ = out.send(Outgoing::Unsubscribed { id: &id }.text()).await;
+                return;
+            }
+            sent = tokio::time::timeout(grace, out.send(text)) => match sent {
+                Ok(Ok(())) => {
+                    delivered = position;
+                    continue;
+                }
+                Ok(Err(_closed)) => return,
+                Err(_elapsed) => {}
+            },
         }
+        tracing::info!(
+            last_position = delivered,
+            "a slow client lagged; its subscription is closed"
+        );
+        let problem = Problem::new(StatusCode::TOO_MANY_REQUESTS)
+            .with_type(LAGGED, "Subscription lagged")
+            .with_detail(format!(
+                "the client did not keep up with subscription `{id}`; subscribe again with \"after\": {delivered}"
+            ))
+            .with("subscription", id.as_str())
+            .with("last_position", delivered);
+        let _ = out
+            .send(Outgoing::Problem { id: &quoted, problem: &problem }.text())
+            .await;
+        return;
     }
 }
