@@ -119,6 +119,10 @@ struct Shared {
     /// `None` once stopped: every subscription then ends.
     sender: Mutex<Option<broadcast::Sender<Arc<Page>>>>,
     started: std::sync::Once,
+    /// The least position the subscriptions that took the broadcast before
+    /// the follower chose where to start have covered up to; `None` once it
+    /// has chosen.
+    floor: Mutex<Option<u64>>,
     /// Dropped (with `Shared`) or set to `true` to stop the follower.
     stop: watch::Sender<bool>,
 }
@@ -133,12 +137,18 @@ impl std::fmt::Debug for LiveFeed {
 
 impl LiveFeed {
     pub(crate) fn new(store: AnyStore) -> Self {
-        let (sender, _) = broadcast::channel(BROADCAST_PAGES);
+        Self::with_capacity(store, BROADCAST_PAGES)
+    }
+
+    /// A feed whose broadcast keeps `pages` pages.
+    pub(crate) fn with_capacity(store: AnyStore, pages: usize) -> Self {
+        let (sender, _) = broadcast::channel(pages.max(1));
         Self {
             shared: Arc::new(Shared {
                 store,
                 sender: Mutex::new(Some(sender)),
                 started: std::sync::Once::new(),
+                floor: Mutex::new(Some(u64::MAX)),
                 stop: watch::channel(false).0,
             }),
         }
@@ -157,6 +167,7 @@ impl LiveFeed {
             pending: VecDeque::new(),
             live: None,
             catching_up: true,
+            catch_ups: 0,
         }
     }
 
@@ -180,16 +191,21 @@ impl LiveFeed {
 }
 
 impl Shared {
-    /// A receiver of the broadcast, starting the follower the first time;
-    /// `None` once stopped.
-    fn receiver(self: &Arc<Self>) -> Option<broadcast::Receiver<Arc<Page>>> {
+    /// A receiver of the broadcast for a subscription that has covered the
+    /// log below `next`, starting the follower the first time; `None` once
+    /// stopped.
+    fn receiver(self: &Arc<Self>, next: u64) -> Option<broadcast::Receiver<Arc<Page>>> {
         let sender = self.sender.lock().as_ref()?.clone();
         let receiver = sender.subscribe();
+        if let Some(floor) = self.floor.lock().as_mut() {
+            *floor = (*floor).min(next);
+        }
         self.started.call_once(|| {
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
                     let follower = follow(
                         Arc::downgrade(self),
+                        self.clone(),
                         self.store.clone(),
                         sender,
                         self.stop.subscribe(),
@@ -211,17 +227,22 @@ impl Shared {
 /// start and broadcasts it.
 async fn follow(
     feed: Weak<Shared>,
+    starting: Arc<Shared>,
     store: AnyStore,
     sender: broadcast::Sender<Arc<Page>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    // A subscription that caught up to less than this (a transaction still
-    // running below the head) sees the first page start past it and reads
-    // the rest from the store.
-    let mut cursor = match store.head_position().await {
-        Ok(head) => head + 1,
-        Err(_) => 1,
-    };
+    // Past the head as of now, unless a subscription that took the
+    // broadcast already has covered less: each page starts where the last
+    // ended, so that a subscription sees a page start past what it covered
+    // only when it fell behind (and then reads the rest from the store).
+    let head = store.head_position().await.map_or(1, |head| head + 1);
+    let mut cursor = starting
+        .floor
+        .lock()
+        .take()
+        .map_or(head, |floor| floor.min(head));
+    drop(starting);
     let all = EventFilter::all();
     let mut watch = store.watch_log();
     let mut held_back = HELD_BACK_FIRST;
@@ -306,6 +327,7 @@ pub struct LiveSubscription {
     pending: VecDeque<RecordedEvent>,
     live: Option<broadcast::Receiver<Arc<Page>>>,
     catching_up: bool,
+    catch_ups: u64,
 }
 
 impl std::fmt::Debug for LiveSubscription {
@@ -336,8 +358,8 @@ impl LiveSubscription {
                 continue;
             }
             let Some(live) = &mut self.live else {
-                self.catching_up = true;
-                continue;
+                // Only once the feed is stopped.
+                return Ok(None);
             };
             match live.recv().await {
                 Ok(page) => self.take(&page),
@@ -359,6 +381,12 @@ impl LiveSubscription {
         self.last
     }
 
+    /// How many times it has read from the store: once to start with, and
+    /// once more each time it fell behind the broadcast.
+    pub fn catch_ups(&self) -> u64 {
+        self.catch_ups
+    }
+
     /// What it wants.
     pub fn selector(&self) -> &FeedSelector {
         &self.selector
@@ -368,11 +396,13 @@ impl LiveSubscription {
     /// nothing more.
     async fn catch_up_once(&mut self) -> Result<(), StoreError> {
         if self.live.is_none() {
+            self.catch_ups += 1;
             // Taken before reading: every page broadcast from now on is
             // either in the store for this read, or in this receiver.
-            match self.feed.receiver() {
+            match self.feed.receiver(self.next) {
                 Some(receiver) => self.live = Some(receiver),
                 None => {
+                    // Stopped: `next` ends.
                     self.catching_up = false;
                     return Ok(());
                 }
@@ -416,6 +446,7 @@ impl LiveSubscription {
             // Events between what is covered and this page were broadcast
             // before this receiver existed, or not at all: read them.
             self.catching_up = true;
+            self.catch_ups += 1;
             return;
         }
         let from = self.next;
@@ -426,5 +457,87 @@ impl LiveSubscription {
                 .cloned(),
         );
         self.next = page.next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ExpectedVersion, MemoryStore, NewEvent, Payload};
+    use futures::FutureExt;
+
+    fn event(n: u64) -> NewEvent {
+        NewEvent::new(
+            "Counted",
+            1,
+            Payload::from_json(format!("{{\"n\":{n}}}")).unwrap(),
+        )
+    }
+
+    async fn append(store: &AnyStore, stream: &str, n: u64) {
+        store
+            .append(&StreamId::new(stream), ExpectedVersion::Any, vec![event(n)])
+            .await
+            .unwrap();
+    }
+
+    /// A subscription that falls behind the broadcast (two pages kept,
+    /// many sent while it does not look) reads the rest from the store:
+    /// every event once, in order; and a stream's and a category's
+    /// subscriptions get theirs only.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_subscription_behind_the_broadcast_catches_up_from_the_store() {
+        let store = AnyStore::new(MemoryStore::new());
+        let feed = LiveFeed::with_capacity(store.clone(), 2);
+        append(&store, "Counter-1", 0).await;
+        let mut slow = feed.subscribe(FeedSelector::All, 0);
+        let mut pacer = feed.subscribe(FeedSelector::All, 0);
+        let mut one = feed.subscribe(FeedSelector::Stream(StreamId::new("Counter-2")), 0);
+        let mut counters = feed.subscribe(FeedSelector::Category("Counter".into()), 0);
+        assert_eq!(slow.next().await.unwrap().unwrap().global_position, 1);
+        assert_eq!(pacer.next().await.unwrap().unwrap().global_position, 1);
+        // Caught up (the in-memory store reads at once): now on the broadcast.
+        assert!(slow.next().now_or_never().is_none());
+        assert!(pacer.next().now_or_never().is_none());
+        // One page per event: each is seen by the pacer before the next.
+        for n in 1..=20u64 {
+            let stream = if n % 2 == 0 { "Counter-2" } else { "Other-1" };
+            append(&store, stream, n).await;
+            let seen = pacer.next().await.unwrap().unwrap();
+            assert_eq!(seen.global_position, n + 1);
+        }
+        for position in 2..=21 {
+            let next = slow.next().await.unwrap().unwrap();
+            assert_eq!(next.global_position, position);
+        }
+        assert!(
+            slow.catch_ups() >= 2,
+            "it fell behind: {}",
+            slow.catch_ups()
+        );
+        assert_eq!(slow.last_position(), 21);
+        let mut stream = Vec::new();
+        for _ in 0..10 {
+            stream.push(one.next().await.unwrap().unwrap().global_position);
+        }
+        assert_eq!(stream, (1..=10).map(|k| 2 * k + 1).collect::<Vec<_>>());
+        let mut category = Vec::new();
+        for _ in 0..11 {
+            category.push(counters.next().await.unwrap().unwrap().global_position);
+        }
+        let wanted: Vec<u64> = std::iter::once(1)
+            .chain((1..=10).map(|k| 2 * k + 1))
+            .collect();
+        assert_eq!(category, wanted);
+        // Stopped: every subscription ends.
+        feed.stop();
+        assert!(slow.next().await.unwrap().is_none());
+        assert!(
+            feed.subscribe(FeedSelector::All, 21)
+                .next()
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -83,7 +83,12 @@ struct Bank {
 }
 
 impl Bank {
-    async fn start(first: AnyStore, second: AnyStore, read: ReadDb, dir: tempfile::TempDir) -> Self {
+    async fn start(
+        first: AnyStore,
+        second: AnyStore,
+        read: ReadDb,
+        dir: tempfile::TempDir,
+    ) -> Self {
         let app = bank::app_builder(first, "pepper").build().unwrap();
         let other = bank::app_builder(second, "pepper").build().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -93,7 +98,9 @@ impl Bank {
             read,
         };
         let server = tokio::spawn(async move {
-            axum::serve(listener, bank::http::router(state)).await.unwrap();
+            axum::serve(listener, bank::http::router(state))
+                .await
+                .unwrap();
         });
         Self {
             addr,
@@ -126,7 +133,11 @@ impl Bank {
         let url = std::env::var("ANNALS_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         let schema = format!("bank_ws_{}", Uuid::now_v7().simple());
-        let connect = || PostgresStore::builder(&url).schema(schema.clone()).connect();
+        let connect = || {
+            PostgresStore::builder(&url)
+                .schema(schema.clone())
+                .connect()
+        };
         let first = AnyStore::new(connect().await.expect("PostgreSQL is reachable"));
         let second = AnyStore::new(connect().await.expect("PostgreSQL is reachable"));
         let read = ReadDb::Postgres(sqlx::PgPool::connect(&url).await.unwrap());
@@ -227,8 +238,10 @@ async fn commands(bank: &Bank) {
 
     // The domain refuses: 422 with the error's type and members.
     client
-        .send(json!({"type": "command", "id": "c2", "command": "WithdrawMoney",
-            "body": {"account_id": account.to_string(), "amount": 500}}))
+        .send(
+            json!({"type": "command", "id": "c2", "command": "WithdrawMoney",
+            "body": {"account_id": account.to_string(), "amount": 500}}),
+        )
         .await;
     let refused = client.answer().await;
     assert_eq!(refused["type"], "problem", "{refused}");
@@ -243,8 +256,10 @@ async fn commands(bank: &Bank) {
 
     // Not at the version it expected: 409 with both versions.
     client
-        .send(json!({"type": "command", "id": "c3", "command": "DepositMoney", "if_match": 7,
-            "body": {"account_id": account.to_string(), "amount": 5}}))
+        .send(
+            json!({"type": "command", "id": "c3", "command": "DepositMoney", "if_match": 7,
+            "body": {"account_id": account.to_string(), "amount": 5}}),
+        )
         .await;
     let conflict = client.answer().await;
     assert_eq!(conflict["problem"]["status"], 409, "{conflict}");
@@ -266,14 +281,17 @@ async fn commands(bank: &Bank) {
     client.send(once).await;
     let again = client.answer().await;
     assert_eq!(
-        again["problem"]["type"],
-        "urn:annals:problem:duplicate-command",
+        again["problem"]["type"], "urn:annals:problem:duplicate-command",
         "{again}"
     );
 
     // Malformed messages: each a 400 problem, with the id when there is one.
     for (text, id, problem_type) in [
-        ("this is not json", Value::Null, "urn:annals:problem:malformed-body"),
+        (
+            "this is not json",
+            Value::Null,
+            "urn:annals:problem:malformed-body",
+        ),
         (
             r#"{"type": "dance", "id": "x1"}"#,
             json!("x1"),
@@ -310,8 +328,10 @@ async fn commands(bank: &Bank) {
     }
     // The connection still works.
     client
-        .send(json!({"type": "command", "id": "c5", "command": "DepositMoney",
-            "body": {"account_id": account.to_string(), "amount": 1}}))
+        .send(
+            json!({"type": "command", "id": "c5", "command": "DepositMoney",
+            "body": {"account_id": account.to_string(), "amount": 1}}),
+        )
         .await;
     let deposited = client.answer().await;
     assert_eq!(deposited["type"], "result", "{deposited}");
@@ -319,7 +339,10 @@ async fn commands(bank: &Bank) {
 }
 
 /// Collects `count` events of each subscription, in the order they came.
-async fn collect(client: &mut Client, wanted: &BTreeMap<&str, usize>) -> BTreeMap<String, Vec<(u64, String)>> {
+async fn collect(
+    client: &mut Client,
+    wanted: &BTreeMap<&str, usize>,
+) -> BTreeMap<String, Vec<(u64, String)>> {
     let mut got: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
     while wanted
         .iter()
@@ -355,7 +378,11 @@ async fn feeds(bank: &Bank) {
     };
     bank.other
         .store()
-        .append(&StreamId::new("Audit-1"), ExpectedVersion::Any, vec![audit(1)])
+        .append(
+            &StreamId::new("Audit-1"),
+            ExpectedVersion::Any,
+            vec![audit(1)],
+        )
         .await
         .unwrap();
     let stream_a = format!("Account-{a}");
@@ -387,7 +414,11 @@ async fn feeds(bank: &Bank) {
     bank.other.dispatch(deposit(b, 30)).await.unwrap();
     bank.other
         .store()
-        .append(&StreamId::new("Audit-1"), ExpectedVersion::Any, vec![audit(2)])
+        .append(
+            &StreamId::new("Audit-1"),
+            ExpectedVersion::Any,
+            vec![audit(2)],
+        )
         .await
         .unwrap();
     bank.other.dispatch(deposit(a, 40)).await.unwrap();
@@ -397,7 +428,10 @@ async fn feeds(bank: &Bank) {
         ("all", log.clone()),
         (
             "one",
-            log.iter().filter(|(_, s)| *s == stream_a).cloned().collect(),
+            log.iter()
+                .filter(|(_, s)| *s == stream_a)
+                .cloned()
+                .collect(),
         ),
         (
             "accounts",
@@ -458,7 +492,11 @@ async fn feeds(bank: &Bank) {
     assert_eq!(client.recv().await["type"], "subscribed");
     bank.other
         .store()
-        .append(&StreamId::new("Audit-1"), ExpectedVersion::Any, vec![audit(3)])
+        .append(
+            &StreamId::new("Audit-1"),
+            ExpectedVersion::Any,
+            vec![audit(3)],
+        )
         .await
         .unwrap();
     let (first, second) = (client.recv().await, client.recv().await);
@@ -540,7 +578,9 @@ async fn unsubscribes(bank: &Bank) {
     bank.other.dispatch(deposit(account, 5)).await.unwrap();
     let live = client.recv().await;
     assert_eq!(live["event"]["type"], "MoneyDeposited", "{live}");
-    client.send(json!({"type": "unsubscribe", "id": "s1"})).await;
+    client
+        .send(json!({"type": "unsubscribe", "id": "s1"}))
+        .await;
     let gone = client.recv().await;
     assert_eq!(gone, json!({"type": "unsubscribed", "id": "s1"}));
     // Another deposit to the stream; a second subscription sees it, and
@@ -552,8 +592,10 @@ async fn unsubscribes(bank: &Bank) {
     assert_eq!(client.recv().await["type"], "subscribed");
     bank.other.dispatch(deposit(account, 6)).await.unwrap();
     client
-        .send(json!({"type": "command", "id": "c1", "command": "DepositMoney",
-            "body": {"account_id": account.to_string(), "amount": 7}}))
+        .send(
+            json!({"type": "command", "id": "c1", "command": "DepositMoney",
+            "body": {"account_id": account.to_string(), "amount": 7}}),
+        )
         .await;
     let mut s2 = 0;
     let mut answered = false;

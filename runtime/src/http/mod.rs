@@ -363,7 +363,8 @@ where
         <C::Aggregate as Handles<C>>::Error: DomainProblem,
     {
         let endpoint = std::sync::Arc::new(CommandEndpoint::<C>::new());
-        self.commands.insert(C::NAME, command::runner::<C>(endpoint));
+        self.commands
+            .insert(C::NAME, command::runner::<C>(endpoint));
         self
     }
 

@@ -266,7 +266,8 @@ impl Session {
         let message = match Incoming::deserialize(&value) {
             Ok(message) => message,
             Err(error) => {
-                let problem = Problem::malformed(format!("not a message of this protocol: {error}"));
+                let problem =
+                    Problem::malformed(format!("not a message of this protocol: {error}"));
                 return self.problem(&id, &problem).await;
             }
         };
@@ -349,11 +350,7 @@ impl Session {
                     }
                     Err(problem) => {
                         tracing::Span::current().record("status", problem.status);
-                        Outgoing::Problem {
-                            id: &id,
-                            problem,
-                        }
-                        .text()
+                        Outgoing::Problem { id: &id, problem }.text()
                     }
                 };
                 let _ = out.send(text).await;
@@ -517,7 +514,13 @@ async fn feed(
                     .with("subscription", id.as_str())
                     .with("last_position", delivered);
                 let _ = out
-                    .send(Outgoing::Problem { id: &quoted, problem: &problem }.text())
+                    .send(
+                        Outgoing::Problem {
+                            id: &quoted,
+                            problem: &problem,
+                        }
+                        .text(),
+                    )
                     .await;
                 return;
             }
@@ -526,7 +529,13 @@ async fn feed(
                     .with("subscription", id.as_str())
                     .with("last_position", delivered);
                 let _ = out
-                    .send(Outgoing::Problem { id: &quoted, problem: &problem }.text())
+                    .send(
+                        Outgoing::Problem {
+                            id: &quoted,
+                            problem: &problem,
+                        }
+                        .text(),
+                    )
                     .await;
                 return;
             }
@@ -573,7 +582,13 @@ async fn feed(
             .with("subscription", id.as_str())
             .with("last_position", delivered);
         let _ = out
-            .send(Outgoing::Problem { id: &quoted, problem: &problem }.text())
+            .send(
+                Outgoing::Problem {
+                    id: &quoted,
+                    problem: &problem,
+                }
+                .text(),
+            )
             .await;
         return;
     }
