@@ -570,6 +570,9 @@ async fn feed(
                 Err(_elapsed) => {}
             },
         }
+        // Its place in the broadcast goes at once, whenever the client
+        // reads the problem.
+        drop(subscription);
         tracing::info!(
             last_position = delivered,
             "a slow client lagged; its subscription is closed"
@@ -591,5 +594,113 @@ async fn feed(
             )
             .await;
         return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Api;
+    use crate::store::{ExpectedVersion, MemoryStore, NewEvent, Payload};
+    use tokio_tungstenite::tungstenite::Message as Frame;
+
+    const EVENTS: u64 = 800;
+
+    type Client = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+    async fn next_json(client: &mut Client) -> Value {
+        loop {
+            match client.next().await {
+                Some(Ok(Frame::Text(text))) => return serde_json::from_str(text.as_str()).unwrap(),
+                Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => continue,
+                other => panic!("the connection ended: {other:?}"),
+            }
+        }
+    }
+
+    /// A client that does not read while its feed pours out is told which
+    /// position it got to and loses that subscription; subscribing again
+    /// from there, it gets every event once, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_too_slow_for_its_feed_is_told_where_to_resume() {
+        let app = App::builder().store(MemoryStore::new()).build().unwrap();
+        let pad = "x".repeat(16 * 1024);
+        for chunk in 0..EVENTS / 20 {
+            let events = (0..20)
+                .map(|n| {
+                    let data = serde_json::json!({ "pad": pad, "n": n });
+                    NewEvent::new("Padded", 1, Payload::from_serialize(&data).unwrap())
+                })
+                .collect();
+            let stream = StreamId::new(format!("Pad-{chunk}"));
+            app.store()
+                .append(&stream, ExpectedVersion::Any, events)
+                .await
+                .unwrap();
+        }
+        let router: axum::Router = Api::new()
+            .websocket()
+            .websocket_slow_client(4, Duration::from_millis(20))
+            .into_router()
+            .with_state(app.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+        // A client with a small receive buffer, which reads nothing until
+        // the server has given up on its subscription.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let (mut client, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
+            .await
+            .unwrap();
+        let subscribe = |after: u64| {
+            Frame::text(
+                serde_json::json!({"type": "subscribe", "id": "all", "all": true, "after": after})
+                    .to_string(),
+            )
+        };
+        client.send(subscribe(0)).await.unwrap();
+        while app.live_feed().subscriptions() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // (Bounded, so that a server that never gives up fails the
+        // assertion below instead of hanging the test.)
+        let given_up = async {
+            while app.live_feed().subscriptions() > 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(120), given_up).await;
+
+        let mut seen: Vec<u64> = Vec::new();
+        let mut lagged = 0;
+        loop {
+            let message = next_json(&mut client).await;
+            match message["type"].as_str() {
+                Some("subscribed") => {}
+                Some("event") => {
+                    seen.push(message["event"]["position"].as_u64().unwrap());
+                    if seen.last() == Some(&EVENTS) {
+                        break;
+                    }
+                }
+                Some("problem") => {
+                    let problem = &message["problem"];
+                    assert_eq!(problem["type"], LAGGED, "{message}");
+                    assert_eq!(problem["status"], 429);
+                    assert_eq!(message["id"], "all");
+                    assert_eq!(problem["subscription"], "all");
+                    let last = problem["last_position"].as_u64().unwrap();
+                    assert_eq!(last, seen.last().copied().unwrap_or(0), "{message}");
+                    lagged += 1;
+                    client.send(subscribe(last)).await.unwrap();
+                }
+                _ => panic!("unexpected {message}"),
+            }
+        }
+        assert!(lagged >= 1, "the client that did not read was told");
+        assert_eq!(seen, (1..=EVENTS).collect::<Vec<_>>());
     }
 }
