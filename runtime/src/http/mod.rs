@@ -742,6 +742,7 @@ mod tests {
             .command::<SwitchOn>("/lamps/{lamp}/on")
             .stream_events()
             .handler_status()
+            .websocket()
     }
 
     /// What the API routed is what its document lists, method for method.
@@ -776,8 +777,17 @@ mod tests {
                 "/handlers",
                 "/lamps/{lamp}/on",
                 "/openapi.json",
-                "/streams/{stream_id}/events"
+                "/streams/{stream_id}/events",
+                "/ws"
             ]
+        );
+        let ws = &document["paths"]["/ws"]["get"];
+        assert!(ws["responses"]["101"].is_object(), "{ws}");
+        assert!(
+            ws["description"]
+                .as_str()
+                .unwrap()
+                .contains(r#"{"type":"subscribe""#)
         );
         // The path's field is a parameter of its type, not a body field.
         let on = &document["paths"]["/lamps/{lamp}/on"]["post"];
@@ -815,5 +825,42 @@ mod tests {
             assert_eq!(miss.headers()["content-type"], PROBLEM_JSON);
             assert!(miss.headers().contains_key(REQUEST_ID_HEADER));
         }
+    }
+
+    /// A command allowed on the WebSocket only: run there by its name, not
+    /// routed over HTTP.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_command_allowed_on_the_websocket_only() {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let app = App::builder().store(MemoryStore::new()).build().unwrap();
+        let router: Router = Api::new()
+            .websocket()
+            .websocket_command::<SwitchOn>()
+            .into_router()
+            .with_state(app);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = router.clone();
+        tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
+        let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
+        let message = serde_json::json!({"type": "command", "id": 1, "command": "SwitchOn", "body": {"lamp": 9}});
+        client
+            .send(Message::text(message.to_string()))
+            .await
+            .unwrap();
+        let answer = loop {
+            if let Some(Ok(Message::Text(text))) = client.next().await {
+                break serde_json::from_str::<serde_json::Value>(text.as_str()).unwrap();
+            }
+        };
+        assert_eq!(answer["type"], "result", "{answer}");
+        assert_eq!(answer["id"], 1);
+        assert_eq!(answer["result"]["stream_id"], "Lamp-9");
+        let over_http = Request::post("/lamps/9/on").body(Body::empty()).unwrap();
+        let missing = router.oneshot(over_http).await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     }
 }
