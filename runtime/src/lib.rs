@@ -102,6 +102,7 @@ extern crate self as annals;
 
 pub mod aggregate;
 mod app;
+pub mod feed;
 pub mod handler;
 pub mod process;
 pub mod store;

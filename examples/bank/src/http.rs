@@ -19,6 +19,7 @@
 //! | `DELETE /profiles/{id}` | delete it |
 //! | `GET /streams/{stream_id}/events` | a stream's stored events and metadata |
 //! | `GET /handlers` | each projection's and process's position, lag and last error |
+//! | `GET /ws` | a WebSocket: the account commands as messages, live event feeds |
 //! | `GET /streams` | the streams, a page at a time, with their versions |
 //! | `GET /browser` | the event browser page (and its script, `/browser/browser.js`) |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document of all of these |
@@ -79,6 +80,7 @@ pub fn api() -> Api<BankState> {
     api.documents(crate::profiles::kind())
         .stream_events()
         .handler_status()
+        .websocket()
         .browser()
 }
 

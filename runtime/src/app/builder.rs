@@ -170,6 +170,7 @@ impl AppBuilder {
             let app = super::WeakApp(weak.clone());
             let handlers = Handlers::start(specs, &store, &app, runtime);
             Inner {
+                feed: crate::feed::LiveFeed::new(store.clone()),
                 store,
                 cache: Cache::new(self.cache_capacity, self.cache_idle),
                 services: self.services,

@@ -99,6 +99,7 @@ struct Inner {
     retry: RetryPolicy,
     middleware: Vec<Arc<dyn Middleware>>,
     handlers: crate::handler::Handlers,
+    feed: crate::feed::LiveFeed,
 }
 
 /// An [`App`] that its own background tasks refer to without keeping it alive.
@@ -142,6 +143,13 @@ impl App {
     /// The app's event store.
     pub fn store(&self) -> &AnyStore {
         &self.inner.store
+    }
+
+    /// The app's live feed of its store's log: one follower of the log
+    /// shared by every [subscription](crate::feed::LiveFeed::subscribe),
+    /// started by the first. See [`feed`](crate::feed).
+    pub fn live_feed(&self) -> &crate::feed::LiveFeed {
+        &self.inner.feed
     }
 
     /// How many aggregates are cached now.
@@ -384,6 +392,7 @@ impl App {
     /// # }
     /// ```
     pub async fn shutdown(&self) -> Result<(), StoreError> {
+        self.inner.feed.stop();
         self.inner.handlers.shutdown().await;
         self.inner.cache.sweep_all();
         self.inner.store.close().await

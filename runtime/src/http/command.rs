@@ -8,6 +8,7 @@ use crate::app::{App, DispatchError, Dispatched};
 use axum::extract::{FromRef, FromRequestParts, Path, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::future::BoxFuture;
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -191,8 +192,48 @@ pub struct RecordedType {
     pub version: u32,
 }
 
+/// A command call, however it came (an HTTP request, a WebSocket
+/// message): everything [`execute`] needs besides the App and the endpoint.
+pub(crate) struct CommandCall {
+    /// The request's (or message's) id: the events' correlation id.
+    pub(crate) request_id: RequestId,
+    /// The command's fields, from the body.
+    pub(crate) fields: Map<String, Value>,
+    /// The command's fields from the route's path.
+    pub(crate) params: Vec<(String, String)>,
+    /// Run only at this version (`If-Match`).
+    pub(crate) if_match: Option<u64>,
+    /// The command's id (`Idempotency-Key`).
+    pub(crate) idempotency_key: Option<Uuid>,
+}
+
+/// A command that was run: the status to answer, the body and a `Location`.
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) accepted: CommandAccepted,
+    pub(crate) location: Option<String>,
+}
+
+/// Runs one exposed command from a [`CommandCall`], type-erased: how the
+/// WebSocket finds a command by name. The same [`execute`] as the HTTP route.
+pub(crate) type CommandRunner =
+    Arc<dyn Fn(App, CommandCall) -> BoxFuture<'static, Result<Answer, Problem>> + Send + Sync>;
+
+/// The runner of command `C` as `endpoint` says.
+pub(crate) fn runner<C>(endpoint: Arc<CommandEndpoint<C>>) -> CommandRunner
+where
+    C: Command + DeserializeOwned,
+    C::Aggregate: Handles<C>,
+    <C::Aggregate as Handles<C>>::Error: DomainProblem,
+{
+    Arc::new(move |app, call| {
+        let endpoint = endpoint.clone();
+        Box::pin(async move { execute::<C>(app, &endpoint, call).await })
+    })
+}
+
 /// The route of command `C` in state `S`.
-pub(crate) fn route<C, S>(endpoint: CommandEndpoint<C>) -> axum::routing::MethodRouter<S>
+pub(crate) fn route<C, S>(endpoint: Arc<CommandEndpoint<C>>) -> axum::routing::MethodRouter<S>
 where
     C: Command + DeserializeOwned,
     C::Aggregate: Handles<C>,
@@ -200,7 +241,6 @@ where
     App: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    let endpoint = Arc::new(endpoint);
     axum::routing::post(
         move |axum::extract::State(state): axum::extract::State<S>, request: Request| {
             let endpoint = endpoint.clone();
@@ -229,26 +269,51 @@ where
             Ok(found) => found.map(|Path(p)| p).unwrap_or_default(),
             Err(rejection) => return Problem::invalid(rejection.body_text()).into_response(),
         };
-    let bytes = match read_body(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(problem) => return problem.into_response(),
+    let call = async {
+        let bytes = read_body(body, limit).await?;
+        Ok::<_, Problem>(CommandCall {
+            request_id,
+            fields: body_fields(&parts.headers, &bytes)?,
+            params,
+            idempotency_key: idempotency_key(&parts.headers)?,
+            if_match: if_match(&parts.headers)?,
+        })
     };
-    let command = match decode::<C>(&parts.headers, &bytes, params) {
-        Ok(command) => command,
-        Err(problem) => return problem.into_response(),
+    let answer = match call.await {
+        Ok(call) => execute::<C>(app, endpoint, call).await,
+        Err(problem) => Err(problem),
     };
+    match answer {
+        Ok(answer) => respond(answer),
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// Decodes and dispatches one command: the one path of every transport.
+pub(crate) async fn execute<C>(
+    app: App,
+    endpoint: &CommandEndpoint<C>,
+    call: CommandCall,
+) -> Result<Answer, Problem>
+where
+    C: Command + DeserializeOwned,
+    C::Aggregate: Handles<C>,
+    <C::Aggregate as Handles<C>>::Error: DomainProblem,
+{
+    let CommandCall {
+        request_id,
+        fields,
+        params,
+        if_match,
+        idempotency_key,
+    } = call;
+    let command = decode_fields::<C>(fields, params)?;
     let mut options = request_id.dispatch_options();
-    let idempotency_key = match idempotency_key(&parts.headers) {
-        Ok(key) => key,
-        Err(problem) => return problem.into_response(),
-    };
     if let Some(key) = idempotency_key {
         options = options.command_id(key);
     }
-    match if_match(&parts.headers) {
-        Ok(Some(version)) => options = options.expected_version(version),
-        Ok(None) => {}
-        Err(problem) => return problem.into_response(),
+    if let Some(version) = if_match {
+        options = options.expected_version(version);
     }
     if endpoint.strongly_consistent {
         options = options.strongly_consistent();
@@ -259,10 +324,11 @@ where
     let location = endpoint.location.map(|make| make(&command));
     let aggregate_id = command.aggregate_id().to_string();
     match app.dispatch_with(command, options).await {
-        Ok(done) => {
-            let accepted = accepted::<C>(aggregate_id, &done);
-            respond(endpoint.status, accepted, location)
-        }
+        Ok(done) => Ok(Answer {
+            status: endpoint.status,
+            accepted: accepted::<C>(aggregate_id, &done),
+            location,
+        }),
         Err(DispatchError::NotConsistent {
             stream,
             version,
@@ -282,9 +348,13 @@ where
                 correlation_id: request_id.0,
                 pending: Some(pending),
             };
-            respond(StatusCode::ACCEPTED, accepted, location)
+            Ok(Answer {
+                status: StatusCode::ACCEPTED,
+                accepted,
+                location,
+            })
         }
-        Err(error) => Problem::from_dispatch(&error, request_id).into_response(),
+        Err(error) => Err(Problem::from_dispatch(&error, request_id)),
     }
 }
 
@@ -309,7 +379,13 @@ fn accepted<C: Command>(aggregate_id: String, done: &Dispatched<C::Aggregate>) -
     }
 }
 
-fn respond(status: StatusCode, accepted: CommandAccepted, location: Option<String>) -> Response {
+fn respond(
+    Answer {
+        status,
+        accepted,
+        location,
+    }: Answer,
+) -> Response {
     let etag = format!("\"{}\"", accepted.version);
     let mut response = (status, axum::Json(accepted)).into_response();
     let headers = response.headers_mut();
@@ -429,17 +505,29 @@ pub(crate) fn decode<C: DeserializeOwned>(
     body: &[u8],
     params: Vec<(String, String)>,
 ) -> Result<C, Problem> {
-    let mut fields: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
-        Map::new()
+    decode_fields(body_fields(headers, body)?, params)
+}
+
+/// The body's JSON object (an empty body is `{}`).
+fn body_fields(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Problem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(Map::new())
     } else if !is_json(headers) {
-        return Err(Problem::unsupported_media_type());
+        Err(Problem::unsupported_media_type())
     } else {
         match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => return Err(Problem::malformed("the body must be a JSON object")),
-            Err(error) => return Err(Problem::malformed(error.to_string())),
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(Problem::malformed("the body must be a JSON object")),
+            Err(error) => Err(Problem::malformed(error.to_string())),
         }
-    };
+    }
+}
+
+/// The command from its fields and the path's parameters.
+pub(crate) fn decode_fields<C: DeserializeOwned>(
+    mut fields: Map<String, Value>,
+    params: Vec<(String, String)>,
+) -> Result<C, Problem> {
     let mut entries: Vec<(String, Field)> = Vec::with_capacity(fields.len() + params.len());
     for (name, value) in params {
         if let Some(given) = fields.remove(&name) {

@@ -141,6 +141,40 @@
 //! [`CommandAccepted`]. An endpoint that waits for read models
 //! ([`CommandEndpoint::strongly_consistent`]) answers 202 when they are
 //! late: the events were stored.
+//!
+//! # The WebSocket
+//!
+//! [`Api::websocket`] serves `GET /ws` ([`WEBSOCKET_PATH`]): text frames of
+//! one JSON object each, tagged by `type`.
+//!
+//! - `{"type":"command","id":"c1","command":"Deposit","body":{..},"if_match":3,"idempotency_key":"<uuid>"}`
+//!   runs a command the API exposes ([`Api::command`], [`Api::command_with`],
+//!   [`Api::websocket_command`]) by its registered name, through the code
+//!   of its HTTP endpoint: the same decoding, options and problems. Answer:
+//!   `{"type":"result","id":"c1","result":<CommandAccepted>}` or
+//!   `{"type":"problem","id":"c1","problem":<Problem>}`. Each message has a
+//!   new request id (the events' correlation id) and an
+//!   `annals.ws.command` span.
+//! - `{"type":"subscribe","id":"s1","all":true}` (or `"stream":"Account-42"`,
+//!   or `"category":"Account"`), with `"after": <position> | "head"`
+//!   (default 0). Answer `{"type":"subscribed","id":"s1","head":<u64>}`,
+//!   then `{"type":"event","subscription":"s1","event":<LiveEvent>}` for
+//!   each matching event past `after`, in position order, stored ones then
+//!   live ones, none missed or repeated: the App's [live feed](crate::feed).
+//!   A client that reconnects subscribes with `after` = the last position
+//!   it saw.
+//! - `{"type":"unsubscribe","id":"s1"}`: `{"type":"unsubscribed","id":"s1"}`,
+//!   and no more of its events.
+//!
+//! A message that is not JSON, not of the protocol, or names a command not
+//! exposed gets a 400 `problem` (its `id`, or `null`); the connection stays
+//! open. Each connection queues at most [`OUTGOING_QUEUE`] messages: a
+//! subscription whose event finds the queue full for
+//! [`SLOW_CLIENT_GRACE`] is closed with a 429 [`LAGGED`] problem naming
+//! `last_position`, the last position sent (subscribe again from there).
+//! While it waits it does not take the live feed's pages: memory stays
+//! bounded, and it catches up from the store if it falls behind them. A message is at most the API's
+//! [body limit](Api::body_limit).
 
 mod browser;
 mod command;
@@ -149,6 +183,7 @@ mod document;
 mod operator;
 mod problem;
 mod request;
+mod ws;
 
 pub use browser::{MAX_STREAMS_PAGE, StreamList, StreamSummary, StreamsQuery};
 pub use command::{CommandAccepted, CommandEndpoint, IDEMPOTENCY_KEY, JsonBody, RecordedType};
@@ -160,6 +195,9 @@ pub use operator::{
 };
 pub use problem::{DomainProblem, PROBLEM_JSON, Problem, types};
 pub use request::{REQUEST_ID_HEADER, RequestId};
+pub use ws::{
+    COMMANDS_IN_FLIGHT, LAGGED, LiveEvent, OUTGOING_QUEUE, SLOW_CLIENT_GRACE, WEBSOCKET_PATH,
+};
 
 use crate::aggregate::{Command, Handles};
 use crate::app::App;
@@ -210,6 +248,10 @@ pub struct Api<S = App> {
     schemas: Vec<(String, RefOr<Schema>)>,
     served: BTreeMap<String, Methods>,
     body_limit: usize,
+    /// The commands the WebSocket runs, by name.
+    commands: ws::Commands,
+    websocket: bool,
+    slow_client: (usize, std::time::Duration),
     title: String,
     version: String,
     description: Option<String>,
@@ -248,6 +290,9 @@ where
             schemas: Vec::new(),
             served: BTreeMap::new(),
             body_limit: DEFAULT_BODY_LIMIT,
+            commands: ws::Commands::new(),
+            websocket: false,
+            slow_client: (OUTGOING_QUEUE, SLOW_CLIENT_GRACE),
             title: "Annals API".into(),
             version: "0.1.0".into(),
             description: None,
@@ -312,7 +357,62 @@ where
             .entry(path.to_owned())
             .or_default()
             .insert("POST");
+        let endpoint = std::sync::Arc::new(endpoint);
+        self.commands
+            .insert(C::NAME, command::runner::<C>(endpoint.clone()));
         self.router = self.router.route(path, command::route::<C, S>(endpoint));
+        self
+    }
+
+    /// Lets the WebSocket ([`websocket`](Self::websocket)) run command `C`
+    /// too, by its name, without an HTTP endpoint of its own. (A command
+    /// added with [`command`](Self::command) or
+    /// [`command_with`](Self::command_with) is run there already, as its
+    /// endpoint says.)
+    pub fn websocket_command<C>(mut self) -> Self
+    where
+        C: Command + DeserializeOwned,
+        C::Aggregate: Handles<C>,
+        <C::Aggregate as Handles<C>>::Error: DomainProblem,
+    {
+        let endpoint = std::sync::Arc::new(CommandEndpoint::<C>::new());
+        self.commands
+            .insert(C::NAME, command::runner::<C>(endpoint));
+        self
+    }
+
+    /// How the WebSocket treats a slow client: each connection queues up to
+    /// `queue` messages (default [`OUTGOING_QUEUE`]); a subscription whose
+    /// event waits `grace` (default [`SLOW_CLIENT_GRACE`]) for room in a
+    /// full queue is closed with a [`LAGGED`] problem.
+    pub fn websocket_slow_client(mut self, queue: usize, grace: std::time::Duration) -> Self {
+        self.slow_client = (queue, grace);
+        self
+    }
+
+    /// Serves `GET /ws` ([`WEBSOCKET_PATH`]), a WebSocket that runs this
+    /// API's commands as messages and feeds live events of the log, as the
+    /// [module docs](self#the-websocket) describe. The commands are those of
+    /// the whole API, whenever they are added.
+    pub fn websocket(mut self) -> Self {
+        self.websocket = true;
+        let operation = utoipa::openapi::path::OperationBuilder::new()
+            .operation_id(Some("websocket"))
+            .summary(Some("Commands and live event feeds over a WebSocket"))
+            .description(Some(ws::PROTOCOL))
+            .tag("operations")
+            .response(
+                "101",
+                ResponseBuilder::new().description("Switching to the WebSocket protocol"),
+            )
+            .response("400", problem_response("Not a WebSocket upgrade request"))
+            .build();
+        self.paths
+            .add_path_operation(WEBSOCKET_PATH, vec![HttpMethod::Get], operation);
+        self.served
+            .entry(WEBSOCKET_PATH.to_owned())
+            .or_default()
+            .insert("GET");
         self
     }
 
@@ -424,14 +524,16 @@ where
     /// Serves the event browser at `GET /browser` (a page with a little
     /// script at `/browser/browser.js`, embedded in the binary: no build
     /// step, nothing loaded from elsewhere), and what it reads:
-    /// [`streams`](Self::streams), [`stream_events`](Self::stream_events)
-    /// and [`handler_status`](Self::handler_status).
+    /// [`streams`](Self::streams), [`stream_events`](Self::stream_events),
+    /// [`handler_status`](Self::handler_status) and
+    /// [`websocket`](Self::websocket) (which also runs this API's commands
+    /// as messages, the ones it serves over HTTP already).
     ///
     /// The page lists the streams (by category, a page at a time), shows a
     /// stream's events with their metadata and data, tails every new event
-    /// live over the WebSocket at `/ws` (served when the API has it;
-    /// the tail says so when it cannot connect, and reconnects from the
-    /// last position it showed), and refreshes each handler's state,
+    /// live over the WebSocket (when the connection drops, the tail says
+    /// so and resubscribes from the last position it showed: no event
+    /// missed, none twice), and refreshes each handler's state,
     /// position, lag and last error every two seconds. It shows payloads
     /// as stored: serve it only where they may be read. Event data is put
     /// on the page as text, never as markup, and a Content-Security-Policy
@@ -447,6 +549,7 @@ where
     /// let app = App::builder().store(MemoryStore::new()).build()?;
     /// let api: Api = Api::new().browser();
     /// assert!(api.endpoints().contains_key("/streams"));
+    /// assert!(api.endpoints().contains_key("/ws"));
     /// let router = api.into_router().with_state(app);
     /// let page = axum::http::Request::get("/browser").body(axum::body::Body::empty())?;
     /// let response = router.oneshot(page).await?;
@@ -456,7 +559,10 @@ where
     /// # }
     /// ```
     pub fn browser(self) -> Self {
-        let api = self.streams().stream_events().handler_status();
+        let mut api = self.streams().stream_events().handler_status();
+        if !api.serves(WEBSOCKET_PATH) {
+            api = api.websocket();
+        }
         if api.serves(BROWSER_PATH) {
             return api;
         }
@@ -522,7 +628,16 @@ where
         let document = serde_json::to_string(&self.openapi())
             .expect("an OpenAPI document of strings, numbers and maps serialises");
         let limit = self.body_limit;
-        self.router
+        let mut router = self.router;
+        if self.websocket {
+            let limits = ws::Limits {
+                queue: self.slow_client.0,
+                grace: self.slow_client.1,
+                message: limit,
+            };
+            router = router.route(WEBSOCKET_PATH, ws::route::<S>(self.commands, limits));
+        }
+        router
             .route(
                 OPENAPI_PATH,
                 axum::routing::get(move || {
@@ -972,6 +1087,7 @@ mod tests {
             .command::<SwitchOn>("/lamps/{lamp}/on")
             .stream_events()
             .handler_status()
+            .websocket()
             .browser()
     }
 
@@ -1010,8 +1126,17 @@ mod tests {
                 "/lamps/{lamp}/on",
                 "/openapi.json",
                 "/streams",
-                "/streams/{stream_id}/events"
+                "/streams/{stream_id}/events",
+                "/ws"
             ]
+        );
+        let ws = &document["paths"]["/ws"]["get"];
+        assert!(ws["responses"]["101"].is_object(), "{ws}");
+        assert!(
+            ws["description"]
+                .as_str()
+                .unwrap()
+                .contains(r#"{"type":"subscribe""#)
         );
         // The path's field is a parameter of its type, not a body field.
         let on = &document["paths"]["/lamps/{lamp}/on"]["post"];
@@ -1136,5 +1261,42 @@ mod tests {
                 assert!(!body.contains(markup), "{uri} uses {markup}");
             }
         }
+    }
+
+    /// A command allowed on the WebSocket only: run there by its name, not
+    /// routed over HTTP.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_command_allowed_on_the_websocket_only() {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let app = App::builder().store(MemoryStore::new()).build().unwrap();
+        let router: Router = Api::new()
+            .websocket()
+            .websocket_command::<SwitchOn>()
+            .into_router()
+            .with_state(app);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = router.clone();
+        tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
+        let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
+        let message = serde_json::json!({"type": "command", "id": 1, "command": "SwitchOn", "body": {"lamp": 9}});
+        client
+            .send(Message::text(message.to_string()))
+            .await
+            .unwrap();
+        let answer = loop {
+            if let Some(Ok(Message::Text(text))) = client.next().await {
+                break serde_json::from_str::<serde_json::Value>(text.as_str()).unwrap();
+            }
+        };
+        assert_eq!(answer["type"], "result", "{answer}");
+        assert_eq!(answer["id"], 1);
+        assert_eq!(answer["result"]["stream_id"], "Lamp-9");
+        let over_http = Request::post("/lamps/9/on").body(Body::empty()).unwrap();
+        let missing = router.oneshot(over_http).await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     }
 }
