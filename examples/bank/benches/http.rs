@@ -388,10 +388,10 @@ async fn ws_feeds(db: &Db, feeds: usize, account: &str) -> Result<FeedFigures, E
         .map(|mut socket| {
             tokio::spawn(async move {
                 while let Some(message) = socket.next().await {
-                    if let Ok(Message::Text(text)) = message {
-                        if text.contains("\"type\":\"event\"") {
-                            return Some(begun.elapsed());
-                        }
+                    if let Ok(Message::Text(text)) = message
+                        && text.contains("\"type\":\"event\"")
+                    {
+                        return Some(begun.elapsed());
                     }
                 }
                 None
