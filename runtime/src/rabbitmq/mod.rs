@@ -24,9 +24,13 @@
 //! both reconnect with a backoff when the broker goes away, saying so in
 //! `tracing` and in their status.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod consumer;
 pub mod message;
 mod publisher;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use consumer::{AfterCommit, Consumer, ConsumerHandle, ConsumerState, ConsumerStatus};
 pub use lapin;
 pub use message::{MessageError, routing_key};
 pub use publisher::Publisher;
