@@ -13,9 +13,9 @@ use annals::handler::{ErrorPolicy, HandlerOptions, HandlerState};
 use annals::rabbitmq::lapin::options::BasicGetOptions;
 use annals::rabbitmq::lapin::types::AMQPValue;
 use annals::rabbitmq::{Consumer, Publisher, Queue};
-use annals_tests::postgres::{admin_connection, fresh_schema};
+use annals_tests::postgres::fresh_schema;
 use annals_tests::rabbit::{Db, POISON, amqp_url, append, broker, cleanup, eventually, unique};
-use sqlx::AssertSqlSafe;
+use sqlx::Connection;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -100,29 +100,26 @@ async fn a_publisher_killed_between_confirms_and_checkpoint_publishes_again_and_
  {
     let _ = broker().await;
     let (exchange, queue) = (unique("ex"), unique("q"));
-    let schema = fresh_schema();
-    let db = Db::Postgres(schema.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.db");
+    let db = Db::Sqlite(events.clone());
     let store = db.store().await;
     const EVENTS: usize = 300;
     for s in 0..6 {
         append(&store, &format!("Tally-{s}"), (1..=50).map(|n| n as i64)).await;
     }
-    // The consumer reads into the same PostgreSQL schema.
-    let pool = db.pool().await;
+    // The consumer reads into a PostgreSQL schema.
+    let pool = Db::Postgres(fresh_schema()).pool().await;
     let consumer = pool.consume(Consumer::new(amqp_url(), &exchange, Queue::new(&queue).bind("#")));
 
-    // The checkpoint's row is held: the publisher's first save blocks, so
-    // it is killed after the broker confirmed everything and before the
-    // checkpoint moved.
+    // The store's database is write-locked (readers go on, WAL): the
+    // publisher's checkpoint cannot move, so it is killed after the broker
+    // confirmed everything and before its checkpoint moved.
     store.save_checkpoint("rabbitmq-publisher", 0).await.unwrap();
-    let mut holder = admin_connection().await;
-    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!(
-        "SELECT * FROM \"{schema}\".checkpoints WHERE subscription = 'rabbitmq-publisher' FOR UPDATE"
-    )))
-    .execute(&mut holder)
-    .await
-    .unwrap();
+    let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", events.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
 
     let publisher = Node::start(&["publish", &db.encode(), &exchange, &queue], "PUBLISHING");
     eventually(LIMIT, "the consumer applied every event", || async {
