@@ -201,10 +201,12 @@ impl Db {
             }
             Db::Postgres(schema) => {
                 let mut admin = crate::postgres::admin_connection().await;
-                sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
+                sqlx::query(AssertSqlSafe(format!(
+                    "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+                )))
+                .execute(&mut admin)
+                .await
+                .unwrap();
                 let path = format!("SET search_path TO \"{schema}\"");
                 let pool = sqlx::postgres::PgPoolOptions::new()
                     .max_connections(4)
@@ -219,7 +221,9 @@ impl Db {
                     })
                     .connect(&test_url())
                     .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {}: {e}", test_url()));
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL must be reachable at {}: {e}", test_url())
+                    });
                 sqlx::query(TALLY_TABLE).execute(&pool).await.unwrap();
                 Pool::Postgres(pool)
             }
@@ -229,7 +233,10 @@ impl Db {
     /// An event store on it.
     pub async fn store(&self) -> AnyStore {
         match self {
-            Db::Sqlite(path) => annals::sqlite::SqliteStore::open(path).await.unwrap().into(),
+            Db::Sqlite(path) => annals::sqlite::SqliteStore::open(path)
+                .await
+                .unwrap()
+                .into(),
             Db::Postgres(schema) => annals::postgres::PostgresStore::builder(test_url())
                 .schema(schema)
                 .connect()
@@ -260,7 +267,10 @@ impl Pool {
     }
 
     /// Runs `consumer` into `Tally` on this database.
-    pub fn consume(&self, consumer: annals::rabbitmq::Consumer) -> annals::rabbitmq::ConsumerHandle {
+    pub fn consume(
+        &self,
+        consumer: annals::rabbitmq::Consumer,
+    ) -> annals::rabbitmq::ConsumerHandle {
         match self {
             Pool::Sqlite(p) => consumer.spawn_projection(p.clone(), Tally),
             Pool::Postgres(p) => consumer.spawn_projection(p.clone(), Tally),
@@ -297,7 +307,10 @@ where
 {
     let deadline = std::time::Instant::now() + limit;
     while !done().await {
-        assert!(std::time::Instant::now() < deadline, "gave up waiting: {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

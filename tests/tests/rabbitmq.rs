@@ -110,16 +110,26 @@ async fn a_publisher_killed_between_confirms_and_checkpoint_publishes_again_and_
     }
     // The consumer reads into a PostgreSQL schema.
     let pool = Db::Postgres(fresh_schema()).pool().await;
-    let consumer = pool.consume(Consumer::new(amqp_url(), &exchange, Queue::new(&queue).bind("#")));
+    let consumer = pool.consume(Consumer::new(
+        amqp_url(),
+        &exchange,
+        Queue::new(&queue).bind("#"),
+    ));
 
     // The store's database is write-locked (readers go on, WAL): the
     // publisher's checkpoint cannot move, so it is killed after the broker
     // confirmed everything and before its checkpoint moved.
-    store.save_checkpoint("rabbitmq-publisher", 0).await.unwrap();
+    store
+        .save_checkpoint("rabbitmq-publisher", 0)
+        .await
+        .unwrap();
     let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", events.display()))
         .await
         .unwrap();
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
 
     let publisher = Node::start(&["publish", &db.encode(), &exchange, &queue], "PUBLISHING");
     eventually(LIMIT, "the consumer applied every event", || async {
@@ -136,14 +146,18 @@ async fn a_publisher_killed_between_confirms_and_checkpoint_publishes_again_and_
 
     // A new publisher starts from the checkpoint: everything again.
     let publisher = Node::start(&["publish", &db.encode(), &exchange, &queue], "PUBLISHING");
-    eventually(LIMIT, "every event published again and recognised", || async {
-        consumer.status().duplicates == EVENTS as u64
-    })
+    eventually(
+        LIMIT,
+        "every event published again and recognised",
+        || async { consumer.status().duplicates == EVENTS as u64 },
+    )
     .await;
     let head = store.head_position().await.unwrap();
-    eventually(LIMIT, "the publisher's checkpoint reached the head", || async {
-        store.load_checkpoint("rabbitmq-publisher").await.unwrap() == Some(head)
-    })
+    eventually(
+        LIMIT,
+        "the publisher's checkpoint reached the head",
+        || async { store.load_checkpoint("rabbitmq-publisher").await.unwrap() == Some(head) },
+    )
     .await;
     publisher.finish("DONE");
     assert_once(&pool.rows().await, EVENTS);
@@ -172,22 +186,34 @@ async fn a_consumer_killed_between_commit_and_ack_gets_the_messages_again_and_ap
 
     // The first consumer stops for good inside its hook after 150 applied
     // events: their transaction committed, their messages unacknowledged.
-    let first = Node::start(&["consume", &read_db.encode(), &exchange, &queue, "150"], "CONSUMING");
+    let first = Node::start(
+        &["consume", &read_db.encode(), &exchange, &queue, "150"],
+        "CONSUMING",
+    );
     let mut first = first;
     first.wait_for("STALLED");
     first.sigkill();
     let pool = read_db.pool().await;
     let applied = pool.count().await;
-    assert!(applied >= 150, "the stalled run was committed ({applied} rows)");
+    assert!(
+        applied >= 150,
+        "the stalled run was committed ({applied} rows)"
+    );
 
-    let second = Node::start(&["consume", &read_db.encode(), &exchange, &queue, "0"], "CONSUMING");
+    let second = Node::start(
+        &["consume", &read_db.encode(), &exchange, &queue, "0"],
+        "CONSUMING",
+    );
     eventually(LIMIT, "every event applied", || async {
         pool.count().await >= EVENTS as i64
     })
     .await;
     // Let the last acks go out before asking for the status.
     let status = second.finish("STATUS");
-    assert!(stat(&status, "duplicates") > 0, "redelivered messages were recognised: {status}");
+    assert!(
+        stat(&status, "duplicates") > 0,
+        "redelivered messages were recognised: {status}"
+    );
     assert_eq!(stat(&status, "dead"), 0);
     assert_once(&pool.rows().await, EVENTS);
     app.shutdown().await.unwrap();
@@ -203,8 +229,9 @@ async fn a_poison_event_goes_to_the_dead_letter_queue_and_the_consumer_moves_on(
     let store = db.store().await;
     let pool = db.pool().await;
     let consumer = pool.consume(
-        Consumer::new(amqp_url(), &exchange, Queue::new(&queue).bind("Tally.*"))
-            .on_error(ErrorPolicy::retry(3).backoff(Duration::from_millis(5), Duration::from_millis(20))),
+        Consumer::new(amqp_url(), &exchange, Queue::new(&queue).bind("Tally.*")).on_error(
+            ErrorPolicy::retry(3).backoff(Duration::from_millis(5), Duration::from_millis(20)),
+        ),
     );
     eventually(LIMIT, "the consumer declared its queue", || async {
         consumer.status().state == annals::rabbitmq::ConsumerState::Consuming
@@ -223,9 +250,19 @@ async fn a_poison_event_goes_to_the_dead_letter_queue_and_the_consumer_moves_on(
     .await;
     let status = consumer.status();
     assert_eq!(status.dead_lettered, 1);
-    assert!(status.last_error.as_deref().unwrap_or("").contains("refuses 666"), "{status:?}");
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("refuses 666"),
+        "{status:?}"
+    );
     let rows = pool.rows().await;
-    assert_eq!(rows.iter().map(|r| r.n).collect::<Vec<_>>(), [1, 2, 4, 5, 6, 7]);
+    assert_eq!(
+        rows.iter().map(|r| r.n).collect::<Vec<_>>(),
+        [1, 2, 4, 5, 6, 7]
+    );
 
     let poison = store
         .read_stream(&annals::StreamId::new("Tally-1"), 3, 1)
@@ -234,7 +271,10 @@ async fn a_poison_event_goes_to_the_dead_letter_queue_and_the_consumer_moves_on(
         .remove(0);
     let channel = conn.create_channel().await.unwrap();
     let dead = channel
-        .basic_get(format!("{queue}.dead-letter").as_str().into(), BasicGetOptions { no_ack: true })
+        .basic_get(
+            format!("{queue}.dead-letter").as_str().into(),
+            BasicGetOptions { no_ack: true },
+        )
         .await
         .unwrap()
         .expect("the poison event waits in the dead-letter queue");
@@ -260,7 +300,8 @@ async fn one_consumer_keeps_each_streams_order_and_the_events_metadata() {
     let db = Db::Sqlite(dir.path().join("events.db"));
     let store = db.store().await;
     let read = Db::Postgres(fresh_schema()).pool().await;
-    let consumer = read.consume(Consumer::new(amqp_url(), &exchange, Queue::new(&queue).bind("#")).prefetch(7));
+    let consumer = read
+        .consume(Consumer::new(amqp_url(), &exchange, Queue::new(&queue).bind("#")).prefetch(7));
     let app = App::builder()
         .store(store.clone())
         .publisher_with(
@@ -283,25 +324,50 @@ async fn one_consumer_keeps_each_streams_order_and_the_events_metadata() {
     for w in writers {
         w.await.unwrap();
     }
-    eventually(LIMIT, "every event applied", || async { read.count().await == 300 }).await;
+    eventually(LIMIT, "every event applied", || async {
+        read.count().await == 300
+    })
+    .await;
     let rows = read.rows().await;
     assert_once(&rows, 300);
     let mut seen: BTreeMap<&str, i64> = BTreeMap::new();
     for row in &rows {
         let last = seen.entry(row.stream.as_str()).or_insert(0);
-        assert_eq!(row.version, *last + 1, "{} out of order at seq {}", row.stream, row.seq);
+        assert_eq!(
+            row.version,
+            *last + 1,
+            "{} out of order at seq {}",
+            row.stream,
+            row.seq
+        );
         *last = row.version;
     }
     // What the handler sees of each event is what the store recorded.
     let recorded = store.read_all(1, 1000).await.unwrap();
-    for (event, row) in recorded.iter().map(|e| (e, rows.iter().find(|r| r.event_id == e.event_id.to_string()).unwrap())) {
+    for (event, row) in recorded.iter().map(|e| {
+        (
+            e,
+            rows.iter()
+                .find(|r| r.event_id == e.event_id.to_string())
+                .unwrap(),
+        )
+    }) {
         assert_eq!(row.position as u64, event.global_position);
-        assert_eq!(row.correlation, event.metadata.correlation_id.map(|c| c.to_string()));
+        assert_eq!(
+            row.correlation,
+            event.metadata.correlation_id.map(|c| c.to_string())
+        );
     }
     let status = app.handler_status().await;
-    let publisher = status.iter().find(|s| s.name == "rabbitmq-publisher").unwrap();
+    let publisher = status
+        .iter()
+        .find(|s| s.name == "rabbitmq-publisher")
+        .unwrap();
     assert_eq!(publisher.handled, 300);
-    assert!(matches!(publisher.state, HandlerState::Idle | HandlerState::Running));
+    assert!(matches!(
+        publisher.state,
+        HandlerState::Idle | HandlerState::Running
+    ));
     app.shutdown().await.unwrap();
     consumer.shutdown().await;
     cleanup(&exchange, &[&queue]).await;

@@ -18,7 +18,11 @@ fn rabbitmqctl(action: &str) {
         .arg(action)
         .output()
         .unwrap_or_else(|e| panic!("rabbitmqctl {action} (it must be on PATH): {e}"));
-    assert!(out.status.success(), "rabbitmqctl {action}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,7 +33,9 @@ async fn a_broker_restart_under_load_loses_nothing_and_applies_nothing_twice() {
     let db = Db::Sqlite(dir.path().join("events.db"));
     let store = db.store().await;
     let pool = db.pool().await;
-    let consumer = pool.consume(Consumer::new(amqp_url(), &exchange, Queue::new(&queue).bind("Tally.*")).prefetch(50));
+    let consumer = pool.consume(
+        Consumer::new(amqp_url(), &exchange, Queue::new(&queue).bind("Tally.*")).prefetch(50),
+    );
     let app = App::builder()
         .store(store.clone())
         .publisher_with(
@@ -48,7 +54,8 @@ async fn a_broker_restart_under_load_loses_nothing_and_applies_nothing_twice() {
             tokio::spawn(async move {
                 let mut n = 0;
                 while !stop.load(Ordering::SeqCst) {
-                    append(&store, &format!("Tally-{s}"), [n, n + 1]).await;
+                    // Negative: never the projection's poison.
+                    append(&store, &format!("Tally-{s}"), [-n - 1, -n - 2]).await;
                     written.fetch_add(2, Ordering::SeqCst);
                     n += 2;
                     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -56,46 +63,87 @@ async fn a_broker_restart_under_load_loses_nothing_and_applies_nothing_twice() {
             })
         })
         .collect();
-    eventually(Duration::from_secs(60), "some events applied", || async { pool.count().await > 100 }).await;
+    eventually(Duration::from_secs(60), "some events applied", || async {
+        pool.count().await > 100
+    })
+    .await;
 
-    tokio::task::spawn_blocking(|| rabbitmqctl("stop_app")).await.unwrap();
+    tokio::task::spawn_blocking(|| rabbitmqctl("stop_app"))
+        .await
+        .unwrap();
     let seen_down = {
         let mut publisher_down = false;
         let mut consumer_down = false;
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while !(publisher_down && consumer_down) && std::time::Instant::now() < deadline {
             let status = app.handler_status().await;
-            let p = status.iter().find(|s| s.name == "rabbitmq-publisher").unwrap();
+            let p = status
+                .iter()
+                .find(|s| s.name == "rabbitmq-publisher")
+                .unwrap();
             publisher_down |= matches!(p.state, HandlerState::Retrying { .. });
             consumer_down |= matches!(consumer.status().state, ConsumerState::Disconnected { .. });
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         (publisher_down, consumer_down)
     };
-    tokio::task::spawn_blocking(|| rabbitmqctl("start_app")).await.unwrap();
-    assert_eq!(seen_down, (true, true), "both said the broker was away (publisher, consumer)");
+    tokio::task::spawn_blocking(|| rabbitmqctl("start_app"))
+        .await
+        .unwrap();
+    assert_eq!(
+        seen_down,
+        (true, true),
+        "both said the broker was away (publisher, consumer): {:?} {:?}",
+        app.handler_status().await,
+        consumer.status()
+    );
 
-    eventually(Duration::from_secs(60), "more events applied after the restart", || {
-        let (pool, written) = (pool.clone(), written.clone());
-        async move { pool.count().await as u64 > written.load(Ordering::SeqCst) / 2 + 200 }
-    })
+    eventually(
+        Duration::from_secs(60),
+        "more events applied after the restart",
+        || {
+            let (pool, written) = (pool.clone(), written.clone());
+            async move { pool.count().await as u64 > written.load(Ordering::SeqCst) / 2 + 200 }
+        },
+    )
     .await;
     stop.store(true, Ordering::SeqCst);
     for w in writers {
         w.await.unwrap();
     }
     let total = written.load(Ordering::SeqCst);
-    eventually(Duration::from_secs(120), "every event applied", || async {
-        pool.count().await as u64 >= total
+    let mut tick = 0u32;
+    eventually(Duration::from_secs(120), "every event applied", || {
+        tick += 1;
+        let report = tick % 250 == 0;
+        let (pool, app, consumer) = (&pool, &app, &consumer);
+        async move {
+            let count = pool.count().await as u64;
+            if report {
+                eprintln!(
+                    "{count}/{total} {:?} {:?}",
+                    consumer.status(),
+                    app.handler_status().await
+                );
+            }
+            count >= total
+        }
     })
     .await;
     let rows = pool.rows().await;
+    assert_eq!(consumer.status().dead_lettered, 0);
     let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
     assert_eq!(ids.len() as u64, total, "every event applied");
     assert_eq!(rows.len() as u64, total, "none applied twice");
     let status = app.handler_status().await;
-    let p = status.iter().find(|s| s.name == "rabbitmq-publisher").unwrap();
-    assert!(p.last_error.is_some(), "the publisher's status kept the broker's error");
+    let p = status
+        .iter()
+        .find(|s| s.name == "rabbitmq-publisher")
+        .unwrap();
+    assert!(
+        p.last_error.is_some(),
+        "the publisher's status kept the broker's error"
+    );
     assert!(consumer.status().last_error.is_some());
     app.shutdown().await.unwrap();
     consumer.shutdown().await;

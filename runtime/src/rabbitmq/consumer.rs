@@ -164,12 +164,12 @@ impl Consumer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConsumerState {
-    /// Connecting to the broker (first, or again after a failure).
+    /// Connecting to the broker for the first time.
     Connecting,
     /// Consuming its queue.
     Consuming,
     /// The broker (or its connection) failed this many times in a row; it
-    /// reconnects after a backoff.
+    /// is reconnecting, with a backoff.
     Disconnected {
         /// Failures in a row.
         attempt: u32,
@@ -321,10 +321,10 @@ impl Run {
                         "RabbitMQ consumer lost its connection or could not connect; reconnecting"
                     );
                     self.failed(ConsumerState::Disconnected { attempt: failures }, &*error);
+                    // Still `Disconnected` while it tries again.
                     if !self.pause(backoff(failures)).await {
                         break;
                     }
-                    self.status.lock().state = ConsumerState::Connecting;
                 }
             }
         }

@@ -156,6 +156,9 @@ pub enum RabbitError {
     /// an operation).
     #[error("RabbitMQ failed")]
     Broker(#[from] lapin::Error),
+    /// The broker did not complete a connection in time.
+    #[error("RabbitMQ did not complete the connection within {0:?}")]
+    ConnectTimeout(Duration),
     /// The broker refused to take a message (a negative confirm).
     #[error("RabbitMQ did not confirm the message of event at position {0}")]
     Nacked(u64),
@@ -168,9 +171,22 @@ pub(crate) fn short(name: &str) -> Result<ShortString, RabbitError> {
     ShortString::try_new(name).map_err(|_| RabbitError::NameTooLong(name.to_owned()))
 }
 
+/// How long a connection attempt may take: a broker that accepts the TCP
+/// connection but does not answer (it is stopping or starting) is tried
+/// again rather than waited on.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connects to `url` (`amqp://guest:guest@127.0.0.1:5672/%2f`).
 pub(crate) async fn connect(url: &str) -> Result<Connection, RabbitError> {
-    Ok(Connection::connect(url, ConnectionProperties::default()).await?)
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Connection::connect(url, ConnectionProperties::default()),
+    )
+    .await
+    {
+        Ok(connected) => Ok(connected?),
+        Err(_) => Err(RabbitError::ConnectTimeout(CONNECT_TIMEOUT)),
+    }
 }
 
 /// Declares the events' topic exchange (durable).

@@ -54,18 +54,22 @@ async fn main() {
             let (db, exchange, queue) = (Db::decode(&args[2]), &args[3], &args[4]);
             let stall_after: u64 = args[5].parse().expect("a count");
             let applied = AtomicU64::new(0);
-            let consumer = Consumer::new(amqp_url(), exchange.as_str(), Queue::new(queue.as_str()).bind("#"))
-                .prefetch(20)
-                .after_commit(move |_| {
-                    let n = applied.fetch_add(1, Ordering::SeqCst) + 1;
-                    if stall_after > 0 && n == stall_after {
-                        println!("STALLED");
-                        let _ = std::io::stdout().flush();
-                        loop {
-                            std::thread::sleep(Duration::from_secs(3600));
-                        }
+            let consumer = Consumer::new(
+                amqp_url(),
+                exchange.as_str(),
+                Queue::new(queue.as_str()).bind("#"),
+            )
+            .prefetch(20)
+            .after_commit(move |_| {
+                let n = applied.fetch_add(1, Ordering::SeqCst) + 1;
+                if stall_after > 0 && n == stall_after {
+                    println!("STALLED");
+                    let _ = std::io::stdout().flush();
+                    loop {
+                        std::thread::sleep(Duration::from_secs(3600));
                     }
-                });
+                }
+            });
             let handle = db.pool().await.consume(consumer);
             println!("CONSUMING");
             let _ = stdin_closed().await;
