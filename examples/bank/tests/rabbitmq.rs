@@ -10,7 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The test broker: `ANNALS_TEST_RABBITMQ_URL`, else the local one.
+fn amqp() -> String {
+    std::env::var("ANNALS_TEST_RABBITMQ_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
 
 /// A `bank` process and the lines it printed.
 struct Bank {
@@ -118,8 +122,9 @@ async fn the_history_runs_in_a_second_process_fed_through_rabbitmq() {
     let dir = tempfile::tempdir().unwrap();
     let id = uuid::Uuid::now_v7().simple().to_string();
     let (exchange, queue) = (format!("bank-test.{id}"), format!("bank-test.history.{id}"));
+    let amqp = amqp();
     let envs = [
-        ("BANK_RABBITMQ_URL", AMQP),
+        ("BANK_RABBITMQ_URL", amqp.as_str()),
         ("BANK_RABBITMQ_EXCHANGE", exchange.as_str()),
         ("BANK_HISTORY_QUEUE", queue.as_str()),
     ];
