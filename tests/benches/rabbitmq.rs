@@ -292,11 +292,13 @@ async fn lag(store: &AnyStore, dir: &Path, appends: u64) -> (Duration, Duration,
     while applied.lock().len() < appends as usize {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let applied = applied.lock();
-    let mut lags: Vec<Duration> = appended
-        .iter()
-        .map(|(position, at)| applied[position].saturating_duration_since(*at))
-        .collect();
+    let mut lags: Vec<Duration> = {
+        let applied = applied.lock();
+        appended
+            .iter()
+            .map(|(position, at)| applied[position].saturating_duration_since(*at))
+            .collect()
+    };
     lags.sort();
     app.shutdown().await.unwrap();
     consumer.shutdown().await;

@@ -115,7 +115,7 @@ async fn a_broker_restart_under_load_loses_nothing_and_applies_nothing_twice() {
     let mut tick = 0u32;
     eventually(Duration::from_secs(120), "every event applied", || {
         tick += 1;
-        let report = tick % 250 == 0;
+        let report = tick.is_multiple_of(250);
         let (pool, app, consumer) = (&pool, &app, &consumer);
         async move {
             let count = pool.count().await as u64;
