@@ -229,3 +229,65 @@ pub(crate) fn decode(
         recorded_at,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded() -> RecordedEvent {
+        let mut custom = std::collections::BTreeMap::new();
+        custom.insert("tenant".to_owned(), serde_json::json!({"id": 7}));
+        RecordedEvent {
+            event_id: Uuid::now_v7(),
+            stream_id: StreamId::new("Account-42"),
+            stream_version: 3,
+            global_position: 1_234_567,
+            event_type: Cow::Borrowed("MoneyDeposited"),
+            event_version: 2,
+            payload: Payload::from_json(r#"{"amount":100,"currency":"EUR"}"#).unwrap(),
+            metadata: Metadata {
+                correlation_id: Some(Uuid::now_v7()),
+                causation_id: Some(Uuid::now_v7()),
+                custom,
+            },
+            recorded_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_message_reads_back_as_the_event_the_store_recorded() {
+        let event = recorded();
+        let (key, properties) = encode(&event).unwrap();
+        assert_eq!(key.as_str(), "Account.MoneyDeposited");
+        assert_eq!(*properties.delivery_mode(), Some(2), "persistent");
+        let back = decode(&properties, event.payload.as_str().as_bytes()).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn a_message_without_annals_headers_or_with_a_body_that_is_not_json_is_refused() {
+        let event = recorded();
+        let bare = decode(&BasicProperties::default(), b"{}").unwrap_err();
+        assert!(matches!(bare, MessageError::Header(EVENT_ID)), "{bare:?}");
+        let (_, properties) = encode(&event).unwrap();
+        let body = decode(&properties, b"not json").unwrap_err();
+        assert!(matches!(body, MessageError::Body(_)), "{body:?}");
+    }
+
+    #[test]
+    fn a_routing_key_over_255_bytes_is_an_error_not_a_panic() {
+        let mut event = recorded();
+        event.stream_id = StreamId::new(format!("{}-1", "A".repeat(300)));
+        let refused = encode(&event).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                MessageError::RoutingKeyTooLong {
+                    position: 1_234_567,
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
+    }
+}
