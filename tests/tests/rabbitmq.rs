@@ -372,3 +372,69 @@ async fn one_consumer_keeps_each_streams_order_and_the_events_metadata() {
     consumer.shutdown().await;
     cleanup(&exchange, &[&queue]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_apps_publishing_one_store_take_turns_and_every_event_lands_once() {
+    let _ = broker().await;
+    let (exchange, queue) = (unique("ex"), unique("q"));
+    let db = Db::Postgres(fresh_schema());
+    let read = db.pool().await;
+    let consumer = read.consume(Consumer::new(
+        amqp_url(),
+        &exchange,
+        Queue::new(&queue).bind("#"),
+    ));
+    let publisher = || Publisher::new(amqp_url(), &exchange).declare(Queue::new(&queue).bind("#"));
+    // Two nodes on one PostgreSQL store, each with the publisher: one holds
+    // the turn and publishes; when it shuts down, the other takes over from
+    // the checkpoint.
+    let (store_a, store_b) = (db.store().await, db.store().await);
+    let options = || HandlerOptions::new().batch_size(20);
+    let a = App::builder()
+        .store(store_a.clone())
+        .publisher_with(publisher(), options())
+        .build()
+        .unwrap();
+    let b = App::builder()
+        .store(store_b.clone())
+        .publisher_with(publisher(), options())
+        .build()
+        .unwrap();
+    for s in 0..4 {
+        append(&store_a, &format!("Tally-{s}"), 1..=50).await;
+    }
+    eventually(LIMIT, "some events applied", || async {
+        consumer.status().handled >= 100
+    })
+    .await;
+    let publishing = |app: &App| {
+        let app = app.clone();
+        async move {
+            let status = app.handler_status().await;
+            status
+                .iter()
+                .any(|s| s.name == "rabbitmq-publisher" && s.handled > 0)
+        }
+    };
+    let (a_published, b_published) = (publishing(&a).await, publishing(&b).await);
+    assert!(a_published ^ b_published, "one node publishes at a time");
+    // Shutting an app down closes its store: the other node writes on.
+    let (first, second, store) = if a_published {
+        (a, b, store_b)
+    } else {
+        (b, a, store_a)
+    };
+    first.shutdown().await.unwrap();
+    for s in 0..4 {
+        append(&store, &format!("Tally-{s}"), 51..=100).await;
+    }
+    eventually(LIMIT, "every event applied", || async {
+        read.count().await >= 400
+    })
+    .await;
+    assert!(publishing(&second).await, "the other node took over");
+    assert_once(&read.rows().await, 400);
+    second.shutdown().await.unwrap();
+    consumer.shutdown().await;
+    cleanup(&exchange, &[&queue]).await;
+}
