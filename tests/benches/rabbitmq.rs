@@ -119,7 +119,8 @@ async fn fill(store: &AnyStore, events: u64) {
     }
 }
 
-async fn direct(store: &AnyStore, dir: &Path, round: u64, head: u64) -> Duration {
+async fn direct(dir: &Path, round: u64, head: u64) -> Duration {
+    let store = &open(dir).await;
     let pool = read_db(&dir.join(format!("direct-{round}.db"))).await;
     let started = Instant::now();
     let app = App::builder()
@@ -138,7 +139,8 @@ async fn direct(store: &AnyStore, dir: &Path, round: u64, head: u64) -> Duration
 
 /// Through the broker: (until the consumer applied all, until the
 /// publisher published all).
-async fn brokered(store: &AnyStore, dir: &Path, round: u64, head: u64) -> (Duration, Duration) {
+async fn brokered(dir: &Path, round: u64, head: u64) -> (Duration, Duration) {
+    let store = &open(dir).await;
     let pool = read_db(&dir.join(format!("brokered-{round}.db"))).await;
     let (exchange, queue) = (unique("bench-ex"), unique("bench-q"));
     let consumer = Consumer::new(amqp_url(), &exchange, Queue::new(&queue).bind("#"))
@@ -247,7 +249,8 @@ async fn raw_lapin(events: u64) -> Duration {
 }
 
 /// Lag percentiles (p50, p99, max) of single appends through the broker.
-async fn lag(store: &AnyStore, dir: &Path, appends: u64) -> (Duration, Duration, Duration) {
+async fn lag(dir: &Path, appends: u64) -> (Duration, Duration, Duration) {
+    let store = &open(dir).await;
     let pool = read_db(&dir.join("lag.db")).await;
     let (exchange, queue) = (unique("bench-ex"), unique("bench-q"));
     let applied: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
@@ -307,6 +310,15 @@ async fn lag(store: &AnyStore, dir: &Path, appends: u64) -> (Duration, Duration,
     (at(0.50), at(0.99), lags[lags.len() - 1])
 }
 
+/// A store handle of its own for each case: an `App`'s shutdown closes
+/// the store it was given.
+async fn open(dir: &Path) -> AnyStore {
+    annals::sqlite::SqliteStore::open(dir.join("events.db"))
+        .await
+        .unwrap()
+        .into()
+}
+
 fn median(mut d: Vec<Duration>) -> Duration {
     d.sort();
     d[d.len() / 2]
@@ -330,8 +342,8 @@ async fn main() {
     let head = store.head_position().await.unwrap();
     let (mut direct_t, mut broker_t, mut publish_t, mut raw_t) = (vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
-        direct_t.push(direct(&store, dir.path(), round, head).await);
-        let (all, published) = brokered(&store, dir.path(), round, head).await;
+        direct_t.push(direct(dir.path(), round, head).await);
+        let (all, published) = brokered(dir.path(), round, head).await;
         broker_t.push(all);
         publish_t.push(published);
         raw_t.push(raw_lapin(events).await);
@@ -352,7 +364,7 @@ async fn main() {
         let m = median(times);
         println!("| {name} | {} | {} |", rate(m), ms(m));
     }
-    let (p50, p99, max) = lag(&store, dir.path(), 2_000).await;
+    let (p50, p99, max) = lag(dir.path(), 2_000).await;
     println!("\nend-to-end lag, append -> consumer commit, 2,000 appends 2 ms apart:");
     println!(
         "| p50 (ms) | p99 (ms) | max (ms) |\n|---:|---:|---:|\n| {} | {} | {} |",
