@@ -17,6 +17,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+/// How often an idle consumer makes sure its connection is still open.
+const LOOK: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Called with each event a consumer applied, after its transaction
 /// committed and before its message is acknowledged.
 pub type AfterCommit = Arc<dyn Fn(&RecordedEvent) + Send + Sync>;
@@ -378,10 +381,20 @@ impl Run {
         *failures = 0;
         self.status.lock().state = ConsumerState::Consuming;
         let mut stop = self.stop.clone();
+        // The deliveries' stream does not always end when the broker goes
+        // away (a stopping broker may close the socket without a word): the
+        // connection's and channel's state is looked at too.
+        let mut look = tokio::time::interval(LOOK);
         loop {
             let next = tokio::select! {
                 next = deliveries.next() => next,
                 _ = stop.wait_for(|s| *s) => return Ok(Ended::ShutDown),
+                _ = look.tick() => {
+                    if connection.status().connected() && channel.status().connected() {
+                        continue;
+                    }
+                    return Err(Ended::Failed("the connection to RabbitMQ was closed".into()));
+                }
             };
             let first = match next {
                 Some(Ok(delivery)) => delivery,

@@ -156,6 +156,9 @@ pub enum RabbitError {
     /// an operation).
     #[error("RabbitMQ failed")]
     Broker(#[from] lapin::Error),
+    /// The connection to the broker was closed while waiting on it.
+    #[error("the connection to RabbitMQ was closed")]
+    Closed,
     /// The broker did not complete a connection in time.
     #[error("RabbitMQ did not complete the connection within {0:?}")]
     ConnectTimeout(Duration),

@@ -80,6 +80,19 @@ impl Publisher {
     }
 }
 
+/// How often a publisher waiting for confirms looks at its connection.
+const LOOK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Resolves once the connection or channel is no longer open.
+async fn closed(connection: &Connection, channel: &Channel) -> RabbitError {
+    loop {
+        tokio::time::sleep(LOOK).await;
+        if !(connection.status().connected() && channel.status().connected()) {
+            return RabbitError::Closed;
+        }
+    }
+}
+
 /// Why a page was not published.
 pub(crate) enum PublishError {
     /// The event at this index of the page cannot be a message; nothing
@@ -140,7 +153,12 @@ impl PublisherTask {
             Some(open) => open,
             slot @ None => slot.insert(self.open().await.map_err(PublishError::Broker)?),
         };
-        let sent = self.send(&open.channel, events, messages).await;
+        // A confirm may never come when the broker goes away without a
+        // word: the connection's state is looked at meanwhile.
+        let sent = tokio::select! {
+            sent = self.send(&open.channel, events, messages) => sent,
+            closed = closed(&open.connection, &open.channel) => Err(closed),
+        };
         if sent.is_err() {
             // Whatever the broker holds of this page is published again on
             // a fresh connection.
