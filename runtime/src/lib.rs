@@ -121,6 +121,8 @@ pub mod metrics;
 pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod projection;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

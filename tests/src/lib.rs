@@ -3,6 +3,7 @@
 pub mod conformance;
 pub mod contention;
 pub mod postgres;
+pub mod rabbit;
 
 /// A rate for a benchmark table: rounded, with thousands separators (`-`
 /// when it is not a finite number).

@@ -62,3 +62,50 @@ pub async fn with_postgres_read_models(
         .projection_with(pool.clone(), read_models::Balances, strong.clone())
         .projection_with(pool, read_models::History, strong))
 }
+
+/// The broker of a bank whose transaction history runs in a second process
+/// (`bank consume history`), fed through RabbitMQ: the serving process then
+/// publishes its events instead of projecting the history itself.
+///
+/// From the environment: `BANK_RABBITMQ_URL` (unset: no broker, the history
+/// is projected in the serving process), `BANK_RABBITMQ_EXCHANGE` (default
+/// `bank.events`) and `BANK_HISTORY_QUEUE` (default `bank.history`).
+#[derive(Debug, Clone)]
+pub struct Broker {
+    /// The broker's AMQP URL.
+    pub url: String,
+    /// The topic exchange the events are published to.
+    pub exchange: String,
+    /// The queue the history consumer reads.
+    pub history_queue: String,
+}
+
+impl Broker {
+    /// The broker the environment names, if any.
+    pub fn from_env() -> Option<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Some(Self {
+            url: var("BANK_RABBITMQ_URL")?,
+            exchange: var("BANK_RABBITMQ_EXCHANGE").unwrap_or_else(|| "bank.events".into()),
+            history_queue: var("BANK_HISTORY_QUEUE").unwrap_or_else(|| "bank.history".into()),
+        })
+    }
+
+    /// The history's queue: every account event.
+    pub fn history_queue(&self) -> annals::rabbitmq::Queue {
+        annals::rabbitmq::Queue::new(&self.history_queue).bind("Account.*")
+    }
+
+    /// The serving process's publisher, which declares the history's queue
+    /// so that nothing published before the consumer first runs is lost.
+    pub fn publisher(&self) -> annals::rabbitmq::Publisher {
+        annals::rabbitmq::Publisher::new(&self.url, &self.exchange).declare(self.history_queue())
+    }
+
+    /// The history's consumer (its rows in `annals_consumed` are
+    /// `bank-history`'s).
+    pub fn history_consumer(&self) -> annals::rabbitmq::Consumer {
+        annals::rabbitmq::Consumer::new(&self.url, &self.exchange, self.history_queue())
+            .name("bank-history")
+    }
+}

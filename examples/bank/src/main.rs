@@ -42,6 +42,13 @@ enum BankCommand {
     Serve,
     /// Run the scripted demo and exit
     Demo,
+    /// Run a read model in this process, fed through RabbitMQ
+    /// (`BANK_RABBITMQ_URL`), until Ctrl-C or SIGTERM
+    Consume {
+        /// The read model
+        #[arg(value_enum)]
+        read_model: ReadModel,
+    },
     #[command(flatten)]
     Ops(annals::cli::Command),
 }
@@ -59,6 +66,9 @@ async fn main() -> std::process::ExitCode {
     let outcome = match args.command {
         None | Some(BankCommand::Serve) => run(&database, Mode::Serve).await,
         Some(BankCommand::Demo) => run(&database, Mode::Demo).await,
+        Some(BankCommand::Consume {
+            read_model: ReadModel::History,
+        }) => consume_history(&database).await,
         Some(BankCommand::Ops(command)) => {
             logs();
             return annals::cli::execute(&database, command).await;
@@ -71,6 +81,13 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The read models a second process can run.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReadModel {
+    /// The transaction history (`bank_history`)
+    History,
 }
 
 enum Mode {
@@ -89,10 +106,17 @@ async fn run(database: &Database, mode: Mode) -> Result<(), Box<dyn std::error::
         .await
         .map_err(|e| e as Box<dyn std::error::Error>)?;
     let description = database.describe();
+    let broker = bank::Broker::from_env();
     let app = read
-        .register(bank::app_builder(store, &pepper()))
+        .register_with(bank::app_builder(store, &pepper()), broker.as_ref())
         .await?
         .build()?;
+    if let Some(broker) = &broker {
+        println!(
+            "bank: publishing events to RabbitMQ exchange {} (history: bank consume history)",
+            broker.exchange
+        );
+    }
     // Shut down whatever the outcome: handlers stop at a checkpoint, and a
     // SQLite store folds its write-ahead log into `bank.db` only when it is
     // closed, so that the file alone holds every event.
@@ -110,6 +134,33 @@ async fn run(database: &Database, mode: Mode) -> Result<(), Box<dyn std::error::
     if let Mode::Serve = mode {
         println!("bank: stopped; handlers checkpointed, store closed");
     }
+    Ok(())
+}
+
+/// `bank consume history`: the history projected from the broker's queue
+/// into the read models' database, until Ctrl-C or SIGTERM.
+async fn consume_history(database: &Database) -> Result<(), Box<dyn std::error::Error>> {
+    logs();
+    let broker = bank::Broker::from_env()
+        .ok_or("set BANK_RABBITMQ_URL (e.g. amqp://guest:guest@127.0.0.1:5672/%2f) to consume")?;
+    let read = database
+        .read_db()
+        .await
+        .map_err(|e| e as Box<dyn std::error::Error>)?;
+    let consumer = read.consume_history(&broker).await?;
+    println!(
+        "bank: consuming the history from RabbitMQ queue {} into {}",
+        broker.history_queue,
+        database.describe()
+    );
+    stop_signal().await;
+    let status = consumer.status();
+    consumer.shutdown().await;
+    read.close().await;
+    println!(
+        "bank: consumer stopped ({} applied, {} duplicates, {} dead-lettered)",
+        status.handled, status.duplicates, status.dead_lettered
+    );
     Ok(())
 }
 
@@ -454,8 +505,9 @@ impl annals::cli::Setup for Database {
 
     async fn build_app(&self, store: AnyStore) -> Result<App, BoxError> {
         let read = self.read_db().await?;
+        let broker = bank::Broker::from_env();
         Ok(read
-            .register(bank::app_builder(store, &pepper()))
+            .register_with(bank::app_builder(store, &pepper()), broker.as_ref())
             .await?
             .build()?)
     }

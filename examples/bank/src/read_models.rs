@@ -288,6 +288,50 @@ impl ReadDb {
         }
     }
 
+    /// As [`register`](Self::register), but with `broker` the history is
+    /// not projected here: the app publishes its events to the broker, and
+    /// `bank consume history` ([`consume_history`](Self::consume_history))
+    /// projects them in another process. The balances stay here, strongly
+    /// consistent.
+    pub async fn register_with(
+        &self,
+        builder: AppBuilder,
+        broker: Option<&crate::Broker>,
+    ) -> Result<AppBuilder, sqlx::Error> {
+        let Some(broker) = broker else {
+            return self.register(builder).await;
+        };
+        self.create_tables().await?;
+        let strong = annals::handler::HandlerOptions::new().strongly_consistent();
+        let builder = match self {
+            Self::Sqlite(pool) => builder.projection_with(pool.clone(), Balances, strong),
+            Self::Postgres(pool) => builder.projection_with(pool.clone(), Balances, strong),
+        };
+        Ok(builder.publisher(broker.publisher()))
+    }
+
+    /// Makes the tables if they are missing.
+    pub async fn create_tables(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(pool) => create_tables_sqlite(pool).await,
+            Self::Postgres(pool) => create_tables_postgres(pool).await,
+        }
+    }
+
+    /// Runs the history from `broker`'s queue into this database, until
+    /// the handle is shut down.
+    pub async fn consume_history(
+        &self,
+        broker: &crate::Broker,
+    ) -> Result<annals::rabbitmq::ConsumerHandle, sqlx::Error> {
+        self.create_tables().await?;
+        let consumer = broker.history_consumer();
+        Ok(match self {
+            Self::Sqlite(pool) => consumer.spawn_projection(pool.clone(), History),
+            Self::Postgres(pool) => consumer.spawn_projection(pool.clone(), History),
+        })
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         match self {

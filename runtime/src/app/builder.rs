@@ -19,6 +19,8 @@ pub struct AppBuilder {
     retry: RetryPolicy,
     middleware: Vec<Arc<dyn Middleware>>,
     handlers: Vec<HandlerSpec>,
+    /// A misconfiguration found while building, reported by `build`.
+    refused: Option<BuildError>,
 }
 
 impl AppBuilder {
@@ -31,6 +33,7 @@ impl AppBuilder {
             retry: RetryPolicy::default(),
             middleware: Vec::new(),
             handlers: Vec::new(),
+            refused: None,
         }
     }
 
@@ -128,6 +131,34 @@ impl AppBuilder {
         self
     }
 
+    /// Publishes every recorded event to RabbitMQ: see
+    /// [`Publisher`](crate::rabbitmq::Publisher). It runs as an event handler
+    /// of the publisher's name, with the default [`HandlerOptions`].
+    #[cfg(feature = "rabbitmq")]
+    pub fn publisher(self, publisher: crate::rabbitmq::Publisher) -> Self {
+        self.publisher_with(publisher, HandlerOptions::default())
+    }
+
+    /// [`publisher`](Self::publisher) with these options: the batch size is
+    /// the most events published before waiting for the broker's confirms;
+    /// the checkpoint interval how often the confirmed position is saved.
+    #[cfg(feature = "rabbitmq")]
+    pub fn publisher_with(
+        mut self,
+        publisher: crate::rabbitmq::Publisher,
+        options: HandlerOptions,
+    ) -> Self {
+        let name = publisher.name;
+        match HandlerSpec::publisher(publisher, options) {
+            Ok(spec) => self.handlers.push(spec),
+            Err(source) => {
+                self.refused
+                    .get_or_insert(BuildError::Publisher { name, source });
+            }
+        }
+        self
+    }
+
     /// Runs a [`ProcessManager`](crate::process::ProcessManager): from its
     /// checkpoint through the events it wants, then live, dispatching its
     /// commands through this app.
@@ -153,6 +184,9 @@ impl AppBuilder {
     /// fills. Event handlers need a runtime: with handlers and none,
     /// [`BuildError::NoRuntime`].
     pub fn build(self) -> Result<App, BuildError> {
+        if let Some(refused) = self.refused {
+            return Err(refused);
+        }
         let store = self.store.ok_or(BuildError::NoStore)?;
         // Upcaster chains are checked against every type the app reads: its
         // aggregates' and its handlers'.

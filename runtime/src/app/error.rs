@@ -294,6 +294,17 @@ pub enum BuildError {
         /// The version the event type declares.
         current: u32,
     },
+    /// A RabbitMQ publisher cannot publish as configured (its exchange's
+    /// name is longer than AMQP allows).
+    #[cfg(feature = "rabbitmq")]
+    #[error("RabbitMQ publisher `{name}` is misconfigured")]
+    Publisher {
+        /// The publisher's name.
+        name: &'static str,
+        /// What is wrong.
+        #[source]
+        source: crate::rabbitmq::RabbitError,
+    },
     /// Event handlers were registered, but the app was built outside a
     /// tokio runtime, where they cannot run.
     #[error(

@@ -46,6 +46,10 @@ pub(crate) enum Target {
     Projection(Arc<dyn crate::projection::DynProjection>),
     /// A process manager: dispatches commands through the app.
     Process(Arc<dyn crate::process::DynProcess>),
+    /// A RabbitMQ publisher: each page published and confirmed, then
+    /// checkpointed in the store.
+    #[cfg(feature = "rabbitmq")]
+    Publisher(Arc<crate::rabbitmq::PublisherTask>),
 }
 
 /// A process manager bound to the app it dispatches through, for one page.
@@ -99,6 +103,25 @@ impl HandlerSpec {
             concurrency: 1,
             options,
         }
+    }
+
+    /// A RabbitMQ publisher of every event: from the origin, one page at a
+    /// time.
+    #[cfg(feature = "rabbitmq")]
+    pub(crate) fn publisher(
+        publisher: crate::rabbitmq::Publisher,
+        options: HandlerOptions,
+    ) -> Result<Self, crate::rabbitmq::RabbitError> {
+        Ok(Self {
+            name: publisher.name,
+            type_name: std::any::type_name::<crate::rabbitmq::Publisher>(),
+            target: Target::Publisher(Arc::new(crate::rabbitmq::PublisherTask::new(publisher)?)),
+            filter: EventFilter::all(),
+            interest: &[],
+            start_from: options.start_from.unwrap_or(StartFrom::Origin),
+            concurrency: 1,
+            options,
+        })
     }
 
     /// A projection on `pool`: from the origin, one batch at a time.
@@ -362,6 +385,8 @@ impl Runner {
             Target::Handler(_) | Target::Process(_) => {
                 Ok(self.store.load_checkpoint(self.spec.name).await?)
             }
+            #[cfg(feature = "rabbitmq")]
+            Target::Publisher(_) => Ok(self.store.load_checkpoint(self.spec.name).await?),
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Target::Projection(p) => {
                 p.prepare().await?;
@@ -373,6 +398,10 @@ impl Runner {
     async fn save_checkpoint(&self, position: u64) -> Result<(), BoxError> {
         match &self.spec.target {
             Target::Handler(_) | Target::Process(_) => {
+                Ok(self.store.save_checkpoint(self.spec.name, position).await?)
+            }
+            #[cfg(feature = "rabbitmq")]
+            Target::Publisher(_) => {
                 Ok(self.store.save_checkpoint(self.spec.name, position).await?)
             }
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -592,6 +621,10 @@ impl Runner {
         if let Target::Projection(p) = &self.spec.target {
             return self.project_page(&**p, &events, scanned_to).await;
         }
+        #[cfg(feature = "rabbitmq")]
+        if let Target::Publisher(p) = &self.spec.target {
+            return self.publish_page(p, &events).await;
+        }
         let _ = scanned_to;
         let bound;
         let handler: &dyn DynHandler = match &self.spec.target {
@@ -615,6 +648,8 @@ impl Runner {
             }
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Target::Projection(_) => return Ended::Done,
+            #[cfg(feature = "rabbitmq")]
+            Target::Publisher(_) => return Ended::Done,
         };
         let lanes = self.spec.concurrency.min(events.len()).max(1);
         if lanes == 1 {
@@ -769,6 +804,12 @@ impl Runner {
                 .save_checkpoint(self.spec.name, 0)
                 .await
                 .map_err(Into::into),
+            #[cfg(feature = "rabbitmq")]
+            Target::Publisher(_) => self
+                .store
+                .save_checkpoint(self.spec.name, 0)
+                .await
+                .map_err(Into::into),
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Target::Projection(p) => p
                 .reset(self.spec.name)
@@ -783,6 +824,8 @@ impl Runner {
     fn commits_checkpoints(&self) -> bool {
         match &self.spec.target {
             Target::Handler(_) | Target::Process(_) => false,
+            #[cfg(feature = "rabbitmq")]
+            Target::Publisher(_) => false,
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Target::Projection(_) => true,
         }
@@ -955,6 +998,80 @@ impl Runner {
                 Err(BatchError::Database(e)) => error = HandlerError::Failed(e.into()),
             }
         }
+    }
+
+    /// Publishes a page, and waits for the broker's confirms: the
+    /// checkpoint moves past it only then. While the broker is away the
+    /// page is published again (whole) after a backoff, and the status says
+    /// `Retrying` with the broker's error. An event that cannot be a
+    /// message (its routing key too long) is given up as the policy says,
+    /// after the events before it are published.
+    #[cfg(feature = "rabbitmq")]
+    async fn publish_page(
+        &self,
+        publisher: &crate::rabbitmq::PublisherTask,
+        events: &[RecordedEvent],
+    ) -> Ended {
+        use crate::rabbitmq::PublishError;
+        let mut rest = events;
+        let mut end = rest.len();
+        let mut failures = 0u32;
+        while !rest.is_empty() {
+            let at = rest[0].global_position;
+            if self.stopping() {
+                return Ended::ShutDown(at);
+            }
+            let batch = &rest[..end];
+            let span = tracing::info_span!(
+                "annals.publish",
+                handler = self.spec.name,
+                events = batch.len(),
+                from = at,
+            );
+            match publisher.publish(batch).instrument(span).await {
+                Ok(()) => {
+                    if failures > 0 {
+                        tracing::info!(
+                            handler = self.spec.name,
+                            "RabbitMQ reachable again; publishing"
+                        );
+                        self.status.set_state(HandlerState::Running);
+                        failures = 0;
+                    }
+                    self.status.update(|s| s.handled += batch.len() as u64);
+                    rest = &rest[end..];
+                    end = rest.len();
+                }
+                Err(PublishError::Message(0, error)) => {
+                    if self.give_up(at, &error) {
+                        return Ended::Stopped(at);
+                    }
+                    rest = &rest[1..];
+                    end = rest.len();
+                }
+                Err(PublishError::Message(index, _)) => end = index,
+                Err(PublishError::Broker(error)) => {
+                    failures = failures.saturating_add(1);
+                    let message = chain(&error);
+                    tracing::warn!(
+                        handler = self.spec.name, attempt = failures, error = %message,
+                        "RabbitMQ unreachable or refused a page; reconnecting and publishing it again"
+                    );
+                    self.status.update(|s| {
+                        s.state = HandlerState::Retrying { attempt: failures };
+                        s.last_error = Some(HandlerFailure {
+                            position: at,
+                            message,
+                            at: chrono::Utc::now(),
+                        });
+                    });
+                    if !self.pause(crate::rabbitmq::backoff(failures)).await {
+                        return Ended::ShutDown(at);
+                    }
+                }
+            }
+        }
+        Ended::Done
     }
 
     /// Applies the policy's last word to the event at `at`; `true` to stop.

@@ -23,6 +23,18 @@ pub trait ProjectionDatabase: sqlx::Database + private::Sealed {
         expected: Option<u64>,
         position: u64,
     ) -> BoxFuture<'a, Result<bool, sqlx::Error>>;
+    /// Creates the idempotent consumers' table (`annals_consumed`) if it
+    /// is missing.
+    #[doc(hidden)]
+    fn create_consumed(conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+    /// Records that `consumer` took event `event_id`; `false` if it had
+    /// already (a redelivery), writing nothing.
+    #[doc(hidden)]
+    fn claim_event<'a>(
+        conn: &'a mut Self::Connection,
+        consumer: &'a str,
+        event_id: uuid::Uuid,
+    ) -> BoxFuture<'a, Result<bool, sqlx::Error>>;
 }
 
 mod private {
@@ -99,6 +111,40 @@ impl ProjectionDatabase for sqlx::Sqlite {
             .map(|done| done.rows_affected() == 1)
         })
     }
+
+    fn create_consumed(conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS annals_consumed (\
+                 consumer TEXT NOT NULL, \
+                 event_id TEXT NOT NULL, \
+                 consumed_at TEXT NOT NULL, \
+                 PRIMARY KEY (consumer, event_id)) WITHOUT ROWID",
+            )
+            .execute(conn)
+            .await
+            .map(drop)
+        })
+    }
+
+    fn claim_event<'a>(
+        conn: &'a mut Self::Connection,
+        consumer: &'a str,
+        event_id: uuid::Uuid,
+    ) -> BoxFuture<'a, Result<bool, sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO annals_consumed (consumer, event_id, consumed_at) \
+                 VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+                 ON CONFLICT (consumer, event_id) DO NOTHING",
+            )
+            .bind(consumer)
+            .bind(event_id.to_string())
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected() == 1)
+        })
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -163,6 +209,43 @@ impl ProjectionDatabase for sqlx::Postgres {
             .bind(name)
             .bind(to_i64(position)?)
             .bind(expected)
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected() == 1)
+        })
+    }
+
+    fn create_consumed(conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        // Concurrent creates take turns, as the checkpoints' table's do.
+        Box::pin(async move {
+            sqlx::query(
+                "DO $$ BEGIN \
+                 PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.annals_consumed')); \
+                 CREATE TABLE IF NOT EXISTS annals_consumed (\
+                 consumer text NOT NULL, \
+                 event_id uuid NOT NULL, \
+                 consumed_at timestamptz NOT NULL DEFAULT now(), \
+                 PRIMARY KEY (consumer, event_id)); \
+                 END $$",
+            )
+            .execute(conn)
+            .await
+            .map(drop)
+        })
+    }
+
+    fn claim_event<'a>(
+        conn: &'a mut Self::Connection,
+        consumer: &'a str,
+        event_id: uuid::Uuid,
+    ) -> BoxFuture<'a, Result<bool, sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO annals_consumed (consumer, event_id) VALUES ($1, $2) \
+                 ON CONFLICT (consumer, event_id) DO NOTHING",
+            )
+            .bind(consumer)
+            .bind(event_id)
             .execute(conn)
             .await
             .map(|done| done.rows_affected() == 1)
