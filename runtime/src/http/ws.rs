@@ -161,6 +161,9 @@ enum After {
     Named(String),
 }
 
+/// The bytes each connection's read buffer starts with.
+const READ_BUFFER: usize = 4 * 1024;
+
 /// The `GET /ws` route of an API with these commands.
 pub(crate) fn route<S>(commands: Commands, limits: Limits) -> axum::routing::MethodRouter<S>
 where
@@ -173,7 +176,12 @@ where
             let commands = commands.clone();
             async move {
                 let app = App::from_ref(&state);
+                // tungstenite reserves its whole read buffer (128 KiB by
+                // default) per connection up front: most of what an idle
+                // feed would cost. Messages here are small; a larger one
+                // grows the buffer as it arrives, up to the message limit.
                 let response: Response = upgrade
+                    .read_buffer_size(READ_BUFFER)
                     .max_message_size(limits.message)
                     .on_upgrade(move |socket| connection(socket, app, commands, request, limits));
                 response
