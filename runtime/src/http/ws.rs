@@ -515,25 +515,18 @@ async fn feed(
             }
             next = subscription.next() => next,
         };
-        let event = match next {
-            Ok(Some(event)) => event,
-            Ok(None) => {
-                let problem = Problem::unavailable("the app is shutting down; its feed ended")
-                    .with("subscription", id.as_str())
-                    .with("last_position", delivered);
-                let _ = out
-                    .send(
-                        Outgoing::Problem {
-                            id: &quoted,
-                            problem: &problem,
-                        }
-                        .text(),
-                    )
-                    .await;
-                return;
-            }
-            Err(error) => {
-                let problem = Problem::from_store(&error, RequestId(Uuid::now_v7()))
+        let problem = match next {
+            Ok(Some(event)) => Ok(event),
+            Ok(None) => Err(Problem::unavailable(
+                "the app is shutting down; its feed ended",
+            )),
+            Err(error) => Err(Problem::from_store(&error, RequestId(Uuid::now_v7()))),
+        };
+        let event = match problem {
+            Ok(event) => event,
+            Err(problem) => {
+                // The subscription ends: the client resumes after `last_position`.
+                let problem = problem
                     .with("subscription", id.as_str())
                     .with("last_position", delivered);
                 let _ = out
